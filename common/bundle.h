@@ -1,0 +1,81 @@
+/* The bundle: one pax tar, the only contract between capture/ and analyze/.
+ * Member names and the format version live here and in docs/bundle-format.md. */
+#ifndef AI_BUNDLE_H
+#define AI_BUNDLE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/sign.h"
+
+#define AI_BUNDLE_FORMAT_VERSION 1
+#define AI_M_MANIFEST   "manifest.json"
+#define AI_M_SUMS       "SHA256SUMS"
+#define AI_M_SUMS_SIG   "SHA256SUMS.minisig"
+#define AI_M_PROCESSES  "processes.json"
+#define AI_M_FDS        "fds.json"
+#define AI_M_SOCKETS    "sockets.json"
+#define AI_M_MOUNTS     "mounts.json"
+#define AI_M_UPPER_IDX  "fs/upper.json"
+#define AI_M_UPPER_DIR  "fs/upper"       /* fs/upper/<path in the container> */
+#define AI_M_LOG        "capture-log.json"
+#define AI_M_RECOVERED  "fds/recovered"  /* fds/recovered/<pid>-<fd> */
+#define AI_M_EXE        "exe"            /* exe/<pid> */
+
+/* Metadata for a member that is not a plain in-memory document. */
+struct ai_member_meta {
+	const char *path; /* member name, relative, bytes */
+	size_t path_len;
+	mode_t mode;      /* includes S_IFMT */
+	uid_t uid;
+	gid_t gid;
+	struct timespec atime, mtime, ctime;
+	const char *symlink;   /* for S_IFLNK */
+	const char *hardlink;  /* member name of the first link; makes this a hardlink entry */
+	/* xattrs: parallel arrays */
+	size_t nxattr;
+	const char *const *xattr_names;
+	const void *const *xattr_values;
+	const size_t *xattr_sizes;
+};
+
+struct ai_member_result {
+	uint64_t size;   /* bytes stored */
+	uint64_t source_size; /* size the source claimed at open */
+	bool truncated;  /* capped or the source grew: only size bytes kept */
+	bool short_read; /* the source shrank while read: the rest is zero padded */
+	char sha256[AI_SHA256_HEXLEN];
+};
+
+struct ai_bundle;
+
+/* Create OUTDIR/NAME.tar.partial (O_EXCL). */
+int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai_err_t *err);
+/* An in-memory document (JSON, text). */
+int ai_bundle_add_mem(struct ai_bundle *b, const char *path, const void *data, size_t len, ai_err_t *err);
+/* A regular file's content read from fd, hashed in the same pass, at most cap bytes
+ * (0 = no cap). meta->path names the member; mode/uid/gid/times come from meta. */
+int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int fd, uint64_t cap,
+		     struct ai_member_result *res, ai_err_t *err);
+/* Directory, symlink or hardlink entry, or an empty regular file (whiteout markers). */
+int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, ai_err_t *err);
+/* Members added so far: used to build the manifest. */
+size_t ai_bundle_member_count(const struct ai_bundle *b);
+void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len, uint64_t *size,
+		      const char **sha256);
+/* Write manifest (given JSON), SHA256SUMS, its signature, close the archive, write NAME.tar.minisig
+ * and rename both into place. trusted_comment goes into both signatures. */
+int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json, size_t manifest_len,
+		   const char *trusted_comment, char archive_sha256[AI_SHA256_HEXLEN], ai_err_t *err);
+/* Remove the .partial file and free. Safe on a sealed bundle (frees only). */
+void ai_bundle_free(struct ai_bundle *b);
+void ai_bundle_freep(struct ai_bundle **b);
+#define cleanup_bundle __attribute__((cleanup(ai_bundle_freep)))
+
+/* Escape a name the way sha256sum does ("\\" and "\n"); returns true when escaping was needed. */
+bool ai_sums_escape(const char *name, size_t len, struct ai_buf *out);
+
+#endif
