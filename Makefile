@@ -16,7 +16,7 @@ OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZER) -fno-sanitize-reco
 endif
 
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
-	-Wshadow -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing \
+	-Wshadow -Wformat=2 -Wno-format-nonliteral -Wno-format-truncation -fno-strict-aliasing \
 	-ffunction-sections -fdata-sections -DAI_VERSION='"$(VERSION)"' -I.
 CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS_SAN := $(if $(SANITIZER),-fsanitize=$(SANITIZER),)

@@ -35,6 +35,8 @@ struct ai_member_meta {
 	struct timespec atime, mtime, ctime;
 	const char *symlink;   /* for S_IFLNK */
 	const char *hardlink;  /* member name of the first link; makes this a hardlink entry */
+	const char *hardlink_sha256; /* content hash of that first link, for SHA256SUMS */
+	uint64_t hardlink_size;
 	/* xattrs: parallel arrays */
 	size_t nxattr;
 	const char *const *xattr_names;

@@ -1,0 +1,479 @@
+#include "common/bundle.h"
+#include "common/cleanup.h"
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IOBUF (1u << 20)
+
+struct member {
+	char *path;
+	size_t path_len;
+	uint64_t size;
+	char sha256[AI_SHA256_HEXLEN];
+};
+
+struct ai_bundle {
+	struct archive *a;
+	int outdir_fd;
+	int fd;
+	char *name;    /* NAME.tar */
+	char *partial; /* NAME.tar.partial */
+	bool sealed;
+	bool io_failed;
+	int io_errno;
+	struct ai_hash blake; /* of the archive bytes, for NAME.tar.minisig */
+	struct ai_hash sha;   /* of the archive bytes, printed and logged */
+	struct member *m;
+	size_t n, cap;
+	char *iobuf;
+	struct timespec now;
+};
+
+static void entry_freep(struct archive_entry **e)
+{
+	archive_entry_free(*e);
+}
+#define cleanup_entry __attribute__((cleanup(entry_freep)))
+
+/* Every byte of the archive passes here exactly once: both outer digests are computed as it is
+ * written, so the bundle is never read back. */
+static la_ssize_t out_write(struct archive *a, void *data, const void *buf, size_t len)
+{
+	struct ai_bundle *b = data;
+	const char *p = buf;
+	size_t left = len;
+	while (left) {
+		ssize_t n = write(b->fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			b->io_failed = true;
+			b->io_errno = errno;
+			archive_set_error(a, errno, "write bundle");
+			return -1;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	ai_hash_update(&b->blake, buf, len);
+	ai_hash_update(&b->sha, buf, len);
+	return (la_ssize_t)len;
+}
+
+int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai_err_t *err)
+{
+	if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return ai_err_set(err, EINVAL, "bundle name '%s' must be a plain file name", name);
+	struct ai_bundle *b = calloc(1, sizeof(*b));
+	if (!b)
+		return ai_err_set(err, ENOMEM, "bundle");
+	b->fd = -1;
+	b->outdir_fd = outdir_fd;
+	clock_gettime(CLOCK_REALTIME, &b->now);
+	if (asprintf(&b->name, "%s.tar", name) < 0 || asprintf(&b->partial, "%s.tar.partial", name) < 0) {
+		ai_bundle_free(b);
+		return ai_err_set(err, ENOMEM, "bundle");
+	}
+	b->iobuf = malloc(IOBUF);
+	if (!b->iobuf || ai_hash_init_blake2b(&b->blake, err) < 0 || ai_hash_init_sha256(&b->sha, err) < 0) {
+		ai_bundle_free(b);
+		return ai_err_set(err, ENOMEM, "bundle");
+	}
+	/* Refuse to overwrite a sealed bundle of the same name. */
+	if (faccessat(outdir_fd, b->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		int r = ai_err_set(err, EEXIST, "bundle %s", b->name);
+		ai_bundle_free(b);
+		return r;
+	}
+	b->fd = openat(outdir_fd, b->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (b->fd < 0) {
+		int r = ai_err_set(err, errno, "create %s", b->partial);
+		free(b->partial);
+		b->partial = NULL; /* not ours: never unlink it */
+		ai_bundle_free(b);
+		return r;
+	}
+	b->a = archive_write_new();
+	if (!b->a || archive_write_set_format_pax(b->a) != ARCHIVE_OK ||
+	    archive_write_set_format_option(b->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(b->a, 65536) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(b->a, 1) != ARCHIVE_OK ||
+	    archive_write_open2(b->a, b, NULL, out_write, NULL, NULL) != ARCHIVE_OK) {
+		int r = ai_err_set(err, 0, "libarchive: %s", b->a ? archive_error_string(b->a) : "no memory");
+		ai_bundle_free(b);
+		return r;
+	}
+	*out = b;
+	return 0;
+}
+
+static int record(struct ai_bundle *b, const char *path, size_t len, uint64_t size, const char *sha, ai_err_t *err)
+{
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 64;
+		struct member *nm = realloc(b->m, ncap * sizeof(*nm));
+		if (!nm)
+			return ai_err_set(err, ENOMEM, "member list");
+		b->m = nm;
+		b->cap = ncap;
+	}
+	struct member *m = &b->m[b->n];
+	m->path = malloc(len + 1);
+	if (!m->path)
+		return ai_err_set(err, ENOMEM, "member list");
+	memcpy(m->path, path, len);
+	m->path[len] = '\0';
+	m->path_len = len;
+	m->size = size;
+	snprintf(m->sha256, sizeof(m->sha256), "%s", sha);
+	b->n++;
+	return 0;
+}
+
+/* Member names never start with '/' and never hold a ".." component: the bundle must be safe
+ * to extract with any tar. */
+static bool name_ok(const char *p, size_t len)
+{
+	if (len == 0 || p[0] == '/' || memchr(p, '\0', len))
+		return false;
+	size_t s = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i == len || p[i] == '/') {
+			if (i - s == 2 && p[s] == '.' && p[s + 1] == '.')
+				return false;
+			s = i + 1;
+		}
+	}
+	return true;
+}
+
+static struct archive_entry *make_entry(struct ai_bundle *b, const struct ai_member_meta *meta, ai_err_t *err)
+{
+	if (!name_ok(meta->path, meta->path_len)) {
+		ai_err_set(err, EINVAL, "refusing member name");
+		return NULL;
+	}
+	struct archive_entry *e = archive_entry_new();
+	if (!e) {
+		ai_err_set(err, ENOMEM, "archive entry");
+		return NULL;
+	}
+	/* The pathname is bytes; copy_pathname takes a C string, and names never hold NUL. */
+	char *tmp = strndup(meta->path, meta->path_len);
+	if (!tmp) {
+		archive_entry_free(e);
+		ai_err_set(err, ENOMEM, "archive entry");
+		return NULL;
+	}
+	archive_entry_copy_pathname(e, tmp);
+	free(tmp);
+	archive_entry_set_mode(e, meta->mode);
+	archive_entry_set_uid(e, meta->uid);
+	archive_entry_set_gid(e, meta->gid);
+	archive_entry_set_mtime(e, meta->mtime.tv_sec, meta->mtime.tv_nsec);
+	archive_entry_set_atime(e, meta->atime.tv_sec, meta->atime.tv_nsec);
+	archive_entry_set_ctime(e, meta->ctime.tv_sec, meta->ctime.tv_nsec);
+	for (size_t i = 0; i < meta->nxattr; i++)
+		archive_entry_xattr_add_entry(e, meta->xattr_names[i], meta->xattr_values[i], meta->xattr_sizes[i]);
+	if (S_ISLNK(meta->mode) && meta->symlink)
+		archive_entry_copy_symlink(e, meta->symlink);
+	if (meta->hardlink)
+		archive_entry_copy_hardlink(e, meta->hardlink);
+	return e;
+}
+
+static int header(struct ai_bundle *b, struct archive_entry *e, ai_err_t *err)
+{
+	int r = archive_write_header(b->a, e);
+	if (r == ARCHIVE_WARN)
+		return 0;
+	if (r != ARCHIVE_OK)
+		return ai_err_set(err, b->io_failed ? b->io_errno : 0, "archive header: %s", archive_error_string(b->a));
+	return 0;
+}
+
+static int data(struct ai_bundle *b, const void *buf, size_t len, ai_err_t *err)
+{
+	while (len) {
+		la_ssize_t n = archive_write_data(b->a, buf, len);
+		if (n <= 0)
+			return ai_err_set(err, b->io_failed ? b->io_errno : 0, "archive data: %s",
+					  archive_error_string(b->a));
+		buf = (const char *)buf + n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ai_bundle_add_mem(struct ai_bundle *b, const char *path, const void *buf, size_t len, ai_err_t *err)
+{
+	struct ai_member_meta meta = {
+		.path = path,
+		.path_len = strlen(path),
+		.mode = S_IFREG | 0444,
+		.atime = b->now,
+		.mtime = b->now,
+		.ctime = b->now,
+	};
+	cleanup_entry struct archive_entry *e = make_entry(b, &meta, err);
+	if (!e)
+		return ai_err_wrap(err, "%s", path);
+	archive_entry_set_size(e, (la_int64_t)len);
+	char sha[AI_SHA256_HEXLEN];
+	if (ai_sha256_hex(buf, len, sha, err) < 0 || header(b, e, err) < 0 || data(b, buf, len, err) < 0)
+		return ai_err_wrap(err, "%s", path);
+	return record(b, path, meta.path_len, len, sha, err);
+}
+
+int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int fd, uint64_t cap,
+		     struct ai_member_result *res, ai_err_t *err)
+{
+	memset(res, 0, sizeof(*res));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ai_err_set(err, errno, "fstat");
+	if (!S_ISREG(st.st_mode))
+		return ai_err_set(err, 0, "not a regular file");
+	uint64_t want = (uint64_t)st.st_size;
+	res->source_size = want;
+	if (cap && want > cap) {
+		want = cap;
+		res->truncated = true;
+	}
+	struct ai_member_meta m = *meta;
+	m.mode = S_IFREG | (meta->mode & 07777);
+	m.hardlink = NULL;
+	cleanup_entry struct archive_entry *e = make_entry(b, &m, err);
+	if (!e)
+		return -1;
+	archive_entry_set_size(e, (la_int64_t)want);
+	if (header(b, e, err) < 0)
+		return -1;
+	/* The header promised `want` bytes, so from here on the member is always completed: a read
+	 * error or a shrinking source is padded with zeros and reported, never a torn archive. */
+	struct ai_hash h;
+	if (ai_hash_init_sha256(&h, err) < 0)
+		return -1;
+	uint64_t done = 0;
+	int read_errno = 0;
+	while (done < want) {
+		size_t chunk = want - done < IOBUF ? (size_t)(want - done) : IOBUF;
+		ssize_t n = read(fd, b->iobuf, chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			read_errno = n < 0 ? errno : 0;
+			break;
+		}
+		ai_hash_update(&h, b->iobuf, (size_t)n);
+		if (data(b, b->iobuf, (size_t)n, err) < 0) {
+			ai_hash_free(&h);
+			return -1;
+		}
+		done += (uint64_t)n;
+	}
+	if (done < want) {
+		res->short_read = true;
+		memset(b->iobuf, 0, want - done < IOBUF ? (size_t)(want - done) : IOBUF);
+		while (done < want) {
+			size_t chunk = want - done < IOBUF ? (size_t)(want - done) : IOBUF;
+			ai_hash_update(&h, b->iobuf, chunk);
+			if (data(b, b->iobuf, chunk, err) < 0) {
+				ai_hash_free(&h);
+				return -1;
+			}
+			done += chunk;
+		}
+	} else if (!res->truncated) {
+		/* One more byte tells whether the file grew while it was read. */
+		char extra;
+		ssize_t n;
+		do
+			n = read(fd, &extra, 1);
+		while (n < 0 && errno == EINTR);
+		if (n == 1)
+			res->truncated = true;
+	}
+	uint8_t md[AI_SHA256_LEN];
+	if (ai_hash_final(&h, md, err) < 0)
+		return -1;
+	ai_hex(md, sizeof(md), res->sha256);
+	res->size = want;
+	if (record(b, meta->path, meta->path_len, want, res->sha256, err) < 0)
+		return -1;
+	if (res->short_read)
+		return ai_err_set(err, read_errno, "source shrank or failed after %llu of %llu bytes (zero padded)",
+				  (unsigned long long)(done), (unsigned long long)want);
+	return 0;
+}
+
+int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, ai_err_t *err)
+{
+	cleanup_entry struct archive_entry *e = make_entry(b, meta, err);
+	if (!e)
+		return -1;
+	archive_entry_set_size(e, 0);
+	if (header(b, e, err) < 0)
+		return -1;
+	static const char empty_sha[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+	if (meta->hardlink)
+		return meta->hardlink_sha256
+			       ? record(b, meta->path, meta->path_len, meta->hardlink_size, meta->hardlink_sha256, err)
+			       : 0;
+	if (S_ISREG(meta->mode))
+		return record(b, meta->path, meta->path_len, 0, empty_sha, err);
+	return 0;
+}
+
+size_t ai_bundle_member_count(const struct ai_bundle *b)
+{
+	return b->n;
+}
+
+void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len, uint64_t *size,
+		      const char **sha256)
+{
+	*path = b->m[i].path;
+	*path_len = b->m[i].path_len;
+	*size = b->m[i].size;
+	*sha256 = b->m[i].sha256;
+}
+
+bool ai_sums_escape(const char *name, size_t len, struct ai_buf *out)
+{
+	bool need = memchr(name, '\\', len) || memchr(name, '\n', len);
+	if (!need) {
+		ai_buf_add(out, name, len);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '\\')
+			ai_buf_adds(out, "\\\\");
+		else if (name[i] == '\n')
+			ai_buf_adds(out, "\\n");
+		else
+			ai_buf_addc(out, name[i]);
+	}
+	return true;
+}
+
+static int write_file_at(int dirfd, const char *name, const void *buf, size_t len, ai_err_t *err)
+{
+	cleanup_close int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return ai_err_set(err, errno, "create %s", name);
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ai_err_set(err, errno, "write %s", name);
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) < 0)
+		return ai_err_set(err, errno, "fsync %s", name);
+	return 0;
+}
+
+int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json, size_t manifest_len,
+		   const char *trusted_comment, char archive_sha256[AI_SHA256_HEXLEN], ai_err_t *err)
+{
+	if (ai_bundle_add_mem(b, AI_M_MANIFEST, manifest_json, manifest_len, err) < 0)
+		return -1;
+
+	cleanup_buf struct ai_buf sums;
+	ai_buf_init(&sums);
+	for (size_t i = 0; i < b->n; i++) {
+		cleanup_buf struct ai_buf name;
+		ai_buf_init(&name);
+		bool esc = ai_sums_escape(b->m[i].path, b->m[i].path_len, &name);
+		ai_buf_printf(&sums, "%s%s  ", esc ? "\\" : "", b->m[i].sha256);
+		ai_buf_add(&sums, name.data, name.len);
+		ai_buf_addc(&sums, '\n');
+	}
+	if (ai_bundle_add_mem(b, AI_M_SUMS, sums.data, sums.len, err) < 0)
+		return -1;
+
+	uint8_t md[AI_BLAKE2B_LEN];
+	struct ai_hash h;
+	if (ai_hash_init_blake2b(&h, err) < 0)
+		return -1;
+	ai_hash_update(&h, sums.data, sums.len);
+	if (ai_hash_final(&h, md, err) < 0)
+		return -1;
+	cleanup_buf struct ai_buf sig;
+	ai_buf_init(&sig);
+	if (ai_minisign_sign(key, md, "afterimage SHA256SUMS signature", trusted_comment, &sig, err) < 0)
+		return -1;
+	if (ai_bundle_add_mem(b, AI_M_SUMS_SIG, sig.data, sig.len, err) < 0)
+		return -1;
+
+	if (archive_write_close(b->a) != ARCHIVE_OK)
+		return ai_err_set(err, b->io_failed ? b->io_errno : 0, "close archive: %s",
+				  archive_error_string(b->a));
+	archive_write_free(b->a);
+	b->a = NULL;
+	if (fsync(b->fd) < 0)
+		return ai_err_set(err, errno, "fsync %s", b->partial);
+
+	uint8_t sha[AI_SHA256_LEN];
+	if (ai_hash_final(&b->blake, md, err) < 0 || ai_hash_final(&b->sha, sha, err) < 0)
+		return -1;
+	ai_hex(sha, sizeof(sha), archive_sha256);
+
+	ai_buf_reset(&sig);
+	if (ai_minisign_sign(key, md, "afterimage bundle signature", trusted_comment, &sig, err) < 0)
+		return -1;
+	cleanup_free char *sig_name = NULL, *sig_partial = NULL;
+	if (asprintf(&sig_name, "%s.minisig", b->name) < 0 || asprintf(&sig_partial, "%s.minisig.partial", b->name) < 0)
+		return ai_err_set(err, ENOMEM, "seal");
+	if (write_file_at(b->outdir_fd, sig_partial, sig.data, sig.len, err) < 0) {
+		unlinkat(b->outdir_fd, sig_partial, 0);
+		return -1;
+	}
+	/* The signature lands first, the archive last: a NAME.tar that exists is always sealed. */
+	if (renameat(b->outdir_fd, sig_partial, b->outdir_fd, sig_name) < 0) {
+		int e = errno;
+		unlinkat(b->outdir_fd, sig_partial, 0);
+		return ai_err_set(err, e, "rename %s", sig_partial);
+	}
+	if (renameat2(b->outdir_fd, b->partial, b->outdir_fd, b->name, RENAME_NOREPLACE) < 0)
+		return ai_err_set(err, errno, "rename %s", b->partial);
+	fsync(b->outdir_fd);
+	b->sealed = true;
+	return 0;
+}
+
+void ai_bundle_free(struct ai_bundle *b)
+{
+	if (!b)
+		return;
+	if (b->a)
+		archive_write_free(b->a);
+	if (b->fd >= 0)
+		close(b->fd);
+	if (!b->sealed && b->partial && b->fd >= 0)
+		unlinkat(b->outdir_fd, b->partial, 0);
+	ai_hash_free(&b->blake);
+	ai_hash_free(&b->sha);
+	for (size_t i = 0; i < b->n; i++)
+		free(b->m[i].path);
+	free(b->m);
+	free(b->iobuf);
+	free(b->name);
+	free(b->partial);
+	free(b);
+}
+
+void ai_bundle_freep(struct ai_bundle **b)
+{
+	ai_bundle_free(*b);
+}
