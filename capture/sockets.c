@@ -1,0 +1,785 @@
+/* sockets.json: the TCP, UDP and UNIX sockets of the target's network namespace, each with the
+ * (pid, fd) pairs that hold it. sock_diag is exact (abstract names with NULs, peers, queues);
+ * /proc/PID/net/{tcp,tcp6,udp,udp6,unix} is the fallback when we cannot enter the netns. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include "capture/capture.h"
+#include "common/cleanup.h"
+#include "common/safeopen.h"
+
+#define COLLECTOR "sockets"
+#define MAX_SOCKETS (1u << 20)
+/* /proc/net/tcp lines are 150 bytes: this holds ~400k sockets per file. */
+#define PROC_NET_MAX (64u << 20)
+#define NL_BUF 65536
+/* Every recv returns at least one message, so a dump cannot need more recvs than sockets. */
+#define NL_MAX_RECV (MAX_SOCKETS + 1024)
+
+/* Set by the hidden `snapshot --sockets-source proc` so tests reach the fallback. */
+bool ai_sockets_force_proc;
+
+struct owner {
+	pid_t pid;
+	int fd;
+};
+
+struct sock {
+	int family;   /* AF_INET, AF_INET6, AF_UNIX */
+	int proto;    /* IPPROTO_TCP, IPPROTO_UDP, 0 for unix */
+	int type;     /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	int state;    /* TCP_* numbering, as both sources use */
+	bool unix_listen; /* /proc/net/unix reports listening as a flag, not a state */
+	uint8_t laddr[16], raddr[16];
+	uint16_t lport, rport;
+	char *path;   /* unix name bytes, abstract ones starting with '@' */
+	size_t path_len;
+	bool abstract;
+	bool has_peer, has_uid, has_queues;
+	uint32_t peer;
+	uint64_t inode;
+	uint32_t uid;
+	uint64_t rq, wq;
+	struct owner *owners;
+	size_t nowners, owners_cap;
+};
+
+struct sockset {
+	struct sock *v;
+	size_t n, cap;
+	bool full;
+};
+
+static void sockset_free(struct sockset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].path);
+		free(s->v[i].owners);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+#define cleanup_sockset __attribute__((cleanup(sockset_free)))
+
+/* NULL when the bound is reached (logged once) or memory ran out. */
+static struct sock *sock_new(struct ai_capture *cap, struct sockset *s)
+{
+	if (s->n >= MAX_SOCKETS) {
+		if (!s->full)
+			ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR, "more than %u sockets: the rest are not recorded",
+			       MAX_SOCKETS);
+		s->full = true;
+		return NULL;
+	}
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 64;
+		struct sock *n = realloc(s->v, ncap * sizeof(*n));
+		if (!n)
+			return NULL;
+		s->v = n;
+		s->cap = ncap;
+	}
+	struct sock *k = &s->v[s->n++];
+	memset(k, 0, sizeof(*k));
+	return k;
+}
+
+static const struct ai_proc *target_proc(const struct ai_capture *cap)
+{
+	for (size_t i = 0; i < cap->target.nprocs; i++)
+		if (cap->target.procs[i].pid == cap->target.pid)
+			return &cap->target.procs[i];
+	return cap->target.nprocs ? &cap->target.procs[0] : NULL;
+}
+
+/* ---- sock_diag ---- */
+
+/* Create the diag socket inside the target netns. Returns the socket, -1 with err when we
+ * merely cannot (fall back to /proc), or -2 when we could not return to our own netns: the
+ * capture must stop, every later open would resolve in the container's network. */
+static int diag_socket_in(const struct ai_capture *cap, const struct ai_proc *p, ai_err_t *err)
+{
+	cleanup_close int target = openat(p->procfd, "ns/net", O_RDONLY | O_CLOEXEC);
+	if (target < 0)
+		return ai_err_set(err, errno, "open /proc/%d/ns/net", (int)p->pid);
+	struct stat st;
+	if (fstat(target, &st) < 0)
+		return ai_err_set(err, errno, "stat /proc/%d/ns/net", (int)p->pid);
+	if (cap->target.netns && st.st_ino != cap->target.netns)
+		return ai_err_set(err, 0, "pid %d is no longer in net ns %" PRIu64, (int)p->pid, cap->target.netns);
+	cleanup_close int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return ai_err_set(err, errno, "open /proc/thread-self/ns/net");
+	if (setns(target, CLONE_NEWNET) < 0)
+		return ai_err_set(err, errno, "setns into the target net ns");
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int saved = errno;
+	if (setns(self, CLONE_NEWNET) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		ai_err_set(err, e, "setns back to our own net ns");
+		return -2;
+	}
+	if (fd < 0)
+		return ai_err_set(err, saved, "socket(NETLINK_SOCK_DIAG)");
+	/* A kernel that stops answering must not hang the capture. */
+	struct timeval tv = { .tv_sec = 10 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+typedef int (*diag_cb)(struct ai_capture *cap, struct sockset *s, const struct nlmsghdr *h, void *ctx);
+
+/* Send one dump request and feed every answer to cb. */
+static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, uint32_t seq, struct sockset *s,
+		     diag_cb cb, void *ctx, ai_err_t *err)
+{
+	struct {
+		struct nlmsghdr h;
+		char body[64];
+	} msg = { 0 };
+	if (reqlen > sizeof(msg.body))
+		return ai_err_set(err, EINVAL, "diag request too large");
+	msg.h.nlmsg_len = (uint32_t)NLMSG_LENGTH(reqlen);
+	msg.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	msg.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	msg.h.nlmsg_seq = seq;
+	memcpy(NLMSG_DATA(&msg.h), req, reqlen);
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	if (sendto(fd, &msg, msg.h.nlmsg_len, 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
+		return ai_err_set(err, errno, "send sock_diag request");
+
+	cleanup_free char *buf = malloc(NL_BUF);
+	if (!buf)
+		return ai_err_set(err, ENOMEM, "sock_diag buffer");
+	for (size_t iter = 0; iter < NL_MAX_RECV; iter++) {
+		struct sockaddr_nl from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, NL_BUF, 0, (struct sockaddr *)&from, &fromlen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return ai_err_set(err, errno, "recv sock_diag");
+		}
+		if (n == 0)
+			return ai_err_set(err, 0, "sock_diag: connection closed mid-dump");
+		if (from.nl_pid != 0)
+			continue; /* not the kernel */
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+					return ai_err_set(err, 0, "sock_diag: short error message");
+				return ai_err_set(err, -e->error, "sock_diag dump");
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+				continue;
+			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+				ai_log(cap, AI_LOG_INFO, COLLECTOR, "sock_diag dump interrupted by a change: may be inconsistent");
+			if (cb(cap, s, h, ctx) < 0)
+				return 0; /* the bound was reached; the rest is dropped, logged */
+		}
+	}
+	return ai_err_set(err, 0, "sock_diag dump did not end after %u reads", NL_MAX_RECV);
+}
+
+static int inet_cb(struct ai_capture *cap, struct sockset *s, const struct nlmsghdr *h, void *ctx)
+{
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return 0;
+	struct sock *k = sock_new(cap, s);
+	if (!k)
+		return -1;
+	k->family = m->idiag_family;
+	k->proto = *(const int *)ctx;
+	k->type = k->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	k->state = m->idiag_state;
+	size_t alen = k->family == AF_INET6 ? 16 : 4;
+	memcpy(k->laddr, m->id.idiag_src, alen);
+	memcpy(k->raddr, m->id.idiag_dst, alen);
+	k->lport = ntohs(m->id.idiag_sport);
+	k->rport = ntohs(m->id.idiag_dport);
+	k->inode = m->idiag_inode;
+	k->uid = m->idiag_uid;
+	k->has_uid = true;
+	k->rq = m->idiag_rqueue;
+	k->wq = m->idiag_wqueue;
+	k->has_queues = true;
+	return 0;
+}
+
+static int unix_cb(struct ai_capture *cap, struct sockset *s, const struct nlmsghdr *h, void *ctx)
+{
+	const struct unix_diag_msg *m = NLMSG_DATA(h);
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return 0;
+	struct sock *k = sock_new(cap, s);
+	if (!k)
+		return -1;
+	k->family = AF_UNIX;
+	k->type = m->udiag_type;
+	k->state = m->udiag_state;
+	k->inode = m->udiag_ino;
+	size_t off = NLMSG_ALIGN(sizeof(*m));
+	size_t payload = h->nlmsg_len - NLMSG_HDRLEN;
+	while (off + NLA_HDRLEN <= payload) {
+		const struct nlattr *a = (const struct nlattr *)((const char *)m + off);
+		if (a->nla_len < NLA_HDRLEN || off + a->nla_len > payload)
+			break;
+		const char *d = (const char *)a + NLA_HDRLEN;
+		size_t dl = a->nla_len - NLA_HDRLEN;
+		switch (a->nla_type) {
+		case UNIX_DIAG_NAME:
+			if (dl == 0)
+				break;
+			if (d[0] == '\0') {
+				/* Abstract: the name is every byte after the NUL, NULs included. */
+				k->abstract = true;
+			} else {
+				/* A path name is NUL-terminated inside sun_path. */
+				const char *nul = memchr(d, '\0', dl);
+				if (nul)
+					dl = (size_t)(nul - d);
+			}
+			free(k->path);
+			k->path = malloc(dl + 1);
+			if (!k->path)
+				break;
+			memcpy(k->path, d, dl);
+			k->path[0] = k->abstract ? '@' : k->path[0];
+			k->path[dl] = '\0';
+			k->path_len = dl;
+			break;
+		case UNIX_DIAG_PEER:
+			if (dl >= sizeof(uint32_t)) {
+				memcpy(&k->peer, d, sizeof(uint32_t));
+				k->has_peer = true;
+			}
+			break;
+		case UNIX_DIAG_RQLEN:
+			if (dl >= sizeof(struct unix_diag_rqlen)) {
+				struct unix_diag_rqlen q;
+				memcpy(&q, d, sizeof(q));
+				k->rq = q.udiag_rqueue;
+				k->wq = q.udiag_wqueue;
+				k->has_queues = true;
+			}
+			break;
+		case UNIX_DIAG_UID:
+			if (dl >= sizeof(uint32_t)) {
+				memcpy(&k->uid, d, sizeof(uint32_t));
+				k->has_uid = true;
+			}
+			break;
+		}
+		off += NLA_ALIGN(a->nla_len);
+	}
+	return 0;
+}
+
+static int collect_netlink(struct ai_capture *cap, int fd, struct sockset *s, ai_err_t *err)
+{
+	static const struct {
+		int family, proto;
+		const char *what;
+	} kinds[] = {
+		{ AF_INET, IPPROTO_TCP, "tcp" },
+		{ AF_INET6, IPPROTO_TCP, "tcp6" },
+		{ AF_INET, IPPROTO_UDP, "udp" },
+		{ AF_INET6, IPPROTO_UDP, "udp6" },
+	};
+	uint32_t seq = 1;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct inet_diag_req_v2 req = {
+			.sdiag_family = (uint8_t)kinds[i].family,
+			.sdiag_protocol = (uint8_t)kinds[i].proto,
+			.idiag_states = ~0u,
+		};
+		int proto = kinds[i].proto;
+		if (diag_dump(cap, fd, &req, sizeof(req), seq++, s, inet_cb, &proto, err) < 0)
+			return ai_err_wrap(err, "%s", kinds[i].what);
+	}
+	struct unix_diag_req ureq = {
+		.sdiag_family = AF_UNIX,
+		.udiag_states = ~0u,
+		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID,
+	};
+	if (diag_dump(cap, fd, &ureq, sizeof(ureq), seq++, s, unix_cb, NULL, err) < 0)
+		return ai_err_wrap(err, "unix");
+	return 0;
+}
+
+/* ---- /proc/PID/net ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly n hex digits at *p, into *v; advances *p. */
+static bool hex_n(const char **p, size_t n, uint64_t *v)
+{
+	uint64_t r = 0;
+	for (size_t i = 0; i < n; i++) {
+		int h = hexval((*p)[i]);
+		if (h < 0)
+			return false;
+		r = r << 4 | (uint64_t)h;
+	}
+	*p += n;
+	*v = r;
+	return true;
+}
+
+/* Hex digits up to the first non-hex byte (1..16 of them). */
+static bool hex_any(const char **p, uint64_t *v)
+{
+	size_t n = 0;
+	while (n < 17 && hexval((*p)[n]) >= 0)
+		n++;
+	if (n == 0 || n > 16)
+		return false;
+	return hex_n(p, n, v);
+}
+
+static bool dec_any(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t r = 0;
+	size_t n = 0;
+	while (s[n] >= '0' && s[n] <= '9') {
+		if (n == 20 || r > (UINT64_MAX - (uint64_t)(s[n] - '0')) / 10)
+			return false;
+		r = r * 10 + (uint64_t)(s[n] - '0');
+		n++;
+	}
+	if (n == 0)
+		return false;
+	*p += n;
+	*v = r;
+	return true;
+}
+
+static void skip_sp(const char **p)
+{
+	while (**p == ' ')
+		(*p)++;
+}
+
+static bool lit(const char **p, char c)
+{
+	if (**p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/* The kernel prints each 32-bit word of the address with %08X of its in-memory value, so
+ * storing the parsed word back in host order gives the network-order bytes. */
+static bool addr_port(const char **p, size_t words, uint8_t *addr, uint16_t *port)
+{
+	for (size_t i = 0; i < words; i++) {
+		uint64_t w;
+		if (!hex_n(p, 8, &w))
+			return false;
+		uint32_t w32 = (uint32_t)w;
+		memcpy(addr + 4 * i, &w32, 4);
+	}
+	uint64_t pt;
+	if (!lit(p, ':') || !hex_n(p, 4, &pt))
+		return false;
+	*port = (uint16_t)pt;
+	return true;
+}
+
+/* "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ..." */
+static bool parse_inet_line(const char *p, size_t words, struct sock *k)
+{
+	uint64_t v, tx, rx, uid, inode;
+	skip_sp(&p);
+	if (!dec_any(&p, &v) || !lit(&p, ':'))
+		return false;
+	skip_sp(&p);
+	if (!addr_port(&p, words, k->laddr, &k->lport))
+		return false;
+	skip_sp(&p);
+	if (!addr_port(&p, words, k->raddr, &k->rport))
+		return false;
+	skip_sp(&p);
+	if (!hex_n(&p, 2, &v))
+		return false;
+	k->state = (int)v;
+	skip_sp(&p);
+	if (!hex_any(&p, &tx) || !lit(&p, ':') || !hex_any(&p, &rx))
+		return false;
+	skip_sp(&p);
+	if (!hex_any(&p, &v) || !lit(&p, ':') || !hex_any(&p, &v)) /* tr:tm->when */
+		return false;
+	skip_sp(&p);
+	if (!hex_any(&p, &v)) /* retrnsmt */
+		return false;
+	skip_sp(&p);
+	if (!dec_any(&p, &uid))
+		return false;
+	skip_sp(&p);
+	if (!dec_any(&p, &v)) /* timeout */
+		return false;
+	skip_sp(&p);
+	if (!dec_any(&p, &inode))
+		return false;
+	k->wq = tx;
+	k->rq = rx;
+	k->has_queues = true;
+	k->uid = (uint32_t)uid;
+	k->has_uid = true;
+	k->inode = inode;
+	return true;
+}
+
+/* "Num RefCount Protocol Flags Type St Inode Path": the path is the rest of the line, raw,
+ * abstract names with every NUL shown as '@'. */
+static bool parse_unix_line(const char *p, const char *end, struct sock *k)
+{
+	uint64_t v, flags, type, st, inode;
+	skip_sp(&p);
+	if (!hex_any(&p, &v) || !lit(&p, ':'))
+		return false;
+	skip_sp(&p);
+	if (!hex_any(&p, &v)) /* refcount */
+		return false;
+	skip_sp(&p);
+	if (!hex_any(&p, &v)) /* protocol */
+		return false;
+	skip_sp(&p);
+	if (!hex_any(&p, &flags))
+		return false;
+	skip_sp(&p);
+	if (!hex_any(&p, &type))
+		return false;
+	skip_sp(&p);
+	if (!hex_any(&p, &st))
+		return false;
+	skip_sp(&p);
+	if (!dec_any(&p, &inode))
+		return false;
+	k->family = AF_UNIX;
+	k->type = (int)type;
+	k->inode = inode;
+	/* __SO_ACCEPTCON: a listening socket; otherwise the socket_state SS_* numbering. */
+	k->unix_listen = (flags & 0x10000) != 0;
+	k->state = st == 3 ? 1 /* ESTABLISHED */ : st == 2 ? 2 /* SYN_SENT */ : st == 4 ? 11 /* CLOSING */ : 7;
+	if (p < end && *p == ' ') {
+		p++;
+		size_t len = (size_t)(end - p);
+		k->path = malloc(len + 1);
+		if (!k->path)
+			return false;
+		memcpy(k->path, p, len);
+		k->path[len] = '\0';
+		k->path_len = len;
+		k->abstract = len > 0 && p[0] == '@';
+	}
+	return true;
+}
+
+static int collect_proc_file(struct ai_capture *cap, const struct ai_proc *pr, const char *name, int family,
+			     int proto, struct sockset *s)
+{
+	char rel[32];
+	snprintf(rel, sizeof(rel), "net/%s", name);
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	bool truncated = false;
+	ai_err_t err = { 0 };
+	if (ai_read_small(pr->procfd, rel, PROC_NET_MAX, &data, &len, &truncated, &err) < 0) {
+		/* No IPv6 in the kernel means no tcp6/udp6: nothing lost. */
+		ai_log(cap, err.errnum == ENOENT ? AI_LOG_INFO : AI_LOG_ERROR, COLLECTOR, "/proc/%d/%s: %s",
+		       (int)pr->pid, rel, err.msg);
+		return 0;
+	}
+	if (truncated) {
+		ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR, "/proc/%d/%s larger than %u bytes, rest dropped", (int)pr->pid,
+		       rel, PROC_NET_MAX);
+		char *nl = memrchr(data, '\n', len);
+		len = nl ? (size_t)(nl - data) + 1 : 0;
+	}
+	char *p = data, *end = data + len;
+	size_t lineno = 0;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *e = nl ? nl : end;
+		*e = '\0';
+		if (lineno++ > 0 && e > p) { /* line 1 is the header */
+			struct sock *k = sock_new(cap, s);
+			if (!k)
+				return 0;
+			bool ok;
+			if (family == AF_UNIX) {
+				ok = parse_unix_line(p, e, k);
+			} else {
+				k->family = family;
+				k->proto = proto;
+				k->type = proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+				ok = parse_inet_line(p, family == AF_INET6 ? 4 : 1, k);
+			}
+			if (!ok) {
+				free(k->path);
+				s->n--;
+				ai_log_path(cap, AI_LOG_ERROR, COLLECTOR, p, (size_t)(e - p),
+					    "/proc/%d/%s line %zu not understood, skipped", (int)pr->pid, rel, lineno);
+			}
+		}
+		p = e + 1;
+	}
+	return 0;
+}
+
+static void collect_proc(struct ai_capture *cap, const struct ai_proc *pr, struct sockset *s)
+{
+	collect_proc_file(cap, pr, "tcp", AF_INET, IPPROTO_TCP, s);
+	collect_proc_file(cap, pr, "tcp6", AF_INET6, IPPROTO_TCP, s);
+	collect_proc_file(cap, pr, "udp", AF_INET, IPPROTO_UDP, s);
+	collect_proc_file(cap, pr, "udp6", AF_INET6, IPPROTO_UDP, s);
+	collect_proc_file(cap, pr, "unix", AF_UNIX, 0, s);
+}
+
+/* ---- owners ---- */
+
+static int cmp_by_inode(const void *a, const void *b, void *arg)
+{
+	const struct sock *v = arg;
+	uint64_t x = v[*(const size_t *)a].inode, y = v[*(const size_t *)b].inode;
+	return x < y ? -1 : x > y;
+}
+
+static void add_owner(struct sock *k, pid_t pid, int fd)
+{
+	if (k->nowners == k->owners_cap) {
+		size_t ncap = k->owners_cap ? k->owners_cap * 2 : 2;
+		struct owner *n = realloc(k->owners, ncap * sizeof(*n));
+		if (!n)
+			abort(); /* same policy as ai_buf: no sane partial JSON */
+		k->owners = n;
+		k->owners_cap = ncap;
+	}
+	k->owners[k->nowners++] = (struct owner){ pid, fd };
+}
+
+static void owners_of(struct ai_capture *cap, const struct ai_proc *pr, struct sockset *s, const size_t *idx)
+{
+	int dfd = openat(pr->procfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		ai_log(cap, AI_LOG_WARNING, COLLECTOR, "pid %d: fd dir: %s (exited?)", (int)pr->pid, strerror(errno));
+		return;
+	}
+	cleanup_closedir DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		ai_log(cap, AI_LOG_ERROR, COLLECTOR, "pid %d: fd dir: %s", (int)pr->pid, strerror(errno));
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *endp;
+		errno = 0;
+		long fd = strtol(de->d_name, &endp, 10);
+		if (*endp || endp == de->d_name || fd < 0 || fd > INT32_MAX)
+			continue;
+		char link[64];
+		ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue; /* closed meanwhile, or not ours to read */
+		link[n] = '\0';
+		unsigned long long ino;
+		int used = 0;
+		if (sscanf(link, "socket:[%llu]%n", &ino, &used) != 1 || used != n)
+			continue;
+		size_t lo = 0, hi = s->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (s->v[idx[mid]].inode < ino)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		/* The same inode can appear twice in a dump racing a change; give it to each. */
+		for (; lo < s->n && s->v[idx[lo]].inode == ino; lo++)
+			add_owner(&s->v[idx[lo]], pr->pid, (int)fd);
+	}
+}
+
+static int map_owners(struct ai_capture *cap, struct sockset *s, ai_err_t *err)
+{
+	if (s->n == 0)
+		return 0;
+	cleanup_free size_t *idx = malloc(s->n * sizeof(*idx));
+	if (!idx)
+		return ai_err_set(err, ENOMEM, "socket index");
+	for (size_t i = 0; i < s->n; i++)
+		idx[i] = i;
+	qsort_r(idx, s->n, sizeof(*idx), cmp_by_inode, s->v);
+	for (size_t i = 0; i < cap->target.nprocs; i++)
+		owners_of(cap, &cap->target.procs[i], s, idx);
+	return 0;
+}
+
+/* ---- JSON ---- */
+
+static const char *state_name(const struct sock *k)
+{
+	static const char *const tcp[] = { NULL,        "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
+					   "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
+					   "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING",
+					   "NEW_SYN_RECV" };
+	if (k->family == AF_UNIX && k->unix_listen)
+		return "LISTEN";
+	/* Datagram and unix sockets reuse TCP_CLOSE for "not connected"; ss calls it UNCONN. */
+	if (k->state == 7 && (k->proto == IPPROTO_UDP || k->family == AF_UNIX))
+		return "UNCONN";
+	if (k->state > 0 && (size_t)k->state < sizeof(tcp) / sizeof(tcp[0]))
+		return tcp[k->state];
+	return "UNKNOWN";
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "dgram";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
+	default:
+		return "other";
+	}
+}
+
+static void json_endpoint(struct ai_json *j, const char *key, int family, const uint8_t *addr, uint16_t port)
+{
+	char a[INET6_ADDRSTRLEN];
+	if (!inet_ntop(family, addr, a, sizeof(a)))
+		a[0] = '\0';
+	ai_json_key(j, key);
+	ai_json_obj_begin(j);
+	ai_json_kstr(j, "addr", a);
+	ai_json_kuint(j, "port", port);
+	ai_json_obj_end(j);
+}
+
+static void json_sock(struct ai_json *j, const struct sock *k)
+{
+	ai_json_obj_begin(j);
+	bool un = k->family == AF_UNIX;
+	ai_json_kstr(j, "family", un ? "unix" : k->family == AF_INET ? "inet" : "inet6");
+	ai_json_kstr(j, "proto", un ? "unix" : k->proto == IPPROTO_TCP ? "tcp" : "udp");
+	ai_json_kstr(j, "type", type_name(k->type));
+	ai_json_kstr(j, "state", state_name(k));
+	if (un) {
+		if (k->path)
+			ai_json_kbytes(j, "path", k->path, k->path_len);
+		else
+			ai_json_kstr(j, "path", NULL);
+		ai_json_kbool(j, "abstract", k->abstract);
+		if (k->has_peer && k->peer)
+			ai_json_kuint(j, "peer_inode", k->peer);
+		else
+			ai_json_kstr(j, "peer_inode", NULL);
+	} else {
+		json_endpoint(j, "local", k->family, k->laddr, k->lport);
+		json_endpoint(j, "remote", k->family, k->raddr, k->rport);
+	}
+	ai_json_kuint(j, "inode", k->inode);
+	if (k->has_uid)
+		ai_json_kuint(j, "uid", k->uid);
+	else
+		ai_json_kstr(j, "uid", NULL);
+	if (k->has_queues) {
+		ai_json_kuint(j, "rx_queue", k->rq);
+		ai_json_kuint(j, "tx_queue", k->wq);
+	} else {
+		ai_json_kstr(j, "rx_queue", NULL);
+		ai_json_kstr(j, "tx_queue", NULL);
+	}
+	ai_json_key(j, "owners");
+	ai_json_arr_begin(j);
+	for (size_t i = 0; i < k->nowners; i++) {
+		ai_json_obj_begin(j);
+		ai_json_kint(j, "pid", k->owners[i].pid);
+		ai_json_kint(j, "fd", k->owners[i].fd);
+		ai_json_obj_end(j);
+	}
+	ai_json_arr_end(j);
+	ai_json_obj_end(j);
+}
+
+static int collect_sockets(struct ai_capture *cap, ai_err_t *err)
+{
+	const struct ai_proc *pr = target_proc(cap);
+	if (!pr)
+		return ai_err_set(err, 0, "no target process");
+
+	struct sockset s cleanup_sockset = { 0 };
+	const char *source = "proc";
+	if (!ai_sockets_force_proc) {
+		ai_err_t nerr = { 0 };
+		cleanup_close int fd = diag_socket_in(cap, pr, &nerr);
+		if (fd == -2) {
+			*err = nerr;
+			return -1;
+		}
+		if (fd >= 0 && collect_netlink(cap, fd, &s, &nerr) == 0) {
+			source = "netlink";
+		} else {
+			/* One source for the whole document: a half-netlink, half-proc list
+			 * could not say which fields are exact. */
+			ai_log(cap, AI_LOG_INFO, COLLECTOR, "sock_diag unavailable, reading /proc/%d/net: %s",
+			       (int)pr->pid, nerr.msg);
+			sockset_free(&s);
+		}
+	}
+	if (strcmp(source, "proc") == 0)
+		collect_proc(cap, pr, &s);
+
+	if (map_owners(cap, &s, err) < 0)
+		return -1;
+
+	struct ai_buf doc cleanup_buf = { 0 };
+	struct ai_json j;
+	ai_json_init(&j, &doc);
+	ai_json_obj_begin(&j);
+	ai_json_kstr(&j, "source", source);
+	ai_json_key(&j, "sockets");
+	ai_json_arr_begin(&j);
+	for (size_t i = 0; i < s.n; i++)
+		json_sock(&j, &s.v[i]);
+	ai_json_arr_end(&j);
+	ai_json_obj_end(&j);
+	return ai_capture_put_json(cap, AI_M_SOCKETS, &doc, err);
+}
+
+const struct ai_collector ai_collector_sockets = { "sockets", collect_sockets };
