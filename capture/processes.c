@@ -1,0 +1,940 @@
+/* processes.json: one object per pinned process of the target, plus exe/PID members for
+ * executables an attacker could have brought along (deleted, memfd, upperdir). Everything is
+ * read relative to the pinned /proc/PID dirfd so a recycled pid can never feed us another
+ * process's data. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "capture/capture.h"
+#include "common/buf.h"
+#include "common/bundle.h"
+#include "common/cleanup.h"
+#include "common/err.h"
+#include "common/hash.h"
+#include "common/json.h"
+#include "common/safeopen.h"
+
+#define COLL "processes"
+
+#define PROC_SMALL_MAX   (64u << 10)
+#define PROC_ARGS_MAX    (256u << 10)
+#define PROC_MAPS_MAX    (1u << 20)
+#define PROC_HASH_BUFSZ  (1u << 20)
+
+/* ---- pure parsing helpers (no I/O; exercised by tests/unit/test_procparse.c) ---- */
+
+struct pp_slice {
+	const char *s;
+	size_t len;
+};
+
+struct pp_stat {
+	struct pp_slice comm;
+	char state;
+	int64_t ppid;
+	int64_t threads;
+	uint64_t starttime; /* clock ticks since boot */
+};
+
+/* comm is whatever the process chose (prctl PR_SET_NAME), so it may hold ')' and spaces:
+ * only the LAST ')' ends it. */
+static int pp_parse_stat(const char *buf, size_t len, struct pp_stat *st)
+{
+	const char *open = memchr(buf, '(', len);
+	const char *close = NULL;
+	for (size_t i = len; i > 0; i--) {
+		if (buf[i - 1] == ')') {
+			close = buf + i - 1;
+			break;
+		}
+	}
+	if (!open || !close || close < open)
+		return -1;
+	st->comm.s = open + 1;
+	st->comm.len = (size_t)(close - open - 1);
+
+	/* Fields after comm, numbered as in proc(5): 3 state, 4 ppid, 20 num_threads, 22 starttime. */
+	const char *p = close + 1, *end = buf + len;
+	int field = 3;
+	bool have_state = false, have_ppid = false, have_start = false;
+	st->threads = -1;
+	while (p < end && field <= 22) {
+		while (p < end && *p == ' ')
+			p++;
+		const char *tok = p;
+		while (p < end && *p != ' ' && *p != '\n')
+			p++;
+		size_t tlen = (size_t)(p - tok);
+		if (tlen == 0)
+			break;
+		char num[32];
+		if (tlen < sizeof(num)) {
+			memcpy(num, tok, tlen);
+			num[tlen] = '\0';
+		} else {
+			num[0] = '\0';
+		}
+		char *ep;
+		switch (field) {
+		case 3:
+			st->state = tok[0];
+			have_state = true;
+			break;
+		case 4:
+			errno = 0;
+			st->ppid = strtoll(num, &ep, 10);
+			have_ppid = num[0] && !*ep && !errno;
+			break;
+		case 20:
+			errno = 0;
+			st->threads = strtoll(num, &ep, 10);
+			if (!num[0] || *ep || errno)
+				st->threads = -1;
+			break;
+		case 22:
+			errno = 0;
+			st->starttime = strtoull(num, &ep, 10);
+			have_start = num[0] && !*ep && !errno;
+			break;
+		}
+		field++;
+	}
+	return have_state && have_ppid && have_start ? 0 : -1;
+}
+
+/* Value of "Key:" in a status-like file, without leading blanks and the newline. Only
+ * line starts are matched: the kernel escapes newlines in Name, so a comm cannot forge a line. */
+static bool pp_field(const char *buf, size_t len, const char *key, struct pp_slice *out)
+{
+	size_t klen = strlen(key);
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		if ((size_t)(le - p) > klen && !memcmp(p, key, klen) && p[klen] == ':') {
+			const char *v = p + klen + 1;
+			while (v < le && (*v == ' ' || *v == '\t'))
+				v++;
+			const char *ve = le;
+			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			out->s = v;
+			out->len = (size_t)(ve - v);
+			return true;
+		}
+		p = le + 1;
+	}
+	return false;
+}
+
+/* Next whitespace-separated unsigned decimal of a slice; false at the end or on garbage. */
+static bool pp_next_u64(struct pp_slice *sl, uint64_t *v)
+{
+	while (sl->len && (*sl->s == ' ' || *sl->s == '\t')) {
+		sl->s++;
+		sl->len--;
+	}
+	if (!sl->len || !isdigit((unsigned char)*sl->s))
+		return false;
+	uint64_t n = 0;
+	while (sl->len && isdigit((unsigned char)*sl->s)) {
+		unsigned d = (unsigned)(*sl->s - '0');
+		if (n > (UINT64_MAX - d) / 10)
+			return false;
+		n = n * 10 + d;
+		sl->s++;
+		sl->len--;
+	}
+	if (sl->len && *sl->s != ' ' && *sl->s != '\t')
+		return false;
+	*v = n;
+	return true;
+}
+
+static bool pp_is_hex(const struct pp_slice *sl)
+{
+	if (!sl->len)
+		return false;
+	for (size_t i = 0; i < sl->len; i++)
+		if (!isxdigit((unsigned char)sl->s[i]))
+			return false;
+	return true;
+}
+
+/* "mnt:[4026531840]" -> 4026531840 */
+static bool pp_ns_inode(const char *link, size_t len, uint64_t *ino)
+{
+	const char *lb = memchr(link, '[', len);
+	if (!lb || len < 2 || link[len - 1] != ']')
+		return false;
+	struct pp_slice sl = { lb + 1, (size_t)(link + len - 1 - (lb + 1)) };
+	return pp_next_u64(&sl, ino) && sl.len == 0;
+}
+
+struct pp_map {
+	struct pp_slice start, end, perms, offset, dev, path;
+	uint64_t inode;
+};
+
+/* "start-end perms offset dev inode   path": the path is the rest of the line after the
+ * padding; it can hold spaces (the kernel escapes only '\n'). */
+static int pp_parse_map(const char *line, size_t len, struct pp_map *m)
+{
+	struct pp_slice toks[5];
+	const char *p = line, *end = line + len;
+	for (int i = 0; i < 5; i++) {
+		while (p < end && *p == ' ')
+			p++;
+		toks[i].s = p;
+		while (p < end && *p != ' ')
+			p++;
+		toks[i].len = (size_t)(p - toks[i].s);
+		if (!toks[i].len)
+			return -1;
+	}
+	const char *dash = memchr(toks[0].s, '-', toks[0].len);
+	if (!dash)
+		return -1;
+	m->start = (struct pp_slice){ toks[0].s, (size_t)(dash - toks[0].s) };
+	m->end = (struct pp_slice){ dash + 1, toks[0].len - m->start.len - 1 };
+	if (!pp_is_hex(&m->start) || !pp_is_hex(&m->end) || !pp_is_hex(&toks[2]))
+		return -1;
+	m->perms = toks[1];
+	m->offset = toks[2];
+	m->dev = toks[3];
+	struct pp_slice ino = toks[4];
+	if (!pp_next_u64(&ino, &m->inode) || ino.len)
+		return -1;
+	while (p < end && *p == ' ')
+		p++;
+	m->path = (struct pp_slice){ p, (size_t)(end - p) };
+	return 0;
+}
+
+struct pp_limit {
+	struct pp_slice name, soft, hard, units;
+};
+
+static bool pp_is_limit_value(const struct pp_slice *t)
+{
+	if (t->len == 9 && !memcmp(t->s, "unlimited", 9))
+		return true;
+	for (size_t i = 0; i < t->len; i++)
+		if (!isdigit((unsigned char)t->s[i]))
+			return false;
+	return t->len > 0;
+}
+
+/* "Max open files            1024                 1048576              files     ": names have
+ * spaces and some limits have no unit, so parse from the right. */
+static int pp_parse_limit(const char *line, size_t len, struct pp_limit *l)
+{
+	struct pp_slice t[3];
+	size_t n = 0;
+	const char *p = line + len;
+	while (n < 3) {
+		while (p > line && p[-1] == ' ')
+			p--;
+		const char *te = p;
+		while (p > line && p[-1] != ' ')
+			p--;
+		if (p == te)
+			break;
+		t[n++] = (struct pp_slice){ p, (size_t)(te - p) };
+	}
+	if (n < 3)
+		return -1;
+	size_t hi = 0; /* index in t of the hard limit */
+	if (pp_is_limit_value(&t[0])) {
+		l->units = (struct pp_slice){ t[0].s + t[0].len, 0 };
+	} else {
+		l->units = t[0];
+		hi = 1;
+	}
+	l->hard = t[hi];
+	l->soft = t[hi + 1];
+	p = l->soft.s;
+	if (!pp_is_limit_value(&l->soft) || !pp_is_limit_value(&l->hard))
+		return -1;
+	while (p > line && p[-1] == ' ')
+		p--;
+	if (p == line)
+		return -1;
+	l->name = (struct pp_slice){ line, (size_t)(p - line) };
+	return 0;
+}
+
+/* Split a NUL-separated block (cmdline, environ). A final piece without a NUL (a process that
+ * rewrote its argv, or a read cut at the cap) still counts. */
+static bool pp_next_nul(const char **p, const char *end, struct pp_slice *out)
+{
+	if (*p >= end)
+		return false;
+	const char *z = memchr(*p, '\0', (size_t)(end - *p));
+	const char *e = z ? z : end;
+	out->s = *p;
+	out->len = (size_t)(e - *p);
+	*p = z ? z + 1 : end;
+	return true;
+}
+
+static bool pp_has_suffix(const char *s, size_t len, const char *suf)
+{
+	size_t n = strlen(suf);
+	return len >= n && !memcmp(s + len - n, suf, n);
+}
+
+/* ticks since boot -> ns since the epoch, without overflowing on the multiplication. */
+static int64_t pp_ticks_to_ns(int64_t boot_epoch_ns, uint64_t ticks, long hz)
+{
+	if (hz <= 0)
+		hz = 100;
+	uint64_t h = (uint64_t)hz;
+	return boot_epoch_ns + (int64_t)((ticks / h) * 1000000000ull + (ticks % h) * 1000000000ull / h);
+}
+
+/* ---- collection ---- */
+
+struct exe_cache_ent {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	uint64_t hashed;
+	char sha256[AI_SHA256_HEXLEN];
+};
+
+struct pctx {
+	struct ai_capture *cap;
+	struct ai_json *j;
+	int upperfd;          /* host upperdir, -1 when absent or unopenable */
+	bool upper_tried;
+	int64_t boot_epoch_ns;
+	long hz;
+	struct timespec now;
+	struct exe_cache_ent *cache; /* executables hashed but not stored, shared by many processes */
+	size_t ncache;
+};
+
+static void pctx_release(struct pctx *c)
+{
+	ai_closep(&c->upperfd);
+	free(c->cache);
+}
+#define cleanup_pctx __attribute__((cleanup(pctx_release)))
+
+struct pstate {
+	struct pctx *c;
+	const struct ai_proc *p;
+	bool vanished;
+	bool zombie;
+	struct ai_buf errs; /* "; "-joined, becomes the process's "error" */
+};
+
+static void pstate_release(struct pstate *ps)
+{
+	ai_buf_free(&ps->errs);
+}
+#define cleanup_pstate __attribute__((cleanup(pstate_release)))
+
+/* A failed read of one part: a process that exited is a warning, a zombie has no mm/fs/ns any
+ * more so that is expected; everything else is an error that makes the bundle partial. */
+static void part_failed(struct pstate *ps, const char *what, const ai_err_t *e)
+{
+	int en = e->errnum;
+	enum ai_log_level lvl = AI_LOG_ERROR;
+	bool quiet = false;
+	if (ps->vanished) {
+		lvl = AI_LOG_WARNING;
+		quiet = true; /* one warning per vanished process is enough */
+	} else if ((en == ESRCH || en == ENOENT) && !ai_proc_alive(ps->p)) {
+		ps->vanished = true;
+		lvl = AI_LOG_WARNING;
+	} else if (ps->zombie && (en == ESRCH || en == ENOENT || en == EACCES)) {
+		lvl = AI_LOG_INFO;
+	}
+	if (!quiet) {
+		if (ps->vanished)
+			ai_log(ps->c->cap, lvl, COLL, "pid %d: exited during capture (%s: %s)", (int)ps->p->pid,
+			       what, e->msg);
+		else
+			ai_log(ps->c->cap, lvl, COLL, "pid %d: %s: %s", (int)ps->p->pid, what, e->msg);
+	}
+	if (ps->errs.len)
+		ai_buf_adds(&ps->errs, "; ");
+	ai_buf_printf(&ps->errs, "%s: %s", what, e->msg);
+}
+
+static int read_part(struct pstate *ps, const char *name, size_t max, char **out, size_t *len)
+{
+	ai_err_t e = { 0 };
+	bool trunc = false;
+	if (ai_read_small(ps->p->procfd, name, max, out, len, &trunc, &e) < 0) {
+		part_failed(ps, name, &e);
+		return -1;
+	}
+	if (trunc)
+		ai_log(ps->c->cap, AI_LOG_TRUNCATED, COLL, "pid %d: %s cut at %zu bytes", (int)ps->p->pid, name,
+		       max);
+	return trunc ? 1 : 0;
+}
+
+static int readlink_part(struct pstate *ps, const char *name, char **out, size_t *len)
+{
+	ai_err_t e = { 0 };
+	if (ai_readlinkat(ps->p->procfd, name, out, len, &e) < 0) {
+		part_failed(ps, name, &e);
+		return -1;
+	}
+	return 0;
+}
+
+static char *hex_dup(const char *s, size_t len)
+{
+	char *h = malloc(2 * len + 1);
+	if (!h)
+		abort(); /* same policy as ai_buf: no sane partial document */
+	ai_hex((const uint8_t *)s, len, h);
+	return h;
+}
+
+/* The value of an array of hostile strings (the caller wrote the key). Arrays have no per-element "_hex" sibling, so when any element
+ * is not UTF-8 a parallel "<key>_hex" array carries the exact bytes of every element. */
+static void emit_nul_list(struct ai_json *j, const char *key, const char *buf, size_t len)
+{
+	struct pp_slice sl;
+	const char *p = buf, *end = buf + len;
+	bool all_utf8 = true;
+	ai_json_arr_begin(j);
+	while (pp_next_nul(&p, end, &sl)) {
+		ai_json_strn(j, sl.s, sl.len);
+		if (!ai_utf8_valid(sl.s, sl.len))
+			all_utf8 = false;
+	}
+	ai_json_arr_end(j);
+	if (all_utf8)
+		return;
+	char hkey[64];
+	snprintf(hkey, sizeof(hkey), "%s_hex", key);
+	ai_json_key(j, hkey);
+	ai_json_arr_begin(j);
+	p = buf;
+	while (pp_next_nul(&p, end, &sl)) {
+		cleanup_free char *h = hex_dup(sl.s, sl.len);
+		ai_json_str(j, h);
+	}
+	ai_json_arr_end(j);
+}
+
+static void emit_hex_field(struct ai_json *j, const char *key, const char *status, size_t slen,
+			   const char *skey)
+{
+	struct pp_slice v;
+	if (status && pp_field(status, slen, skey, &v) && pp_is_hex(&v)) {
+		ai_json_key(j, key);
+		ai_json_strn(j, v.s, v.len);
+	} else {
+		ai_json_key(j, key);
+		ai_json_null(j);
+	}
+}
+
+static void emit_u64_list(struct ai_json *j, const char *key, const char *status, size_t slen, const char *skey,
+			  size_t want)
+{
+	struct pp_slice v;
+	ai_json_key(j, key);
+	if (!status || !pp_field(status, slen, skey, &v)) {
+		ai_json_null(j);
+		return;
+	}
+	ai_json_arr_begin(j);
+	uint64_t n;
+	size_t count = 0;
+	while ((want == 0 || count < want) && pp_next_u64(&v, &n)) {
+		ai_json_uint(j, n);
+		count++;
+	}
+	ai_json_arr_end(j);
+}
+
+static void emit_int_field(struct ai_json *j, const char *key, const char *status, size_t slen, const char *skey)
+{
+	struct pp_slice v;
+	uint64_t n;
+	ai_json_key(j, key);
+	if (status && pp_field(status, slen, skey, &v) && pp_next_u64(&v, &n))
+		ai_json_uint(j, n);
+	else
+		ai_json_null(j);
+}
+
+static int upper_dir(struct pctx *c)
+{
+	if (c->upper_tried)
+		return c->upperfd;
+	c->upper_tried = true;
+	struct ai_capture *cap = c->cap;
+	if (!cap->overlay.found || !cap->overlay.upperdir)
+		return -1;
+	const char *u = cap->overlay.upperdir;
+	while (*u == '/')
+		u++;
+	ai_err_t e = { 0 };
+	c->upperfd = ai_safe_openat(cap->host_root_fd, *u ? u : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, &e);
+	if (c->upperfd < 0)
+		ai_log_path(cap, AI_LOG_ERROR, COLL, cap->overlay.upperdir, strlen(cap->overlay.upperdir),
+			    "open upperdir: %s; every executable will be stored", e.msg);
+	return c->upperfd;
+}
+
+/* 1: the exe path exists as a regular file in the upperdir (added or copied up at runtime),
+ * 0: it comes from an image layer, -1: cannot tell (logged; the caller stores to be safe).
+ * Both layers report the overlay st_dev, so only a lookup in the upperdir itself can tell. */
+static int exe_in_upper(struct pstate *ps, const char *path, size_t len)
+{
+	struct pctx *c = ps->c;
+	if (!c->cap->overlay.found)
+		return 0;
+	int ufd = upper_dir(c);
+	if (ufd < 0)
+		return -1;
+	while (len && *path == '/') {
+		path++;
+		len--;
+	}
+	if (!len || memchr(path, '\0', len))
+		return 0;
+	ai_err_t e = { 0 };
+	cleanup_close int fd = ai_safe_openat(ufd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, &e);
+	if (fd < 0) {
+		/* ELOOP/ENOTDIR: a symlink or file in the upper shadows a component, so this
+		 * resolved path cannot be in the upper. */
+		if (e.errnum == ENOENT || e.errnum == ENOTDIR || e.errnum == ELOOP)
+			return 0;
+		ai_log_path(c->cap, AI_LOG_ERROR, COLL, path, len, "pid %d: exe lookup in upperdir: %s",
+			    (int)ps->p->pid, e.msg);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return S_ISREG(st.st_mode) ? 1 : 0;
+}
+
+static int hash_fd(int fd, char hex[AI_SHA256_HEXLEN], uint64_t *size, ai_err_t *err)
+{
+	cleanup_free uint8_t *buf = malloc(PROC_HASH_BUFSZ);
+	if (!buf)
+		return ai_err_set(err, ENOMEM, "hash exe");
+	struct ai_hash h;
+	if (ai_hash_init_sha256(&h, err) < 0)
+		return -1;
+	uint64_t total = 0;
+	for (;;) {
+		ssize_t n = pread(fd, buf, PROC_HASH_BUFSZ, (off_t)total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int en = errno;
+			ai_hash_free(&h);
+			return ai_err_set(err, en, "read exe");
+		}
+		if (n == 0)
+			break;
+		ai_hash_update(&h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	uint8_t md[AI_SHA256_LEN];
+	if (ai_hash_final(&h, md, err) < 0)
+		return -1;
+	ai_hex(md, sizeof(md), hex);
+	*size = total;
+	return 0;
+}
+
+static struct exe_cache_ent *cache_find(struct pctx *c, const struct stat *st)
+{
+	for (size_t i = 0; i < c->ncache; i++) {
+		struct exe_cache_ent *ce = &c->cache[i];
+		if (ce->dev == st->st_dev && ce->ino == st->st_ino && ce->size == st->st_size &&
+		    ce->mtime.tv_sec == st->st_mtim.tv_sec && ce->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+		    ce->ctime.tv_sec == st->st_ctim.tv_sec && ce->ctime.tv_nsec == st->st_ctim.tv_nsec)
+			return ce;
+	}
+	return NULL;
+}
+
+static void cache_add(struct pctx *c, const struct stat *st, const char *hex, uint64_t hashed)
+{
+	struct exe_cache_ent *n = realloc(c->cache, (c->ncache + 1) * sizeof(*n));
+	if (!n)
+		return; /* only an optimisation */
+	c->cache = n;
+	struct exe_cache_ent *ce = &c->cache[c->ncache++];
+	ce->dev = st->st_dev;
+	ce->ino = st->st_ino;
+	ce->size = st->st_size;
+	ce->mtime = st->st_mtim;
+	ce->ctime = st->st_ctim;
+	ce->hashed = hashed;
+	memcpy(ce->sha256, hex, AI_SHA256_HEXLEN);
+}
+
+static void emit_exe(struct pstate *ps)
+{
+	struct pctx *c = ps->c;
+	struct ai_json *j = c->j;
+	struct ai_capture *cap = c->cap;
+	int pid = (int)ps->p->pid;
+	cleanup_free char *path = NULL;
+	size_t plen = 0;
+
+	ai_json_key(j, "exe");
+	if (readlink_part(ps, "exe", &path, &plen) < 0) {
+		ai_json_null(j);
+		return;
+	}
+	bool deleted = pp_has_suffix(path, plen, " (deleted)");
+	bool memfd = plen >= 7 && !memcmp(path, "/memfd:", 7);
+
+	char sha[AI_SHA256_HEXLEN] = "";
+	uint64_t size = 0;
+	bool have_hash = false, truncated = false, stored = false;
+	char member[64];
+	snprintf(member, sizeof(member), AI_M_EXE "/%d", pid);
+
+	ai_err_t e = { 0 };
+	/* /proc/PID/exe opens the very inode being executed, deleted or not. O_NONBLOCK because
+	 * it is target-controlled what sits there in theory; we check S_ISREG before reading. */
+	cleanup_close int fd = openat(ps->p->procfd, "exe", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	if (fd < 0) {
+		ai_err_set(&e, errno, "open exe");
+		part_failed(ps, "exe", &e);
+	} else if (fstat(fd, &st) < 0) {
+		ai_err_set(&e, errno, "fstat exe");
+		part_failed(ps, "exe", &e);
+	} else if (!S_ISREG(st.st_mode)) {
+		ai_log_path(cap, AI_LOG_SKIP, COLL, path, plen, "pid %d: exe is not a regular file", pid);
+	} else {
+		bool store = deleted || memfd;
+		if (!store)
+			store = exe_in_upper(ps, path, plen) != 0;
+		if (store) {
+			struct ai_member_meta meta = {
+				.path = member,
+				.path_len = strlen(member),
+				.mode = S_IFREG | 0400,
+				.atime = c->now,
+				.mtime = c->now,
+				.ctime = c->now,
+			};
+			struct ai_member_result res;
+			memset(&res, 0, sizeof(res));
+			if (ai_bundle_add_fd(cap->bundle, &meta, fd, cap->exe_cap, &res, &e) < 0) {
+				ai_log_path(cap, AI_LOG_ERROR, COLL, path, plen, "pid %d: store exe: %s", pid, e.msg);
+				if (ps->errs.len)
+					ai_buf_adds(&ps->errs, "; ");
+				ai_buf_printf(&ps->errs, "store exe: %s", e.msg);
+			} else {
+				stored = have_hash = true;
+				memcpy(sha, res.sha256, AI_SHA256_HEXLEN);
+				size = res.size;
+				truncated = res.truncated;
+				if (res.truncated)
+					ai_log_path(cap, AI_LOG_TRUNCATED, COLL, path, plen,
+						    "pid %d: exe stored cut at %" PRIu64 " of %" PRIu64 " bytes", pid,
+						    res.size, res.source_size);
+				if (res.short_read)
+					ai_log_path(cap, AI_LOG_WARNING, COLL, path, plen,
+						    "pid %d: exe shrank while stored, zero padded", pid);
+			}
+		} else {
+			struct exe_cache_ent *ce = cache_find(c, &st);
+			if (ce) {
+				memcpy(sha, ce->sha256, AI_SHA256_HEXLEN);
+				size = ce->hashed;
+				have_hash = true;
+			} else if (hash_fd(fd, sha, &size, &e) < 0) {
+				part_failed(ps, "hash exe", &e);
+			} else {
+				have_hash = true;
+				cache_add(c, &st, sha, size);
+			}
+		}
+	}
+
+	ai_json_obj_begin(j);
+	ai_json_kbytes(j, "path", path, plen);
+	ai_json_kbool(j, "deleted", deleted);
+	ai_json_kbool(j, "memfd", memfd);
+	ai_json_kstr(j, "sha256", have_hash ? sha : NULL);
+	ai_json_kuint(j, "size", size);
+	ai_json_kstr(j, "member", stored ? member : NULL);
+	ai_json_kbool(j, "truncated", truncated);
+	ai_json_obj_end(j);
+}
+
+static void emit_ns(struct pstate *ps)
+{
+	static const char *const kinds[] = { "mnt", "pid", "net", "ipc", "uts", "user", "cgroup" };
+	struct ai_json *j = ps->c->j;
+	ai_json_key(j, "ns");
+	ai_json_obj_begin(j);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "ns/%s", kinds[i]);
+		cleanup_free char *link = NULL;
+		size_t len = 0;
+		uint64_t ino;
+		ai_json_key(j, kinds[i]);
+		if (readlink_part(ps, name, &link, &len) == 0 && pp_ns_inode(link, len, &ino))
+			ai_json_uint(j, ino);
+		else
+			ai_json_null(j);
+	}
+	ai_json_obj_end(j);
+}
+
+static void emit_maps(struct pstate *ps)
+{
+	struct ai_json *j = ps->c->j;
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	ai_json_key(j, "maps");
+	int r = read_part(ps, "maps", PROC_MAPS_MAX, &buf, &len);
+	if (r < 0) {
+		ai_json_null(j);
+		return;
+	}
+	ai_json_arr_begin(j);
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl && r == 1)
+			break; /* the line the cap cut in half */
+		const char *le = nl ? nl : end;
+		struct pp_map m;
+		if (pp_parse_map(p, (size_t)(le - p), &m) == 0) {
+			ai_json_obj_begin(j);
+			ai_json_kbytes(j, "start", m.start.s, m.start.len);
+			ai_json_kbytes(j, "end", m.end.s, m.end.len);
+			ai_json_kbytes(j, "perms", m.perms.s, m.perms.len);
+			ai_json_kbytes(j, "offset", m.offset.s, m.offset.len);
+			ai_json_kbytes(j, "dev", m.dev.s, m.dev.len);
+			ai_json_kuint(j, "inode", m.inode);
+			ai_json_kbytes(j, "path", m.path.s, m.path.len);
+			ai_json_obj_end(j);
+		} else if (le > p) {
+			ai_log(ps->c->cap, AI_LOG_ERROR, COLL, "pid %d: unparsable maps line", (int)ps->p->pid);
+		}
+		p = le + 1;
+	}
+	ai_json_arr_end(j);
+}
+
+static void emit_limits(struct pstate *ps)
+{
+	struct ai_json *j = ps->c->j;
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	ai_json_key(j, "limits");
+	if (read_part(ps, "limits", PROC_SMALL_MAX, &buf, &len) < 0) {
+		ai_json_null(j);
+		return;
+	}
+	ai_json_arr_begin(j);
+	const char *p = buf, *end = buf + len;
+	bool header = true;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+		struct pp_limit l;
+		if (header) {
+			header = false; /* "Limit  Soft Limit  Hard Limit  Units" */
+		} else if (le > p && pp_parse_limit(p, (size_t)(le - p), &l) == 0) {
+			ai_json_obj_begin(j);
+			ai_json_kbytes(j, "name", l.name.s, l.name.len);
+			ai_json_kbytes(j, "soft", l.soft.s, l.soft.len);
+			ai_json_kbytes(j, "hard", l.hard.s, l.hard.len);
+			ai_json_kbytes(j, "units", l.units.s, l.units.len);
+			ai_json_obj_end(j);
+		}
+		p = le + 1;
+	}
+	ai_json_arr_end(j);
+}
+
+static void emit_process(struct pctx *c, const struct ai_proc *p)
+{
+	struct ai_json *j = c->j;
+	cleanup_pstate struct pstate ps = { .c = c, .p = p };
+	ai_buf_init(&ps.errs);
+	cleanup_free char *stat = NULL, *status = NULL, *cmdline = NULL, *environ_ = NULL, *cgroup = NULL;
+	cleanup_free char *cwd = NULL, *root = NULL;
+	size_t statlen = 0, slen = 0, cmdlen = 0, envlen = 0, cglen = 0, cwdlen = 0, rootlen = 0;
+	struct pp_stat st;
+	bool have_stat = false;
+	int pid = (int)p->pid;
+
+	if (read_part(&ps, "stat", PROC_SMALL_MAX, &stat, &statlen) >= 0) {
+		if (pp_parse_stat(stat, statlen, &st) == 0) {
+			have_stat = true;
+			ps.zombie = st.state == 'Z' || st.state == 'X';
+		} else {
+			ai_log(c->cap, AI_LOG_ERROR, COLL, "pid %d: unparsable stat", pid);
+			ai_buf_adds(&ps.errs, ps.errs.len ? "; unparsable stat" : "unparsable stat");
+		}
+	}
+	if (read_part(&ps, "status", PROC_SMALL_MAX, &status, &slen) < 0)
+		status = NULL;
+
+	ai_json_obj_begin(j);
+	ai_json_kint(j, "pid", p->pid);
+	emit_u64_list(j, "nspid", status, slen, "NSpid", 0);
+	if (have_stat) {
+		ai_json_kint(j, "ppid", st.ppid);
+		ai_json_kbytes(j, "comm", st.comm.s, st.comm.len);
+	} else {
+		ai_json_kstr(j, "ppid", NULL);
+		ai_json_kstr(j, "comm", NULL);
+	}
+
+	ai_json_key(j, "cmdline");
+	if (read_part(&ps, "cmdline", PROC_ARGS_MAX, &cmdline, &cmdlen) >= 0)
+		emit_nul_list(j, "cmdline", cmdline, cmdlen);
+	else
+		ai_json_null(j);
+	ai_json_key(j, "environ");
+	if (read_part(&ps, "environ", PROC_ARGS_MAX, &environ_, &envlen) >= 0)
+		emit_nul_list(j, "environ", environ_, envlen);
+	else
+		ai_json_null(j);
+
+	if (readlink_part(&ps, "cwd", &cwd, &cwdlen) == 0)
+		ai_json_kbytes(j, "cwd", cwd, cwdlen);
+	else
+		ai_json_kstr(j, "cwd", NULL);
+	if (readlink_part(&ps, "root", &root, &rootlen) == 0)
+		ai_json_kbytes(j, "root", root, rootlen);
+	else
+		ai_json_kstr(j, "root", NULL);
+
+	emit_exe(&ps);
+
+	if (have_stat) {
+		char state[2] = { st.state, '\0' };
+		ai_json_kbytes(j, "state", state, 1);
+	} else {
+		ai_json_kstr(j, "state", NULL);
+	}
+	struct pp_slice v;
+	uint64_t n;
+	ai_json_key(j, "threads");
+	if (status && pp_field(status, slen, "Threads", &v) && pp_next_u64(&v, &n))
+		ai_json_uint(j, n);
+	else if (have_stat && st.threads >= 0)
+		ai_json_int(j, st.threads);
+	else
+		ai_json_null(j);
+	emit_u64_list(j, "uid", status, slen, "Uid", 4);
+	emit_u64_list(j, "gid", status, slen, "Gid", 4);
+	emit_u64_list(j, "groups", status, slen, "Groups", 0);
+	emit_hex_field(j, "cap_inh", status, slen, "CapInh");
+	emit_hex_field(j, "cap_prm", status, slen, "CapPrm");
+	emit_hex_field(j, "cap_eff", status, slen, "CapEff");
+	emit_hex_field(j, "cap_bnd", status, slen, "CapBnd");
+	emit_hex_field(j, "cap_amb", status, slen, "CapAmb");
+	emit_int_field(j, "no_new_privs", status, slen, "NoNewPrivs");
+	emit_int_field(j, "seccomp", status, slen, "Seccomp");
+
+	emit_ns(&ps);
+
+	if (read_part(&ps, "cgroup", PROC_SMALL_MAX, &cgroup, &cglen) >= 0) {
+		while (cglen && cgroup[cglen - 1] == '\n')
+			cglen--;
+		ai_json_kbytes(j, "cgroup", cgroup, cglen);
+	} else {
+		ai_json_kstr(j, "cgroup", NULL);
+	}
+
+	if (have_stat) {
+		int64_t ns = pp_ticks_to_ns(c->boot_epoch_ns, st.starttime, c->hz);
+		int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+		if (nsec < 0) {
+			sec--;
+			nsec += 1000000000;
+		}
+		ai_json_ktime(j, "start_time", sec, (long)nsec);
+	} else {
+		ai_json_kstr(j, "start_time", NULL);
+		ai_json_kstr(j, "start_time_ns", NULL);
+	}
+
+	if (ps.zombie) {
+		/* a zombie has no mm: maps would only produce a spurious failure */
+		ai_json_key(j, "maps");
+		ai_json_null(j);
+	} else {
+		emit_maps(&ps);
+	}
+	emit_limits(&ps);
+
+	/* Everything above may describe a pid that is already gone; say so rather than guess. */
+	if (!ps.vanished && !ai_proc_alive(p)) {
+		ps.vanished = true;
+		ai_log(c->cap, AI_LOG_WARNING, COLL, "pid %d: exited during capture", pid);
+	}
+	if (ps.vanished)
+		ai_json_kbool(j, "vanished", true);
+	if (ps.zombie)
+		ai_json_kbool(j, "zombie", true);
+	if (ps.errs.len)
+		ai_json_kbytes(j, "error", ps.errs.data, ps.errs.len);
+	ai_json_obj_end(j);
+}
+
+static int boot_epoch_ns(int64_t *out, struct timespec *now, ai_err_t *err)
+{
+	struct timespec rt, bt;
+	if (clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
+		return ai_err_set(err, errno, "clock_gettime");
+	*now = rt;
+	*out = ((int64_t)rt.tv_sec - (int64_t)bt.tv_sec) * 1000000000 + ((int64_t)rt.tv_nsec - (int64_t)bt.tv_nsec);
+	return 0;
+}
+
+static int collect_processes(struct ai_capture *cap, ai_err_t *err)
+{
+	cleanup_buf struct ai_buf doc;
+	ai_buf_init(&doc);
+	struct ai_json j;
+	ai_json_init(&j, &doc);
+	cleanup_pctx struct pctx c = { .cap = cap, .j = &j, .upperfd = -1 };
+	if (boot_epoch_ns(&c.boot_epoch_ns, &c.now, err) < 0)
+		return ai_err_wrap(err, "processes");
+	c.hz = sysconf(_SC_CLK_TCK);
+
+	ai_json_obj_begin(&j);
+	ai_json_key(&j, "processes");
+	ai_json_arr_begin(&j);
+	for (size_t i = 0; i < cap->target.nprocs; i++)
+		emit_process(&c, &cap->target.procs[i]);
+	ai_json_arr_end(&j);
+	ai_json_obj_end(&j);
+
+	if (ai_capture_put_json(cap, AI_M_PROCESSES, &doc, err) < 0)
+		return ai_err_wrap(err, "processes");
+	return 0;
+}
+
+const struct ai_collector ai_collector_processes = { "processes", collect_processes };
