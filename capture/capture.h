@@ -78,6 +78,9 @@ extern const struct ai_collector ai_collector_sockets;
 extern const struct ai_collector ai_collector_mounts;
 extern const struct ai_collector ai_collector_upper;
 
+/* sockets.c: read /proc/PID/net files even when NETLINK_SOCK_DIAG works (tests cover both). */
+extern bool ai_sockets_force_proc;
+
 /* target.c: find every process sharing pid's mount namespace, pin them. */
 int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err);
 void ai_target_close(struct ai_target *t);
@@ -94,6 +97,7 @@ struct ai_snapshot_opts {
 	uint64_t fd_cap;
 	const char *trigger;      /* "manual", "http", "sigterm", "exec", "exit", "baseline" */
 	EVP_PKEY *key;
+	const char *const *pod;   /* name, namespace, uid (NULL entries when unknown) */
 };
 struct ai_snapshot_result {
 	char path[4096];

@@ -1,0 +1,178 @@
+/* Finding the target container: every process that shares the given pid's mount namespace,
+ * each pinned by a /proc/PID dirfd plus a pidfd so a recycled pid is never mistaken for it. */
+#include "capture/capture.h"
+#include "common/cleanup.h"
+#include "common/safeopen.h"
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+static int ns_inode(int procfd, const char *ns, uint64_t *ino, ai_err_t *err)
+{
+	char path[64], link[128];
+	snprintf(path, sizeof(path), "ns/%s", ns);
+	ssize_t n = readlinkat(procfd, path, link, sizeof(link) - 1);
+	if (n < 0)
+		return ai_err_set(err, errno, "readlink %s", path);
+	link[n] = '\0';
+	char *lb = strchr(link, '[');
+	if (!lb)
+		return ai_err_set(err, 0, "unexpected namespace link %s", link);
+	*ino = strtoull(lb + 1, NULL, 10);
+	return 0;
+}
+
+bool ai_proc_alive(const struct ai_proc *p)
+{
+	if (p->pidfd < 0) {
+		struct stat st;
+		return fstatat(p->procfd, "stat", &st, 0) == 0;
+	}
+	return syscall(SYS_pidfd_send_signal, p->pidfd, 0, NULL, 0) == 0;
+}
+
+/* pidfd first, then the /proc dirfd, then a liveness check: if the pid was recycled in
+ * between, the pidfd refers to the dead process and the check fails. */
+static int pin(int proc_fd, pid_t pid, struct ai_proc *out)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "%d", pid);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int procfd = openat(proc_fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return -1;
+	}
+	out->pid = pid;
+	out->procfd = procfd;
+	out->pidfd = pidfd;
+	if (!ai_proc_alive(out)) {
+		close(procfd);
+		if (pidfd >= 0)
+			close(pidfd);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmp_proc(const void *a, const void *b)
+{
+	const struct ai_proc *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* A container id is the 64-hex run the runtimes put in the cgroup path. */
+static char *find_container_id(const char *cg)
+{
+	for (const char *p = cg; *p; p++) {
+		size_t n = 0;
+		while (isxdigit((unsigned char)p[n]) && !isupper((unsigned char)p[n]))
+			n++;
+		if (n == 64)
+			return strndup(p, 64);
+		p += n ? n - 1 : 0;
+	}
+	return NULL;
+}
+
+int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
+{
+	struct ai_target *t = &cap->target;
+	struct ai_proc self;
+	t->pid = pid;
+	if (pin(cap->proc_fd, pid, &self) < 0)
+		return ai_err_set(err, errno ? errno : ESRCH, "target pid %d", pid);
+	int r = ns_inode(self.procfd, "mnt", &t->mntns, err);
+	if (r == 0)
+		r = ns_inode(self.procfd, "net", &t->netns, err);
+	if (r == 0) {
+		size_t len;
+		bool trunc;
+		if (ai_read_small(self.procfd, "cgroup", 65536, &t->cgroup, &len, &trunc, err) == 0)
+			t->container_id = find_container_id(t->cgroup);
+		else
+			r = -1;
+	}
+	close(self.procfd);
+	if (self.pidfd >= 0)
+		close(self.pidfd);
+	if (r < 0)
+		return ai_err_wrap(err, "target pid %d", pid);
+
+	uint64_t my_mntns = 0;
+	{
+		cleanup_close int me = openat(cap->proc_fd, "self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		ai_err_t e2;
+		if (me >= 0)
+			ns_inode(me, "mnt", &my_mntns, &e2);
+	}
+	if (my_mntns == t->mntns)
+		return ai_err_set(err, 0, "pid %d shares our own mount namespace: not a container to capture", pid);
+
+	cleanup_close int dfd = openat(cap->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return ai_err_set(err, errno, "open /proc");
+	DIR *d = fdopendir(dfd);
+	if (!d)
+		return ai_err_set(err, errno, "open /proc");
+	dfd = -1;
+	cleanup_closedir DIR *dir = d;
+	size_t cap_n = 0;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		char *end;
+		long p = strtol(de->d_name, &end, 10);
+		if (*end || p <= 0 || p == getpid())
+			continue;
+		struct ai_proc pr;
+		if (pin(cap->proc_fd, (pid_t)p, &pr) < 0)
+			continue; /* gone already */
+		uint64_t ino = 0;
+		ai_err_t e2;
+		if (ns_inode(pr.procfd, "mnt", &ino, &e2) < 0 || ino != t->mntns) {
+			close(pr.procfd);
+			if (pr.pidfd >= 0)
+				close(pr.pidfd);
+			continue;
+		}
+		if (t->nprocs == cap_n) {
+			cap_n = cap_n ? cap_n * 2 : 32;
+			struct ai_proc *np = realloc(t->procs, cap_n * sizeof(*np));
+			if (!np)
+				return ai_err_set(err, ENOMEM, "process list");
+			t->procs = np;
+		}
+		t->procs[t->nprocs++] = pr;
+	}
+	if (!t->nprocs)
+		return ai_err_set(err, ESRCH, "no process left in the mount namespace of pid %d", pid);
+	qsort(t->procs, t->nprocs, sizeof(*t->procs), cmp_proc);
+	return 0;
+}
+
+void ai_target_close(struct ai_target *t)
+{
+	for (size_t i = 0; i < t->nprocs; i++) {
+		close(t->procs[i].procfd);
+		if (t->procs[i].pidfd >= 0)
+			close(t->procs[i].pidfd);
+	}
+	free(t->procs);
+	free(t->cgroup);
+	free(t->container_id);
+	memset(t, 0, sizeof(*t));
+}
