@@ -339,7 +339,8 @@ static bool emit_fd(struct fctx *c, const struct ai_proc *p, int fddir, int info
 	if (have_st) {
 		char dev[32], mode[16];
 		snprintf(dev, sizeof(dev), "%u:%u", major(st.st_dev), minor(st.st_dev));
-		snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+		/* with the file type bits: "deleted" alone would hide that it is a FIFO */
+		snprintf(mode, sizeof(mode), "0%o", (unsigned)st.st_mode);
 		ai_json_kstr(j, "dev", dev);
 		ai_json_kstr(j, "mode", mode);
 		ai_json_kint(j, "size", (int64_t)st.st_size);

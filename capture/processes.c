@@ -48,6 +48,7 @@ struct pp_stat {
  * only the LAST ')' ends it. */
 static int pp_parse_stat(const char *buf, size_t len, struct pp_stat *st)
 {
+	memset(st, 0, sizeof(*st));
 	const char *open = memchr(buf, '(', len);
 	const char *close = NULL;
 	for (size_t i = len; i > 0; i--) {
@@ -782,7 +783,7 @@ static void emit_process(struct pctx *c, const struct ai_proc *p)
 	cleanup_free char *stat = NULL, *status = NULL, *cmdline = NULL, *environ_ = NULL, *cgroup = NULL;
 	cleanup_free char *cwd = NULL, *root = NULL;
 	size_t statlen = 0, slen = 0, cmdlen = 0, envlen = 0, cglen = 0, cwdlen = 0, rootlen = 0;
-	struct pp_stat st;
+	struct pp_stat st = { 0 };
 	bool have_stat = false;
 	int pid = (int)p->pid;
 

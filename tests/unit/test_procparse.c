@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "capture/processes.c"
@@ -46,9 +48,10 @@ void ai_log_path(struct ai_capture *cap, enum ai_log_level lvl, const char *coll
 {
 	nlogs[lvl]++;
 }
+static bool stub_alive = true;
 bool ai_proc_alive(const struct ai_proc *p)
 {
-	return true;
+	return stub_alive;
 }
 static json_t *last_doc;
 int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err)
@@ -226,6 +229,47 @@ static void test_self(void)
 	close(procfd);
 }
 
+/* A process that is gone (reaped) before we read it: warnings and "vanished", never errors. */
+static void test_vanished(void)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d", (int)child);
+	int procfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(procfd >= 0);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	struct ai_proc proc = { .pid = child, .procfd = procfd, .pidfd = -1 };
+	struct ai_capture cap;
+	memset(&cap, 0, sizeof(cap));
+	cap.target.procs = &proc;
+	cap.target.nprocs = 1;
+	cap.host_root_fd = -1;
+	ai_err_t err = { 0 };
+	stub_alive = false;
+
+	memset(nlogs, 0, sizeof(nlogs));
+	CHECK(ai_collector_processes.collect(&cap, &err) == 0);
+	CHECK(nlogs[AI_LOG_ERROR] == 0);
+	CHECK(nlogs[AI_LOG_WARNING] == 1);
+	json_t *pr = json_array_get(json_object_get(last_doc, "processes"), 0);
+	CHECK(json_is_true(json_object_get(pr, "vanished")));
+	CHECK(json_is_string(json_object_get(pr, "error")));
+
+	memset(nlogs, 0, sizeof(nlogs));
+	CHECK(ai_collector_fds.collect(&cap, &err) == 0);
+	CHECK(nlogs[AI_LOG_ERROR] == 0);
+	CHECK(json_array_size(json_object_get(last_doc, "fds")) == 0);
+	stub_alive = true;
+	json_decref(last_doc);
+	last_doc = NULL;
+	close(procfd);
+}
+
 int main(void)
 {
 	test_stat();
@@ -235,6 +279,7 @@ int main(void)
 	test_limits();
 	test_fd_helpers();
 	test_self();
+	test_vanished();
 	if (failures) {
 		fprintf(stderr, "test_procparse: %d failure(s)\n", failures);
 		return 1;
