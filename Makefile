@@ -54,7 +54,7 @@ $(BUILD)/afterimage-capture: $(CAPTURE_OBJS) $(BUILD)/libcommon.a
 $(BUILD)/afterimage-analyze: $(ANALYZE_OBJS) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS_SAN) -Wl,--gc-sections -o $@ $^ $(ANALYZE_LIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libcommon.a $(wildcard common/*.h)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libcommon.a $(wildcard common/*.h tests/unit/*.h capture/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libcommon.a $(UNIT_LIBS)
 

@@ -1,0 +1,264 @@
+/* common/: JSON escaping, streaming hashes against sha256sum, signatures against minisign,
+ * the bundle writer against tar/bsdtar/sha256sum, and the safe-open helper in both modes. */
+#include "common/bundle.h"
+#include "common/cleanup.h"
+#include "common/hash.h"
+#include "common/json.h"
+#include "common/safeopen.h"
+#include "common/sign.h"
+#include "tests/unit/t.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmp[256];
+
+static void test_json(void)
+{
+	struct ai_buf b;
+	ai_buf_init(&b);
+	struct ai_json j;
+	ai_json_init(&j, &b);
+	ai_json_obj_begin(&j);
+	const char hostile[] = "a\"b\\c\nd\x01\xff\xc3\xa9";
+	ai_json_kbytes(&j, "name", hostile, sizeof(hostile) - 1);
+	ai_json_kbytes(&j, "ok", "caf\xc3\xa9", 5);
+	ai_json_key(&j, "arr");
+	ai_json_arr_begin(&j);
+	ai_json_int(&j, -5);
+	ai_json_uint(&j, 9007199254740993ull);
+	ai_json_bool(&j, true);
+	ai_json_null(&j);
+	ai_json_arr_end(&j);
+	ai_json_ktime(&j, "t", 0, 5);
+	ai_json_obj_end(&j);
+	T_STREQ(ai_buf_cstr(&b),
+		"{\"name\":\"a\\\"b\\\\c\\nd\\u0001\xef\xbf\xbd\xc3\xa9\",\"name_hex\":\"6122625c630a6401ffc3a9\","
+		"\"ok\":\"caf\xc3\xa9\",\"arr\":[-5,9007199254740993,true,null],"
+		"\"t\":\"1970-01-01T00:00:00.000000005Z\",\"t_ns\":5}",
+		"json writer escapes hostile bytes and adds _hex");
+	json_error_t e;
+	json_t *root = json_loads(b.data, 0, &e);
+	T_OK(root != NULL, "jansson parses the writer's output");
+	if (root) {
+		T_STREQ(json_string_value(json_object_get(root, "ok")), "caf\xc3\xa9", "valid UTF-8 kept as is");
+		json_decref(root);
+	}
+	T_OK(!ai_utf8_valid("\xed\xa0\x80", 3), "surrogates are not valid UTF-8");
+	T_OK(!ai_utf8_valid("\xc0\xaf", 2), "overlong encodings are not valid UTF-8");
+	T_OK(ai_utf8_valid("\xf0\x9f\x98\x80", 4), "4-byte sequences are valid UTF-8");
+	ai_buf_free(&b);
+}
+
+static void test_hash(void)
+{
+	char path[512], cmd[1024], want[128] = "", got[AI_SHA256_HEXLEN];
+	snprintf(path, sizeof(path), "%s/blob", tmp);
+	snprintf(cmd, sizeof(cmd), "head -c 3145739 /dev/urandom > %s && sha256sum %s | cut -d' ' -f1", path, path);
+	t_sh(want, sizeof(want), cmd);
+	int fd = open(path, O_RDONLY);
+	uint8_t md[32];
+	ai_err_t err = { 0 };
+	T_OK(fd >= 0 && ai_hash_fd(fd, 0, md, &err) == 0, "hash a 3 MiB file");
+	ai_hex(md, 32, got);
+	T_STREQ(got, want, "streaming SHA-256 equals sha256sum");
+	close(fd);
+}
+
+static void test_sign(void)
+{
+	ai_err_t err = { 0 };
+	char base[512], cmd[2048], path[600];
+	snprintf(base, sizeof(base), "%s/k", tmp);
+	cleanup_pkey EVP_PKEY *key = NULL;
+	T_OK(ai_key_generate(&key, &err) == 0 && ai_key_write(key, base, &err) == 0, "keygen writes key files");
+	struct stat st;
+	snprintf(path, sizeof(path), "%s.key", base);
+	T_OK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "private key is mode 0600");
+	snprintf(cmd, sizeof(cmd), "openssl pkey -in %s.key -noout 2>/dev/null", base);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "openssl pkey reads the private key");
+	T_OK(ai_key_write(key, base, &err) < 0, "keygen refuses to overwrite");
+
+	/* sign a file the way the bundle does, verify with stock minisign */
+	snprintf(path, sizeof(path), "%s/msg", tmp);
+	FILE *f = fopen(path, "w");
+	fputs("hello minisign\n", f);
+	fclose(f);
+	int fd = open(path, O_RDONLY);
+	uint8_t md[64];
+	ai_hash_fd(fd, 1, md, &err);
+	close(fd);
+	struct ai_buf sig;
+	ai_buf_init(&sig);
+	T_OK(ai_minisign_sign(key, md, "test", "trusted words", &sig, &err) == 0, "sign");
+	char sigpath[700];
+	snprintf(sigpath, sizeof(sigpath), "%s.minisig", path);
+	f = fopen(sigpath, "w");
+	fwrite(sig.data, 1, sig.len, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "minisign -Vm %s -p %s.pub 2>&1", path, base);
+	char line[256];
+	T_OK(t_sh(line, sizeof(line), cmd) == 0, "minisign -V accepts our signature (%s)", line);
+
+	struct ai_pubkey pub;
+	snprintf(path, sizeof(path), "%s.pub", base);
+	T_OK(ai_pubkey_read_file(path, &pub, &err) == 0, "read the minisign public key back");
+	char tc[1024];
+	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, tc, sizeof(tc), &err) == 0, "our verifier accepts it");
+	T_STREQ(tc, "trusted words", "trusted comment comes back");
+	md[0] ^= 1;
+	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, NULL, 0, &err) < 0, "a changed digest fails");
+	md[0] ^= 1;
+	char *tcp = strstr(sig.data, "trusted words");
+	tcp[0] = 'T';
+	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, NULL, 0, &err) < 0, "a changed trusted comment fails");
+	cleanup_pkey EVP_PKEY *other = NULL;
+	ai_key_generate(&other, &err);
+	struct ai_pubkey opub;
+	ai_key_pub(other, &opub, &err);
+	tcp[0] = 't';
+	T_OK(ai_minisign_verify(&opub, md, sig.data, sig.len, NULL, 0, &err) < 0 && strstr(err.msg, "another key"),
+	     "another key is named as such");
+	T_OK(ai_minisign_verify(&pub, md, "junk", 4, NULL, 0, &err) < 0, "junk is refused");
+	ai_buf_free(&sig);
+
+	/* the key read through a descriptor */
+	snprintf(path, sizeof(path), "%s.key", base);
+	fd = open(path, O_RDONLY);
+	cleanup_pkey EVP_PKEY *k2 = NULL;
+	T_OK(ai_key_read_fd(fd, &k2, &err) == 0, "read the key from a descriptor");
+	close(fd);
+	fd = open("/dev/null", O_RDONLY);
+	cleanup_pkey EVP_PKEY *k3 = NULL;
+	T_OK(ai_key_read_fd(fd, &k3, &err) < 0, "an empty key is refused");
+	close(fd);
+}
+
+static void test_bundle(void)
+{
+	ai_err_t err = { 0 };
+	char cmd[4096], line[512], base[512];
+	snprintf(base, sizeof(base), "%s/k", tmp);
+	cleanup_pkey EVP_PKEY *key = NULL;
+	char kp[600];
+	snprintf(kp, sizeof(kp), "%s.key", base);
+	ai_key_read_file(kp, &key, &err);
+	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY);
+	struct ai_bundle *b = NULL;
+	T_OK(ai_bundle_create(&b, dfd, "b1", &err) == 0, "create bundle");
+	T_OK(faccessat(dfd, "b1.tar.partial", F_OK, 0) == 0 && faccessat(dfd, "b1.tar", F_OK, 0) != 0,
+	     "only the .partial name exists while writing");
+	T_OK(ai_bundle_add_mem(b, "doc.json", "{}\n", 3, &err) == 0, "add a document");
+	char blob[600];
+	snprintf(blob, sizeof(blob), "%s/blob", tmp);
+	int fd = open(blob, O_RDONLY);
+	struct ai_member_result res;
+	struct ai_member_meta m = { .path = "fs/upper/weird\nname\xff", .path_len = 20, .mode = S_IFREG | 0644 };
+	T_OK(ai_bundle_add_fd(b, &m, fd, 0, &res, &err) == 0 && !res.truncated, "add a file with a hostile name");
+	lseek(fd, 0, SEEK_SET);
+	struct ai_member_meta m2 = { .path = "capped", .path_len = 6, .mode = S_IFREG | 0600 };
+	T_OK(ai_bundle_add_fd(b, &m2, fd, 1000, &res, &err) == 0 && res.truncated && res.size == 1000,
+	     "a cap truncates and says so");
+	close(fd);
+	struct ai_member_meta bad = { .path = "a/../../etc/passwd", .path_len = 18, .mode = S_IFREG | 0644 };
+	T_OK(ai_bundle_add_entry(b, &bad, &err) < 0, "a '..' member name is refused");
+	struct ai_member_meta abs = { .path = "/etc/passwd", .path_len = 11, .mode = S_IFREG | 0644 };
+	T_OK(ai_bundle_add_entry(b, &abs, &err) < 0, "an absolute member name is refused");
+	struct ai_member_meta ln = { .path = "fs/upper/link", .path_len = 13, .mode = S_IFLNK | 0777,
+				     .symlink = "/etc/shadow" };
+	T_OK(ai_bundle_add_entry(b, &ln, &err) == 0, "add a symlink entry");
+	char sha[AI_SHA256_HEXLEN];
+	T_OK(ai_bundle_seal(b, key, "{\"m\":1}\n", 8, "afterimage test", sha, &err) == 0, "seal (%s)", err.msg);
+	ai_bundle_free(b);
+	T_OK(faccessat(dfd, "b1.tar", F_OK, 0) == 0 && faccessat(dfd, "b1.tar.partial", F_OK, 0) != 0,
+	     "sealed bundle renamed into place");
+
+	snprintf(cmd, sizeof(cmd), "cd %s && sha256sum b1.tar | cut -d' ' -f1", tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_STREQ(sha, line, "printed archive sha256 matches sha256sum of the file");
+	snprintf(cmd, sizeof(cmd), "cd %s && tar -tf b1.tar >/dev/null && bsdtar -tf b1.tar >/dev/null", tmp);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "tar and bsdtar list the bundle");
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && rm -rf x && mkdir x && tar -xf b1.tar -C x && cd x && sha256sum -c --quiet SHA256SUMS", tmp);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "sha256sum -c passes in the extracted bundle");
+	snprintf(cmd, sizeof(cmd), "cd %s/x && ls fs/upper | od -c | head -1 | grep -q 'n   a   m   e 377'", tmp);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "the hostile name is stored byte-exact");
+	snprintf(cmd, sizeof(cmd), "cd %s/x && minisign -Vm SHA256SUMS -x SHA256SUMS.minisig -p ../k.pub -q", tmp);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "minisign verifies SHA256SUMS.minisig");
+	snprintf(cmd, sizeof(cmd), "cd %s && minisign -Vm b1.tar -p k.pub -q", tmp);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "minisign verifies the bundle");
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && cp b1.tar f.tar && cp b1.tar.minisig f.tar.minisig && printf '\\x01' | dd of=f.tar bs=1 "
+		 "seek=5000 conv=notrunc 2>/dev/null && minisign -Vm f.tar -p k.pub -q",
+		 tmp);
+	T_OK(t_sh(NULL, 0, cmd) != 0, "one flipped byte fails minisign");
+	struct ai_bundle *b2 = NULL;
+	T_OK(ai_bundle_create(&b2, dfd, "b1", &err) < 0, "an existing bundle is never overwritten");
+	T_OK(ai_bundle_create(&b2, dfd, "../evil", &err) < 0, "a bundle name with a slash is refused");
+	/* an unsealed bundle leaves nothing behind */
+	T_OK(ai_bundle_create(&b2, dfd, "b2", &err) == 0, "create a second bundle");
+	ai_bundle_free(b2);
+	T_OK(faccessat(dfd, "b2.tar.partial", F_OK, 0) != 0 && faccessat(dfd, "b2.tar", F_OK, 0) != 0,
+	     "an abandoned bundle leaves no file");
+}
+
+static void test_safeopen(void)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && mkdir -p root/a/b && echo secret > outside && ln -s ../../outside root/a/esc && "
+		 "ln -s b root/a/lnk && echo hi > root/a/b/f && mkfifo root/a/fifo",
+		 tmp);
+	t_sh(NULL, 0, cmd);
+	char rootp[600];
+	snprintf(rootp, sizeof(rootp), "%s/root", tmp);
+	cleanup_close int root = open(rootp, O_PATH | O_DIRECTORY);
+	ai_err_t err = { 0 };
+	for (int mode = 0; mode < 2; mode++) {
+		ai_safe_openat_force_fallback = mode;
+		const char *m = mode ? "fallback" : "openat2";
+		int fd = ai_safe_openat(root, "a/b/f", O_RDONLY, &err);
+		T_OK(fd >= 0, "%s: plain path opens", m);
+		if (fd >= 0)
+			close(fd);
+		fd = ai_safe_openat(root, "/a/b/f", O_RDONLY, &err);
+		T_OK(fd >= 0, "%s: a leading slash stays beneath the root", m);
+		if (fd >= 0)
+			close(fd);
+		T_OK(ai_safe_openat(root, "a/esc", O_RDONLY, &err) < 0, "%s: final symlink refused", m);
+		T_OK(ai_safe_openat(root, "a/lnk/f", O_RDONLY, &err) < 0, "%s: symlink component refused", m);
+		T_OK(ai_safe_openat(root, "a/../../outside", O_RDONLY, &err) < 0, "%s: '..' refused", m);
+	}
+	ai_safe_openat_force_fallback = false;
+	cleanup_close int a = ai_safe_openat(root, "a", O_RDONLY | O_DIRECTORY, &err);
+	T_OK(ai_open_regular(a, "fifo", NULL, &err) < 0, "a FIFO is never opened as a file (no hang)");
+	int fd = ai_open_regular(a, "b", NULL, &err);
+	T_OK(fd < 0, "a directory is not a regular file");
+	char *txt = NULL;
+	size_t len = 0;
+	bool trunc = false;
+	cleanup_close int bdir = ai_safe_openat(root, "a/b", O_RDONLY | O_DIRECTORY, &err);
+	T_OK(ai_read_small(bdir, "f", 2, &txt, &len, &trunc, &err) == 0 && len == 2 && trunc, "bounded read truncates");
+	free(txt);
+	T_OK(ai_read_small(bdir, "f", 100, &txt, &len, &trunc, &err) == 0 && len == 3 && !trunc, "small read whole");
+	free(txt);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	snprintf(tmp, sizeof(tmp), "/tmp/ai-unit-XXXXXX");
+	if (!mkdtemp(tmp))
+		return 2;
+	test_json();
+	test_hash();
+	test_sign();
+	test_bundle();
+	test_safeopen();
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+	t_sh(NULL, 0, cmd);
+	return t_done();
+}
