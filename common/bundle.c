@@ -101,6 +101,7 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 	}
 	b->a = archive_write_new();
 	if (!b->a || archive_write_set_format_pax(b->a) != ARCHIVE_OK ||
+	    archive_write_set_format_option(b->a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(b->a, 65536) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(b->a, 1) != ARCHIVE_OK ||
 	    archive_write_open2(b->a, b, NULL, out_write, NULL, NULL) != ARCHIVE_OK) {
