@@ -91,5 +91,18 @@ t_ok "bin/ls was deleted in layer 3" podman exec "$NAME" sh -c '! test -e /bin/l
 t_eq "layer-2 /etc/passwd has user app" "app:x:1000:1000:app:/home/app:/bin/sh" \
 	"$(podman exec "$NAME" grep '^app:' /etc/passwd 2>&1)"
 
+# Last, as it spoils old-atime.txt: the atime test of the capture means something only if an
+# O_NOATIME read keeps the 2001 atime and a plain read (relatime: atime < mtime) bumps it.
+t_ok "an O_NOATIME read of old-atime.txt (dd iflag=noatime)" \
+	dd if="$U/data/old-atime.txt" of=/dev/null iflag=noatime status=none
+t_match "... keeps its 2001 atime" '^2001-01-01 ' "$(stat -c %x "$U/data/old-atime.txt" 2>&1)"
+if [[ ,$(findmnt -no OPTIONS -T "$U"), == *,noatime,* ]]; then
+	t_skip "a plain read bumps the atime" "the storage is mounted noatime: atime tests prove nothing here"
+else
+	cat "$U/data/old-atime.txt" >/dev/null
+	t_match "a plain read bumps it (so a capture without O_NOATIME would)" "^$(date -u +%Y)-" \
+		"$(TZ=UTC stat -c %x "$U/data/old-atime.txt" 2>&1)"
+fi
+
 t_ok "stop the target" bash "$FIXTURES/stop-target" "$NAME"
 t_fail "target is gone" podman container exists "$NAME"
