@@ -127,6 +127,9 @@ static double ms_between(struct timespec a, struct timespec b)
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err)
 {
 	struct ai_capture cap = { .proc_fd = -1, .host_root_fd = -1 };
+	/* Declared before the first goto: cleanup must never see an uninitialised buffer. */
+	cleanup_buf struct ai_buf timing = { 0 };
+	cleanup_buf struct ai_buf manifest = { 0 };
 	struct timespec start, end;
 	clock_gettime(CLOCK_REALTIME, &start);
 	memset(r, 0, sizeof(*r));
@@ -170,8 +173,6 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	if (ai_bundle_create(&cap.bundle, o->outdir_fd, name, err) < 0)
 		goto out;
 
-	cleanup_buf struct ai_buf timing;
-	ai_buf_init(&timing);
 	struct ai_json tj;
 	ai_json_init(&tj, &timing);
 	ai_json_arr_begin(&tj);
@@ -206,8 +207,6 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	char id[37];
 	uuid4(id);
 	clock_gettime(CLOCK_REALTIME, &end);
-	cleanup_buf struct ai_buf manifest;
-	ai_buf_init(&manifest);
 	build_manifest(&cap, o, name, id, start, end, &manifest);
 
 	char when[64], tc[512];

@@ -95,7 +95,7 @@ int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 	struct ai_proc self;
 	t->pid = pid;
 	if (pin(cap->proc_fd, pid, &self) < 0)
-		return ai_err_set(err, errno ? errno : ESRCH, "target pid %d", pid);
+		return ai_err_set(err, errno == ENOENT || !errno ? ESRCH : errno, "target pid %d", pid);
 	int r = ns_inode(self.procfd, "mnt", &t->mntns, err);
 	if (r == 0)
 		r = ns_inode(self.procfd, "net", &t->netns, err);
