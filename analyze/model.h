@@ -1,0 +1,153 @@
+/* The analyzer's in-memory model of one bundle: one reader module per evidence kind
+ * (processes.c, fds.c, sockets.c, mounts.c, upper.c, manifest in bundle.c) fills it from the
+ * bundle's JSON members; views (views.c, layers.c, findings.c, timeline.c, report.c, diff.c) only
+ * read it. Every string from the target is bytes: `struct az_str` keeps the exact bytes (taken
+ * from `<key>_hex` when the collector wrote one) and is NUL-terminated for convenience; a string
+ * holding a NUL byte is refused by the readers. */
+#ifndef AZ_MODEL_H
+#define AZ_MODEL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "common/err.h"
+
+/* Bounds on hostile input (documented in docs/analyze.md). */
+#define AZ_MAX_JSON_MEMBER   (256u << 20) /* one JSON member of a bundle */
+#define AZ_MAX_MEMBERS       2000000u     /* members of a bundle */
+#define AZ_MAX_SMALL_MEMBER  (4u << 20)   /* SHA256SUMS, signatures, image manifests, configs */
+#define AZ_MAX_PATH          4096u        /* a path, in bytes */
+
+struct az_str {
+	char *s; /* NULL when absent (JSON null or missing) */
+	size_t len;
+};
+
+struct az_proc {
+	int64_t pid, ppid;
+	int64_t nspid; /* innermost, -1 when unknown */
+	struct az_str comm, cwd;
+	struct az_str *argv;
+	size_t argc;
+	struct az_str exe;     /* path as the kernel shows it (may end in " (deleted)") */
+	bool exe_deleted, exe_memfd, exe_truncated;
+	char exe_sha256[65];   /* "" when unknown */
+	int64_t exe_size;
+	struct az_str exe_member;
+	int64_t uid[4], gid[4];
+	char state[8];
+	int64_t threads;
+	char cap_eff[20];
+	int64_t start_ns; /* 0 when unknown */
+	bool zombie, vanished;
+};
+
+enum az_fd_type { AZ_FD_FILE, AZ_FD_DIR, AZ_FD_SOCKET, AZ_FD_PIPE, AZ_FD_ANON, AZ_FD_MEMFD, AZ_FD_DELETED,
+		  AZ_FD_DEVICE, AZ_FD_OTHER };
+
+struct az_fd {
+	int64_t pid, fd;
+	struct az_str target;
+	enum az_fd_type type;
+	char flags[16];
+	int64_t pos, ino, size; /* size -1 when unknown */
+	uint32_t mode;          /* 0 when unknown */
+	bool deleted, memfd;
+	struct az_str rec_member; /* recovered content, may name another PID-FD member */
+	char rec_sha256[65];
+	int64_t rec_size;
+	bool rec_truncated;
+};
+
+struct az_owner {
+	int64_t pid, fd;
+};
+
+struct az_sock {
+	char family[8], proto[8], type[12], state[16];
+	struct az_str laddr, raddr; /* inet */
+	int64_t lport, rport;
+	struct az_str path; /* unix, "@name" when abstract */
+	bool abstract;
+	int64_t inode, uid, rxq, txq; /* -1 when null */
+	struct az_owner *owners;
+	size_t nowners;
+};
+
+struct az_mount {
+	int64_t id, parent;
+	struct az_str mount_point, root, fstype, source, options;
+};
+
+struct az_overlay {
+	bool present;
+	size_t nlower;      /* lowerdirs, top first */
+	size_t data_only;   /* data-only lowers (not part of the merged tree) */
+	struct az_str upperdir;
+	bool metacopy, userxattr;
+	struct az_str redirect_dir, options;
+};
+
+enum az_utype { AZ_U_FILE, AZ_U_DIR, AZ_U_SYMLINK, AZ_U_WHITEOUT, AZ_U_FIFO, AZ_U_SOCKET, AZ_U_CHR, AZ_U_BLK,
+		AZ_U_OTHER };
+
+#define AZ_OV_WHITEOUT 1u
+#define AZ_OV_OPAQUE   2u
+#define AZ_OV_METACOPY 4u
+#define AZ_OV_REDIRECT 8u
+
+struct az_upper {
+	struct az_str path; /* container path, begins with "/" */
+	enum az_utype type;
+	uint32_t mode; /* permission bits (incl. setuid) */
+	int64_t uid, gid, size, ino, nlink;
+	int64_t atime_ns, mtime_ns, ctime_ns;
+	char sha256[65];
+	struct az_str target, hardlink_to, redirect, member;
+	unsigned overlay; /* AZ_OV_* */
+	bool truncated;
+};
+
+struct az_manifest {
+	struct az_str name, bundle_id, host, kernel, trigger, container_id;
+	int64_t started_ns, ended_ns, target_pid;
+	bool complete;
+	int64_t errors, warnings;
+};
+
+struct az_model {
+	struct az_manifest man;
+	struct az_proc *procs;
+	size_t nprocs;
+	struct az_fd *fds;
+	size_t nfds;
+	struct az_sock *socks;
+	size_t nsocks;
+	char sock_source[16];
+	struct az_mount *mounts;
+	size_t nmounts;
+	struct az_overlay ov;
+	struct az_upper *upper;
+	size_t nupper;
+	bool have[6]; /* which members were present: see AZ_HAVE_* */
+};
+enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUNTS, AZ_HAVE_UPPER };
+
+/* bundle.c: stream BUNDLE (a .tar) once, parse every JSON member into m. */
+int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err);
+void az_model_free(struct az_model *m);
+
+/* The readers, one per evidence kind; doc is the member's bytes. */
+int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+int az_fds_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+int az_mounts_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+
+const char *az_fd_type_name(enum az_fd_type t);
+const char *az_utype_name(enum az_utype t);
+const struct az_proc *az_model_proc(const struct az_model *m, int64_t pid);
+/* The exe path without the kernel's " (deleted)" suffix. */
+size_t az_exe_path_len(const struct az_proc *p);
+
+#endif

@@ -1,0 +1,84 @@
+/* processes.json -> model */
+#include <stdlib.h>
+#include <string.h>
+#include "analyze/util.h"
+#include "common/bundle.h"
+
+static int read_one(json_t *o, struct az_proc *p, ai_err_t *err)
+{
+	if (!json_is_object(o))
+		return ai_err_set(err, 0, "not an object");
+	p->pid = az_j_int(o, "pid", -1);
+	if (p->pid < 0)
+		return ai_err_set(err, 0, "no pid");
+	p->ppid = az_j_int(o, "ppid", -1);
+	json_t *ns = json_object_get(o, "nspid");
+	p->nspid = json_is_array(ns) && json_array_size(ns) ? json_integer_value(json_array_get(ns, json_array_size(ns) - 1))
+							      : -1;
+	if (az_j_str(o, "comm", &p->comm, err) < 0 || az_j_str(o, "cwd", &p->cwd, err) < 0)
+		return -1;
+	json_t *cl = json_object_get(o, "cmdline"), *clh = json_object_get(o, "cmdline_hex");
+	if (json_is_array(cl) && json_array_size(cl)) {
+		size_t n = json_array_size(cl);
+		if (n > 1000000)
+			return ai_err_set(err, 0, "cmdline: too many arguments");
+		p->argv = calloc(n, sizeof(*p->argv));
+		if (!p->argv)
+			abort();
+		p->argc = n;
+		for (size_t i = 0; i < n; i++)
+			if (az_j_strv(json_array_get(cl, i), json_is_array(clh) ? json_array_get(clh, i) : NULL,
+				      &p->argv[i], err) < 0)
+				return ai_err_wrap(err, "cmdline[%zu]", i);
+	}
+	json_t *exe = json_object_get(o, "exe");
+	if (json_is_object(exe)) {
+		if (az_j_str(exe, "path", &p->exe, err) < 0 || az_j_str(exe, "member", &p->exe_member, err) < 0)
+			return ai_err_wrap(err, "exe");
+		p->exe_deleted = az_j_bool(exe, "deleted");
+		p->exe_memfd = az_j_bool(exe, "memfd");
+		p->exe_truncated = az_j_bool(exe, "truncated");
+		az_j_sha256(exe, "sha256", p->exe_sha256);
+		p->exe_size = az_j_int(exe, "size", -1);
+	}
+	for (int k = 0; k < 2; k++) {
+		json_t *a = json_object_get(o, k ? "gid" : "uid");
+		int64_t *dst = k ? p->gid : p->uid;
+		for (size_t i = 0; i < 4; i++)
+			dst[i] = json_is_integer(json_array_get(a, i)) ? json_integer_value(json_array_get(a, i)) : -1;
+	}
+	az_j_fixed(o, "state", p->state, sizeof(p->state));
+	az_j_fixed(o, "cap_eff", p->cap_eff, sizeof(p->cap_eff));
+	p->threads = az_j_int(o, "threads", -1);
+	p->start_ns = az_j_int(o, "start_time_ns", 0);
+	p->zombie = az_j_bool(o, "zombie") || p->state[0] == 'Z';
+	p->vanished = az_j_bool(o, "vanished");
+	return 0;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct az_proc *x = a, *y = b;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
+{
+	json_t *j cleanup_json = NULL;
+	if (az_j_parse(doc, len, AI_M_PROCESSES, &j, err) < 0)
+		return -1;
+	json_t *arr = json_object_get(j, "processes");
+	if (!json_is_array(arr))
+		return ai_err_set(err, 0, "%s: no \"processes\" array", AI_M_PROCESSES);
+	size_t n = json_array_size(arr);
+	m->procs = calloc(n ? n : 1, sizeof(*m->procs));
+	if (!m->procs)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		m->nprocs = i + 1;
+		if (read_one(json_array_get(arr, i), &m->procs[i], err) < 0)
+			return ai_err_wrap(err, "%s: processes[%zu]", AI_M_PROCESSES, i);
+	}
+	qsort(m->procs, m->nprocs, sizeof(*m->procs), cmp_pid);
+	return 0;
+}

@@ -1,0 +1,260 @@
+#include "analyze/util.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "common/json.h"
+
+int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_err_t *err)
+{
+	json_error_t je;
+	json_t *j = json_loadb(doc, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+	if (!j)
+		return ai_err_set(err, 0, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column,
+				  je.text);
+	*out = j;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void az_str_free(struct az_str *s)
+{
+	free(s->s);
+	s->s = NULL;
+	s->len = 0;
+}
+
+int az_str_set(struct az_str *s, const char *p, size_t len)
+{
+	char *n = malloc(len + 1);
+	if (!n)
+		abort();
+	memcpy(n, p, len);
+	n[len] = '\0';
+	free(s->s);
+	s->s = n;
+	s->len = len;
+	return 0;
+}
+
+bool az_str_eq(const struct az_str *a, const struct az_str *b)
+{
+	if (!a->s || !b->s)
+		return !a->s && !b->s;
+	return a->len == b->len && !memcmp(a->s, b->s, a->len);
+}
+
+int az_j_strv(json_t *v, json_t *hexv, struct az_str *out, ai_err_t *err)
+{
+	out->s = NULL;
+	out->len = 0;
+	if (hexv && json_is_string(hexv)) {
+		const char *h = json_string_value(hexv);
+		size_t hl = json_string_length(hexv);
+		if (hl % 2)
+			return ai_err_set(err, 0, "odd-length hex string");
+		char *b = malloc(hl / 2 + 1);
+		if (!b)
+			abort();
+		for (size_t i = 0; i < hl / 2; i++) {
+			int hi = hexval((unsigned char)h[2 * i]), lo = hexval((unsigned char)h[2 * i + 1]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(b);
+				return ai_err_set(err, 0, "invalid hex string (bad digit or NUL byte)");
+			}
+			b[i] = (char)(hi << 4 | lo);
+		}
+		b[hl / 2] = '\0';
+		out->s = b;
+		out->len = hl / 2;
+		return 0;
+	}
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return ai_err_set(err, 0, "expected a string");
+	size_t l = json_string_length(v);
+	const char *s = json_string_value(v);
+	if (memchr(s, '\0', l))
+		return ai_err_set(err, 0, "string holds a NUL byte");
+	return az_str_set(out, s, l);
+}
+
+int az_j_str(json_t *obj, const char *key, struct az_str *out, ai_err_t *err)
+{
+	char hk[128];
+	snprintf(hk, sizeof(hk), "%s_hex", key);
+	if (az_j_strv(json_object_get(obj, key), json_object_get(obj, hk), out, err) < 0)
+		return ai_err_wrap(err, "\"%s\"", key);
+	return 0;
+}
+
+int64_t az_j_int(json_t *obj, const char *key, int64_t def)
+{
+	json_t *v = json_object_get(obj, key);
+	if (json_is_integer(v))
+		return (int64_t)json_integer_value(v);
+	return def;
+}
+
+bool az_j_bool(json_t *obj, const char *key)
+{
+	return json_is_true(json_object_get(obj, key));
+}
+
+void az_j_fixed(json_t *obj, const char *key, char *out, size_t outlen)
+{
+	json_t *v = json_object_get(obj, key);
+	out[0] = '\0';
+	if (!json_is_string(v) || json_string_length(v) >= outlen)
+		return;
+	const char *s = json_string_value(v);
+	for (size_t i = 0; i < json_string_length(v); i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+			return;
+	memcpy(out, s, json_string_length(v) + 1);
+}
+
+void az_j_sha256(json_t *obj, const char *key, char out[65])
+{
+	json_t *v = json_object_get(obj, key);
+	out[0] = '\0';
+	if (!json_is_string(v) || json_string_length(v) != 64)
+		return;
+	const char *s = json_string_value(v);
+	for (int i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return;
+	memcpy(out, s, 65);
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	size_t n;
+	if (s[0] < 0x80)
+		return 1;
+	else if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	return ai_utf8_valid((const char *)s, n) ? n : 0;
+}
+
+static void esc_generic(struct ai_buf *out, const char *s, size_t len, int mode)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		unsigned char c = p[i];
+		size_t n = utf8_seq(p + i, len - i);
+		if (n == 0 || c < 0x20 || c == 0x7f || (n == 2 && c == 0xc2 && p[i + 1] < 0xa0)) {
+			ai_buf_printf(out, "\\x%02x", c);
+			i++;
+			continue;
+		}
+		if (n == 1) {
+			if (c == '\\' && mode == 0)
+				ai_buf_adds(out, "\\\\");
+			else if (mode == 1 && c == '&')
+				ai_buf_adds(out, "&amp;");
+			else if (mode == 1 && c == '<')
+				ai_buf_adds(out, "&lt;");
+			else if (mode == 1 && c == '>')
+				ai_buf_adds(out, "&gt;");
+			else if (mode == 1 && c == '"')
+				ai_buf_adds(out, "&quot;");
+			else if (mode == 1 && c == '\'')
+				ai_buf_adds(out, "&#39;");
+			else if (mode == 2 && c == '"')
+				ai_buf_adds(out, "\"\"");
+			else
+				ai_buf_addc(out, (char)c);
+		} else {
+			ai_buf_add(out, p + i, n);
+		}
+		i += n;
+	}
+}
+
+void az_esc_text(struct ai_buf *out, const char *s, size_t len)
+{
+	if (!s) {
+		ai_buf_adds(out, "-");
+		return;
+	}
+	esc_generic(out, s, len, 0);
+}
+
+void az_esc_html(struct ai_buf *out, const char *s, size_t len)
+{
+	if (s)
+		esc_generic(out, s, len, 1);
+}
+
+void az_esc_csv(struct ai_buf *out, const char *s, size_t len)
+{
+	ai_buf_addc(out, '"');
+	if (s)
+		esc_generic(out, s, len, 2);
+	ai_buf_addc(out, '"');
+}
+
+int az_write_stdout(const struct ai_buf *b, ai_err_t *err)
+{
+	size_t off = 0;
+	while (off < b->len) {
+		ssize_t n = write(STDOUT_FILENO, b->data + off, b->len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return ai_err_set(err, errno, "write stdout");
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+void az_perm_string(uint32_t mode, char out[10])
+{
+	const char *rwx = "rwxrwxrwx";
+	for (int i = 0; i < 9; i++)
+		out[i] = (mode & (1u << (8 - i))) ? rwx[i] : '-';
+	if (mode & 04000)
+		out[2] = (mode & 0100) ? 's' : 'S';
+	if (mode & 02000)
+		out[5] = (mode & 010) ? 's' : 'S';
+	if (mode & 01000)
+		out[8] = (mode & 01) ? 't' : 'T';
+	out[9] = '\0';
+}
+
+void az_time_iso(char *out, size_t outlen, int64_t ns)
+{
+	if (ns == 0) {
+		out[0] = '\0';
+		return;
+	}
+	int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+	if (rem < 0) {
+		rem += 1000000000;
+		sec--;
+	}
+	ai_time_format(out, outlen, sec, (long)rem);
+}

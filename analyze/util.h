@@ -1,0 +1,49 @@
+/* Small helpers shared by the analyzer's modules: reading hostile JSON with jansson into
+ * az_str bytes, and escaping bytes for a terminal, CSV, HTML. */
+#ifndef AZ_UTIL_H
+#define AZ_UTIL_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "analyze/model.h"
+#include "common/buf.h"
+#include "common/err.h"
+
+static inline void az_json_decrefp(json_t **j)
+{
+	if (*j)
+		json_decref(*j);
+}
+#define cleanup_json __attribute__((cleanup(az_json_decrefp)))
+
+/* Parse a document (duplicate keys refused). */
+int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_err_t *err);
+/* obj[key] as bytes, preferring obj[key_hex]; absent or null leaves out->s NULL. */
+int az_j_str(json_t *obj, const char *key, struct az_str *out, ai_err_t *err);
+/* Same for a string element v (with its parallel hex element hexv, may be NULL). */
+int az_j_strv(json_t *v, json_t *hexv, struct az_str *out, ai_err_t *err);
+int64_t az_j_int(json_t *obj, const char *key, int64_t def);
+bool az_j_bool(json_t *obj, const char *key);
+/* Copy a short ASCII string field into a fixed buffer ("" when absent or too long). */
+void az_j_fixed(json_t *obj, const char *key, char *out, size_t outlen);
+/* A lowercase 64-hex sha256 field, or "". */
+void az_j_sha256(json_t *obj, const char *key, char out[65]);
+
+void az_str_free(struct az_str *s);
+int az_str_set(struct az_str *s, const char *p, size_t len);
+bool az_str_eq(const struct az_str *a, const struct az_str *b);
+
+/* Terminal text: valid UTF-8 printable text as is, everything else as \xHH, backslash doubled. */
+void az_esc_text(struct ai_buf *out, const char *s, size_t len);
+/* HTML text (also valid in attributes): &<>"' escaped, invalid UTF-8 and controls as \xHH. */
+void az_esc_html(struct ai_buf *out, const char *s, size_t len);
+/* A CSV field, always quoted, quotes doubled, controls and invalid UTF-8 as \xHH. */
+void az_esc_csv(struct ai_buf *out, const char *s, size_t len);
+/* Write a buffer fully to stdout; -1 on error. */
+int az_write_stdout(const struct ai_buf *b, ai_err_t *err);
+/* "rwxr-xr-x" style permission string (9 chars + setuid/sticky letters) into out[10]. */
+void az_perm_string(uint32_t mode, char out[10]);
+/* ISO 8601 UTC with nanoseconds, "" for 0. */
+void az_time_iso(char *out, size_t outlen, int64_t ns);
+
+#endif

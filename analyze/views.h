@@ -1,0 +1,21 @@
+/* Table and JSON views of the model: ps, fds, net, mounts, files. Each renders into out. */
+#ifndef AZ_VIEWS_H
+#define AZ_VIEWS_H
+#include <stdbool.h>
+#include "analyze/model.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out);
+void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out);
+void az_view_net(const struct az_model *m, bool json, struct ai_buf *out);
+void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out);
+void az_view_files(const struct az_model *m, bool json, struct ai_buf *out);
+
+/* Shared by other views: JSON bytes field and a process's display line. */
+void az_json_str(struct ai_json *j, const char *key, const struct az_str *s);
+void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out);
+/* Order of processes as a tree (parents first, depth-first); depth[i] for each. */
+void az_proc_tree(const struct az_model *m, size_t *order, int *depth);
+
+#endif
