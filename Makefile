@@ -33,9 +33,9 @@ ANALYZE_OBJS := $(ANALYZE_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
-CAPTURE_LIBS := -larchive -lacl -lzstd -llz4 -llzma -lbz2 -lz -lseccomp -lcap -lcrypto -ljansson -pthread
+CAPTURE_LIBS := -larchive -lacl -lzstd -llz4 -llzma -lbz2 -lz -lseccomp -lcap -lssl -lcrypto -ljansson -pthread
 ANALYZE_LIBS := -larchive -lcrypto -ljansson -lz -lzstd -llzma -pthread
-UNIT_LIBS := -larchive -lcrypto -ljansson -lseccomp -lcap -pthread
+UNIT_LIBS := -larchive -lssl -lcrypto -ljansson -lseccomp -lcap -pthread
 
 .PHONY: all check bench demo clean format fuzz unit deps
 all: $(BUILD)/afterimage-capture $(BUILD)/afterimage-analyze $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/tests/fixtures/holder

@@ -88,6 +88,13 @@ void ai_target_close(struct ai_target *t);
 bool ai_proc_alive(const struct ai_proc *p);
 
 /* snapshot.c */
+/* Freeze hooks around the volatile collectors (processes, fds, sockets; mounts too). */
+struct ai_freeze_hooks {
+	int (*freeze)(void *ctx, ai_err_t *err); /* 0 once frozen */
+	void (*thaw)(void *ctx);                 /* never fails from the caller's view */
+	const char *method;                      /* "cgroup2" | "cgroup1" */
+	void *ctx;
+};
 struct ai_snapshot_opts {
 	pid_t pid;
 	int outdir_fd;
@@ -98,12 +105,20 @@ struct ai_snapshot_opts {
 	const char *trigger;      /* "manual", "http", "sigterm", "exec", "exit", "baseline" */
 	EVP_PKEY *key;
 	const char *const *pod;   /* name, namespace, uid (NULL entries when unknown) */
+	const char *reason;       /* free text from the trigger, NULL for none */
+	const struct ai_freeze_hooks *freeze; /* NULL: no freezing */
+	bool freeze_all;          /* keep frozen through the upperdir copy */
+	/* When the target is gone (exit trigger): the overlay it had, so the upperdir is still
+	 * captured. Used only when no process is left to pin. */
+	const struct ai_overlay *overlay_hint;
 };
 struct ai_snapshot_result {
 	char path[4096];
 	char sha256[AI_SHA256_HEXLEN];
 	bool complete;
 	unsigned nerrors;
+	bool frozen;
+	double freeze_ms;
 };
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err);
 

@@ -1,5 +1,6 @@
 /* afterimage-capture: the only place that prints and exits. */
 #include "capture/capture.h"
+#include "capture/sidecar.h"
 #include "common/cleanup.h"
 #include "common/sign.h"
 #include <errno.h>
@@ -8,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define AI_DEFAULT_SOCKET "/run/afterimage/trigger.sock"
 
 enum { EXIT_COMPLETE = 0, EXIT_NOBUNDLE = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
 
@@ -21,6 +25,17 @@ static const char usage_text[] =
 	"  snapshot --pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
 	"           [--host-root DIR] [--fd-cap BYTES] [--trigger WORD]\n"
 	"                              capture the container PID belongs to into OUTDIR/NAME.tar\n"
+	"  serve (--key FILE | --key-fd N) -o OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
+	"           [--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
+	"           --target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
+	"           [--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
+	"           [--host-root DIR] [--cgroup-root DIR] [--upload URL [--ca-file FILE]\n"
+	"           [--upload-retries N] [--delete-after-upload]]\n"
+	"                              the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
+	"                              (docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
+	"                              --socket " AI_DEFAULT_SOCKET "\n"
+	"  trigger [--socket PATH] [--reason TEXT | --status | --sandbox-check]\n"
+	"                              ask a running serve to capture now; prints its JSON reply\n"
 	"  version                     print the version\n"
 	"\n"
 	"snapshot prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed\n"
@@ -187,6 +202,239 @@ static int cmd_snapshot(int argc, char **argv)
 	return r.complete ? EXIT_COMPLETE : EXIT_PARTIAL;
 }
 
+/* The bearer token: read once from its file into a locked page, never from env or argv. */
+static char *read_token(const char *path, size_t *len, ai_err_t *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		ai_err_set(err, errno, "token file %s", path);
+		return NULL;
+	}
+	char *buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		ai_err_set(err, errno, "mmap");
+		return NULL;
+	}
+	mlock(buf, 4096);
+	madvise(buf, 4096, MADV_DONTDUMP);
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(fd, buf + got, 4095 - got)) > 0)
+		got += (size_t)n;
+	while (got && (buf[got - 1] == '\n' || buf[got - 1] == '\r' || buf[got - 1] == ' '))
+		got--;
+	buf[got] = '\0';
+	bool ok = n == 0 && got >= 16 && got <= 512;
+	for (size_t i = 0; i < got; i++)
+		if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f)
+			ok = false;
+	if (!ok) {
+		ai_err_set(err, n < 0 ? errno : 0, "token file %s: want 16..512 visible ASCII characters", path);
+		munmap(buf, 4096);
+		return NULL;
+	}
+	*len = got;
+	return buf;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct ai_serve_opts o = {
+		.listen = "0.0.0.0:9102",
+		.socket_path = AI_DEFAULT_SOCKET,
+		.freeze = true,
+		.harden = true,
+		.watch_exit = true,
+		.grace_ms = 25000,
+		.http_timeout_ms = 5000,
+		.max_conns = 64,
+		.log_fd = 2,
+	};
+	struct ai_upload_opts up = { .retries = 4, .backoff_ms = 500, .timeout_ms = 10000 };
+	const char *key_path = NULL, *token_file = NULL;
+	int key_fd = -1;
+	uint64_t v;
+	int nsel = 0;
+	enum {
+		O_KEYFD = 256, O_TOKEN, O_LISTEN, O_SOCKET, O_TARGET, O_TPID, O_TEXE, O_TCG, O_BASELINE, O_NOFREEZE,
+		O_FREEZEALL, O_NOHARDEN, O_NOEXIT, O_GRACE, O_HTTPTMO, O_MAXCONN, O_HOSTROOT, O_CGROOT, O_UPLOAD,
+		O_CAFILE, O_RETRIES, O_DELETE, O_HOLD,
+	};
+	static const struct option opts[] = {
+		{ "key", required_argument, 0, 'k' },
+		{ "key-fd", required_argument, 0, O_KEYFD },
+		{ "output", required_argument, 0, 'o' },
+		{ "token-file", required_argument, 0, O_TOKEN },
+		{ "listen", required_argument, 0, O_LISTEN },
+		{ "socket", required_argument, 0, O_SOCKET },
+		{ "target", required_argument, 0, O_TARGET },
+		{ "target-pid", required_argument, 0, O_TPID },
+		{ "target-exe", required_argument, 0, O_TEXE },
+		{ "target-cgroup", required_argument, 0, O_TCG },
+		{ "baseline", no_argument, 0, O_BASELINE },
+		{ "no-freeze", no_argument, 0, O_NOFREEZE },
+		{ "freeze-all", no_argument, 0, O_FREEZEALL },
+		{ "no-harden", no_argument, 0, O_NOHARDEN },
+		{ "no-exit-trigger", no_argument, 0, O_NOEXIT },
+		{ "grace", required_argument, 0, O_GRACE },
+		{ "http-timeout", required_argument, 0, O_HTTPTMO },
+		{ "max-conns", required_argument, 0, O_MAXCONN },
+		{ "host-root", required_argument, 0, O_HOSTROOT },
+		{ "cgroup-root", required_argument, 0, O_CGROOT },
+		{ "upload", required_argument, 0, O_UPLOAD },
+		{ "ca-file", required_argument, 0, O_CAFILE },
+		{ "upload-retries", required_argument, 0, O_RETRIES },
+		{ "delete-after-upload", no_argument, 0, O_DELETE },
+		{ "debug-freeze-hold-ms", required_argument, 0, O_HOLD },
+		{ 0, 0, 0, 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': key_path = optarg; break;
+		case O_KEYFD:
+			if (parse_u64(optarg, &v) < 0 || v > 65535)
+				return usage("--key-fd takes a descriptor number");
+			key_fd = (int)v;
+			break;
+		case 'o': o.outdir = optarg; break;
+		case O_TOKEN: token_file = optarg; break;
+		case O_LISTEN: o.listen = strcmp(optarg, "none") ? optarg : NULL; break;
+		case O_SOCKET: o.socket_path = strcmp(optarg, "none") ? optarg : NULL; break;
+		case O_TARGET:
+			if (strcmp(optarg, "auto") != 0)
+				return usage("--target takes auto (or use --target-pid/-exe/-cgroup)");
+			o.target.sel = AI_SELECT_AUTO;
+			nsel++;
+			break;
+		case O_TPID:
+			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 4194304)
+				return usage("--target-pid takes a process id");
+			o.target.sel = AI_SELECT_PID;
+			o.target.pid = (pid_t)v;
+			nsel++;
+			break;
+		case O_TEXE: o.target.sel = AI_SELECT_EXE; o.target.pattern = optarg; nsel++; break;
+		case O_TCG: o.target.sel = AI_SELECT_CGROUP; o.target.pattern = optarg; nsel++; break;
+		case O_BASELINE: o.baseline = true; break;
+		case O_NOFREEZE: o.freeze = false; break;
+		case O_FREEZEALL: o.freeze_all = true; break;
+		case O_NOHARDEN: o.harden = false; break;
+		case O_NOEXIT: o.watch_exit = false; break;
+		case O_GRACE:
+			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 3600)
+				return usage("--grace takes seconds (1..3600)");
+			o.grace_ms = (unsigned)v * 1000;
+			break;
+		case O_HTTPTMO:
+			if (parse_u64(optarg, &v) < 0 || v < 10 || v > 600000)
+				return usage("--http-timeout takes milliseconds (10..600000)");
+			o.http_timeout_ms = (unsigned)v;
+			break;
+		case O_MAXCONN:
+			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 4096)
+				return usage("--max-conns takes 1..4096");
+			o.max_conns = (unsigned)v;
+			break;
+		case O_HOSTROOT: o.host_root = optarg; break;
+		case O_CGROOT: o.cgroup_root = optarg; break;
+		case O_UPLOAD: up.url = optarg; break;
+		case O_CAFILE: up.ca_file = optarg; break;
+		case O_RETRIES:
+			if (parse_u64(optarg, &v) < 0 || v > 100)
+				return usage("--upload-retries takes 0..100");
+			up.retries = (unsigned)v;
+			break;
+		case O_DELETE: o.delete_after_upload = true; break;
+		case O_HOLD:
+			if (parse_u64(optarg, &v) < 0 || v > 600000)
+				return usage("--debug-freeze-hold-ms takes milliseconds");
+			o.freeze_hold_ms = (unsigned)v;
+			break;
+		default: return usage(NULL);
+		}
+	}
+	if (optind != argc)
+		return usage("serve takes no positional arguments");
+	if (!o.outdir || (!key_path && key_fd < 0) || (key_path && key_fd >= 0))
+		return usage("serve needs -o OUTDIR and one of --key or --key-fd");
+	if (nsel > 1)
+		return usage("choose one of --target, --target-pid, --target-exe, --target-cgroup");
+	if (o.listen && !token_file)
+		return usage("the HTTP trigger needs --token-file (or --listen none)");
+	if (up.ca_file && !up.url)
+		return usage("--ca-file goes with --upload");
+	if (o.delete_after_upload && !up.url)
+		return usage("--delete-after-upload goes with --upload");
+
+	ai_err_t err = { 0 };
+	if (token_file) {
+		o.token = read_token(token_file, &o.token_len, &err);
+		if (!o.token)
+			return fail(&err, EXIT_NOBUNDLE);
+	}
+	cleanup_pkey EVP_PKEY *key = NULL;
+	int kr = key_path ? ai_key_read_file(key_path, &key, &err) : ai_key_read_fd(key_fd, &key, &err);
+	if (key_fd >= 0)
+		close(key_fd);
+	if (kr < 0)
+		return fail(&err, EXIT_NOBUNDLE);
+	cleanup_close int outfd = open(o.outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (outfd < 0) {
+		ai_err_set(&err, errno, "output directory %s", o.outdir);
+		return fail(&err, EXIT_NOBUNDLE);
+	}
+	o.outdir_fd = outfd;
+	o.key = key;
+	o.upload = up.url ? &up : NULL;
+	const char *pod[3] = { getenv("AFTERIMAGE_POD_NAME"), getenv("AFTERIMAGE_POD_NAMESPACE"),
+			       getenv("AFTERIMAGE_POD_UID") };
+	o.pod = pod;
+	if (ai_serve(&o, &err) < 0)
+		return fail(&err, EXIT_NOBUNDLE);
+	return 0;
+}
+
+static int cmd_trigger(int argc, char **argv)
+{
+	const char *sock = AI_DEFAULT_SOCKET, *reason = NULL;
+	const char *cmd = NULL;
+	enum { O_SOCKET = 256, O_REASON, O_STATUS, O_SANDBOX };
+	static const struct option opts[] = {
+		{ "socket", required_argument, 0, O_SOCKET },
+		{ "reason", required_argument, 0, O_REASON },
+		{ "status", no_argument, 0, O_STATUS },
+		{ "sandbox-check", no_argument, 0, O_SANDBOX },
+		{ 0, 0, 0, 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET: sock = optarg; break;
+		case O_REASON: reason = optarg; break;
+		case O_STATUS: cmd = "status"; break;
+		case O_SANDBOX: cmd = "sandbox-check"; break;
+		default: return usage(NULL);
+		}
+	}
+	if (reason && cmd)
+		return usage("--reason goes with a capture, not with --status or --sandbox-check");
+	if (reason && (strlen(reason) > 128 || strchr(reason, '\n')))
+		return usage("--reason: at most 128 characters on one line");
+	char line[160];
+	if (!cmd) {
+		snprintf(line, sizeof(line), "capture%s%s", reason ? " " : "", reason ? reason : "");
+		cmd = line;
+	}
+	ai_err_t err = { 0 };
+	cleanup_buf struct ai_buf reply;
+	ai_buf_init(&reply);
+	if (ai_trigger(sock, cmd, &reply, &err) < 0)
+		return fail(&err, EXIT_NOBUNDLE);
+	fwrite(reply.data, 1, reply.len, stdout);
+	return strstr(ai_buf_cstr(&reply), "\"error\"") ? EXIT_NOBUNDLE : 0;
+}
+
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -195,6 +443,8 @@ struct command {
 static const struct command commands[] = {
 	{ "keygen", cmd_keygen },
 	{ "snapshot", cmd_snapshot },
+	{ "serve", cmd_serve },
+	{ "trigger", cmd_trigger },
 };
 
 int main(int argc, char **argv)

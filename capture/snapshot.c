@@ -58,8 +58,16 @@ static void uuid4(char out[37])
 		 r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
+struct freeze_state {
+	bool frozen;       /* was frozen at some point */
+	bool now;          /* is frozen right now */
+	double ms;
+	struct timespec t0;
+};
+
 static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts *o, const char *name,
-			   const char *id, struct timespec start, struct timespec end, struct ai_buf *out)
+			   const char *id, struct timespec start, struct timespec end, const struct freeze_state *fz,
+			   struct ai_buf *out)
 {
 	struct utsname u;
 	uname(&u);
@@ -78,6 +86,17 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 	ai_json_ktime(&j, "started", start.tv_sec, start.tv_nsec);
 	ai_json_ktime(&j, "ended", end.tv_sec, end.tv_nsec);
 	ai_json_kstr(&j, "trigger", o->trigger ? o->trigger : "manual");
+	if (o->reason)
+		ai_json_kbytes(&j, "reason", o->reason, strlen(o->reason));
+	ai_json_key(&j, "freeze");
+	ai_json_obj_begin(&j);
+	ai_json_kbool(&j, "frozen", fz->frozen);
+	ai_json_key(&j, "ms");
+	char fms[32];
+	snprintf(fms, sizeof(fms), "%.3f", fz->ms);
+	ai_json_raw(&j, fms);
+	ai_json_kstr(&j, "method", fz->frozen && o->freeze ? o->freeze->method : NULL);
+	ai_json_obj_end(&j);
 	ai_json_key(&j, "target");
 	ai_json_obj_begin(&j);
 	ai_json_kint(&j, "pid", cap->target.pid);
@@ -124,6 +143,51 @@ static double ms_between(struct timespec a, struct timespec b)
 	return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 }
 
+static void do_freeze(struct ai_capture *cap, const struct ai_snapshot_opts *o, struct freeze_state *fz)
+{
+	if (!o->freeze || fz->now)
+		return;
+	ai_err_t ferr = { 0 };
+	clock_gettime(CLOCK_MONOTONIC, &fz->t0);
+	if (o->freeze->freeze(o->freeze->ctx, &ferr) < 0) {
+		o->freeze->thaw(o->freeze->ctx); /* a half-frozen cgroup is thawed too */
+		ai_log(cap, AI_LOG_WARNING, "freeze", "not frozen, capturing live: %s", ferr.msg);
+		return;
+	}
+	fz->frozen = fz->now = true;
+}
+
+static void do_thaw(const struct ai_snapshot_opts *o, struct freeze_state *fz)
+{
+	if (!fz->now)
+		return;
+	o->freeze->thaw(o->freeze->ctx);
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fz->ms += ms_between(fz->t0, t1);
+	fz->now = false;
+}
+
+static int overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->found = src->found;
+	dst->upperdir = src->upperdir ? strdup(src->upperdir) : NULL;
+	dst->workdir = src->workdir ? strdup(src->workdir) : NULL;
+	dst->options = src->options ? strdup(src->options) : NULL;
+	if (src->nlower) {
+		dst->lowerdirs = calloc(src->nlower, sizeof(char *));
+		if (!dst->lowerdirs)
+			return -1;
+		for (size_t i = 0; i < src->nlower; i++)
+			if (!(dst->lowerdirs[dst->nlower++] = strdup(src->lowerdirs[i])))
+				return -1;
+	}
+	if ((src->upperdir && !dst->upperdir) || (src->workdir && !dst->workdir) || (src->options && !dst->options))
+		return -1;
+	return 0;
+}
+
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err)
 {
 	struct ai_capture cap = { .proc_fd = -1, .host_root_fd = -1 };
@@ -153,8 +217,23 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		ai_err_set(err, errno, "open host root %s", hr);
 		goto out;
 	}
-	if (ai_target_open(&cap, o->pid, err) < 0)
-		goto out;
+	bool target_gone = false;
+	if (ai_target_open(&cap, o->pid, err) < 0) {
+		if (!o->overlay_hint)
+			goto out;
+		/* The exit trigger: nothing left to pin, but the upperdir is still on disk. */
+		char why[sizeof(err->msg)];
+		snprintf(why, sizeof(why), "%s", err->msg);
+		ai_err_clear(err);
+		ai_target_close(&cap.target);
+		cap.target.pid = o->pid;
+		target_gone = true;
+		ai_log(&cap, AI_LOG_ERROR, "target", "target gone, capturing its upperdir only: %s", why);
+		if (overlay_copy(&cap.overlay, o->overlay_hint) < 0) {
+			ai_err_set(err, ENOMEM, "overlay");
+			goto out;
+		}
+	}
 
 	char name[256];
 	if (o->name) {
@@ -176,8 +255,17 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	struct ai_json tj;
 	ai_json_init(&tj, &timing);
 	ai_json_arr_begin(&tj);
+	struct freeze_state fz = { 0 };
 	for (size_t i = 0; i < sizeof(collectors) / sizeof(collectors[0]); i++) {
 		const struct ai_collector *c = collectors[i];
+		bool is_upper = c == &ai_collector_upper;
+		if (target_gone && !is_upper)
+			continue;
+		/* Frozen while the volatile state is read; thawed before the upperdir copy. */
+		if (!is_upper && !target_gone)
+			do_freeze(&cap, o, &fz);
+		else if (!o->freeze_all)
+			do_thaw(o, &fz);
 		struct timespec t0, t1;
 		ai_err_t cerr = { 0 };
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -194,6 +282,9 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		ai_json_kbool(&tj, "ok", cr >= 0);
 		ai_json_obj_end(&tj);
 	}
+	do_thaw(o, &fz);
+	r->frozen = fz.frozen;
+	r->freeze_ms = fz.ms;
 	ai_json_arr_end(&tj);
 	ai_json_arr_end(&cap.logj);
 	ai_buf_adds(&cap.log, ",\"collectors\":");
@@ -207,7 +298,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	char id[37];
 	uuid4(id);
 	clock_gettime(CLOCK_REALTIME, &end);
-	build_manifest(&cap, o, name, id, start, end, &manifest);
+	build_manifest(&cap, o, name, id, start, end, &fz, &manifest);
 
 	char when[64], tc[512];
 	ai_time_format(when, sizeof(when), start.tv_sec, start.tv_nsec);

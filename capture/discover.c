@@ -1,0 +1,292 @@
+/* Target discovery in a pod with a shared pid namespace: every visible process grouped into
+ * containers by mount namespace; our own group and the pause container are not candidates. */
+#include "capture/mountinfo.h"
+#include "capture/sidecar.h"
+#include "common/cleanup.h"
+#include "common/safeopen.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct group {
+	uint64_t mntns;
+	pid_t lowest;
+	size_t nprocs;
+	bool pause;          /* every process is a pause/catatonit */
+	bool match;          /* some process matched --target-exe / --target-cgroup */
+	char comm[17];       /* of the lowest pid */
+};
+
+static int mntns_of(int proc_fd, const char *pidname, uint64_t *ino)
+{
+	char path[64], link[64];
+	snprintf(path, sizeof(path), "%s/ns/mnt", pidname);
+	ssize_t n = readlinkat(proc_fd, path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -1;
+	link[n] = '\0';
+	const char *lb = strchr(link, '[');
+	if (!lb)
+		return -1;
+	*ino = strtoull(lb + 1, NULL, 10);
+	return 0;
+}
+
+static void read_comm(int proc_fd, const char *pidname, char out[17])
+{
+	char path[64];
+	snprintf(path, sizeof(path), "%s/comm", pidname);
+	out[0] = '\0';
+	cleanup_close int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, 16);
+	if (n < 0)
+		n = 0;
+	out[n] = '\0';
+	char *nl = strchr(out, '\n');
+	if (nl)
+		*nl = '\0';
+}
+
+static bool is_pause(const char *comm)
+{
+	return !strcmp(comm, "pause") || !strcmp(comm, "catatonit");
+}
+
+static bool proc_matches(int proc_fd, const char *pidname, const struct ai_discover_opts *o, const regex_t *re)
+{
+	char path[64];
+	if (o->sel == AI_SELECT_EXE) {
+		char link[4096];
+		snprintf(path, sizeof(path), "%s/exe", pidname);
+		ssize_t n = readlinkat(proc_fd, path, link, sizeof(link) - 1);
+		if (n < 0)
+			return false;
+		link[n] = '\0';
+		return regexec(re, link, 0, NULL, 0) == 0;
+	}
+	if (o->sel == AI_SELECT_CGROUP) {
+		snprintf(path, sizeof(path), "%s/cgroup", pidname);
+		cleanup_close int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+		char buf[8192];
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (n <= 0)
+			return false;
+		buf[n] = '\0';
+		return strstr(buf, o->pattern) != NULL;
+	}
+	return false;
+}
+
+static void regfreep(regex_t **r)
+{
+	if (*r)
+		regfree(*r);
+}
+
+int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *out, ai_err_t *err)
+{
+	memset(out, 0, sizeof(*out));
+	uint64_t self_ns;
+	if (mntns_of(proc_fd, "self", &self_ns) < 0)
+		return ai_err_set(err, errno, "our own mount namespace");
+	regex_t re_store;
+	__attribute__((cleanup(regfreep))) regex_t *re = NULL;
+	if (o->sel == AI_SELECT_EXE) {
+		int rc = regcomp(&re_store, o->pattern, REG_EXTENDED | REG_NOSUB);
+		if (rc != 0)
+			return ai_err_set(err, 0, "--target-exe: invalid regular expression");
+		re = &re_store;
+	}
+	if (o->sel == AI_SELECT_PID) {
+		char name[32];
+		snprintf(name, sizeof(name), "%d", o->pid);
+		if (mntns_of(proc_fd, name, &out->mntns) < 0)
+			return ai_err_set(err, errno, "target pid %d", o->pid);
+		if (out->mntns == self_ns)
+			return ai_err_set(err, 0, "pid %d shares our mount namespace: not a container to capture", o->pid);
+	}
+
+	cleanup_close int dfd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return ai_err_set(err, errno, "open /proc");
+	DIR *d = fdopendir(dfd);
+	if (!d)
+		return ai_err_set(err, errno, "open /proc");
+	dfd = -1;
+	cleanup_closedir DIR *dir = d;
+	cleanup_free struct group *g = NULL;
+	size_t ng = 0, capn = 0;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		char *end;
+		long p = strtol(de->d_name, &end, 10);
+		if (*end || p <= 0)
+			continue;
+		uint64_t ns;
+		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns)
+			continue; /* gone, a kernel thread we cannot read, or our own container */
+		size_t i;
+		for (i = 0; i < ng && g[i].mntns != ns; i++)
+			;
+		char comm[17];
+		read_comm(proc_fd, de->d_name, comm);
+		if (i == ng) {
+			if (ng == capn) {
+				capn = capn ? capn * 2 : 8;
+				struct group *ngp = realloc(g, capn * sizeof(*g));
+				if (!ngp)
+					return ai_err_set(err, ENOMEM, "process groups");
+				g = ngp;
+			}
+			memset(&g[ng], 0, sizeof(g[ng]));
+			g[ng].mntns = ns;
+			g[ng].lowest = (pid_t)p;
+			g[ng].pause = true;
+			snprintf(g[ng].comm, sizeof(g[ng].comm), "%s", comm);
+			ng++;
+		}
+		g[i].nprocs++;
+		if (!is_pause(comm))
+			g[i].pause = false;
+		if ((pid_t)p < g[i].lowest) {
+			g[i].lowest = (pid_t)p;
+			snprintf(g[i].comm, sizeof(g[i].comm), "%s", comm);
+		}
+		if (re || o->sel == AI_SELECT_CGROUP)
+			if (proc_matches(proc_fd, de->d_name, o, re))
+				g[i].match = true;
+	}
+
+	struct group *pick = NULL;
+	size_t ncand = 0;
+	for (size_t i = 0; i < ng; i++) {
+		bool cand;
+		switch (o->sel) {
+		case AI_SELECT_PID: cand = g[i].mntns == out->mntns; break;
+		case AI_SELECT_AUTO: cand = !g[i].pause; break;
+		default: cand = g[i].match; break;
+		}
+		if (cand) {
+			ncand++;
+			pick = &g[i];
+		}
+	}
+	if (ncand == 1) {
+		out->pid = o->sel == AI_SELECT_PID ? o->pid : pick->lowest;
+		out->mntns = pick->mntns;
+		out->nprocs = pick->nprocs;
+		return 0;
+	}
+	if (ncand == 0)
+		return ai_err_set(err, ESRCH, "no target container found (%zu other mount namespaces seen)", ng);
+	char list[768];
+	size_t off = 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < ng && off < sizeof(list) - 64; i++) {
+		bool cand = o->sel == AI_SELECT_AUTO ? !g[i].pause : g[i].match;
+		if (cand)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d (%s, %zu processes)",
+						off ? ", " : "", g[i].lowest, g[i].comm, g[i].nprocs);
+	}
+	return ai_err_set(err, 0, "%zu candidate containers: %s; choose one with --target-pid, --target-exe or --target-cgroup",
+			  ncand, list);
+}
+
+pid_t ai_discover_survivor(int proc_fd, uint64_t mntns)
+{
+	cleanup_close int dfd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d)
+		return 0;
+	dfd = -1;
+	cleanup_closedir DIR *dir = d;
+	pid_t best = 0;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		char *end;
+		long p = strtol(de->d_name, &end, 10);
+		uint64_t ns;
+		if (*end || p <= 0 || mntns_of(proc_fd, de->d_name, &ns) < 0 || ns != mntns)
+			continue;
+		char st[64], state = 0;
+		snprintf(st, sizeof(st), "%s/stat", de->d_name);
+		cleanup_close int fd = openat(proc_fd, st, O_RDONLY | O_CLOEXEC);
+		char buf[512];
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+		if (n > 0) {
+			buf[n] = '\0';
+			const char *rp = strrchr(buf, ')');
+			if (rp && rp[1] == ' ')
+				state = rp[2];
+		}
+		if (state == 'Z' || state == 'X' || state == 0)
+			continue; /* a zombie has nothing left to read */
+		if (!best || p < best)
+			best = (pid_t)p;
+	}
+	return best;
+}
+
+void ai_discover_overlay_free(struct ai_overlay *ov)
+{
+	free(ov->upperdir);
+	free(ov->workdir);
+	free(ov->options);
+	for (size_t i = 0; i < ov->nlower; i++)
+		free(ov->lowerdirs[i]);
+	free(ov->lowerdirs);
+	memset(ov, 0, sizeof(*ov));
+}
+
+int ai_discover_overlay(int proc_fd, pid_t pid, struct ai_overlay *ov, ai_err_t *err)
+{
+	memset(ov, 0, sizeof(*ov));
+	char rel[64];
+	snprintf(rel, sizeof(rel), "%d/mountinfo", pid);
+	cleanup_close int fd = openat(proc_fd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ai_err_set(err, errno, "/proc/%s", rel);
+	cleanup_fclose FILE *f = fdopen(fd, "r");
+	if (!f)
+		return ai_err_set(err, errno, "fdopen");
+	fd = -1;
+	cleanup_free char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		struct ai_mountinfo m;
+		ai_err_t e2;
+		if (ai_mountinfo_parse_line(line, (size_t)n, &m, &e2) < 0)
+			continue;
+		if (m.mount_point.len != 1 || m.mount_point.s[0] != '/' || strcmp(m.fstype.s, "overlay") != 0)
+			continue;
+		struct ai_ovl_opts o;
+		if (ai_mountinfo_parse_overlay(m.super_options.s, m.super_options.len, &o, err) < 0)
+			return -1;
+		ai_discover_overlay_free(ov);
+		ov->found = true;
+		ov->upperdir = o.upperdir;
+		ov->workdir = o.workdir;
+		ov->lowerdirs = o.lowerdirs;
+		ov->nlower = o.nlower;
+		ov->options = strndup(m.super_options.s, m.super_options.len);
+		o.upperdir = o.workdir = NULL;
+		o.lowerdirs = NULL;
+		o.nlower = 0;
+		ai_mountinfo_ovl_free(&o);
+		/* keep scanning: the last mount on "/" is the visible one */
+	}
+	if (!ov->found)
+		return ai_err_set(err, ENOENT, "no overlay mounted on / for pid %d", pid);
+	return 0;
+}

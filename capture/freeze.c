@@ -1,0 +1,266 @@
+/* Freezing the target's cgroup while its volatile state is read: cgroup v2 cgroup.freeze
+ * (waiting for "frozen 1" in cgroup.events, notified with POLLPRI), else the v1 freezer
+ * (freezer.state, FREEZING -> FROZEN). Before freezing, a watchdog child is forked: it waits
+ * on a pipe whose only write end we hold, and thaws the cgroup when the pipe reaches EOF
+ * without the "released" byte, i.e. when we died (even by SIGKILL) while it was frozen. */
+#include "capture/sidecar.h"
+#include "common/cleanup.h"
+#include "common/safeopen.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FREEZE_TIMEOUT_MS 2000
+
+static int open_state(const char *root, const char *sub, const char *path, const char *file, int flags)
+{
+	char p[4096];
+	if (snprintf(p, sizeof(p), "%s%s%s/%s", root, sub, path, file) >= (int)sizeof(p))
+		return -1;
+	return open(p, flags | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* The cgroup path of pid for the hierarchy named by match ("" for v2, "freezer" for v1). */
+static bool cgroup_path(const char *cg, const char *match, char *out, size_t outlen)
+{
+	const char *line = cg;
+	while (line && *line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		const char *c1 = memchr(line, ':', len);
+		const char *c2 = c1 ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - line)) : NULL;
+		if (c2) {
+			size_t clen = (size_t)(c2 - c1 - 1);
+			bool hit = false;
+			if (!*match) {
+				hit = clen == 0 && c1 - line == 1 && line[0] == '0';
+			} else {
+				/* a comma separated controller list may hold it */
+				const char *p = c1 + 1;
+				while (p < c2) {
+					const char *comma = memchr(p, ',', (size_t)(c2 - p));
+					const char *e = comma ? comma : c2;
+					if ((size_t)(e - p) == strlen(match) && !memcmp(p, match, (size_t)(e - p)))
+						hit = true;
+					p = e + 1;
+				}
+			}
+			size_t plen = len - (size_t)(c2 + 1 - line);
+			if (hit && plen > 0 && plen < outlen) {
+				memcpy(out, c2 + 1, plen);
+				out[plen] = '\0';
+				return true;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+static int read_cgroup_file(int proc_fd, const char *pidname, char **out, ai_err_t *err)
+{
+	char rel[64];
+	snprintf(rel, sizeof(rel), "%s/cgroup", pidname);
+	cleanup_close int fd = openat(proc_fd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ai_err_set(err, errno, "/proc/%s", rel);
+	char buf[8192];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return ai_err_set(err, errno, "read /proc/%s", rel);
+	buf[n] = '\0';
+	*out = strdup(buf);
+	return *out ? 0 : ai_err_set(err, ENOMEM, "cgroup");
+}
+
+int ai_freezer_open(int proc_fd, pid_t pid, const char *cgroup_root, struct ai_freezer *f, ai_err_t *err)
+{
+	memset(f, 0, sizeof(*f));
+	f->state_fd = f->events_fd = f->watchdog_pipe = -1;
+	const char *root = cgroup_root ? cgroup_root : "/sys/fs/cgroup";
+	char pidname[32];
+	snprintf(pidname, sizeof(pidname), "%d", pid);
+	cleanup_free char *cg = NULL, *mine = NULL;
+	if (read_cgroup_file(proc_fd, pidname, &cg, err) < 0 || read_cgroup_file(proc_fd, "self", &mine, err) < 0)
+		return -1;
+	char path[2048], self_path[2048];
+	/* v2 (pure, or the unified half of a hybrid layout) */
+	if (cgroup_path(cg, "", path, sizeof(path)) && strcmp(path, "/") != 0) {
+		if (cgroup_path(mine, "", self_path, sizeof(self_path)) && !strcmp(path, self_path))
+			return ai_err_set(err, 0, "the target shares our cgroup %s: freezing it would freeze us", path);
+		static const char *const subs[] = { "", "/unified" };
+		for (size_t i = 0; i < 2; i++) {
+			int sfd = open_state(root, subs[i], path, "cgroup.freeze", O_RDWR);
+			if (sfd < 0)
+				continue;
+			int efd = open_state(root, subs[i], path, "cgroup.events", O_RDONLY);
+			if (efd < 0) {
+				close(sfd);
+				continue;
+			}
+			f->state_fd = sfd;
+			f->events_fd = efd;
+			f->method = "cgroup2";
+			return 0;
+		}
+	}
+	if (cgroup_path(cg, "freezer", path, sizeof(path)) && strcmp(path, "/") != 0) {
+		if (cgroup_path(mine, "freezer", self_path, sizeof(self_path)) && !strcmp(path, self_path))
+			return ai_err_set(err, 0, "the target shares our freezer cgroup %s", path);
+		f->state_fd = open_state(root, "/freezer", path, "freezer.state", O_RDWR);
+		if (f->state_fd >= 0) {
+			f->method = "cgroup1";
+			return 0;
+		}
+		return ai_err_set(err, errno, "%s/freezer%s/freezer.state", root, path);
+	}
+	return ai_err_set(err, ENOENT, "no freezer for pid %d under %s (cgroup.freeze or freezer.state)", pid, root);
+}
+
+static int write_str(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	return pwrite(fd, s, n, 0) == (ssize_t)n ? 0 : -1;
+}
+
+static void thaw_now(struct ai_freezer *f)
+{
+	write_str(f->state_fd, f->events_fd >= 0 ? "0" : "THAWED");
+}
+
+static void watchdog_release(struct ai_freezer *f)
+{
+	if (f->watchdog_pipe >= 0) {
+		char t = 'T';
+		if (write(f->watchdog_pipe, &t, 1) != 1) {
+			/* the watchdog is gone already; nothing to release */
+		}
+		close(f->watchdog_pipe);
+		f->watchdog_pipe = -1;
+	}
+	if (f->watchdog > 0) {
+		while (waitpid(f->watchdog, NULL, 0) < 0 && errno == EINTR)
+			;
+		f->watchdog = 0;
+	}
+}
+
+static int watchdog_start(struct ai_freezer *f, ai_err_t *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return ai_err_set(err, errno, "watchdog pipe");
+	pid_t child = fork();
+	if (child < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return ai_err_set(err, e, "fork watchdog");
+	}
+	if (child == 0) {
+		/* Only async-signal-safe calls here: we are a fork of a threaded process. */
+		close(p[1]);
+		char c;
+		ssize_t n;
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1 || c != 'T')
+			thaw_now(f);
+		_exit(0);
+	}
+	close(p[0]);
+	f->watchdog = child;
+	f->watchdog_pipe = p[1];
+	return 0;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int wait_frozen(struct ai_freezer *f, ai_err_t *err)
+{
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	char buf[512];
+	for (;;) {
+		int fd = f->events_fd >= 0 ? f->events_fd : f->state_fd;
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n < 0)
+			return ai_err_set(err, errno, "read freezer state");
+		buf[n] = '\0';
+		if (f->events_fd >= 0 ? strstr(buf, "frozen 1") != NULL : strncmp(buf, "FROZEN", 6) == 0)
+			return 0;
+		long left = FREEZE_TIMEOUT_MS - ms_since(&t0);
+		if (left <= 0)
+			return ai_err_set(err, ETIMEDOUT, "cgroup not frozen after %d ms", FREEZE_TIMEOUT_MS);
+		if (f->events_fd >= 0) {
+			/* cgroup.events signals every change with POLLPRI */
+			struct pollfd pfd = { .fd = f->events_fd, .events = POLLPRI };
+			if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+				return ai_err_set(err, errno, "poll cgroup.events");
+		} else {
+			/* v1 has no notification: FREEZING settles within milliseconds */
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+static int hook_freeze(void *ctx, ai_err_t *err)
+{
+	struct ai_freezer *f = ctx;
+	if (f->state_fd < 0)
+		return ai_err_set(err, EBADF, "no freezer");
+	if (watchdog_start(f, err) < 0)
+		return -1;
+	f->frozen = true; /* from here on, thaw on every path */
+	if (write_str(f->state_fd, f->events_fd >= 0 ? "1" : "FROZEN") < 0)
+		return ai_err_set(err, errno, "write %s freezer", f->method);
+	if (wait_frozen(f, err) < 0)
+		return -1;
+	if (f->hold_ms) {
+		struct timespec ts = { f->hold_ms / 1000, (long)(f->hold_ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return 0;
+}
+
+static void hook_thaw(void *ctx)
+{
+	struct ai_freezer *f = ctx;
+	if (f->frozen) {
+		thaw_now(f);
+		f->frozen = false;
+	}
+	watchdog_release(f);
+}
+
+void ai_freezer_hooks(struct ai_freezer *f, struct ai_freeze_hooks *h)
+{
+	h->freeze = hook_freeze;
+	h->thaw = hook_thaw;
+	h->method = f->method;
+	h->ctx = f;
+}
+
+void ai_freezer_close(struct ai_freezer *f)
+{
+	hook_thaw(f);
+	if (f->state_fd >= 0)
+		close(f->state_fd);
+	if (f->events_fd >= 0)
+		close(f->events_fd);
+	f->state_fd = f->events_fd = -1;
+}
