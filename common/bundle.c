@@ -4,12 +4,37 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #define IOBUF (1u << 20)
+/* Archive bytes go through a small ring to two worker threads: one hashes BLAKE2b-512 and
+ * writes, the other hashes SHA-256. The two outer digests thus overlap with reading and member
+ * hashing, and the capture keeps up with tar | tee | openssl on two cores. */
+#define NSLOTS 4
+#define SLOT   (1u << 20)
+
+#define NWORKERS 2
+
+struct slot {
+	char *data;
+	size_t len;
+	bool full;
+	bool done[NWORKERS];
+	int pending;
+};
+
+struct ai_bundle;
+struct worker {
+	struct ai_bundle *b;
+	int role; /* 0: BLAKE2b + write, 1: SHA-256 */
+	size_t tail;
+	pthread_t thread;
+	bool started;
+};
 
 struct member {
 	char *path;
@@ -29,6 +54,12 @@ struct ai_bundle {
 	int io_errno;
 	struct ai_hash blake; /* of the archive bytes, for NAME.tar.minisig */
 	struct ai_hash sha;   /* of the archive bytes, printed and logged */
+	struct worker workers[NWORKERS];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct slot slots[NSLOTS];
+	size_t head; /* the producer fills slots[head]; each worker drains from its own tail */
+	bool stop;
 	struct member *m;
 	size_t n, cap;
 	char *iobuf;
@@ -41,29 +72,108 @@ static void entry_freep(struct archive_entry **e)
 }
 #define cleanup_entry __attribute__((cleanup(entry_freep)))
 
+static int write_all(int fd, const char *p, size_t left)
+{
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		left -= (size_t)n;
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct ai_bundle *b = w->b;
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		struct slot *s = &b->slots[w->tail];
+		while (!(s->full && !s->done[w->role]) && !b->stop)
+			pthread_cond_wait(&b->cv, &b->mu);
+		if (!(s->full && !s->done[w->role]))
+			break; /* stop requested and nothing left for us */
+		pthread_mutex_unlock(&b->mu);
+		bool failed = false;
+		int e = 0;
+		if (w->role == 1) {
+			ai_hash_update(&b->sha, s->data, s->len);
+		} else if (!b->io_failed) {
+			ai_hash_update(&b->blake, s->data, s->len);
+			if (write_all(b->fd, s->data, s->len) < 0) {
+				e = errno;
+				failed = true;
+			}
+		}
+		pthread_mutex_lock(&b->mu);
+		if (failed) {
+			b->io_errno = e;
+			b->io_failed = true;
+		}
+		s->done[w->role] = true;
+		if (--s->pending == 0)
+			s->full = false;
+		w->tail = (w->tail + 1) % NSLOTS;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
 /* Every byte of the archive passes here exactly once: both outer digests are computed as it is
- * written, so the bundle is never read back. */
+ * written (by the writer thread), so the bundle is never read back. */
 static la_ssize_t out_write(struct archive *a, void *data, const void *buf, size_t len)
 {
 	struct ai_bundle *b = data;
 	const char *p = buf;
 	size_t left = len;
-	while (left) {
-		ssize_t n = write(b->fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			b->io_failed = true;
-			b->io_errno = errno;
-			archive_set_error(a, errno, "write bundle");
-			return -1;
-		}
+	pthread_mutex_lock(&b->mu);
+	while (left && !b->io_failed) {
+		while (b->slots[b->head].full && !b->io_failed)
+			pthread_cond_wait(&b->cv, &b->mu);
+		if (b->io_failed)
+			break;
+		struct slot *s = &b->slots[b->head];
+		size_t n = left < SLOT ? left : SLOT;
+		pthread_mutex_unlock(&b->mu);
+		memcpy(s->data, p, n);
+		pthread_mutex_lock(&b->mu);
+		s->len = n;
+		for (int i = 0; i < NWORKERS; i++)
+			s->done[i] = false;
+		s->pending = NWORKERS;
+		s->full = true;
+		b->head = (b->head + 1) % NSLOTS;
+		pthread_cond_broadcast(&b->cv);
 		p += n;
-		left -= (size_t)n;
+		left -= n;
 	}
-	ai_hash_update(&b->blake, buf, len);
-	ai_hash_update(&b->sha, buf, len);
+	bool failed = b->io_failed;
+	pthread_mutex_unlock(&b->mu);
+	if (failed) {
+		archive_set_error(a, b->io_errno, "write bundle");
+		return -1;
+	}
 	return (la_ssize_t)len;
+}
+
+/* Wait until the workers have hashed and written everything handed to them, then stop them. */
+static int writer_finish(struct ai_bundle *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->stop = true;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	for (int i = 0; i < NWORKERS; i++)
+		if (b->workers[i].started) {
+			pthread_join(b->workers[i].thread, NULL);
+			b->workers[i].started = false;
+		}
+	return b->io_failed ? -1 : 0;
 }
 
 int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai_err_t *err)
@@ -80,7 +190,14 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 		ai_bundle_free(b);
 		return ai_err_set(err, ENOMEM, "bundle");
 	}
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
 	b->iobuf = malloc(IOBUF);
+	for (int i = 0; i < NSLOTS; i++)
+		if (!(b->slots[i].data = malloc(SLOT))) {
+			ai_bundle_free(b);
+			return ai_err_set(err, ENOMEM, "bundle");
+		}
 	if (!b->iobuf || ai_hash_init_blake2b(&b->blake, err) < 0 || ai_hash_init_sha256(&b->sha, err) < 0) {
 		ai_bundle_free(b);
 		return ai_err_set(err, ENOMEM, "bundle");
@@ -99,10 +216,22 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 		ai_bundle_free(b);
 		return r;
 	}
+	for (int i = 0; i < NWORKERS; i++) {
+		struct worker *w = &b->workers[i];
+		w->b = b;
+		w->role = i;
+		int pe = pthread_create(&w->thread, NULL, worker_main, w);
+		if (pe != 0) {
+			int r = ai_err_set(err, pe, "writer thread");
+			ai_bundle_free(b);
+			return r;
+		}
+		w->started = true;
+	}
 	b->a = archive_write_new();
 	if (!b->a || archive_write_set_format_pax(b->a) != ARCHIVE_OK ||
 	    archive_write_set_format_option(b->a, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(b->a, 65536) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(b->a, SLOT) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(b->a, 1) != ARCHIVE_OK ||
 	    archive_write_open2(b->a, b, NULL, out_write, NULL, NULL) != ARCHIVE_OK) {
 		int r = ai_err_set(err, 0, "libarchive: %s", b->a ? archive_error_string(b->a) : "no memory");
@@ -421,6 +550,8 @@ int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json
 				  archive_error_string(b->a));
 	archive_write_free(b->a);
 	b->a = NULL;
+	if (writer_finish(b) < 0)
+		return ai_err_set(err, b->io_errno, "write %s", b->partial);
 	if (fsync(b->fd) < 0)
 		return ai_err_set(err, errno, "fsync %s", b->partial);
 
@@ -458,6 +589,11 @@ void ai_bundle_free(struct ai_bundle *b)
 		return;
 	if (b->a)
 		archive_write_free(b->a);
+	writer_finish(b);
+	for (int i = 0; i < NSLOTS; i++)
+		free(b->slots[i].data);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
 	if (b->fd >= 0)
 		close(b->fd);
 	if (!b->sealed && b->partial && b->fd >= 0)
