@@ -1,0 +1,855 @@
+#include "analyze/attr.h"
+#include <archive.h>
+#include <archive_entry.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "analyze/util.h"
+#include "analyze/views.h"
+#include "common/cleanup.h"
+#include "common/hash.h"
+#include "common/json.h"
+
+static const char *const status_names[] = {"none", "image", "added", "modified", "metadata", "deleted", "replaced",
+					   "layer-deleted"};
+
+const char *az_status_name(enum az_status s)
+{
+	return (unsigned)s < AZ_ST__COUNT ? status_names[s] : "none";
+}
+
+#define F_INTEREST 1u  /* hash this path's content in the layers */
+#define F_UPPER    2u  /* an upperdir entry names it */
+#define F_UDEL     4u  /* hidden by an upperdir whiteout or opaque dir */
+#define F_UOPAQUE  8u  /* an opaque upperdir dir */
+#define F_IMPLICIT 16u /* created as a parent only */
+
+/* 32 bytes per path component */
+struct node {
+	uint32_t parent, child, sibling;
+	uint32_t name_off;
+	uint32_t info; /* side index + 1, 0 none */
+	uint32_t mode;
+	uint16_t name_len;
+	uint8_t layer;     /* 1-based layer of the current lower version, 0 none */
+	uint8_t del_layer; /* layer whose whiteout hid it, 0 visible */
+	uint8_t type;      /* enum az_utype of the lower version */
+	uint8_t flags;
+	uint8_t status;
+	uint8_t pad;
+};
+
+struct side {
+	uint8_t sha[32];
+	bool have_sha;
+	uint8_t lower_layer;
+	int32_t upper; /* index in model->upper, -1 none */
+	char *target;  /* lower symlink target */
+};
+
+struct az_attr {
+	struct node *n;
+	size_t nn, ncap;
+	uint32_t *slots;
+	size_t scap; /* power of two */
+	char *names;
+	size_t names_len, names_cap;
+	struct side *side;
+	size_t nside, side_cap;
+	const struct az_model *m;
+	struct az_image *img;
+	struct ai_buf warnings;
+	/* streaming state */
+	struct ai_buf lastdir;
+	uint32_t lastdir_node;
+	size_t skipped;
+	bool progress;
+	size_t layer_entries;
+};
+
+static uint32_t hash_name(uint32_t parent, const char *s, size_t len)
+{
+	uint32_t h = 2166136261u ^ parent * 16777619u;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	return h ^ (h >> 15);
+}
+
+static void grow_slots(struct az_attr *a)
+{
+	size_t ncap = a->scap ? a->scap * 2 : 1024;
+	uint32_t *s = calloc(ncap, sizeof(uint32_t));
+	if (!s)
+		abort();
+	for (size_t i = 1; i < a->nn; i++) {
+		struct node *x = &a->n[i];
+		uint32_t h = hash_name(x->parent, a->names + x->name_off, x->name_len) & (uint32_t)(ncap - 1);
+		while (s[h])
+			h = (h + 1) & (uint32_t)(ncap - 1);
+		s[h] = (uint32_t)i;
+	}
+	free(a->slots);
+	a->slots = s;
+	a->scap = ncap;
+}
+
+static uint32_t find_child(const struct az_attr *a, uint32_t parent, const char *s, size_t len)
+{
+	if (!a->scap)
+		return 0;
+	uint32_t h = hash_name(parent, s, len) & (uint32_t)(a->scap - 1);
+	for (uint32_t i; (i = a->slots[h]); h = (h + 1) & (uint32_t)(a->scap - 1)) {
+		const struct node *x = &a->n[i];
+		if (x->parent == parent && x->name_len == len && !memcmp(a->names + x->name_off, s, len))
+			return i;
+	}
+	return 0;
+}
+
+static uint32_t add_child(struct az_attr *a, uint32_t parent, const char *s, size_t len)
+{
+	if (a->nn == a->ncap) {
+		a->ncap = a->ncap * 2;
+		a->n = realloc(a->n, a->ncap * sizeof(*a->n));
+		if (!a->n)
+			abort();
+	}
+	if ((a->nn + 1) * 2 > a->scap)
+		grow_slots(a);
+	if (a->names_len + len > a->names_cap) {
+		while (a->names_len + len > a->names_cap)
+			a->names_cap = a->names_cap * 2;
+		a->names = realloc(a->names, a->names_cap);
+		if (!a->names)
+			abort();
+	}
+	if (a->names_len + len > UINT32_MAX || a->nn >= UINT32_MAX - 1)
+		abort(); /* bounded by the caller's limits long before */
+	uint32_t i = (uint32_t)a->nn++;
+	struct node *x = &a->n[i];
+	memset(x, 0, sizeof(*x));
+	x->parent = parent;
+	x->name_off = (uint32_t)a->names_len;
+	x->name_len = (uint16_t)len;
+	memcpy(a->names + a->names_len, s, len);
+	a->names_len += len;
+	x->sibling = a->n[parent].child;
+	a->n[parent].child = i;
+	uint32_t h = hash_name(parent, s, len) & (uint32_t)(a->scap - 1);
+	while (a->slots[h])
+		h = (h + 1) & (uint32_t)(a->scap - 1);
+	a->slots[h] = i;
+	return i;
+}
+
+static struct side *side_of(struct az_attr *a, uint32_t i)
+{
+	if (!a->n[i].info) {
+		if (a->nside == a->side_cap) {
+			a->side_cap = a->side_cap ? a->side_cap * 2 : 256;
+			a->side = realloc(a->side, a->side_cap * sizeof(*a->side));
+			if (!a->side)
+				abort();
+		}
+		struct side *s = &a->side[a->nside++];
+		memset(s, 0, sizeof(*s));
+		s->upper = -1;
+		a->n[i].info = (uint32_t)a->nside;
+	}
+	return &a->side[a->n[i].info - 1];
+}
+
+/* Split a path into components, refusing "." / ".." / empty names; returns count or -1. */
+struct comp {
+	const char *s;
+	size_t len;
+};
+#define MAX_COMPS 1024
+
+static int split_path(const char *p, size_t len, struct comp *c)
+{
+	int n = 0;
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && p[i] == '/')
+			i++;
+		if (i >= len)
+			break;
+		size_t st = i;
+		while (i < len && p[i] != '/')
+			i++;
+		size_t l = i - st;
+		if (l == 1 && p[st] == '.')
+			continue;
+		if ((l == 2 && p[st] == '.' && p[st + 1] == '.') || l > 255 || n >= MAX_COMPS)
+			return -1;
+		c[n].s = p + st;
+		c[n].len = l;
+		n++;
+	}
+	return n;
+}
+
+/* Find (create when layer >= 0) the node of a path; layer > 0 un-hides and dates created parents. */
+static uint32_t walk(struct az_attr *a, const struct comp *c, int n, bool create, int layer)
+{
+	uint32_t cur = 0;
+	for (int i = 0; i < n; i++) {
+		uint32_t nx = find_child(a, cur, c[i].s, c[i].len);
+		if (!nx) {
+			if (!create)
+				return UINT32_MAX;
+			nx = add_child(a, cur, c[i].s, c[i].len);
+			if (i < n - 1) {
+				a->n[nx].type = AZ_U_DIR;
+				a->n[nx].flags |= F_IMPLICIT;
+				a->n[nx].mode = 0755;
+				a->n[nx].layer = (uint8_t)(layer > 0 ? layer : 0);
+			}
+		} else if (i < n - 1 && layer > 0 && (a->n[nx].del_layer || !a->n[nx].layer)) {
+			a->n[nx].del_layer = 0;
+			a->n[nx].layer = (uint8_t)layer;
+			a->n[nx].type = AZ_U_DIR;
+		}
+		cur = nx;
+	}
+	return cur;
+}
+
+static void hide_subtree(struct az_attr *a, uint32_t root, int layer)
+{
+	/* iterative pre-order over child/sibling links */
+	uint32_t i = root;
+	for (;;) {
+		struct node *x = &a->n[i];
+		if (!x->del_layer && x->layer < layer)
+			x->del_layer = (uint8_t)layer;
+		if (x->child) {
+			i = x->child;
+			continue;
+		}
+		while (i != root && !a->n[i].sibling)
+			i = a->n[i].parent;
+		if (i == root)
+			return;
+		i = a->n[i].sibling;
+	}
+}
+
+static void hide_children(struct az_attr *a, uint32_t dir, int layer, int depth)
+{
+	for (uint32_t c = a->n[dir].child; c; c = a->n[c].sibling) {
+		if (a->n[c].layer == layer && depth < MAX_COMPS)
+			hide_children(a, c, layer, depth + 1);
+		else
+			hide_subtree(a, c, layer);
+	}
+}
+
+static void udel_subtree(struct az_attr *a, uint32_t root, bool include_root)
+{
+	uint32_t i = root;
+	for (;;) {
+		if (i != root || include_root)
+			a->n[i].flags |= F_UDEL;
+		if (a->n[i].child) {
+			i = a->n[i].child;
+			continue;
+		}
+		while (i != root && !a->n[i].sibling)
+			i = a->n[i].parent;
+		if (i == root)
+			return;
+		i = a->n[i].sibling;
+	}
+}
+
+static enum az_utype entry_type(struct archive_entry *e)
+{
+	switch (archive_entry_filetype(e)) {
+	case AE_IFREG: return AZ_U_FILE;
+	case AE_IFDIR: return AZ_U_DIR;
+	case AE_IFLNK: return AZ_U_SYMLINK;
+	case AE_IFIFO: return AZ_U_FIFO;
+	case AE_IFSOCK: return AZ_U_SOCKET;
+	case AE_IFCHR: return AZ_U_CHR;
+	case AE_IFBLK: return AZ_U_BLK;
+	default: return AZ_U_OTHER;
+	}
+}
+
+static int hash_data(struct archive *ar, uint8_t out[32], ai_err_t *err)
+{
+	struct ai_hash h;
+	if (ai_hash_init_sha256(&h, err) < 0)
+		return -1;
+	const void *buf;
+	size_t size;
+	la_int64_t off;
+	int r;
+	while ((r = archive_read_data_block(ar, &buf, &size, &off)) == ARCHIVE_OK)
+		ai_hash_update(&h, buf, size); /* sparse holes are not expected in layers */
+	if (r != ARCHIVE_EOF) {
+		ai_hash_free(&h);
+		return ai_err_set(err, 0, "entry data: %s", archive_error_string(ar));
+	}
+	return ai_hash_final(&h, out, err);
+}
+
+static int on_entry(void *ud, size_t li, struct archive *ar, struct archive_entry *e, ai_err_t *err)
+{
+	struct az_attr *a = ud;
+	int L = (int)li + 1;
+	const char *name = archive_entry_pathname(e);
+	if (!name) {
+		a->skipped++;
+		return 0;
+	}
+	size_t len = strlen(name);
+	while (len && name[len - 1] == '/')
+		len--;
+	if (len > AZ_MAX_PATH) {
+		a->skipped++;
+		return 0;
+	}
+	a->layer_entries++;
+	/* dirname / basename */
+	size_t bs = len;
+	while (bs && name[bs - 1] != '/')
+		bs--;
+	const char *base = name + bs;
+	size_t blen = len - bs;
+	uint32_t parent;
+	if (a->lastdir_node != UINT32_MAX && a->lastdir.len == bs && (!bs || !memcmp(a->lastdir.data, name, bs)) &&
+	    !a->n[a->lastdir_node].del_layer) {
+		parent = a->lastdir_node;
+	} else {
+		struct comp c[MAX_COMPS];
+		int n = split_path(name, bs, c);
+		if (n < 0) {
+			a->skipped++;
+			return 0;
+		}
+		parent = walk(a, c, n, true, L);
+		if (parent && (a->n[parent].del_layer || !a->n[parent].layer)) {
+			a->n[parent].del_layer = 0;
+			a->n[parent].layer = (uint8_t)L;
+			a->n[parent].type = AZ_U_DIR;
+		}
+		ai_buf_reset(&a->lastdir);
+		ai_buf_add(&a->lastdir, name, bs);
+		a->lastdir_node = parent;
+	}
+	if (blen == 0 || (blen == 1 && base[0] == '.'))
+		return 0; /* the root itself */
+	if ((blen == 2 && base[0] == '.' && base[1] == '.') || blen > 255) {
+		a->skipped++;
+		return 0;
+	}
+	if (blen >= 4 && !memcmp(base, ".wh.", 4)) {
+		if (blen == 12 && !memcmp(base, ".wh..wh..opq", 12))
+			hide_children(a, parent, L, 0);
+		else {
+			uint32_t t = find_child(a, parent, base + 4, blen - 4);
+			if (t)
+				hide_subtree(a, t, L);
+		}
+		a->lastdir_node = UINT32_MAX;
+		return 0;
+	}
+	uint32_t i = find_child(a, parent, base, blen);
+	if (!i)
+		i = add_child(a, parent, base, blen);
+	struct node *x = &a->n[i];
+	enum az_utype t = entry_type(e);
+	const char *hl = archive_entry_hardlink(e);
+	if (hl)
+		t = AZ_U_FILE;
+	if (x->type == AZ_U_DIR && t != AZ_U_DIR && x->layer && !x->del_layer)
+		hide_children(a, i, L, 0);
+	x->layer = (uint8_t)L;
+	x->del_layer = 0;
+	x->type = (uint8_t)t;
+	x->flags &= (uint8_t)~F_IMPLICIT;
+	x->mode = (uint32_t)archive_entry_perm(e);
+	if (!(x->flags & F_INTEREST))
+		return 0;
+	struct side *s = side_of(a, i);
+	s->have_sha = false;
+	free(s->target);
+	s->target = NULL;
+	if (hl) {
+		struct comp c[MAX_COMPS];
+		int n = split_path(hl, strlen(hl), c);
+		uint32_t h = n > 0 ? walk(a, c, n, false, 0) : UINT32_MAX;
+		if (h != UINT32_MAX && a->n[h].info) {
+			s = side_of(a, i); /* side_of may not move: h already has one */
+			struct side *hs = &a->side[a->n[h].info - 1];
+			memcpy(s->sha, hs->sha, 32);
+			s->have_sha = hs->have_sha;
+		}
+	} else if (t == AZ_U_FILE) {
+		if (hash_data(ar, s->sha, err) < 0)
+			return -1;
+		s->have_sha = true;
+	} else if (t == AZ_U_SYMLINK) {
+		const char *tg = archive_entry_symlink(e);
+		s->target = strdup(tg ? tg : "");
+		if (!s->target)
+			abort();
+	}
+	return 0;
+}
+
+static void on_layer_done(void *ud, size_t li)
+{
+	struct az_attr *a = ud;
+	a->lastdir_node = UINT32_MAX;
+	if (a->progress)
+		fprintf(stderr, "\rlayer %zu/%zu: %zu entries, %zu paths   %s", li + 1, a->img->nlayers, a->layer_entries,
+			a->nn - 1, li + 1 == a->img->nlayers ? "\n" : "");
+}
+
+static uint32_t mark_path(struct az_attr *a, const char *p, size_t len)
+{
+	struct comp c[MAX_COMPS];
+	if (len > AZ_MAX_PATH)
+		return UINT32_MAX;
+	int n = split_path(p, len, c);
+	if (n <= 0)
+		return UINT32_MAX;
+	uint32_t i = walk(a, c, n, true, 0);
+	a->n[i].flags |= F_INTEREST;
+	return i;
+}
+
+/* The lower path of an upper entry: through the nearest redirect of it or an ancestor. */
+static void lower_path(const struct az_model *m, size_t ui, struct ai_buf *out)
+{
+	const struct az_upper *u = &m->upper[ui];
+	ai_buf_reset(out);
+	for (size_t k = 0; k <= ui; k++) {
+		const struct az_upper *r = &m->upper[ui - k];
+		if (!(r->overlay & AZ_OV_REDIRECT) || !r->redirect.s || r->type != AZ_U_DIR)
+			continue;
+		size_t rl = r->path.len;
+		if (u->path.len < rl || memcmp(u->path.s, r->path.s, rl) || (u->path.len > rl && u->path.s[rl] != '/'))
+			continue;
+		if (r->redirect.s[0] == '/')
+			ai_buf_add(out, r->redirect.s, r->redirect.len);
+		else {
+			size_t d = rl;
+			while (d && r->path.s[d - 1] != '/')
+				d--;
+			ai_buf_add(out, r->path.s, d);
+			ai_buf_add(out, r->redirect.s, r->redirect.len);
+		}
+		ai_buf_add(out, u->path.s + rl, u->path.len - rl);
+		return;
+	}
+	ai_buf_add(out, u->path.s, u->path.len);
+}
+
+static void apply_upper(struct az_attr *a)
+{
+	const struct az_model *m = a->m;
+	cleanup_buf struct ai_buf lp;
+	ai_buf_init(&lp);
+	for (size_t ui = 0; ui < m->nupper; ui++) {
+		const struct az_upper *u = &m->upper[ui];
+		uint32_t i = mark_path(a, u->path.s, u->path.len);
+		if (i == UINT32_MAX || i == 0)
+			continue;
+		lower_path(m, ui, &lp);
+		struct comp c[MAX_COMPS];
+		int n = split_path(lp.data, lp.len, c);
+		uint32_t li = n > 0 ? walk(a, c, n, false, 0) : UINT32_MAX;
+		const struct node *ln = li != UINT32_MAX ? &a->n[li] : NULL;
+		bool existed = ln && ln->layer && !ln->del_layer;
+		bool hidden = ln && (ln->flags & F_UDEL);
+		/* an ancestor opaque dir hides the lower version even when no whiteout touched it */
+		for (uint32_t p = a->n[i].parent; p && !hidden; p = a->n[p].parent)
+			if (a->n[p].flags & F_UOPAQUE)
+				hidden = true;
+		struct node *x = &a->n[i];
+		struct side *s = side_of(a, i);
+		x = &a->n[i];
+		s->upper = (int32_t)ui;
+		s->lower_layer = existed ? ln->layer : 0;
+		x->flags |= F_UPPER;
+		enum az_status st;
+		if (u->overlay & AZ_OV_WHITEOUT) {
+			st = AZ_ST_DELETED;
+			if (existed && !hidden)
+				udel_subtree(a, li, true);
+		} else if (hidden) {
+			st = existed ? AZ_ST_REPLACED : AZ_ST_ADDED;
+		} else if (u->overlay & AZ_OV_OPAQUE) {
+			st = existed ? AZ_ST_REPLACED : AZ_ST_ADDED;
+		} else if (!existed) {
+			st = AZ_ST_ADDED;
+		} else if (u->overlay & AZ_OV_METACOPY) {
+			st = AZ_ST_METADATA;
+		} else if (u->type != ln->type) {
+			st = AZ_ST_MODIFIED;
+		} else if (u->type == AZ_U_DIR) {
+			st = (u->mode & 07777) == (ln->mode & 07777) ? AZ_ST_IMAGE : AZ_ST_METADATA;
+		} else if (u->type == AZ_U_FILE) {
+			const struct side *ls = ln->info ? &a->side[ln->info - 1] : NULL;
+			char hex[65] = "";
+			if (ls && ls->have_sha)
+				ai_hex(ls->sha, 32, hex);
+			st = hex[0] && u->sha256[0] && !u->truncated && !strcmp(hex, u->sha256) ? AZ_ST_METADATA
+												: AZ_ST_MODIFIED;
+		} else if (u->type == AZ_U_SYMLINK) {
+			const struct side *ls = ln->info ? &a->side[ln->info - 1] : NULL;
+			st = ls && ls->target && u->target.s && !strcmp(ls->target, u->target.s) ? AZ_ST_METADATA
+												   : AZ_ST_MODIFIED;
+		} else {
+			st = AZ_ST_METADATA;
+		}
+		x->status = (uint8_t)st;
+		if (u->overlay & AZ_OV_OPAQUE) {
+			x->flags |= F_UOPAQUE;
+			if (existed)
+				udel_subtree(a, li, false);
+		}
+	}
+	for (size_t i = 1; i < a->nn; i++) {
+		struct node *x = &a->n[i];
+		if (x->flags & F_UPPER)
+			continue;
+		if (x->layer && !x->del_layer)
+			x->status = (x->flags & F_UDEL) ? AZ_ST_DELETED : AZ_ST_IMAGE;
+		else if (x->layer && x->del_layer)
+			x->status = AZ_ST_LAYER_DELETED;
+		else
+			x->status = AZ_ST_NONE;
+	}
+}
+
+int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress, ai_err_t *err)
+{
+	struct az_attr *a = calloc(1, sizeof(*a));
+	if (!a)
+		abort();
+	a->m = m;
+	a->img = img;
+	a->progress = progress;
+	a->ncap = 1024;
+	a->n = calloc(a->ncap, sizeof(*a->n));
+	a->names_cap = 4096;
+	a->names = malloc(a->names_cap);
+	if (!a->n || !a->names)
+		abort();
+	a->nn = 1; /* node 0: the root */
+	a->n[0].type = AZ_U_DIR;
+	a->lastdir_node = UINT32_MAX;
+	ai_buf_init(&a->warnings);
+	ai_buf_init(&a->lastdir);
+	grow_slots(a);
+	/* what needs content hashes: upperdir entries (and their redirect origins), exes, open files */
+	cleanup_buf struct ai_buf lp;
+	ai_buf_init(&lp);
+	for (size_t i = 0; i < m->nupper; i++) {
+		mark_path(a, m->upper[i].path.s, m->upper[i].path.len);
+		lower_path(m, i, &lp);
+		mark_path(a, lp.data, lp.len);
+	}
+	for (size_t i = 0; i < m->nprocs; i++)
+		if (m->procs[i].exe.s && m->procs[i].exe.s[0] == '/' && !m->procs[i].exe_memfd)
+			mark_path(a, m->procs[i].exe.s, az_exe_path_len(&m->procs[i]));
+	for (size_t i = 0; i < m->nfds; i++)
+		if (m->fds[i].target.s && m->fds[i].target.s[0] == '/' &&
+		    (m->fds[i].type == AZ_FD_FILE || m->fds[i].type == AZ_FD_DIR))
+			mark_path(a, m->fds[i].target.s, m->fds[i].target.len);
+	if (img) {
+		if (az_image_walk(img, on_entry, on_layer_done, a, err) < 0) {
+			az_attr_free(a);
+			return -1;
+		}
+		if (m->ov.present && m->ov.nlower - m->ov.data_only != img->nlayers)
+			ai_buf_printf(&a->warnings,
+				      "layer count mismatch: the image has %zu layers, the container's overlay has %zu lowerdirs"
+				      " (%zu data-only): attribution may be wrong (wrong image?)\n",
+				      img->nlayers, m->ov.nlower - m->ov.data_only, m->ov.data_only);
+		if (a->skipped)
+			ai_buf_printf(&a->warnings, "%zu layer entries with unsafe or oversized names were skipped\n",
+				      a->skipped);
+	} else {
+		ai_buf_adds(&a->warnings, "no --image given: lower-layer origins are unknown\n");
+	}
+	if (!m->have[AZ_HAVE_UPPER])
+		ai_buf_adds(&a->warnings, "the bundle has no fs/upper.json: upperdir changes are unknown\n");
+	apply_upper(a);
+	*out = a;
+	return 0;
+}
+
+void az_attr_free(struct az_attr *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nside; i++)
+		free(a->side[i].target);
+	free(a->side);
+	free(a->n);
+	free(a->slots);
+	free(a->names);
+	ai_buf_free(&a->warnings);
+	ai_buf_free(&a->lastdir);
+	free(a);
+}
+
+const struct az_image *az_attr_image(const struct az_attr *a)
+{
+	return a->img;
+}
+
+const char *az_attr_warnings(const struct az_attr *a)
+{
+	return a->warnings.len ? a->warnings.data : "";
+}
+
+static void origin_of(const struct az_attr *a, uint32_t i, struct az_origin *o)
+{
+	const struct node *x = &a->n[i];
+	memset(o, 0, sizeof(*o));
+	o->status = (enum az_status)x->status;
+	const struct side *s = x->info ? &a->side[x->info - 1] : NULL;
+	if (s && s->upper >= 0) {
+		o->upper = &a->m->upper[s->upper];
+		o->layer = s->lower_layer;
+		o->lower_exists = s->lower_layer != 0;
+	} else {
+		o->layer = x->layer;
+		o->lower_exists = x->layer && !x->del_layer;
+	}
+	o->lower_exec = x->type == AZ_U_FILE && (x->mode & 0111);
+	if (s && s->have_sha && x->layer) {
+		ai_hex(s->sha, 32, o->lower_sha256);
+		o->sha_known = true;
+	}
+}
+
+bool az_attr_lookup(const struct az_attr *a, const char *path, size_t len, struct az_origin *o)
+{
+	struct comp c[MAX_COMPS];
+	if (len > AZ_MAX_PATH)
+		return false;
+	int n = split_path(path, len, c);
+	if (n <= 0)
+		return false;
+	uint32_t i = walk((struct az_attr *)a, c, n, false, 0);
+	if (i == UINT32_MAX || a->n[i].status == AZ_ST_NONE)
+		return false;
+	origin_of(a, i, o);
+	return true;
+}
+
+static void node_path(const struct az_attr *a, uint32_t i, struct ai_buf *out)
+{
+	uint32_t stack[MAX_COMPS + 8];
+	int n = 0;
+	for (uint32_t p = i; p && n < MAX_COMPS + 8; p = a->n[p].parent)
+		stack[n++] = p;
+	ai_buf_reset(out);
+	while (n--) {
+		ai_buf_addc(out, '/');
+		ai_buf_add(out, a->names + a->n[stack[n]].name_off, a->n[stack[n]].name_len);
+	}
+	ai_buf_cstr(out);
+}
+
+struct row {
+	char *path;
+	size_t len;
+	uint32_t node;
+};
+
+static int cmp_row(const void *x, const void *y)
+{
+	const struct row *a = x, *b = y;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->path, b->path, n);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+void az_attr_each(const struct az_attr *a, bool changed_only, az_attr_visit_fn fn, void *ud)
+{
+	size_t cnt = 0;
+	for (size_t i = 1; i < a->nn; i++)
+		if (a->n[i].status != AZ_ST_NONE && (!changed_only || a->n[i].status != AZ_ST_IMAGE))
+			cnt++;
+	struct row *rows = calloc(cnt ? cnt : 1, sizeof(*rows));
+	if (!rows)
+		abort();
+	size_t k = 0;
+	cleanup_buf struct ai_buf p;
+	ai_buf_init(&p);
+	for (size_t i = 1; i < a->nn; i++) {
+		if (a->n[i].status == AZ_ST_NONE || (changed_only && a->n[i].status == AZ_ST_IMAGE))
+			continue;
+		node_path(a, (uint32_t)i, &p);
+		rows[k].len = p.len;
+		rows[k].path = malloc(p.len + 1);
+		if (!rows[k].path)
+			abort();
+		memcpy(rows[k].path, p.data, p.len + 1);
+		rows[k].node = (uint32_t)i;
+		k++;
+	}
+	qsort(rows, cnt, sizeof(*rows), cmp_row);
+	for (size_t i = 0; i < cnt; i++) {
+		struct az_origin o;
+		origin_of(a, rows[i].node, &o);
+		fn(ud, rows[i].path, rows[i].len, &o);
+		free(rows[i].path);
+	}
+	free(rows);
+}
+
+struct render {
+	const struct az_attr *a;
+	struct ai_json j;
+	struct ai_buf *out;
+	bool json;
+};
+
+static void render_row(void *ud, const char *path, size_t len, const struct az_origin *o)
+{
+	struct render *r = ud;
+	const struct az_image *img = r->a->img;
+	const struct az_layer *L = img && o->layer > 0 && (size_t)o->layer <= img->nlayers ? &img->layers[o->layer - 1] : NULL;
+	if (r->json) {
+		struct ai_json *j = &r->j;
+		ai_json_obj_begin(j);
+		ai_json_kbytes(j, "path", path, len);
+		ai_json_kstr(j, "status", az_status_name(o->status));
+		ai_json_key(j, "layer");
+		if (o->layer)
+			ai_json_int(j, o->layer);
+		else
+			ai_json_null(j);
+		ai_json_kstr(j, "digest", L ? L->digest : NULL);
+		ai_json_key(j, "created_by");
+		if (L && L->created_by.s)
+			ai_json_strn(j, L->created_by.s, L->created_by.len);
+		else
+			ai_json_null(j);
+		if (o->upper) {
+			ai_json_kstr(j, "type", az_utype_name(o->upper->type));
+			ai_json_kstr(j, "sha256", o->upper->sha256[0] ? o->upper->sha256 : NULL);
+			char mode[8];
+			snprintf(mode, sizeof(mode), "%04o", o->upper->mode);
+			ai_json_kstr(j, "mode", mode);
+		}
+		if (o->sha_known)
+			ai_json_kstr(j, "lower_sha256", o->lower_sha256);
+		ai_json_obj_end(j);
+		return;
+	}
+	char lay[16] = "-";
+	if (o->layer)
+		snprintf(lay, sizeof(lay), "%d", o->layer);
+	ai_buf_printf(r->out, "%-13s %-5s ", az_status_name(o->status), lay);
+	az_esc_text(r->out, path, len);
+	ai_buf_addc(r->out, '\n');
+}
+
+void az_attr_render(const struct az_attr *a, bool json, bool changed_only, struct ai_buf *out)
+{
+	struct render r = {.a = a, .out = out, .json = json};
+	const struct az_image *img = a->img;
+	size_t counts[AZ_ST__COUNT] = {0}, paths, bytes;
+	az_attr_stats(a, &paths, &bytes, counts);
+	if (json) {
+		ai_json_init(&r.j, out);
+		struct ai_json *j = &r.j;
+		ai_json_obj_begin(j);
+		ai_json_key(j, "image");
+		if (!img)
+			ai_json_null(j);
+		else {
+			ai_json_obj_begin(j);
+			ai_json_kstr(j, "ref", img->ref);
+			ai_json_key(j, "layers");
+			ai_json_arr_begin(j);
+			for (size_t i = 0; i < img->nlayers; i++) {
+				const struct az_layer *L = &img->layers[i];
+				ai_json_obj_begin(j);
+				ai_json_kint(j, "index", (int64_t)i + 1);
+				ai_json_kstr(j, "digest", L->digest);
+				ai_json_kstr(j, "diff_id", L->diff_id);
+				ai_json_kstr(j, "media_type", L->media_type);
+				az_json_str(j, "created_by", &L->created_by);
+				if (L->created_ns)
+					ai_json_ktime(j, "created", L->created_ns / 1000000000, (long)(L->created_ns % 1000000000));
+				ai_json_obj_end(j);
+			}
+			ai_json_arr_end(j);
+			ai_json_obj_end(j);
+		}
+		ai_json_key(j, "container_lowerdirs");
+		if (a->m->ov.present)
+			ai_json_uint(j, a->m->ov.nlower - a->m->ov.data_only);
+		else
+			ai_json_null(j);
+		ai_json_key(j, "warnings");
+		ai_json_arr_begin(j);
+		for (const char *p = az_attr_warnings(a); *p;) {
+			const char *nl = strchr(p, '\n');
+			size_t l = nl ? (size_t)(nl - p) : strlen(p);
+			ai_json_strn(j, p, l);
+			p += l + (nl ? 1 : 0);
+		}
+		ai_json_arr_end(j);
+		ai_json_key(j, "counts");
+		ai_json_obj_begin(j);
+		for (int s = 1; s < AZ_ST__COUNT; s++)
+			ai_json_kuint(j, status_names[s], counts[s]);
+		ai_json_obj_end(j);
+		ai_json_key(j, "paths");
+		ai_json_arr_begin(j);
+		az_attr_each(a, changed_only, render_row, &r);
+		ai_json_arr_end(j);
+		ai_json_obj_end(j);
+		ai_buf_addc(out, '\n');
+		return;
+	}
+	if (img) {
+		ai_buf_printf(out, "image %s: %zu layers\n", img->ref, img->nlayers);
+		for (size_t i = 0; i < img->nlayers; i++) {
+			const struct az_layer *L = &img->layers[i];
+			ai_buf_printf(out, "  layer %zu %.19s ", i + 1, L->digest);
+			az_esc_text(out, L->created_by.s ? L->created_by.s : "", L->created_by.len);
+			ai_buf_addc(out, '\n');
+		}
+	}
+	for (const char *p = az_attr_warnings(a); *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		ai_buf_adds(out, "warning: ");
+		ai_buf_add(out, p, l);
+		ai_buf_addc(out, '\n');
+		p += l + (nl ? 1 : 0);
+	}
+	ai_buf_adds(out, "counts:");
+	for (int s = 1; s < AZ_ST__COUNT; s++)
+		ai_buf_printf(out, " %s=%zu", status_names[s], counts[s]);
+	ai_buf_printf(out, "\n%-13s %-5s %s\n", "STATUS", "LAYER", "PATH");
+	az_attr_each(a, changed_only, render_row, &r);
+}
+
+void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t counts[AZ_ST__COUNT])
+{
+	*paths = a->nn - 1;
+	*bytes = a->ncap * sizeof(struct node) + a->scap * sizeof(uint32_t) + a->names_cap +
+		 a->side_cap * sizeof(struct side);
+	for (size_t i = 1; i < a->nn; i++)
+		counts[a->n[i].status < AZ_ST__COUNT ? a->n[i].status : 0]++;
+}

@@ -1,0 +1,46 @@
+/* Layer attribution: every path of the image, layer by layer with OCI whiteouts, then the
+ * bundle's upperdir, classified as image / added / modified / metadata / deleted / replaced
+ * (and layer-deleted: removed by a later image layer). Paths live in a compact tree (one node
+ * per path component, a hash table keyed by (parent, name), names in one arena). */
+#ifndef AZ_ATTR_H
+#define AZ_ATTR_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "analyze/image.h"
+#include "analyze/model.h"
+#include "common/buf.h"
+
+enum az_status { AZ_ST_NONE, AZ_ST_IMAGE, AZ_ST_ADDED, AZ_ST_MODIFIED, AZ_ST_METADATA, AZ_ST_DELETED, AZ_ST_REPLACED,
+		 AZ_ST_LAYER_DELETED, AZ_ST__COUNT };
+const char *az_status_name(enum az_status s);
+
+struct az_attr;
+
+struct az_origin {
+	enum az_status status;
+	int layer;            /* 1-based layer that made the path (its lower version), 0 when none */
+	const struct az_upper *upper; /* the upperdir entry, or NULL */
+	bool lower_exists;
+	bool lower_exec;      /* lower version was an executable regular file */
+	bool sha_known;
+	char lower_sha256[65];
+};
+
+/* Build from a model and an image (img may be NULL: upperdir-only view). progress: report on stderr. */
+int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress, ai_err_t *err);
+void az_attr_free(struct az_attr *a);
+/* Origin of a container path (absolute, bytes). false when the path is unknown to both. */
+bool az_attr_lookup(const struct az_attr *a, const char *path, size_t len, struct az_origin *o);
+/* Warnings (layer count mismatch, ...), one per line. */
+const char *az_attr_warnings(const struct az_attr *a);
+/* Render: text table or JSON; changed_only skips status image. */
+void az_attr_render(const struct az_attr *a, bool json, bool changed_only, struct ai_buf *out);
+/* Counters for --stats and the bench. */
+void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t counts[AZ_ST__COUNT]);
+/* Iterate every path with its origin in path order (used by report and timeline). */
+typedef void (*az_attr_visit_fn)(void *ud, const char *path, size_t len, const struct az_origin *o);
+void az_attr_each(const struct az_attr *a, bool changed_only, az_attr_visit_fn fn, void *ud);
+const struct az_image *az_attr_image(const struct az_attr *a);
+
+#endif
