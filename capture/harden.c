@@ -53,8 +53,14 @@ static bool kept(cap_value_t v)
 
 static int drop_caps(ai_err_t *err)
 {
-	/* The bounding set first: dropping from it needs CAP_SETPCAP, which goes next. */
-	for (cap_value_t v = 0; v <= CAP_LAST_CAP; v++) {
+	/* The bounding set first: dropping from it needs CAP_SETPCAP, which goes next. Without
+	 * CAP_SETPCAP (a runtime already narrowed the set) the bounding set stays as given: with
+	 * no_new_privs and execve refused it can never be used to regain anything. */
+	cleanup_cap cap_t before = cap_get_proc();
+	cap_flag_value_t setpcap = CAP_CLEAR;
+	if (!before || cap_get_flag(before, CAP_SETPCAP, CAP_EFFECTIVE, &setpcap) < 0)
+		return ai_err_set(err, errno, "cap_get_proc");
+	for (cap_value_t v = 0; setpcap == CAP_SET && v <= CAP_LAST_CAP; v++) {
 		if (kept(v) || !CAP_IS_SUPPORTED(v))
 			continue;
 		if (cap_drop_bound(v) < 0 && errno != EINVAL)

@@ -80,7 +80,8 @@ struct server {
 	bool have_target;
 	struct ai_found target;
 	struct ai_overlay overlay;     /* the target's root overlay, for the exit trigger */
-	time_t target_captured;        /* last capture of this target (monotonic s), 0 never */
+	time_t target_captured;        /* last capture (monotonic s) of the container below, 0 never */
+	uint64_t captured_mntns;       /* a container is its mount namespace, whatever its pids */
 	unsigned rediscover_ms;
 	struct conn *conns;
 	unsigned nconns;
@@ -185,7 +186,8 @@ static int target_find(struct server *s, ai_err_t *err)
 	target_forget(s);
 	s->target = f;
 	s->have_target = true;
-	s->target_captured = 0;
+	if (s->captured_mntns != f.mntns)
+		s->target_captured = 0;
 	s->rediscover_ms = 0;
 	arm_timer(s->rtfd, 0);
 	ai_err_t e2;
@@ -646,8 +648,10 @@ static void worker_done(struct server *s)
 	s->capturing = false;
 	if (s->job.rc == 0) {
 		s->ncaptures++;
-		if (strcmp(s->job.trigger, "baseline") != 0)
+		if (strcmp(s->job.trigger, "baseline") != 0) {
 			s->target_captured = mono_s();
+			s->captured_mntns = s->target.mntns;
+		}
 	}
 	logev(s, "capture", fill_result, s);
 	cleanup_buf struct ai_buf body;
@@ -669,7 +673,8 @@ static void target_exited(struct server *s)
 	logev(s, "target-exit", fill_target, s);
 	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->pidfd, NULL);
 	fd_close(&s->pidfd);
-	bool recent = s->target_captured && mono_s() - s->target_captured < EXIT_DEDUP_S;
+	bool recent = s->target_captured && s->captured_mntns == s->target.mntns &&
+		      mono_s() - s->target_captured < EXIT_DEDUP_S;
 	if (recent || s->terminating || s->capturing) {
 		target_forget(s);
 		schedule_rediscover(s);

@@ -261,6 +261,13 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		bool is_upper = c == &ai_collector_upper;
 		if (target_gone && !is_upper)
 			continue;
+		if (is_upper && !cap.overlay.found && o->overlay_hint && o->overlay_hint->found) {
+			/* the target died under us: the overlay it had is still on disk */
+			ai_log(&cap, AI_LOG_WARNING, "mounts", "root overlay not readable now, using the one seen before");
+			overlay_free(&cap.overlay);
+			if (overlay_copy(&cap.overlay, o->overlay_hint) < 0)
+				overlay_free(&cap.overlay);
+		}
 		/* Frozen while the volatile state is read; thawed before the upperdir copy. */
 		if (!is_upper && !target_gone)
 			do_freeze(&cap, o, &fz);
