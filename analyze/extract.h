@@ -1,0 +1,10 @@
+/* extract BUNDLE -o DIR: safe extraction with libarchive's SECURE_* flags into a new or empty DIR;
+ * refuses (and stops at) any member that is absolute, has "..", or links out. */
+#ifndef AZ_EXTRACT_H
+#define AZ_EXTRACT_H
+#include <stddef.h>
+#include "common/err.h"
+
+int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *err);
+
+#endif

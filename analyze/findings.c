@@ -1,0 +1,285 @@
+#include "analyze/findings.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "analyze/util.h"
+#include "analyze/views.h"
+#include "common/json.h"
+
+const char *az_sev_name(enum az_sev s)
+{
+	return s == AZ_SEV_HIGH ? "high" : s == AZ_SEV_MEDIUM ? "medium" : "info";
+}
+
+static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid, const char *path,
+			      size_t plen, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid, const char *path,
+			      size_t plen, const char *fmt, ...)
+{
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 32;
+		f->v = realloc(f->v, f->cap * sizeof(*f->v));
+		if (!f->v)
+			abort();
+	}
+	struct az_finding *x = &f->v[f->n++];
+	memset(x, 0, sizeof(*x));
+	x->sev = sev;
+	x->kind = kind;
+	x->pid = pid;
+	if (path)
+		az_str_set(&x->path, path, plen);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
+	va_end(ap);
+	return x;
+}
+
+static bool pid_flagged(const struct az_findings *f, int64_t pid)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->v[i].pid == pid && f->v[i].sev == AZ_SEV_HIGH && strncmp(f->v[i].kind, "listener", 8))
+			return true;
+	return false;
+}
+
+static int cmp_sev(const void *x, const void *y)
+{
+	const struct az_finding *a = x, *b = y;
+	return (int)a->sev - (int)b->sev;
+}
+
+void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+{
+	memset(f, 0, sizeof(*f));
+	bool have_img = a && az_attr_image(a);
+	/* processes */
+	for (size_t i = 0; i < m->nprocs; i++) {
+		const struct az_proc *p = &m->procs[i];
+		const char *comm = p->comm.s ? p->comm.s : "?";
+		size_t el = az_exe_path_len(p);
+		if (p->exe_memfd) {
+			add(f, AZ_SEV_HIGH, "exe-memfd", p->pid, p->exe.s, p->exe.len,
+			    "pid %" PRId64 " (%s) runs from a memfd (fileless); exe saved as %s", p->pid, comm,
+			    p->exe_member.s ? p->exe_member.s : "(not saved)");
+			continue;
+		}
+		if (p->exe_deleted) {
+			add(f, AZ_SEV_HIGH, "exe-deleted", p->pid, p->exe.s, el,
+			    "pid %" PRId64 " (%s) runs a deleted binary; exe saved as %s (sha256 %.16s)", p->pid, comm,
+			    p->exe_member.s ? p->exe_member.s : "(not saved)", p->exe_sha256);
+			continue;
+		}
+		if (!p->exe.s || !a)
+			continue;
+		struct az_origin o;
+		bool known = az_attr_lookup(a, p->exe.s, el, &o);
+		if (!known && have_img) {
+			add(f, AZ_SEV_HIGH, "exe-unknown-origin", p->pid, p->exe.s, el,
+			    "pid %" PRId64 " (%s) runs a binary that no layer nor the upperdir provides", p->pid, comm);
+		} else if (known && o.status == AZ_ST_ADDED) {
+			add(f, AZ_SEV_HIGH, have_img ? "exe-added-at-runtime" : "exe-from-upperdir", p->pid, p->exe.s, el,
+			    "pid %" PRId64 " (%s) runs a binary %s", p->pid, comm,
+			    have_img ? "added at runtime (no image layer provides it)" : "from the upperdir");
+		} else if (known && (o.status == AZ_ST_MODIFIED || o.status == AZ_ST_REPLACED)) {
+			add(f, AZ_SEV_HIGH, "exe-modified", p->pid, p->exe.s, el,
+			    "pid %" PRId64 " (%s) runs an image binary modified at runtime (layer %d)", p->pid, comm, o.layer);
+		} else if (known && o.status == AZ_ST_IMAGE && o.sha_known && p->exe_sha256[0] &&
+			   strcmp(o.lower_sha256, p->exe_sha256)) {
+			add(f, AZ_SEV_HIGH, "exe-content-mismatch", p->pid, p->exe.s, el,
+			    "pid %" PRId64 " (%s): the running binary's sha256 %.16s differs from layer %d's %.16s", p->pid,
+			    comm, p->exe_sha256, o.layer, o.lower_sha256);
+		}
+	}
+	/* the upperdir: executables and setuid files added, image binaries modified */
+	for (size_t i = 0; a && i < m->nupper; i++) {
+		const struct az_upper *u = &m->upper[i];
+		if (u->type != AZ_U_FILE)
+			continue;
+		struct az_origin o;
+		if (!az_attr_lookup(a, u->path.s, u->path.len, &o))
+			continue;
+		bool changed = o.status == AZ_ST_ADDED || o.status == AZ_ST_MODIFIED || o.status == AZ_ST_REPLACED;
+		bool suid = u->mode & 06000;
+		if (suid && (changed || o.status == AZ_ST_METADATA))
+			add(f, AZ_SEV_HIGH, "setuid-added", -1, u->path.s, u->path.len, "set%s file %s at runtime (mode %04o)",
+			    (u->mode & 04000) ? "uid" : "gid", az_status_name(o.status), u->mode);
+		else if (o.status == AZ_ST_MODIFIED && o.lower_exec)
+			add(f, AZ_SEV_HIGH, "image-binary-modified", -1, u->path.s, u->path.len,
+			    "executable of layer %d modified at runtime (sha256 now %.16s)", o.layer, u->sha256);
+		else if (changed && (u->mode & 0111) && u->size > 0)
+			add(f, AZ_SEV_MEDIUM, "executable-added", -1, u->path.s, u->path.len,
+			    "executable file %s at runtime (mode %04o, sha256 %.16s)", az_status_name(o.status), u->mode,
+			    u->sha256);
+	}
+	/* deleted-but-open files */
+	for (size_t i = 0; i < m->nfds; i++) {
+		const struct az_fd *d = &m->fds[i];
+		if (d->memfd && d->type == AZ_FD_MEMFD)
+			add(f, AZ_SEV_MEDIUM, "memfd-open", d->pid, d->target.s, d->target.len,
+			    "pid %" PRId64 " fd %" PRId64 " holds a memfd (%" PRId64 " bytes)%s%s", d->pid, d->fd, d->size,
+			    d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "");
+		else if (d->deleted)
+			add(f, AZ_SEV_MEDIUM, "deleted-open-file", d->pid, d->target.s, d->target.len,
+			    "pid %" PRId64 " fd %" PRId64 " holds a deleted file (%" PRId64 " bytes)%s%s", d->pid, d->fd,
+			    d->size, d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "");
+	}
+	/* listeners of flagged processes */
+	for (size_t i = 0; i < m->nsocks; i++) {
+		const struct az_sock *s = &m->socks[i];
+		bool listening = !strcmp(s->state, "LISTEN") || (!strcmp(s->proto, "udp") && s->lport > 0);
+		if (!listening)
+			continue;
+		for (size_t k = 0; k < s->nowners; k++) {
+			if (!pid_flagged(f, s->owners[k].pid))
+				continue;
+			char where[300];
+			if (!strcmp(s->family, "unix"))
+				snprintf(where, sizeof(where), "unix %s", s->path.s ? s->path.s : "?");
+			else
+				snprintf(where, sizeof(where), "%s %s:%" PRId64, s->proto, s->laddr.s ? s->laddr.s : "?", s->lport);
+			add(f, AZ_SEV_HIGH, "listener-of-flagged-process", s->owners[k].pid, NULL, 0,
+			    "pid %" PRId64 " (flagged above) listens on %s", s->owners[k].pid, where);
+			break;
+		}
+	}
+	qsort(f->v, f->n, sizeof(*f->v), cmp_sev); /* not stable, but kinds stay grouped by severity */
+}
+
+void az_findings_free(struct az_findings *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		az_str_free(&f->v[i].path);
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+static void origin_text(const struct az_attr *a, const char *p, size_t len, struct ai_buf *out, struct ai_json *j)
+{
+	struct az_origin o;
+	bool known = a && az_attr_lookup(a, p, len, &o);
+	const struct az_image *img = a ? az_attr_image(a) : NULL;
+	const struct az_layer *L = known && img && o.layer > 0 && (size_t)o.layer <= img->nlayers ? &img->layers[o.layer - 1] : NULL;
+	if (j) {
+		ai_json_kstr(j, "status", known ? az_status_name(o.status) : "unknown");
+		ai_json_key(j, "layer");
+		if (known && o.layer)
+			ai_json_int(j, o.layer);
+		else
+			ai_json_null(j);
+		ai_json_kstr(j, "digest", L ? L->digest : NULL);
+		return;
+	}
+	if (!known) {
+		ai_buf_adds(out, "unknown");
+		return;
+	}
+	ai_buf_adds(out, az_status_name(o.status));
+	if (o.layer)
+		ai_buf_printf(out, " (layer %d)", o.layer);
+}
+
+void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attr *a, bool json,
+			struct ai_buf *out)
+{
+	if (json) {
+		struct ai_json j;
+		ai_json_init(&j, out);
+		ai_json_obj_begin(&j);
+		ai_json_key(&j, "findings");
+		ai_json_arr_begin(&j);
+		for (size_t i = 0; i < f->n; i++) {
+			const struct az_finding *x = &f->v[i];
+			ai_json_obj_begin(&j);
+			ai_json_kstr(&j, "severity", az_sev_name(x->sev));
+			ai_json_kstr(&j, "kind", x->kind);
+			ai_json_key(&j, "pid");
+			if (x->pid >= 0)
+				ai_json_int(&j, x->pid);
+			else
+				ai_json_null(&j);
+			az_json_str(&j, "path", &x->path);
+			ai_json_kstr(&j, "message", x->msg);
+			ai_json_obj_end(&j);
+		}
+		ai_json_arr_end(&j);
+		ai_json_key(&j, "processes");
+		ai_json_arr_begin(&j);
+		for (size_t i = 0; i < m->nprocs; i++) {
+			const struct az_proc *p = &m->procs[i];
+			ai_json_obj_begin(&j);
+			ai_json_kint(&j, "pid", p->pid);
+			az_json_str(&j, "comm", &p->comm);
+			ai_json_key(&j, "exe");
+			if (p->exe.s)
+				ai_json_strn(&j, p->exe.s, az_exe_path_len(p));
+			else
+				ai_json_null(&j);
+			if (p->exe_memfd || p->exe_deleted)
+				ai_json_kstr(&j, "status", p->exe_memfd ? "memfd" : "deleted");
+			else if (p->exe.s)
+				origin_text(a, p->exe.s, az_exe_path_len(p), NULL, &j);
+			ai_json_key(&j, "files");
+			ai_json_arr_begin(&j);
+			for (size_t k = 0; k < m->nfds; k++) {
+				const struct az_fd *d = &m->fds[k];
+				if (d->pid != p->pid || (d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
+					continue;
+				ai_json_obj_begin(&j);
+				ai_json_kint(&j, "fd", d->fd);
+				az_json_str(&j, "path", &d->target);
+				if (d->type == AZ_FD_FILE)
+					origin_text(a, d->target.s, d->target.len, NULL, &j);
+				else
+					ai_json_kstr(&j, "status", d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
+				ai_json_obj_end(&j);
+			}
+			ai_json_arr_end(&j);
+			ai_json_obj_end(&j);
+		}
+		ai_json_arr_end(&j);
+		ai_json_obj_end(&j);
+		ai_buf_addc(out, '\n');
+		return;
+	}
+	ai_buf_printf(out, "FINDINGS (%zu)\n", f->n);
+	for (size_t i = 0; i < f->n; i++) {
+		const struct az_finding *x = &f->v[i];
+		ai_buf_printf(out, "  [%-6s] %-28s ", az_sev_name(x->sev), x->kind);
+		if (x->path.s) {
+			az_esc_text(out, x->path.s, x->path.len);
+			ai_buf_adds(out, ": ");
+		}
+		az_esc_text(out, x->msg, strlen(x->msg));
+		ai_buf_addc(out, '\n');
+	}
+	ai_buf_adds(out, "\nPROCESSES AND OPEN FILES (origin)\n");
+	for (size_t i = 0; i < m->nprocs; i++) {
+		const struct az_proc *p = &m->procs[i];
+		ai_buf_printf(out, "  %" PRId64 " ", p->pid);
+		az_esc_text(out, p->comm.s, p->comm.len);
+		ai_buf_adds(out, " exe ");
+		az_esc_text(out, p->exe.s, p->exe.len);
+		ai_buf_adds(out, ": ");
+		if (p->exe_memfd || p->exe_deleted)
+			ai_buf_adds(out, p->exe_memfd ? "memfd" : "deleted");
+		else if (p->exe.s)
+			origin_text(a, p->exe.s, az_exe_path_len(p), out, NULL);
+		ai_buf_addc(out, '\n');
+		for (size_t k = 0; k < m->nfds; k++) {
+			const struct az_fd *d = &m->fds[k];
+			if (d->pid != p->pid || (d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
+				continue;
+			ai_buf_printf(out, "      fd %" PRId64 " ", d->fd);
+			az_esc_text(out, d->target.s, d->target.len);
+			ai_buf_adds(out, ": ");
+			if (d->type == AZ_FD_FILE)
+				origin_text(a, d->target.s, d->target.len, out, NULL);
+			else
+				ai_buf_adds(out, d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
+			ai_buf_addc(out, '\n');
+		}
+	}
+}
