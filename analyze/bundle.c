@@ -80,7 +80,7 @@ int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err)
 	memset(m, 0, sizeof(*m));
 	struct archive *a __attribute__((cleanup(az_archive_freep))) = NULL;
 	if (az_tar_open_file(&a, bundle, false, err) < 0)
-		return -1;
+		return ai_err_wrap(err, "not an afterimage bundle (a plain tar)");
 	struct archive_entry *e;
 	size_t count = 0;
 	int r;

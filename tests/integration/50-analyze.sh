@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# afterimage-analyze against a real bundle of the real workload container and the real 3-layer
+# image in its three forms (podman oci-dir, podman oci-archive, skopeo docker-archive): verify
+# (good, tampered, other key, truncated), views, attribution of every path the workload touched,
+# findings, timelines through the stock mactime, diff, safe extraction; plus the real Podman
+# checkpoint archive and OCI archive from shared/testdata as hostile / foreign inputs.
+. "$(dirname "$0")/../lib.sh"
+t_require_capture
+t_require_analyze
+A=$ANALYZE
+NAME=ai-analyze-$$
+t_target "$NAME"
+
+# Extra runtime changes beyond the workload: a binary copied into /tmp and run, a setuid file,
+# an image executable modified, an image file copied up with the same content (touch: metadata).
+podman exec "$NAME" sh -c 'cp /usr/bin/holder /tmp/runtime-bin && chmod 4755 /bin/busybox 2>/dev/null; true'
+podman exec -d "$NAME" /tmp/runtime-bin idle
+podman exec "$NAME" sh -c 'cp /bin/busybox /tmp/suid-shell && chmod 4755 /tmp/suid-shell'
+podman exec "$NAME" sh -c 'echo "# tampered at runtime" >> /usr/bin/workload'
+podman exec "$NAME" sh -c 'touch /etc/group'
+for _ in $(seq 50); do podman exec "$NAME" pgrep -x runtime-bin >/dev/null 2>&1 && break; sleep 0.1; done
+
+K=$T_TMP/key
+t_ok "keygen" "$CAPTURE" keygen -o "$K"
+t_ok "keygen (another key)" "$CAPTURE" keygen -o "$T_TMP/other"
+mkdir -p "$T_TMP/out"
+t_ok "capture a bundle" "$CAPTURE" snapshot --pid "$T_TARGET_PID" --key "$K.key" -o "$T_TMP/out" --name b1
+B=$T_TMP/out/b1.tar
+podman exec "$NAME" sh -c 'echo between > /data/between.txt; echo more >> /etc/config.txt'
+t_ok "capture a second bundle" "$CAPTURE" snapshot --pid "$T_TARGET_PID" --key "$K.key" -o "$T_TMP/out" --name b2
+B2=$T_TMP/out/b2.tar
+
+# ---- the image in its three forms
+IMG=localhost/afterimage-test:3
+t_ok "podman save oci-dir" podman save --format oci-dir -o "$T_TMP/ocidir" "$IMG"
+t_ok "podman save oci-archive" podman save --format oci-archive -o "$T_TMP/oci.tar" "$IMG"
+t_ok "skopeo copy docker-archive" skopeo copy -q "containers-storage:$IMG" "docker-archive:$T_TMP/docker.tar"
+
+# ---- verify
+t_ok "verify a good bundle" "$A" verify "$B" --pub "$K.pub"
+t_match "verify names the key id" "verified: .* \(key id [0-9a-f]{16}\)" "$("$A" verify "$B" --pub "$K.pub" 2>&1)"
+out=$("$A" verify "$B" --pub "$T_TMP/other.pub" 2>&1); rc=$?
+t_eq "other key: exit 1" 1 "$rc"
+t_match "other key: outer signature named" "FAIL outer signature .*b1.tar.minisig: signed by another key" "$out"
+t_match "other key: SHA256SUMS.minisig named" "FAIL signature SHA256SUMS.minisig: signed by another key" "$out"
+
+cp "$B" "$T_TMP/tampered.tar"; cp "$B.minisig" "$T_TMP/tampered.tar.minisig"
+# flip one byte inside processes.json's content (its data follows its header)
+off=$(grep -abo '"processes":' "$T_TMP/tampered.tar" | head -1 | cut -d: -f1)
+printf 'X' | dd of="$T_TMP/tampered.tar" bs=1 seek=$((off + 2)) conv=notrunc status=none
+out=$("$A" verify "$T_TMP/tampered.tar" --pub "$K.pub" 2>&1); rc=$?
+t_eq "tampered byte: exit 1" 1 "$rc"
+t_match "tampered byte: outer signature fails" "FAIL outer signature .*verification failed" "$out"
+t_match "tampered byte: the member is named" "FAIL member processes.json: sha256 [0-9a-f]+ does not match SHA256SUMS" "$out"
+
+head -c $(($(stat -c %s "$B") / 2)) "$B" >"$T_TMP/trunc.tar"; cp "$B.minisig" "$T_TMP/trunc.tar.minisig"
+out=$("$A" verify "$T_TMP/trunc.tar" --pub "$K.pub" 2>&1); rc=$?
+t_eq "truncated: exit 1" 1 "$rc"
+t_match "truncated: archive reported" "FAIL (archive|member .*): .*[Tt]runcated" "$out"
+cp "$B" "$T_TMP/nosig.tar"
+out=$("$A" verify "$T_TMP/nosig.tar" --pub "$K.pub" 2>&1); rc=$?
+t_eq "missing .minisig: exit 1" 1 "$rc"
+"$A" verify /nonexistent.tar --pub "$K.pub" >/dev/null 2>&1; rc=$?
+t_eq "unreadable bundle: exit 3" 3 "$rc"
+"$A" verify "$B" >/dev/null 2>&1; rc=$?
+t_eq "usage error: exit 2" 2 "$rc"
+t_ok "stock minisign agrees on the outer signature" minisign -Vm "$B" -p "$K.pub" -q
+
+# ---- views
+ps=$("$A" ps "$B" --json)
+t_eq "ps --json: the workload is pid 1 in its namespace" "/usr/bin/workload" \
+	"$(jq -r '.processes[] | select(.nspid==1) | .cmdline[1]' <<<"$ps")"
+t_eq "ps --json: tree depth of sleep 100001 is 2" 2 \
+	"$(jq -r '.processes[] | select(.cmdline==["sleep","100001"]) | .depth' <<<"$ps")"
+t_match "ps table indents the tree" '\\_ sleep 100001' "$("$A" ps "$B")"
+t_eq "fds --json: init fd 3 is deleted with recovered content" "fds/recovered/$T_TARGET_PID-3" \
+	"$(jq -r --argjson p "$T_TARGET_PID" '.fds[] | select(.pid==$p and .fd==3) | .recovered' <<<"$("$A" fds "$B" --json)")"
+net=$("$A" net "$B" --json)
+t_eq "net --json: httpd listens on :8080 (tcp6)" "httpd" \
+	"$(jq -r '.sockets[] | select(.state=="LISTEN" and .local_port==8080) | .owners[0].comm' <<<"$net")"
+t_match "net table shows the abstract socket" '@afterimage-abstract' "$("$A" net "$B")"
+t_eq "mounts --json: 3 lowerdirs" 3 "$(jq -r '.overlay.lowerdirs' <<<"$("$A" mounts "$B" --json)")"
+files=$("$A" files "$B" --json)
+t_eq "files --json: the hostile name keeps its bytes" "2f646174612f6261640a6e616d65ff" \
+	"$(jq -r '.files[] | select(.path_hex) | .path_hex' <<<"$files")"
+t_match "files table escapes the hostile name" '/data/bad\\x0aname\\xff' "$("$A" files "$B")"
+
+# ---- layers: the three forms give the same answer
+for form in "oci:$T_TMP/ocidir" "oci-archive:$T_TMP/oci.tar" "docker-archive:$T_TMP/docker.tar"; do
+	f=${form%%:*}
+	"$A" layers "$B" --image "$form" --json >"$T_TMP/layers.$f.json" 2>"$T_TMP/layers.$f.err"
+	t_eq "layers via $f: exit 0" 0 "$?"
+	jq -c '.paths' "$T_TMP/layers.$f.json" | jq -c 'map(del(.digest))' >"$T_TMP/paths.$f"
+done
+t_eq "oci-archive and oci-dir agree on every path" "$(cat "$T_TMP/paths.oci")" "$(cat "$T_TMP/paths.oci-archive")"
+t_eq "docker-archive and oci-dir agree on every path" "$(cat "$T_TMP/paths.oci")" "$(cat "$T_TMP/paths.docker-archive")"
+L=$T_TMP/layers.oci.json
+st() { jq -r --arg p "$1" '.paths[] | select(.path==$p) | "\(.status) \(.layer)"' "$L"; }
+t_eq "/data/written.txt added" "added null" "$(st /data/written.txt)"
+t_eq "/data/hardlink.txt added" "added null" "$(st /data/hardlink.txt)"
+t_eq "/data/holder-upper added" "added null" "$(st /data/holder-upper)"
+t_eq "/data/evil-link added" "added null" "$(st /data/evil-link)"
+t_eq "/data/fifo added" "added null" "$(st /data/fifo)"
+t_eq "/etc/config.txt modified (layer 2)" "modified 2" "$(st /etc/config.txt)"
+t_eq "/usr/bin/workload modified (layer 1)" "modified 1" "$(st /usr/bin/workload)"
+t_eq "/etc/group metadata (touch, layer 2)" "metadata 2" "$(st /etc/group)"
+t_eq "/hello.sh deleted (layer 3)" "deleted 3" "$(st /hello.sh)"
+t_eq "/etc/app replaced (opaque, layer 3)" "replaced 3" "$(st /etc/app)"
+t_eq "/etc/app/app.conf deleted under the opaque dir" "deleted 3" "$(st /etc/app/app.conf)"
+t_eq "/etc/app/other.conf deleted under the opaque dir" "deleted 3" "$(st /etc/app/other.conf)"
+t_eq "/etc/app/new.conf added" "added null" "$(st /etc/app/new.conf)"
+t_eq "/tmp/runtime-bin added" "added null" "$(st /tmp/runtime-bin)"
+t_eq "untouched /etc/passwd from layer 2" "image 2" "$(st /etc/passwd)"
+t_eq "untouched /usr/bin/holder from layer 1" "image 1" "$(st /usr/bin/holder)"
+t_eq "untouched /etc/shadow from layer 1" "image 1" "$(st /etc/shadow)"
+t_eq "/bin/ls removed by layer 3" "layer-deleted 1" "$(st /bin/ls)"
+t_match "layer 3 created_by from the history" "layer 3: add /etc/app" "$(jq -r '.image.layers[2].created_by' "$L")"
+t_empty "no layer count warning with the right image" "$(jq -r '.warnings[]' "$L")"
+t_match "text table" 'modified +2 +/etc/config.txt' "$("$A" layers "$B" --image "oci:$T_TMP/ocidir" --changed)"
+
+# the wrong image: the real 3-layer OCI archive from another machine has a different history
+SHARED=$ROOT/../shared/testdata/podman-checkpoint
+[[ -d $SHARED ]] || SHARED=/work/shared/testdata/podman-checkpoint
+if [[ -f $SHARED/image-oci-archive.tar ]]; then
+	o=$("$A" layers "$B" --image "oci-archive:$SHARED/image-oci-archive.tar" --json)
+	t_eq "foreign oci-archive: 3 layers read" 3 "$(jq '.image.layers | length' <<<"$o")"
+	t_eq "foreign oci-archive: /bin/ls removed by its layer 3 too" "layer-deleted" \
+		"$(jq -r '.paths[] | select(.path=="/bin/ls") | .status' <<<"$o")"
+	t_eq "foreign oci-archive: our holder binary is not in it" "added" \
+		"$(jq -r '.paths[] | select(.path=="/data/holder-upper") | .status' <<<"$o")"
+	"$A" verify "$SHARED/checkpoint.tar" --pub "$K.pub" >"$T_TMP/ck.out" 2>&1; rc=$?
+	t_eq "a Podman checkpoint archive is not a verified bundle (exit 1)" 1 "$rc"
+	t_match "checkpoint: missing signature and manifest named" "member manifest.json: missing" "$(cat "$T_TMP/ck.out")"
+	"$A" ps "$SHARED/checkpoint.tar" >"$T_TMP/ck.out" 2>&1; rc=$?
+	t_eq "ps on a checkpoint archive: exit 3" 3 "$rc"
+	t_match "ps on a checkpoint archive: clear error" "not an afterimage bundle" "$(cat "$T_TMP/ck.out")"
+else
+	t_skip "shared testdata" "no $SHARED"
+fi
+
+# ---- findings
+fj=$("$A" findings "$B" --image "oci-archive:$T_TMP/oci.tar" --json)
+kinds=$(jq -r '.findings[] | "\(.kind) \(.path)"' <<<"$fj")
+t_match "flagged: the binary copied into /tmp and run" "exe-added-at-runtime /tmp/runtime-bin" "$kinds"
+t_match "flagged: the process running a deleted binary" "exe-deleted /tmp/holder-deleted" "$kinds"
+t_match "flagged: the upperdir binary" "exe-added-at-runtime /data/holder-upper" "$kinds"
+t_match "flagged: setuid file added" "setuid-added /tmp/suid-shell" "$kinds"
+t_match "flagged: image executable modified" "image-binary-modified /usr/bin/workload" "$kinds"
+t_match "flagged: deleted-but-open file" "deleted-open-file /tmp/deleted.txt" "$kinds"
+t_eq "findings come high severity first" "high" "$(jq -r '.findings[0].severity' <<<"$fj")"
+t_eq "holder's exe annotated image layer 1" "image 1" \
+	"$(jq -r '.processes[] | select(.comm=="holder") | "\(.status) \(.layer)"' <<<"$fj")"
+
+# ---- timelines
+"$A" timeline "$B" --image "oci:$T_TMP/ocidir" --format bodyfile >"$T_TMP/body"
+t_ok "bodyfile has 11 fields on every line" awk -F'|' 'NF != 11 { exit 1 }' "$T_TMP/body"
+mt=$(mactime -b "$T_TMP/body" -z UTC 2000-01-01 2>&1)
+t_match "mactime: old atime of 2001 on its own line" 'Mon Jan 01 2001 00:00:00 +19 \.a\.\. r/rrw-r--r-- .*/data/old-atime.txt' "$mt"
+t_match "mactime: the whiteout" '/hello.sh \(deleted: whiteout\)' "$mt"
+t_match "mactime: process start" '\[process\] process [0-9]+ \(holder-deleted\) started' "$mt"
+t_match "mactime: capture" '\[capture\] afterimage capture b1 started' "$mt"
+t_match "mactime: the hostile name stays on one line" '/data/bad\\x0aname\\xff \(added\)' "$mt"
+"$A" timeline "$B" --image "oci:$T_TMP/ocidir" --format jsonl >"$T_TMP/tl.jsonl"
+t_ok "jsonl: every line is JSON with Timesketch's columns" \
+	jq -e 'has("message") and has("datetime") and has("timestamp_desc")' "$T_TMP/tl.jsonl"
+t_match "jsonl: image layer history" '"timestamp_desc":"Image Layer Created"' "$(cat "$T_TMP/tl.jsonl")"
+"$A" timeline "$B" --format csv >"$T_TMP/tl.csv"
+t_eq "csv header" "message,datetime,timestamp_desc,timestamp,timestamp_ns,source,path,pid,status,layer,inode,mode,uid,gid,size,sha256" \
+	"$(head -1 "$T_TMP/tl.csv")"
+t_ok "csv parses with python's csv module" python3 -c '
+import csv,sys
+rows=list(csv.DictReader(open(sys.argv[1])))
+assert rows and all(r["datetime"].endswith("Z") for r in rows)' "$T_TMP/tl.csv"
+
+# ---- diff
+t_match "diff of a bundle with itself: nothing" '^0 differences$' "$("$A" diff "$B" "$B")"
+d=$("$A" diff "$B" "$B2")
+t_match "diff of two captures: a file added between them" '\+ upper +/data/between.txt' "$d"
+t_match "diff of two captures: config.txt changed again" '~ upper +/etc/config.txt +\(content\)' "$d"
+
+# ---- extract
+t_ok "extract into a new dir" "$A" extract "$B" -o "$T_TMP/x"
+t_eq "extracted file content" "evidence-upper" "$(cat "$T_TMP/x/fs/upper/data/written.txt")"
+t_eq "the evil symlink is a symlink, not followed" "/etc/shadow" "$(readlink "$T_TMP/x/fs/upper/data/evil-link")"
+t_fail "extract refuses a non-empty dir" "$A" extract "$B" -o "$T_TMP/x"
+# a hostile tar: traversal via .. and an absolute path
+mkdir -p "$T_TMP/evil/sub"; echo pwned >"$T_TMP/evil/sub/f"
+(cd "$T_TMP/evil" && bsdtar -cf "$T_TMP/evil.tar" -s ',^sub/f,../../escaped,' sub/f)
+t_fail "extract refuses '..'" "$A" extract "$T_TMP/evil.tar" -o "$T_TMP/x2"
+t_fail "nothing escaped" test -e "$T_TMP/../escaped"
+(cd "$T_TMP/evil" && bsdtar -cPf "$T_TMP/evil2.tar" -s ",^sub/f,$T_TMP/abs-escaped," sub/f)
+t_fail "extract refuses an absolute path" "$A" extract "$T_TMP/evil2.tar" -o "$T_TMP/x3"
+t_fail "nothing written at the absolute path" test -e "$T_TMP/abs-escaped"
+
+# keep the bundle and images for the report test (51) when asked
+if [[ -n ${AI_ANALYZE_KEEP:-} ]]; then
+	mkdir -p "$AI_ANALYZE_KEEP" && cp -r "$B" "$B.minisig" "$T_TMP/ocidir" "$AI_ANALYZE_KEEP/"
+fi
