@@ -192,6 +192,27 @@ t_fail "nothing escaped" test -e "$T_TMP/../escaped"
 t_fail "extract refuses an absolute path" "$A" extract "$T_TMP/evil2.tar" -o "$T_TMP/x3"
 t_fail "nothing written at the absolute path" test -e "$T_TMP/abs-escaped"
 
+# ---- report, rendered by a real headless Chromium
+t_ok "report" "$A" report "$B" --image "oci:$T_TMP/ocidir" -o "$T_TMP/report.html" --quiet
+t_empty "report: no network reference" "$(grep -Eo '(src|href)="(https?:)?//[^"]*' "$T_TMP/report.html")"
+t_empty "report: no script" "$(grep -io '<script' "$T_TMP/report.html")"
+if command -v chromium >/dev/null; then
+	CHR=(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update
+		--disable-sync --no-first-run --user-data-dir="$T_TMP/chromium")
+	timeout 120 "${CHR[@]}" --dump-dom "file://$T_TMP/report.html" >"$T_TMP/dom.html" 2>/dev/null
+	t_match "chromium DOM: findings table flags the deleted exe" 'data-kind="exe-deleted"' "$(cat "$T_TMP/dom.html")"
+	t_match "chromium DOM: process tree" 'id="process-tree"' "$(cat "$T_TMP/dom.html")"
+	t_match "chromium DOM: sockets" '@afterimage-abstract' "$(cat "$T_TMP/dom.html")"
+	t_match "chromium DOM: attribution row" 'class="st-modified".*/etc/config.txt' "$(tr -d '\n' <"$T_TMP/dom.html")"
+	t_match "chromium DOM: timeline chart circles" '<circle class="ev"' "$(cat "$T_TMP/dom.html")"
+	t_match "chromium DOM: hostile name escaped" '/data/bad\\x0aname\\xff' "$(cat "$T_TMP/dom.html")"
+	timeout 120 "${CHR[@]}" --window-size=1280,2000 --screenshot="$T_TMP/report.png" "file://$T_TMP/report.html" >/dev/null 2>&1
+	t_ok "chromium screenshot written" test -s "$T_TMP/report.png"
+	t_eq "screenshot is a PNG" "89504e47" "$(head -c 4 "$T_TMP/report.png" | od -An -tx1 | tr -d ' \n')"
+else
+	t_skip "report in chromium" "chromium not installed (scripts/install-deps)"
+fi
+
 # keep the bundle and images for the report test (51) when asked
 if [[ -n ${AI_ANALYZE_KEEP:-} ]]; then
 	mkdir -p "$AI_ANALYZE_KEEP" && cp -r "$B" "$B.minisig" "$T_TMP/ocidir" "$AI_ANALYZE_KEEP/"
