@@ -65,7 +65,7 @@ struct az_attr {
 	struct ai_buf lastdir;
 	uint32_t lastdir_node;
 	size_t skipped;
-	bool progress;
+	bool progress, any_redirect;
 	size_t layer_entries;
 };
 
@@ -428,11 +428,12 @@ static uint32_t mark_path(struct az_attr *a, const char *p, size_t len)
 }
 
 /* The lower path of an upper entry: through the nearest redirect of it or an ancestor. */
-static void lower_path(const struct az_model *m, size_t ui, struct ai_buf *out)
+static void lower_path(const struct az_model *m, bool any, size_t ui, struct ai_buf *out)
 {
 	const struct az_upper *u = &m->upper[ui];
 	ai_buf_reset(out);
-	for (size_t k = 0; k <= ui; k++) {
+	/* any: the index has redirects at all (they are rare; the scan is per entry) */
+	for (size_t k = 0; any && k <= ui; k++) {
 		const struct az_upper *r = &m->upper[ui - k];
 		if (!(r->overlay & AZ_OV_REDIRECT) || !r->redirect.s || r->type != AZ_U_DIR)
 			continue;
@@ -464,7 +465,7 @@ static void apply_upper(struct az_attr *a)
 		uint32_t i = mark_path(a, u->path.s, u->path.len);
 		if (i == UINT32_MAX || i == 0)
 			continue;
-		lower_path(m, ui, &lp);
+		lower_path(m, a->any_redirect, ui, &lp);
 		struct comp c[MAX_COMPS];
 		int n = split_path(lp.data, lp.len, c);
 		uint32_t li = n > 0 ? walk(a, c, n, false, 0) : UINT32_MAX;
@@ -552,12 +553,14 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 	ai_buf_init(&a->warnings);
 	ai_buf_init(&a->lastdir);
 	grow_slots(a);
+	for (size_t k = 0; k < m->nupper && !a->any_redirect; k++)
+		a->any_redirect = (m->upper[k].overlay & AZ_OV_REDIRECT) && m->upper[k].redirect.s;
 	/* what needs content hashes: upperdir entries (and their redirect origins), exes, open files */
 	cleanup_buf struct ai_buf lp;
 	ai_buf_init(&lp);
 	for (size_t i = 0; i < m->nupper; i++) {
 		mark_path(a, m->upper[i].path.s, m->upper[i].path.len);
-		lower_path(m, i, &lp);
+		lower_path(m, a->any_redirect, i, &lp);
 		mark_path(a, lp.data, lp.len);
 	}
 	for (size_t i = 0; i < m->nprocs; i++)
