@@ -11,7 +11,7 @@ const char *az_fd_type_name(enum az_fd_type t)
 	return (unsigned)t < sizeof(type_names) / sizeof(type_names[0]) ? type_names[t] : "other";
 }
 
-static int read_one(json_t *o, struct az_fd *f, ai_err_t *err)
+static int fd_read_one(json_t *o, struct az_fd *f, ai_err_t *err)
 {
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
@@ -57,7 +57,7 @@ int az_fds_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		m->nfds = i + 1;
-		if (read_one(json_array_get(arr, i), &m->fds[i], err) < 0)
+		if (fd_read_one(json_array_get(arr, i), &m->fds[i], err) < 0)
 			return ai_err_wrap(err, "%s: fds[%zu]", AI_M_FDS, i);
 	}
 	return 0;

@@ -145,7 +145,8 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 			break;
 		}
 	}
-	qsort(f->v, f->n, sizeof(*f->v), cmp_sev); /* not stable, but kinds stay grouped by severity */
+	if (f->n)
+		qsort(f->v, f->n, sizeof(*f->v), cmp_sev); /* not stable, but kinds stay grouped by severity */
 }
 
 void az_findings_free(struct az_findings *f)

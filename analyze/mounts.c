@@ -4,7 +4,7 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static int read_one(json_t *o, struct az_mount *x, ai_err_t *err)
+static int mount_read_one(json_t *o, struct az_mount *x, ai_err_t *err)
 {
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
@@ -31,7 +31,7 @@ int az_mounts_read(struct az_model *m, const char *doc, size_t len, ai_err_t *er
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		m->nmounts = i + 1;
-		if (read_one(json_array_get(arr, i), &m->mounts[i], err) < 0)
+		if (mount_read_one(json_array_get(arr, i), &m->mounts[i], err) < 0)
 			return ai_err_wrap(err, "%s: mounts[%zu]", AI_M_MOUNTS, i);
 	}
 	json_t *ov = json_object_get(j, "overlay");

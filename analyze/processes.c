@@ -4,7 +4,7 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static int read_one(json_t *o, struct az_proc *p, ai_err_t *err)
+static int proc_read_one(json_t *o, struct az_proc *p, ai_err_t *err)
 {
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
@@ -76,7 +76,7 @@ int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t 
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		m->nprocs = i + 1;
-		if (read_one(json_array_get(arr, i), &m->procs[i], err) < 0)
+		if (proc_read_one(json_array_get(arr, i), &m->procs[i], err) < 0)
 			return ai_err_wrap(err, "%s: processes[%zu]", AI_M_PROCESSES, i);
 	}
 	qsort(m->procs, m->nprocs, sizeof(*m->procs), cmp_pid);

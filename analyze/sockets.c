@@ -4,7 +4,7 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static int read_one(json_t *o, struct az_sock *s, ai_err_t *err)
+static int sock_read_one(json_t *o, struct az_sock *s, ai_err_t *err)
 {
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
@@ -54,7 +54,7 @@ int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *e
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		m->nsocks = i + 1;
-		if (read_one(json_array_get(arr, i), &m->socks[i], err) < 0)
+		if (sock_read_one(json_array_get(arr, i), &m->socks[i], err) < 0)
 			return ai_err_wrap(err, "%s: sockets[%zu]", AI_M_SOCKETS, i);
 	}
 	return 0;

@@ -156,7 +156,8 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		       m->man.complete ? "true" : "false");
 	}
 	ai_buf_free(&tmp);
-	qsort(e.v, e.n, sizeof(*e.v), cmp_ev);
+	if (e.n)
+		qsort(e.v, e.n, sizeof(*e.v), cmp_ev);
 	*out = e.v;
 	*n = e.n;
 }

@@ -11,7 +11,7 @@ const char *az_utype_name(enum az_utype t)
 	return (unsigned)t < sizeof(utype_names) / sizeof(utype_names[0]) ? utype_names[t] : "other";
 }
 
-static int read_one(json_t *o, struct az_upper *u, ai_err_t *err)
+static int upper_read_one(json_t *o, struct az_upper *u, ai_err_t *err)
 {
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
@@ -72,7 +72,7 @@ int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		m->nupper = i + 1;
-		if (read_one(json_array_get(arr, i), &m->upper[i], err) < 0)
+		if (upper_read_one(json_array_get(arr, i), &m->upper[i], err) < 0)
 			return ai_err_wrap(err, "%s: entries[%zu]", AI_M_UPPER_IDX, i);
 	}
 	return 0;

@@ -399,7 +399,8 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		report(res, false, "outer signature %s: valid, key id %s, trusted comment: %s", ai_buf_cstr(&sigpath),
 		       res->keyid, trusted);
 
-	qsort(ms, n, sizeof(*ms), cmp_member);
+	if (n)
+		qsort(ms, n, sizeof(*ms), cmp_member);
 	for (size_t i = 1; i < n; i++)
 		if (!cmp_member(&ms[i - 1], &ms[i]))
 			report(res, true, "member %s: appears more than once", shown(&sh, ms[i].name, ms[i].name_len));

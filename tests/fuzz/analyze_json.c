@@ -1,0 +1,58 @@
+/* Fuzz the analyzer's evidence readers and views: the first byte picks the member
+ * (processes, fds, sockets, mounts, fs/upper.json, manifest), the rest is its JSON. The model is
+ * then rendered through every view, the attribution (upperdir only), findings and timeline.
+ * The analyzer's modules are compiled in (the fuzz rule links common/ and capture/ only). */
+#include "analyze/attr.c"
+#include "analyze/bundle.c"
+#include "analyze/fds.c"
+#include "analyze/findings.c"
+#include "analyze/image.c"
+#include "analyze/mounts.c"
+#include "analyze/processes.c"
+#include "analyze/sockets.c"
+#include "analyze/upper.c"
+#include "analyze/util.c"
+#include "analyze/views.c"
+#include "analyze/context.c"
+#include "analyze/timeline.c"
+#include "analyze/diff.c"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	static int (*const rd[])(struct az_model *, const char *, size_t, ai_err_t *) = {
+		az_processes_read, az_fds_read, az_sockets_read, az_mounts_read, az_upper_read, az_manifest_read};
+	struct az_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.img.dirfd = -1;
+	ai_err_t err;
+	if (rd[data[0] % 6](&c.m, (const char *)data + 1, size - 1, &err) == 0) {
+		struct ai_buf out;
+		ai_buf_init(&out);
+		for (int json = 0; json < 2; json++) {
+			az_view_ps(&c.m, json, &out);
+			az_view_fds(&c.m, json, &out);
+			az_view_net(&c.m, json, &out);
+			az_view_mounts(&c.m, json, &out);
+			az_view_files(&c.m, json, &out);
+		}
+		if (az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0) {
+			az_attr_render(c.attr, true, false, &out);
+			struct az_findings f;
+			az_findings_build(&f, &c.m, c.attr);
+			az_findings_render(&f, &c.m, c.attr, false, &out);
+			az_findings_free(&f);
+			az_timeline_render(&c, AZ_TL_BODYFILE, &out);
+			az_timeline_render(&c, AZ_TL_CSV, &out);
+		}
+		az_diff_render(&c.m, &c.m, false, &out);
+		ai_buf_free(&out);
+	}
+	az_attr_free(c.attr);
+	az_model_free(&c.m);
+	return 0;
+}
+
+#include "tests/fuzz/driver.inc"
