@@ -45,7 +45,7 @@ struct ev {
 	struct conn *c;
 };
 
-enum cstate { C_READING, C_WAITING, C_WRITING };
+enum cstate { C_READING, C_WAITING, C_WRITING, C_DRAIN };
 
 struct conn {
 	struct ev sev, tev;
@@ -382,7 +382,23 @@ static void conn_free(struct server *s, struct conn *c)
 	free(c);
 }
 
-/* Write what is pending; free the connection once all is out. */
+static void conn_drain(struct server *s, struct conn *c)
+{
+	char tmp[4096];
+	for (;;) {
+		ssize_t n = recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		conn_free(s, c);
+		return;
+	}
+}
+
+/* Write what is pending, then drain until the client closes. */
 static void conn_flush(struct server *s, struct conn *c)
 {
 	while (c->outoff < c->out.len) {
@@ -399,8 +415,13 @@ static void conn_flush(struct server *s, struct conn *c)
 			break;
 		c->outoff += (size_t)n;
 	}
+	/* Lingering close: read and drop what the client still sends until it closes (or the
+	 * timer fires), so a close with unread input does not reset the answer away. */
 	shutdown(c->fd, SHUT_WR);
-	conn_free(s, c);
+	c->state = C_DRAIN;
+	struct epoll_event ee = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->sev };
+	epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ee);
+	conn_drain(s, c);
 }
 
 static void respond(struct server *s, struct conn *c, int status, const char *extra_hdr, const char *body)
@@ -550,6 +571,10 @@ static void conn_readable(struct server *s, struct conn *c)
 	}
 	if (c->state == C_WRITING) {
 		conn_flush(s, c);
+		return;
+	}
+	if (c->state == C_DRAIN) {
+		conn_drain(s, c);
 		return;
 	}
 	for (;;) {
@@ -927,7 +952,7 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 					break;
 				if (c->state == C_READING)
 					respond_error(&s, c, 408);
-				else if (c->state == C_WRITING)
+				else if (c->state == C_WRITING || c->state == C_DRAIN)
 					conn_free(&s, c);
 				break;
 			}
