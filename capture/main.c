@@ -25,7 +25,7 @@ static const char usage_text[] =
 	"  snapshot --pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
 	"           [--host-root DIR] [--fd-cap BYTES] [--trigger WORD]\n"
 	"                              capture the container PID belongs to into OUTDIR/NAME.tar\n"
-	"  serve (--key FILE | --key-fd N) -o OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
+	"  serve (--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
 	"           [--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
 	"           --target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
 	"           [--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
