@@ -49,6 +49,9 @@ struct ai_capture {
 	uint64_t exe_cap;
 	const char *trigger;
 
+	/* What fds read while frozen, turned into fds.json after the thaw. */
+	struct ai_fds_raw *fds_raw;
+
 	/* The capture log (a JSON array of events) and its counters. */
 	struct ai_buf log;
 	struct ai_json logj;
@@ -71,6 +74,14 @@ struct ai_collector {
 	 * a bad item is logged with ai_log and skipped. */
 	int (*collect)(struct ai_capture *cap, ai_err_t *err);
 };
+
+/* fds in two halves (ai_collector_fds.collect runs both): snapshot.c calls ai_fds_read while
+ * the target is frozen (it only reads /proc into cap->fds_raw and opens the deleted/memfd
+ * files to store: no logging, no bundle writes, several threads) and ai_fds_finish after the
+ * thaw (logs, stores content through the fds opened while frozen, writes fds.json). */
+int ai_fds_read(struct ai_capture *cap, ai_err_t *err);
+int ai_fds_finish(struct ai_capture *cap, ai_err_t *err);
+
 
 extern const struct ai_collector ai_collector_processes;
 extern const struct ai_collector ai_collector_fds;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "capture/capture.h"
+#include "capture/parallel.h"
 #include "common/buf.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -144,6 +145,284 @@ static int fdi_cmp_int(const void *a, const void *b)
 
 /* ---- collection ---- */
 
+/* Read while frozen (collect, possibly in several threads: no logging, no bundle), described
+ * and stored after the thaw (finish). What collect learns of a failure is kept with it: its
+ * errno and whether the process was still alive then, so finish logs what a live read would. */
+struct rawfd {
+	int fdnum;
+	char *target; /* NULL: readlink failed */
+	size_t tlen;
+	int rl_errnum;
+	char *rl_msg;
+	bool rl_alive;
+	bool have_st;
+	struct stat st;
+	int st_errno;
+	bool st_alive;
+	bool have_info, itrunc;
+	struct fdi_info fi;
+	int ie_errnum;
+	char *ie_msg;
+	bool ie_alive;
+	/* deleted regular file or memfd: opened while frozen, read after the thaw */
+	int rec_state; /* 0 not tried, 1 recfd open, 2 same inode as an earlier fd, -1 open failed, -2 fstat failed, -3 changed */
+	int recfd;
+	int rec_errno;
+	bool rec_alive;
+};
+
+struct rawfdproc {
+	struct rawfd *fds;
+	size_t n;
+	const char *fail_what; /* "open fd", "fdopendir", "open fdinfo" or NULL */
+	int fail_errnum;
+	bool fail_alive;
+	int readdir_errnum;
+	bool readdir_alive;
+	bool oom;
+	bool alive_end;
+};
+
+struct seen {
+	dev_t dev;
+	ino_t ino;
+};
+
+struct ai_fds_raw {
+	struct rawfdproc *procs;
+	size_t n;
+	struct seen *seen[AI_PAR_MAX]; /* per thread: inodes already opened for recovery */
+	size_t nseen[AI_PAR_MAX];
+};
+
+static void fds_raw_free(struct ai_fds_raw *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rawfdproc *rp = &r->procs[i];
+		for (size_t k = 0; k < rp->n; k++) {
+			struct rawfd *f = &rp->fds[k];
+			free(f->target);
+			free(f->rl_msg);
+			free(f->ie_msg);
+			if (f->recfd >= 0)
+				close(f->recfd);
+		}
+		free(rp->fds);
+	}
+	for (unsigned t = 0; t < AI_PAR_MAX; t++)
+		free(r->seen[t]);
+	free(r->procs);
+	free(r);
+}
+
+static bool dead_now(const struct ai_proc *p, int errnum)
+{
+	return (errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p);
+}
+
+/* fdinfo is one seq_file record: a read with room for it all returns it all, so a short read
+ * is the end (no extra read for EOF). */
+static void raw_fdinfo(int infodir, const char *name, const struct ai_proc *p, struct rawfd *f)
+{
+	int fd = openat(infodir, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0) {
+		ai_err_t e;
+		f->ie_errnum = errno;
+		ai_err_set(&e, errno, "open %s", name);
+		f->ie_msg = strdup(e.msg);
+		f->ie_alive = !dead_now(p, f->ie_errnum);
+		return;
+	}
+	char stackbuf[4096];
+	char *buf = stackbuf;
+	size_t cap = sizeof(stackbuf), len = 0;
+	for (;;) {
+		if (len == cap) {
+			if (cap > FDINFO_MAX)
+				break;
+			size_t ncap = cap * 2 > FDINFO_MAX + 1 ? FDINFO_MAX + 1 : cap * 2;
+			char *nb = buf == stackbuf ? malloc(ncap) : realloc(buf, ncap);
+			if (!nb)
+				break;
+			if (buf == stackbuf)
+				memcpy(nb, stackbuf, len);
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ai_err_t e;
+			f->ie_errnum = errno;
+			ai_err_set(&e, errno, "read %s", name);
+			f->ie_msg = strdup(e.msg);
+			f->ie_alive = !dead_now(p, f->ie_errnum);
+			len = 0;
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len < cap)
+			break;
+	}
+	close(fd);
+	if (!f->ie_errnum) {
+		f->itrunc = len > FDINFO_MAX;
+		if (f->itrunc)
+			len = FDINFO_MAX;
+		fdi_parse_info(buf, len, &f->fi);
+		f->have_info = true;
+	}
+	if (buf != stackbuf)
+		free(buf);
+}
+
+static void raw_fd(struct ai_fds_raw *r, unsigned t, const struct ai_proc *p, int fddir, int infodir, struct rawfd *f)
+{
+	char name[16];
+	snprintf(name, sizeof(name), "%d", f->fdnum);
+	f->recfd = -1;
+	ai_err_t e = { 0 };
+	if (ai_readlinkat(fddir, name, &f->target, &f->tlen, &e) < 0) {
+		f->target = NULL;
+		f->rl_errnum = e.errnum;
+		f->rl_msg = strdup(e.msg);
+		f->rl_alive = !dead_now(p, e.errnum);
+		return;
+	}
+	f->have_st = fstatat(fddir, name, &f->st, 0) == 0;
+	if (!f->have_st) {
+		f->st_errno = errno;
+		f->st_alive = !dead_now(p, f->st_errno);
+	}
+	raw_fdinfo(infodir, name, p, f);
+
+	enum fdi_type type = fdi_classify(f->target, f->tlen, f->have_st ? &f->st : NULL);
+	bool deleted = type == FDT_MEMFD || type == FDT_DELETED;
+	if (!(deleted && f->have_st && S_ISREG(f->st.st_mode)))
+		return;
+	for (size_t i = 0; i < r->nseen[t]; i++)
+		if (r->seen[t][i].dev == f->st.st_dev && r->seen[t][i].ino == f->st.st_ino) {
+			f->rec_state = 2; /* stored once, through the first fd on it */
+			return;
+		}
+	/* O_NOFOLLOW would refuse the magic link (ELOOP); O_NONBLOCK keeps a FIFO swapped in
+	 * after the fstatat from blocking us, and the fstat below refuses it. */
+	int fd = openat(fddir, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		f->rec_state = -1;
+		f->rec_errno = errno;
+		f->rec_alive = ai_proc_alive(p);
+		return;
+	}
+	struct stat fst;
+	if (fstat(fd, &fst) < 0) {
+		f->rec_state = -2;
+		f->rec_errno = errno;
+		close(fd);
+		return;
+	}
+	if (!S_ISREG(fst.st_mode) || fst.st_dev != f->st.st_dev || fst.st_ino != f->st.st_ino) {
+		f->rec_state = -3;
+		close(fd);
+		return;
+	}
+	f->st = fst; /* the times of the very inode we read */
+	f->rec_state = 1;
+	f->recfd = fd;
+	struct seen *ns = realloc(r->seen[t], (r->nseen[t] + 1) * sizeof(*ns));
+	if (ns) {
+		r->seen[t] = ns;
+		r->seen[t][r->nseen[t]++] = (struct seen){ fst.st_dev, fst.st_ino };
+	}
+}
+
+struct raw_job {
+	struct ai_capture *cap;
+	struct ai_fds_raw *r;
+};
+
+static void raw_proc(void *arg, size_t i, unsigned t)
+{
+	struct raw_job *jb = arg;
+	const struct ai_proc *p = &jb->cap->target.procs[i];
+	struct rawfdproc *rp = &jb->r->procs[i];
+	int fdd = openat(p->procfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fdd < 0) {
+		rp->fail_what = "open fd";
+		rp->fail_errnum = errno;
+		rp->fail_alive = !dead_now(p, rp->fail_errnum);
+		return;
+	}
+	DIR *d = fdopendir(fdd);
+	if (!d) {
+		rp->fail_what = "fdopendir";
+		rp->fail_errnum = errno;
+		rp->fail_alive = true; /* logged as an error whatever */
+		close(fdd);
+		return;
+	}
+	int infodir = openat(p->procfd, "fdinfo", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (infodir < 0) {
+		rp->fail_what = "open fdinfo";
+		rp->fail_errnum = errno;
+		rp->fail_alive = !dead_now(p, rp->fail_errnum);
+		closedir(d);
+		return;
+	}
+	/* List first, then describe: readdir of /proc/PID/fd is cheap, and sorting keeps the
+	 * output stable whatever order the kernel hands out. */
+	int *fds = NULL;
+	size_t n = 0, cap_n = 0;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d))) {
+		char *ep;
+		errno = 0;
+		long v = strtol(de->d_name, &ep, 10);
+		if (*ep || ep == de->d_name || v < 0 || v > INT32_MAX) {
+			errno = 0;
+			continue;
+		}
+		if (n == cap_n) {
+			size_t nc = cap_n ? cap_n * 2 : 64;
+			int *nf = realloc(fds, nc * sizeof(*nf));
+			if (!nf) {
+				rp->oom = true;
+				break;
+			}
+			fds = nf;
+			cap_n = nc;
+		}
+		fds[n++] = (int)v;
+		errno = 0;
+	}
+	if (errno) {
+		rp->readdir_errnum = errno;
+		rp->readdir_alive = !dead_now(p, errno);
+	}
+	if (n)
+		qsort(fds, n, sizeof(*fds), fdi_cmp_int);
+	rp->fds = n ? calloc(n, sizeof(*rp->fds)) : NULL;
+	if (n && !rp->fds) {
+		rp->oom = true;
+		n = 0;
+	}
+	for (size_t k = 0; k < n; k++) {
+		rp->fds[k].fdnum = fds[k];
+		raw_fd(jb->r, t, p, dirfd(d), infodir, &rp->fds[k]);
+		rp->n = k + 1;
+	}
+	free(fds);
+	close(infodir);
+	closedir(d);
+	rp->alive_end = ai_proc_alive(p);
+}
+
 /* One inode shared by several fds (a memfd inherited across fork) is stored once. */
 struct recovered {
 	dev_t dev;
@@ -175,65 +454,72 @@ static const struct recovered *rec_find(const struct fctx *c, const struct stat 
 	return NULL;
 }
 
-/* Failing on a process that has gone is a warning, not a hole in the evidence. */
-static enum ai_log_level fail_level(const struct ai_proc *p, int errnum)
+static enum ai_log_level lvl_of(bool alive)
 {
-	if ((errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p))
-		return AI_LOG_WARNING;
-	return AI_LOG_ERROR;
+	return alive ? AI_LOG_ERROR : AI_LOG_WARNING;
 }
 
-/* Copy the content of a deleted file or memfd into the bundle; false when nothing was stored. */
-static bool recover(struct fctx *c, const struct ai_proc *p, int fddir, const char *name, int fdnum,
-		    const struct stat *st, const char *target, size_t tlen, struct recovered *out)
+/* Store the content of a deleted file or memfd, read through the fd opened while frozen;
+ * false when nothing was stored. */
+static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, struct recovered *out)
 {
 	struct ai_capture *cap = c->cap;
-	const struct recovered *have = rec_find(c, st);
+	const char *target = f->target;
+	size_t tlen = f->tlen;
+	int fdnum = f->fdnum;
+	const struct recovered *have = rec_find(c, &f->st);
 	if (have) {
 		*out = *have;
 		return true;
 	}
-
-	/* O_NOFOLLOW would refuse the magic link (ELOOP); O_NONBLOCK keeps a FIFO swapped in
-	 * after the fstatat from blocking us, and the fstat below refuses it. */
-	cleanup_close int fd = openat(fddir, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		int en = errno;
-		if (en == ENOENT && ai_proc_alive(p))
+	switch (f->rec_state) {
+	case -1:
+		if (f->rec_errno == ENOENT && f->rec_alive)
 			ai_log_path(cap, AI_LOG_INFO, COLL, target, tlen, "pid %d fd %d: closed before recovery",
 				    (int)p->pid, fdnum);
 		else
-			ai_log_path(cap, fail_level(p, en), COLL, target, tlen, "pid %d fd %d: open for recovery: %s",
-				    (int)p->pid, fdnum, strerror(en));
+			ai_log_path(cap, (f->rec_errno == ESRCH || f->rec_errno == ENOENT) && !f->rec_alive ?
+					 AI_LOG_WARNING : AI_LOG_ERROR,
+				    COLL, target, tlen, "pid %d fd %d: open for recovery: %s", (int)p->pid, fdnum,
+				    strerror(f->rec_errno));
 		return false;
-	}
-	struct stat fst;
-	if (fstat(fd, &fst) < 0) {
+	case -2:
 		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen, "pid %d fd %d: fstat: %s", (int)p->pid, fdnum,
-			    strerror(errno));
+			    strerror(f->rec_errno));
 		return false;
-	}
-	if (!S_ISREG(fst.st_mode) || fst.st_dev != st->st_dev || fst.st_ino != st->st_ino) {
+	case -3:
 		ai_log_path(cap, AI_LOG_SKIP, COLL, target, tlen,
 			    "pid %d fd %d: changed to a non regular file or another inode, not read", (int)p->pid,
 			    fdnum);
 		return false;
+	case 2:
+		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen,
+			    "pid %d fd %d: not recovered: storing the same inode through an earlier fd failed",
+			    (int)p->pid, fdnum);
+		return false;
+	case 1:
+		break;
+	default:
+		return false;
 	}
 
-	struct recovered r = { .dev = fst.st_dev, .ino = fst.st_ino };
+	struct recovered r = { .dev = f->st.st_dev, .ino = f->st.st_ino };
 	snprintf(r.member, sizeof(r.member), AI_M_RECOVERED "/%d-%d", (int)p->pid, fdnum);
 	struct ai_member_meta meta = {
 		.path = r.member,
 		.path_len = strlen(r.member),
 		.mode = S_IFREG | 0400,
-		.atime = fst.st_atim,
-		.mtime = fst.st_mtim,
-		.ctime = fst.st_ctim,
+		.atime = f->st.st_atim,
+		.mtime = f->st.st_mtim,
+		.ctime = f->st.st_ctim,
 	};
 	struct ai_member_result res;
 	memset(&res, 0, sizeof(res));
 	ai_err_t e = { 0 };
-	if (ai_bundle_add_fd(cap->bundle, &meta, fd, cap->fd_cap, &res, &e) < 0) {
+	int rc = ai_bundle_add_fd(cap->bundle, &meta, f->recfd, cap->fd_cap, &res, &e);
+	close(f->recfd);
+	f->recfd = -1;
+	if (rc < 0) {
 		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen, "pid %d fd %d: store: %s", (int)p->pid, fdnum,
 			    e.msg);
 		return false;
@@ -258,45 +544,36 @@ static bool recover(struct fctx *c, const struct ai_proc *p, int fddir, const ch
 	return true;
 }
 
-/* Returns false when the fd disappeared (closed meanwhile) and nothing was emitted. */
-static bool emit_fd(struct fctx *c, const struct ai_proc *p, int fddir, int infodir, int fdnum)
+static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 {
 	struct ai_capture *cap = c->cap;
 	struct ai_json *j = c->j;
-	char name[16];
-	snprintf(name, sizeof(name), "%d", fdnum);
-
-	cleanup_free char *target = NULL;
-	size_t tlen = 0;
-	ai_err_t e = { 0 };
-	if (ai_readlinkat(fddir, name, &target, &tlen, &e) < 0) {
-		if (e.errnum == ENOENT && ai_proc_alive(p))
-			return false; /* closed since the listing: there is nothing to describe */
-		ai_log(cap, fail_level(p, e.errnum), COLL, "pid %d fd %d: %s", (int)p->pid, fdnum, e.msg);
-		return false;
+	int fdnum = f->fdnum;
+	if (!f->target) {
+		if (f->rl_errnum == ENOENT && f->rl_alive)
+			return; /* closed since the listing: there is nothing to describe */
+		ai_log(cap, (f->rl_errnum == ESRCH || f->rl_errnum == ENOENT) && !f->rl_alive ? AI_LOG_WARNING : AI_LOG_ERROR,
+		       COLL, "pid %d fd %d: %s", (int)p->pid, fdnum, f->rl_msg ? f->rl_msg : "readlink failed");
+		return;
 	}
-
-	struct stat st;
-	bool have_st = fstatat(fddir, name, &st, 0) == 0;
-	int st_errno = have_st ? 0 : errno;
-
+	const char *target = f->target;
+	size_t tlen = f->tlen;
+	bool have_st = f->have_st;
+	const struct stat st = f->st;
 	struct fdi_info fi;
 	memset(&fi, 0, sizeof(fi));
-	cleanup_free char *info = NULL;
-	size_t ilen = 0;
-	bool itrunc = false;
-	ai_err_t ie = { 0 };
-	if (ai_read_small(infodir, name, FDINFO_MAX, &info, &ilen, &itrunc, &ie) == 0) {
-		fdi_parse_info(info, ilen, &fi);
-		if (itrunc)
+	if (f->have_info) {
+		fi = f->fi;
+		if (f->itrunc)
 			ai_log(cap, AI_LOG_TRUNCATED, COLL, "pid %d fd %d: fdinfo cut at %u bytes", (int)p->pid, fdnum,
 			       FDINFO_MAX);
-	} else if (!(ie.errnum == ENOENT && ai_proc_alive(p))) {
-		ai_log(cap, fail_level(p, ie.errnum), COLL, "pid %d fd %d: %s", (int)p->pid, fdnum, ie.msg);
+	} else if (!(f->ie_errnum == ENOENT && f->ie_alive)) {
+		ai_log(cap, (f->ie_errnum == ESRCH || f->ie_errnum == ENOENT) && !f->ie_alive ? AI_LOG_WARNING : AI_LOG_ERROR,
+		       COLL, "pid %d fd %d: %s", (int)p->pid, fdnum, f->ie_msg ? f->ie_msg : "fdinfo failed");
 	}
-	if (!have_st && !(st_errno == ENOENT && ai_proc_alive(p)))
-		ai_log_path(cap, fail_level(p, st_errno), COLL, target, tlen, "pid %d fd %d: fstatat: %s",
-			    (int)p->pid, fdnum, strerror(st_errno));
+	if (!have_st && !(f->st_errno == ENOENT && f->st_alive))
+		ai_log_path(cap, (f->st_errno == ESRCH || f->st_errno == ENOENT) && !f->st_alive ? AI_LOG_WARNING : AI_LOG_ERROR,
+			    COLL, target, tlen, "pid %d fd %d: fstatat: %s", (int)p->pid, fdnum, strerror(f->st_errno));
 
 	enum fdi_type type = fdi_classify(target, tlen, have_st ? &st : NULL);
 	bool memfd = type == FDT_MEMFD;
@@ -306,7 +583,7 @@ static bool emit_fd(struct fctx *c, const struct ai_proc *p, int fddir, int info
 	struct recovered recbuf;
 	const struct recovered *rec = NULL;
 	if (deleted && have_st && S_ISREG(st.st_mode)) {
-		if (recover(c, p, fddir, name, fdnum, &st, target, tlen, &recbuf))
+		if (recover(c, p, f, &recbuf))
 			rec = &recbuf;
 	} else if (deleted && have_st) {
 		ai_log_path(cap, AI_LOG_SKIP, COLL, target, tlen,
@@ -363,75 +640,47 @@ static bool emit_fd(struct fctx *c, const struct ai_proc *p, int fddir, int info
 		ai_json_null(j);
 	}
 	ai_json_obj_end(j);
-	return true;
 }
 
-static void collect_proc(struct fctx *c, const struct ai_proc *p)
+static void finish_proc(struct fctx *c, const struct ai_proc *p, struct rawfdproc *rp)
 {
 	struct ai_capture *cap = c->cap;
-	cleanup_close int fdd = openat(p->procfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fdd < 0) {
-		int en = errno;
-		ai_log(cap, fail_level(p, en), COLL, "pid %d: open fd: %s", (int)p->pid, strerror(en));
+	if (rp->fail_what) {
+		ai_log(cap, lvl_of(rp->fail_alive), COLL, "pid %d: %s: %s", (int)p->pid, rp->fail_what,
+		       strerror(rp->fail_errnum));
 		return;
 	}
-	cleanup_closedir DIR *d = fdopendir(fdd);
-	if (!d) {
-		ai_log(cap, AI_LOG_ERROR, COLL, "pid %d: fdopendir: %s", (int)p->pid, strerror(errno));
-		return;
-	}
-	fdd = -1; /* owned by d now */
-	cleanup_close int infodir = openat(p->procfd, "fdinfo", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (infodir < 0) {
-		int en = errno;
-		ai_log(cap, fail_level(p, en), COLL, "pid %d: open fdinfo: %s", (int)p->pid, strerror(en));
-		return;
-	}
-
-	/* List first, then describe: readdir of /proc/PID/fd is cheap, and sorting keeps the
-	 * output stable whatever order the kernel hands out. */
-	cleanup_free int *fds = NULL;
-	size_t n = 0, cap_n = 0;
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d))) {
-		char *ep;
-		errno = 0;
-		long v = strtol(de->d_name, &ep, 10);
-		if (*ep || ep == de->d_name || v < 0 || v > INT32_MAX) {
-			errno = 0;
-			continue;
-		}
-		if (n == cap_n) {
-			size_t nc = cap_n ? cap_n * 2 : 64;
-			int *nf = realloc(fds, nc * sizeof(*nf));
-			if (!nf) {
-				ai_log(cap, AI_LOG_ERROR, COLL, "pid %d: out of memory listing fds", (int)p->pid);
-				break;
-			}
-			fds = nf;
-			cap_n = nc;
-		}
-		fds[n++] = (int)v;
-		errno = 0;
-	}
-	if (errno) {
-		int en = errno;
-		ai_log(cap, fail_level(p, en), COLL, "pid %d: readdir fd: %s", (int)p->pid, strerror(en));
-	}
-	if (n)
-		qsort(fds, n, sizeof(*fds), fdi_cmp_int);
-
-	for (size_t i = 0; i < n; i++)
-		emit_fd(c, p, dirfd(d), infodir, fds[i]);
-
-	if (!ai_proc_alive(p))
+	if (rp->oom)
+		ai_log(cap, AI_LOG_ERROR, COLL, "pid %d: out of memory listing fds", (int)p->pid);
+	if (rp->readdir_errnum)
+		ai_log(cap, lvl_of(rp->readdir_alive), COLL, "pid %d: readdir fd: %s", (int)p->pid,
+		       strerror(rp->readdir_errnum));
+	for (size_t i = 0; i < rp->n; i++)
+		emit_fd(c, p, &rp->fds[i]);
+	if (!rp->alive_end)
 		ai_log(cap, AI_LOG_WARNING, COLL, "pid %d: exited during capture, its fd list may be partial",
 		       (int)p->pid);
 }
 
-static int collect_fds(struct ai_capture *cap, ai_err_t *err)
+/* Frozen: every fd's link, stat and fdinfo, and an fd on every deleted file or memfd. */
+int ai_fds_read(struct ai_capture *cap, ai_err_t *err)
 {
+	struct ai_fds_raw *r = calloc(1, sizeof(*r));
+	if (!r || (cap->target.nprocs && !(r->procs = calloc(cap->target.nprocs, sizeof(*r->procs))))) {
+		free(r);
+		return ai_err_set(err, ENOMEM, "fds");
+	}
+	r->n = cap->target.nprocs;
+	struct raw_job jb = { cap, r };
+	ai_parallel(r->n, raw_proc, &jb);
+	cap->fds_raw = r;
+	return 0;
+}
+
+int ai_fds_finish(struct ai_capture *cap, ai_err_t *err)
+{
+	struct ai_fds_raw *r = cap->fds_raw;
+	cap->fds_raw = NULL;
 	cleanup_buf struct ai_buf doc;
 	ai_buf_init(&doc);
 	struct ai_json j;
@@ -441,14 +690,23 @@ static int collect_fds(struct ai_capture *cap, ai_err_t *err)
 	ai_json_obj_begin(&j);
 	ai_json_key(&j, "fds");
 	ai_json_arr_begin(&j);
-	for (size_t i = 0; i < cap->target.nprocs; i++)
-		collect_proc(&c, &cap->target.procs[i]);
+	for (size_t i = 0; i < r->n; i++)
+		finish_proc(&c, &cap->target.procs[i], &r->procs[i]);
 	ai_json_arr_end(&j);
 	ai_json_obj_end(&j);
+	fds_raw_free(r);
 
 	if (ai_capture_put_json(cap, AI_M_FDS, &doc, err) < 0)
 		return ai_err_wrap(err, "fds");
 	return 0;
+}
+
+/* Both halves at once, for a caller without a freeze (snapshot.c calls them apart). */
+static int collect_fds(struct ai_capture *cap, ai_err_t *err)
+{
+	if (ai_fds_read(cap, err) < 0)
+		return -1;
+	return ai_fds_finish(cap, err);
 }
 
 const struct ai_collector ai_collector_fds = { "fds", collect_fds };

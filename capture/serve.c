@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -91,7 +93,107 @@ struct server {
 	unsigned waiters;              /* triggers coalesced into the running capture */
 	unsigned ncaptures;
 	bool terminating, baseline_done;
+	bool trim_pending;             /* memory to give back once idle again */
+	void *wstack;                  /* the worker's stack (ours: glibc would cache it) */
 };
+
+#define WORKER_STACK (8u << 20)
+
+/* Idle costs nothing, memory included. A capture touches megabytes of heap and most of the
+ * static binary's code; once idle again, give back what the idle loop does not use: free heap
+ * pages (malloc_trim, every arena) and, through MADV_DONTNEED, the clean file pages of
+ * read-only file mappings (the binary's text, rodata and the file-backed part of relro): they
+ * stay in the page cache and fault back in when the next capture needs them. /proc/self/pagemap
+ * tells file pages (bit 61) from private copies (relocated data, never dropped); a read-only
+ * mapping cannot gain a private copy between the check and the madvise. */
+#define TRIM_MAX_VMAS 64
+static void idle_trim(void)
+{
+	malloc_trim(0);
+	struct {
+		uintptr_t lo, hi;
+	} vma[TRIM_MAX_VMAS];
+	size_t nvma = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char buf[8192];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			/* "lo-hi perms offset dev inode   path" */
+			char *p = line, *e;
+			uintptr_t lo = strtoul(p, &e, 16), hi = *e == '-' ? strtoul(e + 1, &e, 16) : 0;
+			const char *perms = e + 1, *f = perms;
+			for (int k = 0; k < 3 && f; k++) { /* skip perms, offset, dev to the inode */
+				f = strchr(f, ' ');
+				if (f)
+					f++;
+			}
+			unsigned long ino = f ? strtoul(f, &e, 10) : 0;
+			while (ino && *e == ' ')
+				e++;
+			if (hi > lo && ino && *e == '/' && perms[0] == 'r' && perms[1] != 'w' && nvma < TRIM_MAX_VMAS) {
+				vma[nvma].lo = lo;
+				vma[nvma++].hi = hi;
+			}
+			line = nl + 1;
+		}
+		len = (size_t)(buf + len - line);
+		memmove(buf, line, len);
+		if (len == sizeof(buf) - 1)
+			len = 0; /* a line longer than the buffer: not one we need */
+	}
+	close(fd);
+	long pg = sysconf(_SC_PAGESIZE);
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm < 0 || pg <= 0) {
+		if (pm >= 0)
+			close(pm);
+		return;
+	}
+	/* runs of present file pages, madvised after the scan so the scan's own code is not
+	 * faulted straight back in */
+	struct {
+		uintptr_t lo, hi;
+	} drop[256];
+	size_t ndrop = 0;
+	for (size_t i = 0; i < nvma && ndrop < 256; i++) {
+		uint64_t ent[512];
+		for (uintptr_t a = vma[i].lo; a < vma[i].hi && ndrop < 256;) {
+			size_t np = (size_t)((vma[i].hi - a) / (uintptr_t)pg);
+			if (np > 512)
+				np = 512;
+			ssize_t n = pread(pm, ent, np * 8, (off_t)(a / (uintptr_t)pg * 8));
+			if (n <= 0)
+				break;
+			np = (size_t)n / 8;
+			for (size_t k = 0; k < np && ndrop < 256; k++) {
+				bool file = (ent[k] >> 63 & 1) && (ent[k] >> 61 & 1);
+				uintptr_t pa = a + k * (uintptr_t)pg;
+				if (!file)
+					continue;
+				if (ndrop && drop[ndrop - 1].hi == pa)
+					drop[ndrop - 1].hi = pa + (uintptr_t)pg;
+				else
+					drop[ndrop].lo = pa, drop[ndrop++].hi = pa + (uintptr_t)pg;
+			}
+			a += np * (uintptr_t)pg;
+		}
+	}
+	close(pm);
+	for (size_t i = 0; i < ndrop; i++)
+		madvise((void *)drop[i].lo, drop[i].hi - drop[i].lo, MADV_DONTNEED);
+}
 
 static time_t mono_s(void)
 {
@@ -296,9 +398,22 @@ static int capture_start(struct server *s, const char *trigger, const char *reas
 	snprintf(s->job.name, sizeof(s->job.name), "afterimage-%s-%d-%s.%03ldZ-%s", host, s->job.pid, ts,
 		 now.tv_nsec / 1000000, trigger);
 	s->waiters = 1;
-	int rc = pthread_create(&s->worker, NULL, worker_main, s);
-	if (rc != 0)
+	s->wstack = mmap(NULL, WORKER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+			 -1, 0);
+	if (s->wstack == MAP_FAILED) {
+		s->wstack = NULL;
+		return ai_err_set(err, errno, "worker stack");
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, s->wstack, WORKER_STACK);
+	int rc = pthread_create(&s->worker, &attr, worker_main, s);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		munmap(s->wstack, WORKER_STACK);
+		s->wstack = NULL;
 		return ai_err_set(err, rc, "starting the capture worker");
+	}
 	s->capturing = true;
 	return 0;
 }
@@ -380,6 +495,7 @@ static void conn_free(struct server *s, struct conn *c)
 	fd_close(&c->tfd);
 	ai_buf_free(&c->out);
 	free(c);
+	s->trim_pending = true;
 }
 
 static void conn_drain(struct server *s, struct conn *c)
@@ -670,7 +786,10 @@ static void worker_done(struct server *s)
 	if (read(s->wfd, &v, sizeof(v)) < 0)
 		return;
 	pthread_join(s->worker, NULL);
+	munmap(s->wstack, WORKER_STACK);
+	s->wstack = NULL;
 	s->capturing = false;
+	s->trim_pending = true;
 	if (s->job.rc == 0) {
 		s->ncaptures++;
 		if (strcmp(s->job.trigger, "baseline") != 0) {
@@ -905,11 +1024,19 @@ static void on_signal(struct server *s)
 
 int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 {
+	/* One malloc arena: a capture thread's arena would keep its pages (and per-thread
+	 * leftovers) resident between captures; the main one is trimmed when idle. */
+	mallopt(M_ARENA_MAX, 1);
 	struct server s = { .o = o, .proc_fd = -1, .ep = -1, .lfd = -1, .ufd = -1, .sfd = -1, .wfd = -1,
 			    .pidfd = -1, .rtfd = -1, .gtfd = -1 };
 	int ret = server_init(&s, err);
+	s.trim_pending = true;
 	while (ret == 0 && !(s.terminating && !s.capturing)) {
 		struct epoll_event evs[32];
+		if (s.trim_pending && !s.capturing && !s.conns) {
+			idle_trim();
+			s.trim_pending = false;
+		}
 		int n = epoll_wait(s.ep, evs, 32, -1);
 		if (n < 0 && errno == EINTR)
 			continue;

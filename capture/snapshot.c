@@ -17,6 +17,13 @@ static const struct ai_collector *const collectors[] = {
 	&ai_collector_mounts,  &ai_collector_processes, &ai_collector_fds,
 	&ai_collector_sockets, &ai_collector_upper,
 };
+/* Split collectors: the half run frozen and the half run after the thaw (capture.h). */
+static int (*const frozen_half[])(struct ai_capture *, ai_err_t *) = {
+	NULL, NULL, ai_fds_read, NULL, NULL,
+};
+static int (*const finishers[])(struct ai_capture *, ai_err_t *) = {
+	NULL, NULL, ai_fds_finish, NULL, NULL,
+};
 
 int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err)
 {
@@ -252,15 +259,35 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	if (ai_bundle_create(&cap.bundle, o->outdir_fd, name, err) < 0)
 		goto out;
 
-	struct ai_json tj;
-	ai_json_init(&tj, &timing);
-	ai_json_arr_begin(&tj);
 	struct freeze_state fz = { 0 };
-	for (size_t i = 0; i < sizeof(collectors) / sizeof(collectors[0]); i++) {
+	enum { NCOLL = sizeof(collectors) / sizeof(collectors[0]) };
+	double cms[NCOLL] = { 0 };
+	bool cok[NCOLL], cran[NCOLL] = { 0 }, finished = false;
+	for (size_t i = 0; i < NCOLL; i++) {
 		const struct ai_collector *c = collectors[i];
 		bool is_upper = c == &ai_collector_upper;
 		if (target_gone && !is_upper)
 			continue;
+		if (is_upper && !finished) {
+			/* thawed first: what was read frozen is hashed, stored and written now */
+			if (!o->freeze_all)
+				do_thaw(o, &fz);
+			finished = true;
+			for (size_t k = 0; k < i; k++) {
+				if (!cran[k] || !cok[k] || !finishers[k])
+					continue;
+				struct timespec t0, t1;
+				ai_err_t cerr = { 0 };
+				clock_gettime(CLOCK_MONOTONIC, &t0);
+				int cr = finishers[k](&cap, &cerr);
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				cms[k] += ms_between(t0, t1);
+				if (cr < 0) {
+					ai_log(&cap, AI_LOG_ERROR, collectors[k]->name, "collector failed: %s", cerr.msg);
+					cok[k] = false;
+				}
+			}
+		}
 		if (is_upper && !cap.overlay.found && o->overlay_hint && o->overlay_hint->found) {
 			/* the target died under us: the overlay it had is still on disk */
 			ai_log(&cap, AI_LOG_WARNING, "mounts", "root overlay not readable now, using the one seen before");
@@ -271,22 +298,30 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		/* Frozen while the volatile state is read; thawed before the upperdir copy. */
 		if (!is_upper && !target_gone)
 			do_freeze(&cap, o, &fz);
-		else if (!o->freeze_all)
-			do_thaw(o, &fz);
 		struct timespec t0, t1;
 		ai_err_t cerr = { 0 };
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		int cr = c->collect(&cap, &cerr);
+		int cr = frozen_half[i] ? frozen_half[i](&cap, &cerr) : c->collect(&cap, &cerr);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (cr < 0)
 			ai_log(&cap, AI_LOG_ERROR, c->name, "collector failed: %s", cerr.msg);
+		cran[i] = true;
+		cok[i] = cr >= 0;
+		cms[i] += ms_between(t0, t1);
+	}
+	struct ai_json tj;
+	ai_json_init(&tj, &timing);
+	ai_json_arr_begin(&tj);
+	for (size_t i = 0; i < NCOLL; i++) {
+		if (!cran[i])
+			continue;
 		ai_json_obj_begin(&tj);
-		ai_json_kstr(&tj, "name", c->name);
+		ai_json_kstr(&tj, "name", collectors[i]->name);
 		ai_json_key(&tj, "ms");
 		char ms[32];
-		snprintf(ms, sizeof(ms), "%.3f", ms_between(t0, t1));
+		snprintf(ms, sizeof(ms), "%.3f", cms[i]);
 		ai_json_raw(&tj, ms);
-		ai_json_kbool(&tj, "ok", cr >= 0);
+		ai_json_kbool(&tj, "ok", cok[i]);
 		ai_json_obj_end(&tj);
 	}
 	do_thaw(o, &fz);
