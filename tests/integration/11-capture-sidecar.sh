@@ -13,6 +13,12 @@ STORAGE=$(podman info -f '{{.Store.GraphRoot}}')
 OUT=$T_TMP/out
 mkdir -p "$OUT" "$T_TMP/secret"
 "$CAPTURE" keygen -o "$T_TMP/secret/key" >/dev/null
+# A sanitizer build is dynamically linked: lend it the host's libraries, read only.
+LIBS=()
+if readelf -l "$CAPTURE" | grep -q 'program interpreter'; then
+	t_diag "dynamic build: mounting the host's /lib, /lib64 and /usr/lib into the sidecar"
+	LIBS=(-v /lib:/lib:ro -v /lib64:/lib64:ro -v /usr/lib:/usr/lib:ro)
+fi
 SC=ai-sidecar-$$
 t_cleanup "podman rm -f -t 0 $SC"
 # Only what the capture needs: read other processes' /proc (SYS_PTRACE), read files whatever
@@ -20,7 +26,7 @@ t_cleanup "podman rm -f -t 0 $SC"
 rc=0
 podman run --name "$SC" --pid "container:$T_TARGET_NAME" \
 	--cap-drop all --cap-add SYS_PTRACE,DAC_READ_SEARCH,SYS_ADMIN --security-opt label=disable \
-	-v "$BUILD/afterimage-capture:/afterimage-capture:ro" \
+	-v "$BUILD/afterimage-capture:/afterimage-capture:ro" "${LIBS[@]}" \
 	-v "$STORAGE:/host$STORAGE:ro" \
 	-v "$T_TMP/secret:/secret:ro" -v "$OUT:/out" \
 	-e AFTERIMAGE_POD_NAME=web-0 -e AFTERIMAGE_POD_NAMESPACE=prod -e AFTERIMAGE_POD_UID=1234-abcd \
