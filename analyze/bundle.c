@@ -191,12 +191,18 @@ void az_model_free(struct az_model *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* procs are sorted by pid (az_processes_read): binary search, the first of equal pids. */
 const struct az_proc *az_model_proc(const struct az_model *m, int64_t pid)
 {
-	for (size_t i = 0; i < m->nprocs; i++)
-		if (m->procs[i].pid == pid)
-			return &m->procs[i];
-	return NULL;
+	size_t lo = 0, hi = m->nprocs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->procs[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->nprocs && m->procs[lo].pid == pid ? &m->procs[lo] : NULL;
 }
 
 size_t az_exe_path_len(const struct az_proc *p)

@@ -37,12 +37,24 @@ static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char
 	return x;
 }
 
-static bool pid_flagged(const struct az_findings *f, int64_t pid)
+static int cmp_i64(const void *x, const void *y)
 {
+	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* The pids of the high-severity findings so far (listeners aside), sorted for bsearch. */
+static int64_t *flagged_pids(const struct az_findings *f, size_t *n)
+{
+	int64_t *v = malloc((f->n ? f->n : 1) * sizeof(*v));
+	if (!v)
+		abort();
+	*n = 0;
 	for (size_t i = 0; i < f->n; i++)
-		if (f->v[i].pid == pid && f->v[i].sev == AZ_SEV_HIGH && strncmp(f->v[i].kind, "listener", 8))
-			return true;
-	return false;
+		if (f->v[i].sev == AZ_SEV_HIGH && strncmp(f->v[i].kind, "listener", 8))
+			v[(*n)++] = f->v[i].pid;
+	qsort(v, *n, sizeof(*v), cmp_i64);
+	return v;
 }
 
 static int cmp_sev(const void *x, const void *y)
@@ -127,13 +139,15 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 			    d->size, d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "");
 	}
 	/* listeners of flagged processes */
+	size_t nflagged;
+	int64_t *flagged = flagged_pids(f, &nflagged);
 	for (size_t i = 0; i < m->nsocks; i++) {
 		const struct az_sock *s = &m->socks[i];
 		bool listening = !strcmp(s->state, "LISTEN") || (!strcmp(s->proto, "udp") && s->lport > 0);
 		if (!listening)
 			continue;
 		for (size_t k = 0; k < s->nowners; k++) {
-			if (!pid_flagged(f, s->owners[k].pid))
+			if (!bsearch(&s->owners[k].pid, flagged, nflagged, sizeof(*flagged), cmp_i64))
 				continue;
 			char where[300];
 			if (!strcmp(s->family, "unix"))
@@ -145,6 +159,7 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 			break;
 		}
 	}
+	free(flagged);
 	if (f->n)
 		qsort(f->v, f->n, sizeof(*f->v), cmp_sev); /* not stable, but kinds stay grouped by severity */
 }
@@ -182,9 +197,58 @@ static void origin_text(const struct az_attr *a, const char *p, size_t len, stru
 		ai_buf_printf(out, " (layer %d)", o.layer);
 }
 
+/* Open files per process without a procs x fds scan: the fd indexes sorted by (pid, index). */
+struct fd_index {
+	const struct az_model *m;
+	size_t *v;
+};
+
+static int cmp_fd_pid(const void *x, const void *y, void *ud)
+{
+	const struct az_model *m = ud;
+	size_t a = *(const size_t *)x, b = *(const size_t *)y;
+	int64_t pa = m->fds[a].pid, pb = m->fds[b].pid;
+	return pa < pb ? -1 : pa > pb ? 1 : (a > b) - (a < b);
+}
+
+static void fd_index_build(struct fd_index *ix, const struct az_model *m)
+{
+	ix->m = m;
+	ix->v = malloc((m->nfds ? m->nfds : 1) * sizeof(size_t));
+	if (!ix->v)
+		abort();
+	for (size_t i = 0; i < m->nfds; i++)
+		ix->v[i] = i;
+	qsort_r(ix->v, m->nfds, sizeof(size_t), cmp_fd_pid, (void *)m);
+}
+
+/* The range [*lo, *hi) of ix->v holding the fds of process i; empty for a repeated pid (a hostile
+ * bundle), so the listing stays linear. */
+static void fd_range(const struct fd_index *ix, size_t i, size_t *lo, size_t *hi)
+{
+	const struct az_model *m = ix->m;
+	int64_t pid = m->procs[i].pid;
+	*lo = *hi = 0;
+	if (i > 0 && m->procs[i - 1].pid == pid)
+		return;
+	size_t l = 0, h = m->nfds;
+	while (l < h) {
+		size_t mid = l + (h - l) / 2;
+		if (m->fds[ix->v[mid]].pid < pid)
+			l = mid + 1;
+		else
+			h = mid;
+	}
+	*lo = *hi = l;
+	while (*hi < m->nfds && m->fds[ix->v[*hi]].pid == pid)
+		(*hi)++;
+}
+
 void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attr *a, bool json,
 			struct ai_buf *out)
 {
+	struct fd_index ix;
+	fd_index_build(&ix, m);
 	if (json) {
 		struct ai_json j;
 		ai_json_init(&j, out);
@@ -224,9 +288,11 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 				origin_text(a, p->exe.s, az_exe_path_len(p), NULL, &j);
 			ai_json_key(&j, "files");
 			ai_json_arr_begin(&j);
-			for (size_t k = 0; k < m->nfds; k++) {
-				const struct az_fd *d = &m->fds[k];
-				if (d->pid != p->pid || (d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
+			size_t lo, hi;
+			fd_range(&ix, i, &lo, &hi);
+			for (size_t x = lo; x < hi; x++) {
+				const struct az_fd *d = &m->fds[ix.v[x]];
+				if ((d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
 					continue;
 				ai_json_obj_begin(&j);
 				ai_json_kint(&j, "fd", d->fd);
@@ -243,6 +309,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		ai_json_arr_end(&j);
 		ai_json_obj_end(&j);
 		ai_buf_addc(out, '\n');
+		free(ix.v);
 		return;
 	}
 	ai_buf_printf(out, "FINDINGS (%zu)\n", f->n);
@@ -269,9 +336,11 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		else if (p->exe.s)
 			origin_text(a, p->exe.s, az_exe_path_len(p), out, NULL);
 		ai_buf_addc(out, '\n');
-		for (size_t k = 0; k < m->nfds; k++) {
-			const struct az_fd *d = &m->fds[k];
-			if (d->pid != p->pid || (d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
+		size_t lo, hi;
+		fd_range(&ix, i, &lo, &hi);
+		for (size_t x = lo; x < hi; x++) {
+			const struct az_fd *d = &m->fds[ix.v[x]];
+			if ((d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
 				continue;
 			ai_buf_printf(out, "      fd %" PRId64 " ", d->fd);
 			az_esc_text(out, d->target.s, d->target.len);
@@ -283,4 +352,5 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			ai_buf_addc(out, '\n');
 		}
 	}
+	free(ix.v);
 }

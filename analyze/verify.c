@@ -62,6 +62,77 @@ static void report(struct az_verify_result *r, bool fail, const char *fmt, ...)
 		r->failures++;
 }
 
+/* Member names seen so far, for hardlink targets: open addressing over indexes into the member
+ * array (+1, 0 empty), load <= 0.5; a repeated name points at its latest member. */
+struct name_table {
+	uint32_t *slot;
+	size_t cap; /* power of two */
+	size_t n;
+};
+
+static uint64_t name_hash(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a 64 */
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h ^ (h >> 29);
+}
+
+static void name_table_put(struct name_table *t, const struct member *ms, size_t idx);
+
+static void name_table_grow(struct name_table *t, const struct member *ms)
+{
+	struct name_table old = *t;
+	t->cap = old.cap ? old.cap * 2 : 1024;
+	t->slot = calloc(t->cap, sizeof(uint32_t));
+	t->n = 0;
+	if (!t->slot)
+		abort();
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.slot[i])
+			name_table_put(t, ms, old.slot[i] - 1);
+	free(old.slot);
+}
+
+static void name_table_put(struct name_table *t, const struct member *ms, size_t idx)
+{
+	if ((t->n + 1) * 2 > t->cap)
+		name_table_grow(t, ms);
+	const struct member *m = &ms[idx];
+	size_t h = (size_t)name_hash(m->name, m->name_len) & (t->cap - 1);
+	for (; t->slot[h]; h = (h + 1) & (t->cap - 1)) {
+		const struct member *x = &ms[t->slot[h] - 1];
+		if (x->name_len == m->name_len && !memcmp(x->name, m->name, m->name_len)) {
+			t->slot[h] = (uint32_t)idx + 1;
+			return;
+		}
+	}
+	t->slot[h] = (uint32_t)idx + 1;
+	t->n++;
+}
+
+static const struct member *name_table_get(const struct name_table *t, const struct member *ms, const char *name,
+					   size_t len)
+{
+	if (!t->cap)
+		return NULL;
+	size_t h = (size_t)name_hash(name, len) & (t->cap - 1);
+	for (; t->slot[h]; h = (h + 1) & (t->cap - 1)) {
+		const struct member *x = &ms[t->slot[h] - 1];
+		if (x->name_len == len && !memcmp(x->name, name, len))
+			return x;
+	}
+	return NULL;
+}
+
+static void name_table_freep(struct name_table *t)
+{
+	free(t->slot);
+}
+#define cleanup_name_table __attribute__((cleanup(name_table_freep)))
+
 static int cmp_member(const void *a, const void *b)
 {
 	const struct member *x = a, *y = b;
@@ -264,6 +335,7 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 
 	struct member *ms = NULL;
 	size_t n = 0, cap = 0;
+	struct name_table names cleanup_name_table = {0};
 	cleanup_free char *sums = NULL, *sums_sig = NULL, *manifest = NULL;
 	size_t sums_len = 0, sums_sig_len = 0, manifest_len = 0;
 	bool archive_ok = true;
@@ -303,13 +375,15 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		const char *hl = archive_entry_hardlink(e);
 		if (hl) {
 			/* a hardlink's content is its first link's: find it among the members so far */
-			for (size_t k = 0; k + 1 < n; k++)
-				if (!strcmp(ms[k].name, hl)) {
-					memcpy(m->sha256, ms[k].sha256, 65);
-					m->size = ms[k].size;
-				}
+			const struct member *t = name_table_get(&names, ms, hl, strlen(hl));
+			if (t) {
+				memcpy(m->sha256, t->sha256, 65);
+				m->size = t->size;
+			}
+			name_table_put(&names, ms, n - 1);
 			continue;
 		}
+		name_table_put(&names, ms, n - 1);
 		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		char **keep = NULL;

@@ -29,19 +29,49 @@ void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out)
 	}
 }
 
-static void tree_walk(const struct az_model *m, size_t i, int d, bool *seen, size_t *order, size_t *k, int *depth)
+/* Children lists in CSR form: kids[first[i] .. first[i+1]) are the indexes of i's children, in
+ * index (pid) order. A child belongs to the first process carrying its ppid (pids are unique in a
+ * real bundle; a hostile one may repeat them). O(n log n) over n processes. */
+struct proc_kids {
+	size_t *first, *kids;
+};
+
+static void proc_kids_build(const struct az_model *m, struct proc_kids *k)
 {
-	/* iterative over siblings, recursive over depth (bounded by the number of processes and
-	 * by seen[], so a ppid cycle cannot loop) */
+	size_t n = m->nprocs;
+	k->first = calloc(n + 2, sizeof(size_t));
+	k->kids = calloc(n ? n : 1, sizeof(size_t));
+	size_t *parent = calloc(n ? n : 1, sizeof(size_t));
+	if (!k->first || !k->kids || !parent)
+		abort();
+	for (size_t c = 0; c < n; c++) {
+		const struct az_proc *p = az_model_proc(m, m->procs[c].ppid);
+		parent[c] = p && p != &m->procs[c] ? (size_t)(p - m->procs) : SIZE_MAX;
+		if (parent[c] != SIZE_MAX)
+			k->first[parent[c] + 2]++;
+	}
+	for (size_t i = 0; i < n; i++)
+		k->first[i + 2] += k->first[i + 1];
+	for (size_t c = 0; c < n; c++) /* first[i + 1] is the fill cursor of i, ends at first[i + 2] */
+		if (parent[c] != SIZE_MAX)
+			k->kids[k->first[parent[c] + 1]++] = c;
+	free(parent);
+}
+
+static void tree_walk(const struct az_model *m, const struct proc_kids *pk, size_t i, int d, bool *seen,
+		      size_t *order, size_t *k, int *depth)
+{
+	/* recursive over depth (bounded: deeper processes are listed later as roots of their own),
+	 * each process is placed once (seen[], so a ppid cycle cannot loop) */
 	if (seen[i] || d > 64)
 		return;
 	seen[i] = true;
 	order[*k] = i;
 	depth[*k] = d;
 	(*k)++;
-	for (size_t c = 0; c < m->nprocs; c++)
-		if (!seen[c] && m->procs[c].ppid == m->procs[i].pid && c != i)
-			tree_walk(m, c, d + 1, seen, order, k, depth);
+	for (size_t x = pk->first[i]; x < pk->first[i + 1]; x++)
+		if (!seen[pk->kids[x]])
+			tree_walk(m, pk, pk->kids[x], d + 1, seen, order, k, depth);
 }
 
 void az_proc_tree(const struct az_model *m, size_t *order, int *depth)
@@ -49,13 +79,17 @@ void az_proc_tree(const struct az_model *m, size_t *order, int *depth)
 	cleanup_free bool *seen = calloc(m->nprocs ? m->nprocs : 1, sizeof(bool));
 	if (!seen)
 		abort();
+	struct proc_kids pk;
+	proc_kids_build(m, &pk);
 	size_t k = 0;
 	for (size_t i = 0; i < m->nprocs; i++) /* roots: parent not in the bundle */
 		if (!az_model_proc(m, m->procs[i].ppid) || m->procs[i].ppid == m->procs[i].pid)
-			tree_walk(m, i, 0, seen, order, &k, depth);
-	for (size_t i = 0; i < m->nprocs; i++) /* anything left (a cycle): flat */
+			tree_walk(m, &pk, i, 0, seen, order, &k, depth);
+	for (size_t i = 0; i < m->nprocs; i++) /* anything left (a cycle, or deeper than 64): flat */
 		if (!seen[i])
-			tree_walk(m, i, 0, seen, order, &k, depth);
+			tree_walk(m, &pk, i, 0, seen, order, &k, depth);
+	free(pk.first);
+	free(pk.kids);
 }
 
 void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
