@@ -58,6 +58,22 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libcommon.a $(wildcard common/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libcommon.a $(UNIT_LIBS)
 
+# Unit tests and fuzz targets named *analyze* also link the analyzer's modules (all but main).
+ANALYZE_LIB_OBJS := $(filter-out $(BUILD)/analyze/main.o,$(ANALYZE_OBJS))
+$(BUILD)/libanalyze.a: $(ANALYZE_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+UNIT_ANALYZE_BINS := $(foreach b,$(UNIT_BINS),$(if $(findstring analyze,$(notdir $(b))),$(b)))
+FUZZ_ANALYZE_BINS := $(foreach b,$(FUZZ_BINS),$(if $(findstring analyze,$(notdir $(b))),$(b)))
+$(UNIT_ANALYZE_BINS): $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(wildcard common/*.h tests/unit/*.h analyze/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS)
+
+$(FUZZ_ANALYZE_BINS): $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.inc $(BUILD)/libanalyze.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -DAI_FUZZ_REPLAY -o $@ $< $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS)
+
 # Fuzz targets build as plain replay drivers (tests/fuzz/driver.c) so make check runs every
 # corpus input; `make fuzz` builds them with libFuzzer instead.
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.inc $(BUILD)/libcommon.a $(BUILD)/libcapture-fuzz.a
@@ -79,10 +95,11 @@ $(BUILD)/tests/fixtures/holder: tests/fixtures/holder.c
 # and keep every crash input in the corpus: make check replays them all.
 fuzz:
 	$(MAKE) CC=clang BUILD=build-fuzz SANITIZER=address,undefined EXTRA_CFLAGS=-fsanitize=fuzzer-no-link \
-		build-fuzz/libcommon.a build-fuzz/libcapture-fuzz.a
+		build-fuzz/libcommon.a build-fuzz/libcapture-fuzz.a build-fuzz/libanalyze.a
 	for f in $(FUZZ_SRCS:tests/fuzz/%.c=%); do \
 		clang $(CFLAGS_BASE) -g -O1 -fsanitize=fuzzer,address,undefined -o build-fuzz/$$f tests/fuzz/$$f.c \
-			build-fuzz/libcapture-fuzz.a build-fuzz/libcommon.a $(UNIT_LIBS) || exit 1; \
+			$$(case $$f in *analyze*) echo build-fuzz/libanalyze.a;; esac) \
+			build-fuzz/libcapture-fuzz.a build-fuzz/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS) || exit 1; \
 	done
 
 unit: $(UNIT_BINS)

@@ -1,0 +1,402 @@
+/* Unit tests of the analyzer's pure pieces, linked against libanalyze.a: the path table and OCI
+ * whiteout application (a generated OCI dir image of plain-tar layers), the status classification
+ * of upperdir entries (fs/upper.json through az_upper_read), bodyfile escaping, mode strings. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "analyze/attr.h"
+#include "analyze/context.h"
+#include "analyze/image.h"
+#include "analyze/timeline.h"
+#include "analyze/util.h"
+#include "analyze/views.h"
+#include "common/buf.h"
+#include "common/hash.h"
+#include "tests/unit/t.h"
+
+struct ent {
+	const char *path;
+	char type;        /* f file, d dir, l symlink, h hardlink, 0 end */
+	const char *data; /* content, link target */
+	unsigned mode;
+};
+
+static char tmpdir[256];
+
+static void write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
+		abort();
+	close(fd);
+}
+
+/* a blob under DIR/blobs/sha256/, its "sha256:HEX" into digest */
+static void put_blob(const void *data, size_t len, char digest[80])
+{
+	char hex[65];
+	ai_err_t err;
+	if (ai_sha256_hex(data, len, hex, &err) < 0)
+		abort();
+	snprintf(digest, 80, "sha256:%s", hex);
+	char name[128];
+	snprintf(name, sizeof(name), "blobs/sha256/%s", hex);
+	write_file(tmpdir, name, data, len);
+}
+
+static void layer_tar(const struct ent *es, struct ai_buf *out)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	size_t cap = 1 << 20, used = 0;
+	char *buf = malloc(cap);
+	archive_write_set_bytes_in_last_block(a, 1);
+	if (archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK)
+		abort();
+	for (const struct ent *e = es; e->type; e++) {
+		struct archive_entry *x = archive_entry_new();
+		archive_entry_set_pathname(x, e->path);
+		archive_entry_set_perm(x, e->mode ? e->mode : 0644);
+		switch (e->type) {
+		case 'f':
+			archive_entry_set_filetype(x, AE_IFREG);
+			archive_entry_set_size(x, (la_int64_t)strlen(e->data ? e->data : ""));
+			break;
+		case 'd': archive_entry_set_filetype(x, AE_IFDIR); break;
+		case 'l':
+			archive_entry_set_filetype(x, AE_IFLNK);
+			archive_entry_set_symlink(x, e->data);
+			break;
+		case 'h':
+			archive_entry_set_filetype(x, AE_IFREG);
+			archive_entry_set_hardlink(x, e->data);
+			break;
+		}
+		archive_write_header(a, x);
+		if (e->type == 'f' && e->data)
+			archive_write_data(a, e->data, strlen(e->data));
+		archive_entry_free(x);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	ai_buf_add(out, buf, used);
+	free(buf);
+}
+
+/* An OCI dir image of n plain-tar layers; history created_by "layer N". */
+static void make_image(const struct ent *const *layers, int n)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ai-unit-analyze.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		abort();
+	char p[512];
+	snprintf(p, sizeof(p), "%s/blobs", tmpdir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof(p), "%s/blobs/sha256", tmpdir);
+	mkdir(p, 0755);
+	struct ai_buf cfg, man;
+	ai_buf_init(&cfg);
+	ai_buf_init(&man);
+	ai_buf_adds(&cfg, "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[");
+	ai_buf_adds(&man, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"layers\":[");
+	for (int i = 0; i < n; i++) {
+		struct ai_buf t;
+		ai_buf_init(&t);
+		layer_tar(layers[i], &t);
+		char d[80];
+		put_blob(t.data, t.len, d);
+		ai_buf_printf(&cfg, "%s\"%s\"", i ? "," : "", d);
+		ai_buf_printf(&man, "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":%zu}",
+			      i ? "," : "", d, t.len);
+		ai_buf_free(&t);
+	}
+	ai_buf_adds(&cfg, "]},\"history\":[");
+	for (int i = 0; i < n; i++)
+		ai_buf_printf(&cfg, "%s{\"created_by\":\"layer %d\"}%s", i ? "," : "", i + 1,
+			      i == 0 ? ",{\"created_by\":\"ENV x=1\",\"empty_layer\":true}" : "");
+	ai_buf_adds(&cfg, "]}");
+	char cd[80], md[80];
+	put_blob(cfg.data, cfg.len, cd);
+	ai_buf_printf(&man, "],\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu}}",
+		      cd, cfg.len);
+	put_blob(man.data, man.len, md);
+	struct ai_buf idx;
+	ai_buf_init(&idx);
+	ai_buf_printf(&idx,
+		      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		      "\"digest\":\"%s\",\"size\":%zu}]}",
+		      md, man.len);
+	write_file(tmpdir, "index.json", idx.data, idx.len);
+	write_file(tmpdir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
+	ai_buf_free(&idx);
+	ai_buf_free(&cfg);
+	ai_buf_free(&man);
+}
+
+static char sha_of(const char *s, char hex[65])
+{
+	ai_err_t err;
+	ai_sha256_hex(s, strlen(s), hex, &err);
+	return 0;
+}
+
+/* "status layer" of a path, or "unknown" */
+static const char *st(const struct az_attr *a, const char *path)
+{
+	static char out[64];
+	struct az_origin o;
+	if (!az_attr_lookup(a, path, strlen(path), &o))
+		return "unknown";
+	snprintf(out, sizeof(out), "%s %d", az_status_name(o.status), o.layer);
+	return out;
+}
+
+static const struct ent L1[] = {
+	{"bin/", 'd', NULL, 0755},
+	{"bin/sh", 'f', "shell", 0755},
+	{"bin/ls", 'f', "ls", 0755},
+	{"etc/passwd", 'f', "root:x:0:0", 0644}, /* parent created implicitly */
+	{"etc/group", 'f', "root:x:0:", 0644},
+	{"etc/app/", 'd', NULL, 0755},
+	{"etc/app/a.conf", 'f', "a", 0644},
+	{"etc/app/b.conf", 'f', "b", 0644},
+	{"opt/old/", 'd', NULL, 0755},
+	{"opt/old/x", 'f', "x", 0644},
+	{"usr/lib/libc.so", 'f', "libc", 0755},
+	{"usr/lib/libc.so.6", 'h', "usr/lib/libc.so", 0},
+	{"usr/link", 'l', "lib", 0777},
+	{"./srv/./dotted", 'f', "dots", 0644},
+	{"../escape", 'f', "no", 0644},
+	{NULL, 0, NULL, 0},
+};
+static const struct ent L2[] = {
+	{"bin/.wh.ls", 'f', "", 0},         /* whiteout: removes bin/ls */
+	{"etc/app/.wh..wh..opq", 'f', "", 0}, /* opaque: hides a.conf, b.conf */
+	{"etc/app/c.conf", 'f', "c", 0644},
+	{"etc/passwd", 'f', "root:x:0:0\nuser:x:1000", 0644},
+	{"opt/.wh.old", 'f', "", 0},
+	{"opt/old/", 'd', NULL, 0755}, /* re-created after its whiteout in the same layer */
+	{"opt/old/y", 'f', "y", 0644},
+	{NULL, 0, NULL, 0},
+};
+static const struct ent L3[] = {
+	{"etc/group", 'd', NULL, 0755}, /* a file replaced by a dir */
+	{"srv/dotted", 'f', "dots", 0644},
+	{NULL, 0, NULL, 0},
+};
+
+static void upper_entry(struct ai_buf *j, const char *path, const char *type, const char *mode, const char *content,
+			const char *overlay, const char *extra)
+{
+	char hex[65] = "";
+	if (content)
+		sha_of(content, hex);
+	ai_buf_printf(j, "%s{\"path\":\"%s\",\"type\":\"%s\",\"mode\":\"%s\",\"uid\":0,\"gid\":0,\"size\":%zu,\"ino\":7,"
+		      "\"mtime_ns\":1700000000000000000,\"atime_ns\":1700000000000000000,\"ctime_ns\":1700000000000000000",
+		      j->len > 12 ? "," : "", path, type, mode, content ? strlen(content) : 0);
+	if (content)
+		ai_buf_printf(j, ",\"sha256\":\"%s\"", hex);
+	ai_buf_printf(j, ",\"overlay\":[%s]%s%s}", overlay ? overlay : "", extra ? "," : "", extra ? extra : "");
+}
+
+static void test_attribution(void)
+{
+	const struct ent *layers[] = {L1, L2, L3};
+	make_image(layers, 3);
+	struct az_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.img.dirfd = -1;
+	ai_err_t err;
+	char ref[300];
+	snprintf(ref, sizeof(ref), "oci:%s", tmpdir);
+	int r = az_image_open(&c.img, ref, &err);
+	T_OK(r == 0, "az_image_open of a generated OCI dir (%s)", r ? err.msg : "ok");
+	if (r)
+		return;
+	c.have_img = true;
+	T_OK(c.img.nlayers == 3, "3 layers");
+	T_STREQ(c.img.layers[1].created_by.s, "layer 2", "history paired with layers, empty_layer skipped");
+
+	struct ai_buf j;
+	ai_buf_init(&j);
+	ai_buf_adds(&j, "{\"entries\":[");
+	upper_entry(&j, "/bin", "dir", "0755", NULL, NULL, NULL);                   /* same mode: image */
+	upper_entry(&j, "/bin/sh", "file", "0755", "shell", NULL, NULL);            /* same content: metadata */
+	upper_entry(&j, "/etc", "dir", "0700", NULL, NULL, NULL);                   /* chmod: metadata */
+	upper_entry(&j, "/etc/passwd", "file", "0644", "changed", NULL, NULL);      /* modified */
+	upper_entry(&j, "/etc/new", "file", "0755", "new", NULL, NULL);             /* added */
+	upper_entry(&j, "/etc/app", "dir", "0755", NULL, "\"opaque\"", NULL);       /* replaced */
+	upper_entry(&j, "/etc/app/d.conf", "file", "0644", "d", NULL, NULL);        /* added */
+	upper_entry(&j, "/usr/lib/libc.so.6", "file", "0755", "libc", NULL, NULL);  /* hardlink in the layer: metadata */
+	upper_entry(&j, "/usr/link", "symlink", "0777", NULL, NULL, "\"target\":\"lib64\""); /* modified */
+	upper_entry(&j, "/usr/lib/libc.so", "whiteout", "0000", NULL, "\"whiteout\"", NULL); /* deleted */
+	upper_entry(&j, "/opt/old/y", "file", "0644", "y", "\"metacopy\"", NULL);   /* metacopy: metadata */
+	upper_entry(&j, "/srv", "dir", "0755", NULL, "\"redirect\"", "\"redirect\":\"/opt/old\"");
+	upper_entry(&j, "/srv/y", "file", "0644", "y", NULL, NULL);                 /* via the redirect: metadata */
+	ai_buf_adds(&j, "]}");
+	r = az_upper_read(&c.m, j.data, j.len, &err);
+	T_OK(r == 0, "az_upper_read (%s)", r ? err.msg : "ok");
+	c.m.have[AZ_HAVE_UPPER] = true;
+	ai_buf_free(&j);
+	r = az_attr_build(&c.attr, &c.m, &c.img, false, &err);
+	T_OK(r == 0, "az_attr_build (%s)", r ? err.msg : "ok");
+	if (r)
+		return;
+	/* the path table and whiteouts */
+	T_STREQ(st(c.attr, "/bin/ls"), "layer-deleted 1", "a layer whiteout: layer-deleted");
+	T_STREQ(st(c.attr, "/etc/app/a.conf"), "layer-deleted 1", "hidden by layer 2's opaque marker: layer-deleted");
+	T_STREQ(st(c.attr, "/etc/app/c.conf"), "deleted 2", "a later layer's file under the upper opaque dir: deleted");
+	T_STREQ(st(c.attr, "/opt/old/x"), "layer-deleted 1", "whiteout then re-created dir: old child stays deleted");
+	T_STREQ(st(c.attr, "/opt/old"), "image 2", "the re-created dir belongs to layer 2");
+	T_STREQ(st(c.attr, "/etc/group"), "image 3", "a file replaced by a dir in layer 3");
+	T_STREQ(st(c.attr, "/etc/shadow"), "unknown", "a path no one provides is unknown");
+	T_STREQ(st(c.attr, "/escape"), "unknown", "a '..' entry is skipped");
+	T_STREQ(st(c.attr, "/srv/dotted"), "image 3", "'./' components fold onto one path");
+	T_STREQ(st(c.attr, "//etc///passwd/"), "modified 2", "lookups fold repeated slashes");
+	T_OK(strstr(az_attr_warnings(c.attr), "1 layer entries with unsafe") != NULL, "the skipped entry is counted in a warning");
+	/* classification of upper entries */
+	T_STREQ(st(c.attr, "/bin"), "image 1", "dir copied up as a parent only: image");
+	T_STREQ(st(c.attr, "/bin/sh"), "metadata 1", "same sha256: metadata");
+	T_STREQ(st(c.attr, "/etc"), "metadata 1", "dir chmod: metadata");
+	T_STREQ(st(c.attr, "/etc/passwd"), "modified 2", "content differs from layer 2's: modified");
+	T_STREQ(st(c.attr, "/etc/new"), "added 0", "no layer provides it: added");
+	T_STREQ(st(c.attr, "/etc/app"), "replaced 1", "opaque over a layer dir: replaced");
+	T_STREQ(st(c.attr, "/etc/app/d.conf"), "added 0", "new under the opaque dir: added");
+	T_STREQ(st(c.attr, "/usr/lib/libc.so.6"), "metadata 1", "a layer hardlink carries its target's sha256");
+	T_STREQ(st(c.attr, "/usr/link"), "modified 1", "symlink target differs: modified");
+	T_STREQ(st(c.attr, "/usr/lib/libc.so"), "deleted 1", "upper whiteout: deleted");
+	T_STREQ(st(c.attr, "/opt/old/y"), "metadata 2", "metacopy: metadata");
+	T_STREQ(st(c.attr, "/srv/y"), "metadata 2", "redirect dir resolved to its lower path");
+	size_t paths, bytes, counts[AZ_ST__COUNT] = {0};
+	az_attr_stats(c.attr, &paths, &bytes, counts);
+	T_OK(counts[AZ_ST_ADDED] == 2 && counts[AZ_ST_MODIFIED] == 2 && counts[AZ_ST_REPLACED] == 1,
+	     "counts: added=%zu modified=%zu replaced=%zu", counts[AZ_ST_ADDED], counts[AZ_ST_MODIFIED],
+	     counts[AZ_ST_REPLACED]);
+
+	/* bodyfile: 11 fields, the status in the name, mode string */
+	struct ai_buf out;
+	ai_buf_init(&out);
+	az_timeline_render(&c, AZ_TL_BODYFILE, &out);
+	const char *b = ai_buf_cstr(&out);
+	T_OK(strstr(b, "0|/etc/passwd (modified)|7|r/rrw-r--r--|0|0|7|1700000000|1700000000|1700000000|0\n") != NULL,
+	     "bodyfile line of a modified file");
+	T_OK(strstr(b, "0|/usr/lib/libc.so (deleted: whiteout)|7|-/-") != NULL, "bodyfile line of a whiteout");
+	T_OK(strstr(b, "0|/usr/link (modified)|7|l/lrwxrwxrwx|") != NULL, "bodyfile symlink mode string");
+	ai_buf_free(&out);
+
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	t_sh(NULL, 0, cmd);
+	az_ctx_free(&c);
+}
+
+static void test_bodyfile_escaping(void)
+{
+	struct az_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.img.dirfd = -1;
+	ai_err_t err;
+	const char *doc = "{\"entries\":[{\"path\":\"/a|b\\nc\",\"path_hex\":\"2f617c620a63ff\",\"type\":\"file\","
+			  "\"mode\":\"4755\",\"size\":1,\"ino\":3,\"mtime_ns\":2000000000}]}";
+	T_OK(az_upper_read(&c.m, doc, strlen(doc), &err) == 0, "upper.json with a hostile name");
+	T_OK(az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0, "attr without an image");
+	struct ai_buf out;
+	ai_buf_init(&out);
+	az_timeline_render(&c, AZ_TL_BODYFILE, &out);
+	const char *b = ai_buf_cstr(&out);
+	T_OK(!strncmp(b, "0|/a\\x7cb\\x0ac\\xff|3|r/rrwsr-xr-x|0|0|1|0|2|0|0\n", 45), "pipe, newline, invalid byte escaped");
+	const char *nl = strchr(b, '\n');
+	size_t bars = 0;
+	for (const char *p = b; p < nl; p++)
+		bars += *p == '|';
+	T_OK(bars == 10, "11 fields on the line (%zu separators)", bars);
+	ai_buf_free(&out);
+	az_ctx_free(&c);
+}
+
+static void test_mode_strings(void)
+{
+	static const struct {
+		uint32_t mode;
+		const char *s;
+	} v[] = {{0644, "rw-r--r--"}, {0755, "rwxr-xr-x"}, {04755, "rwsr-xr-x"}, {04644, "rwSr--r--"},
+		 {02755, "rwxr-sr-x"}, {02745, "rwxr-Sr-x"}, {01777, "rwxrwxrwt"}, {01776, "rwxrwxrwT"},
+		 {0, "---------"},     {07777, "rwsrwsrwt"}};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char out[10];
+		az_perm_string(v[i].mode, out);
+		T_STREQ(out, v[i].s, "mode %04o", v[i].mode);
+	}
+	T_STREQ(az_status_name(AZ_ST_LAYER_DELETED), "layer-deleted", "status names");
+	T_STREQ(az_status_name((enum az_status)99), "none", "out-of-range status");
+}
+
+static void test_text_escaping(void)
+{
+	struct ai_buf b;
+	ai_buf_init(&b);
+	az_esc_text(&b, "ok\\\x01\xc3\xa9\xff", 7);
+	T_STREQ(ai_buf_cstr(&b), "ok\\\\\\x01\xc3\xa9\\xff", "terminal escaping: backslash, control, UTF-8 kept, invalid byte");
+	ai_buf_reset(&b);
+	az_esc_csv(&b, "a\"b,c", 5);
+	T_STREQ(ai_buf_cstr(&b), "\"a\"\"b,c\"", "csv quoting");
+	ai_buf_reset(&b);
+	az_esc_html(&b, "<a href='x'>&", 13);
+	T_OK(!strchr(ai_buf_cstr(&b), '<') && !strchr(ai_buf_cstr(&b), '\''), "html escaping: %s", ai_buf_cstr(&b));
+	ai_buf_free(&b);
+}
+
+/* the process tree: CSR children, depth cap, cycles, a repeated pid */
+static void test_proc_tree(void)
+{
+	struct az_model m;
+	memset(&m, 0, sizeof(m));
+	ai_err_t err;
+	struct ai_buf j;
+	ai_buf_init(&j);
+	ai_buf_adds(&j, "{\"processes\":[");
+	for (int pid = 1; pid <= 80; pid++) /* a chain 80 deep */
+		ai_buf_printf(&j, "{\"pid\":%d,\"ppid\":%d},", pid, pid - 1);
+	ai_buf_adds(&j, "{\"pid\":200,\"ppid\":201},{\"pid\":201,\"ppid\":200},{\"pid\":300,\"ppid\":1},{\"pid\":300,\"ppid\":2}]}");
+	T_OK(az_processes_read(&m, j.data, j.len, &err) == 0, "processes.json");
+	ai_buf_free(&j);
+	size_t order[85];
+	int depth[85];
+	az_proc_tree(&m, order, depth);
+	bool seen[85] = {false}, once = true;
+	for (size_t k = 0; k < m.nprocs; k++) {
+		once = once && !seen[order[k]];
+		seen[order[k]] = true;
+	}
+	T_OK(once && m.nprocs == 84, "every process placed once");
+	T_OK(m.procs[order[0]].pid == 1 && depth[0] == 0, "pid 1 first");
+	int maxd = 0;
+	size_t k65 = 0, k66 = 0;
+	for (size_t k = 0; k < m.nprocs; k++) {
+		maxd = depth[k] > maxd ? depth[k] : maxd;
+		if (m.procs[order[k]].pid == 65)
+			k65 = k;
+		if (m.procs[order[k]].pid == 66)
+			k66 = k;
+	}
+	T_OK(maxd == 64 && depth[k65] == 64 && depth[k66] == 0, "depth capped at 64: deeper ones start again at 0");
+	T_OK(az_model_proc(&m, 300) && az_model_proc(&m, 300) == &m.procs[az_model_proc(&m, 300) - m.procs] &&
+		     !az_model_proc(&m, 999) && az_model_proc(&m, 201)->pid == 201,
+	     "az_model_proc: binary search");
+	az_model_free(&m);
+}
+
+int main(void)
+{
+	test_mode_strings();
+	test_text_escaping();
+	test_bodyfile_escaping();
+	test_proc_tree();
+	test_attribution();
+	return t_done();
+}
