@@ -1,6 +1,7 @@
 /* Strict HTTP/1.1 request-head parser (RFC 9112 grammar, minus everything the trigger endpoint
  * does not need). Pure: no I/O, no allocation; fuzzed by tests/fuzz/http_parse.c. */
 #include "capture/http.h"
+#include "common/hash.h"
 #include <string.h>
 #include <strings.h>
 
@@ -168,17 +169,6 @@ int ai_http_parse(const char *buf, size_t len, struct ai_http_req *req)
 	return (int)end;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int ai_http_query_get(const char *query, const char *key, char *out, size_t outlen)
 {
 	size_t klen = strlen(key);
@@ -193,7 +183,7 @@ int ai_http_query_get(const char *query, const char *key, char *out, size_t outl
 				if (c == '%') {
 					if (i + 2 >= plen)
 						return -2;
-					int h = hexval(p[i + 1]), l = hexval(p[i + 2]);
+					int h = ai_hexval(p[i + 1]), l = ai_hexval(p[i + 2]);
 					if (h < 0 || l < 0)
 						return -2;
 					c = (char)(h * 16 + l);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include "capture/capture.h"
+#include "common/hash.h"
 #include "common/cleanup.h"
 #include "common/safeopen.h"
 
@@ -329,23 +330,12 @@ static int collect_netlink(struct ai_capture *cap, int fd, struct sockset *s, ai
 
 /* ---- /proc/PID/net ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly n hex digits at *p, into *v; advances *p. */
 static bool hex_n(const char **p, size_t n, uint64_t *v)
 {
 	uint64_t r = 0;
 	for (size_t i = 0; i < n; i++) {
-		int h = hexval((*p)[i]);
+		int h = ai_hexval((*p)[i]);
 		if (h < 0)
 			return false;
 		r = r << 4 | (uint64_t)h;
@@ -359,7 +349,7 @@ static bool hex_n(const char **p, size_t n, uint64_t *v)
 static bool hex_any(const char **p, uint64_t *v)
 {
 	size_t n = 0;
-	while (n < 17 && hexval((*p)[n]) >= 0)
+	while (n < 17 && ai_hexval((*p)[n]) >= 0)
 		n++;
 	if (n == 0 || n > 16)
 		return false;

@@ -55,6 +55,17 @@ void ai_hex(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+int ai_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 int ai_sha256_hex(const void *data, size_t len, char out[AI_SHA256_HEXLEN], ai_err_t *err)
 {
 	struct ai_hash h;

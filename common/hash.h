@@ -20,6 +20,8 @@ void ai_hash_update(struct ai_hash *h, const void *data, size_t len);
 int ai_hash_final(struct ai_hash *h, uint8_t *out, ai_err_t *err);
 void ai_hash_free(struct ai_hash *h);
 void ai_hex(const uint8_t *in, size_t len, char *out); /* out holds 2*len+1 */
+/* The value of one hex digit (either case), or -1. */
+int ai_hexval(int c);
 /* One-shot SHA-256 of a memory block, hex. */
 int ai_sha256_hex(const void *data, size_t len, char out[AI_SHA256_HEXLEN], ai_err_t *err);
 /* Stream a whole fd through SHA-256 or BLAKE2b-512 (used by verification). */
