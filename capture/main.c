@@ -93,6 +93,25 @@ static int parse_u64(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Setup shared by snapshot and serve: the key from a file or a descriptor (never env or argv,
+ * closed once read), the output directory, and the pod identity the downward API exports. */
+static int setup_key_outdir(const char *key_path, int key_fd, const char *outdir, EVP_PKEY **key, int *outfd,
+			    const char *pod[3], ai_err_t *err)
+{
+	int kr = key_path ? ai_key_read_file(key_path, key, err) : ai_key_read_fd(key_fd, key, err);
+	if (key_fd >= 0)
+		close(key_fd);
+	if (kr < 0)
+		return -1;
+	*outfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*outfd < 0)
+		return ai_err_set(err, errno, "output directory %s", outdir);
+	pod[0] = getenv("AFTERIMAGE_POD_NAME");
+	pod[1] = getenv("AFTERIMAGE_POD_NAMESPACE");
+	pod[2] = getenv("AFTERIMAGE_POD_UID");
+	return 0;
+}
+
 static int cmd_snapshot(int argc, char **argv)
 {
 	struct ai_snapshot_opts o = { .trigger = "manual" };
@@ -166,21 +185,12 @@ static int cmd_snapshot(int argc, char **argv)
 
 	ai_err_t err = { 0 };
 	cleanup_pkey EVP_PKEY *key = NULL;
-	int kr = key_path ? ai_key_read_file(key_path, &key, &err) : ai_key_read_fd(key_fd, &key, &err);
-	if (key_fd >= 0)
-		close(key_fd);
-	if (kr < 0)
+	cleanup_close int outfd = -1;
+	const char *pod[3];
+	if (setup_key_outdir(key_path, key_fd, o.outdir, &key, &outfd, pod, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
-
-	cleanup_close int outfd = open(o.outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (outfd < 0) {
-		ai_err_set(&err, errno, "output directory %s", o.outdir);
-		return fail(&err, EXIT_NOBUNDLE);
-	}
 	o.outdir_fd = outfd;
 	o.key = key;
-	const char *pod[3] = { getenv("AFTERIMAGE_POD_NAME"), getenv("AFTERIMAGE_POD_NAMESPACE"),
-			       getenv("AFTERIMAGE_POD_UID") };
 	o.pod = pod;
 
 	struct ai_snapshot_result r;
@@ -374,21 +384,13 @@ static int cmd_serve(int argc, char **argv)
 			return fail(&err, EXIT_NOBUNDLE);
 	}
 	cleanup_pkey EVP_PKEY *key = NULL;
-	int kr = key_path ? ai_key_read_file(key_path, &key, &err) : ai_key_read_fd(key_fd, &key, &err);
-	if (key_fd >= 0)
-		close(key_fd);
-	if (kr < 0)
+	cleanup_close int outfd = -1;
+	const char *pod[3];
+	if (setup_key_outdir(key_path, key_fd, o.outdir, &key, &outfd, pod, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
-	cleanup_close int outfd = open(o.outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (outfd < 0) {
-		ai_err_set(&err, errno, "output directory %s", o.outdir);
-		return fail(&err, EXIT_NOBUNDLE);
-	}
 	o.outdir_fd = outfd;
 	o.key = key;
 	o.upload = up.url ? &up : NULL;
-	const char *pod[3] = { getenv("AFTERIMAGE_POD_NAME"), getenv("AFTERIMAGE_POD_NAMESPACE"),
-			       getenv("AFTERIMAGE_POD_UID") };
 	o.pod = pod;
 	if (ai_serve(&o, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
