@@ -49,10 +49,14 @@ struct side {
 	char *target;  /* lower symlink target */
 };
 
+struct slot {
+	uint32_t idx, hash;
+};
+
 struct az_attr {
 	struct node *n;
 	size_t nn, ncap;
-	uint32_t *slots;
+	struct slot *slots;
 	size_t scap; /* power of two */
 	char *names;
 	size_t names_len, names_cap;
@@ -79,38 +83,48 @@ static uint32_t hash_name(uint32_t parent, const char *s, size_t len)
 	return h ^ (h >> 15);
 }
 
+/* A slot holds a node index (0: empty) and its full hash, so probes compare hashes without
+ * touching the node or its name (one cache line of slots per lookup, mostly). */
 static void grow_slots(struct az_attr *a)
 {
 	size_t ncap = a->scap ? a->scap * 2 : 1024;
-	uint32_t *s = calloc(ncap, sizeof(uint32_t));
+	struct slot *s = calloc(ncap, sizeof(*s));
 	if (!s)
 		abort();
-	for (size_t i = 1; i < a->nn; i++) {
-		struct node *x = &a->n[i];
-		uint32_t h = hash_name(x->parent, a->names + x->name_off, x->name_len) & (uint32_t)(ncap - 1);
-		while (s[h])
+	for (size_t k = 0; k < a->scap; k++) {
+		if (!a->slots[k].idx)
+			continue;
+		uint32_t h = a->slots[k].hash & (uint32_t)(ncap - 1);
+		while (s[h].idx)
 			h = (h + 1) & (uint32_t)(ncap - 1);
-		s[h] = (uint32_t)i;
+		s[h] = a->slots[k];
 	}
 	free(a->slots);
 	a->slots = s;
 	a->scap = ncap;
 }
 
-static uint32_t find_child(const struct az_attr *a, uint32_t parent, const char *s, size_t len)
+static uint32_t find_child_h(const struct az_attr *a, uint32_t parent, const char *s, size_t len, uint32_t hash)
 {
 	if (!a->scap)
 		return 0;
-	uint32_t h = hash_name(parent, s, len) & (uint32_t)(a->scap - 1);
-	for (uint32_t i; (i = a->slots[h]); h = (h + 1) & (uint32_t)(a->scap - 1)) {
-		const struct node *x = &a->n[i];
+	uint32_t mask = (uint32_t)(a->scap - 1);
+	for (uint32_t h = hash & mask; a->slots[h].idx; h = (h + 1) & mask) {
+		if (a->slots[h].hash != hash)
+			continue;
+		const struct node *x = &a->n[a->slots[h].idx];
 		if (x->parent == parent && x->name_len == len && !memcmp(a->names + x->name_off, s, len))
-			return i;
+			return a->slots[h].idx;
 	}
 	return 0;
 }
 
-static uint32_t add_child(struct az_attr *a, uint32_t parent, const char *s, size_t len)
+static uint32_t find_child(const struct az_attr *a, uint32_t parent, const char *s, size_t len)
+{
+	return find_child_h(a, parent, s, len, hash_name(parent, s, len));
+}
+
+static uint32_t add_child_h(struct az_attr *a, uint32_t parent, const char *s, size_t len, uint32_t hash)
 {
 	if (a->nn == a->ncap) {
 		a->ncap = a->ncap * 2;
@@ -139,10 +153,11 @@ static uint32_t add_child(struct az_attr *a, uint32_t parent, const char *s, siz
 	a->names_len += len;
 	x->sibling = a->n[parent].child;
 	a->n[parent].child = i;
-	uint32_t h = hash_name(parent, s, len) & (uint32_t)(a->scap - 1);
-	while (a->slots[h])
-		h = (h + 1) & (uint32_t)(a->scap - 1);
-	a->slots[h] = i;
+	uint32_t mask = (uint32_t)(a->scap - 1), h = hash & mask;
+	while (a->slots[h].idx)
+		h = (h + 1) & mask;
+	a->slots[h].idx = i;
+	a->slots[h].hash = hash;
 	return i;
 }
 
@@ -199,11 +214,12 @@ static uint32_t walk(struct az_attr *a, const struct comp *c, int n, bool create
 {
 	uint32_t cur = 0;
 	for (int i = 0; i < n; i++) {
-		uint32_t nx = find_child(a, cur, c[i].s, c[i].len);
+		uint32_t h = hash_name(cur, c[i].s, c[i].len);
+		uint32_t nx = find_child_h(a, cur, c[i].s, c[i].len, h);
 		if (!nx) {
 			if (!create)
 				return UINT32_MAX;
-			nx = add_child(a, cur, c[i].s, c[i].len);
+			nx = add_child_h(a, cur, c[i].s, c[i].len, h);
 			if (i < n - 1) {
 				a->n[nx].type = AZ_U_DIR;
 				a->n[nx].flags |= F_IMPLICIT;
@@ -361,9 +377,10 @@ static int on_entry(void *ud, size_t li, struct archive *ar, struct archive_entr
 		a->lastdir_node = UINT32_MAX;
 		return 0;
 	}
-	uint32_t i = find_child(a, parent, base, blen);
+	uint32_t bh = hash_name(parent, base, blen);
+	uint32_t i = find_child_h(a, parent, base, blen, bh);
 	if (!i)
-		i = add_child(a, parent, base, blen);
+		i = add_child_h(a, parent, base, blen, bh);
 	struct node *x = &a->n[i];
 	enum az_utype t = entry_type(e);
 	const char *hl = archive_entry_hardlink(e);
@@ -851,7 +868,7 @@ void az_attr_render(const struct az_attr *a, bool json, bool changed_only, struc
 void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t counts[AZ_ST__COUNT])
 {
 	*paths = a->nn - 1;
-	*bytes = a->ncap * sizeof(struct node) + a->scap * sizeof(uint32_t) + a->names_cap +
+	*bytes = a->ncap * sizeof(struct node) + a->scap * sizeof(struct slot) + a->names_cap +
 		 a->side_cap * sizeof(struct side);
 	for (size_t i = 1; i < a->nn; i++)
 		counts[a->n[i].status < AZ_ST__COUNT ? a->n[i].status : 0]++;

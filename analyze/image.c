@@ -3,6 +3,8 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -534,36 +536,133 @@ void az_image_free(struct az_image *img)
 
 /* ---- streaming one layer */
 
+/* A layer's bytes come from a reader thread: it reads the blob (or the outer tar's member) in
+ * 1 MiB blocks, hashes them and hands them to libarchive through a ring of buffers, so reading
+ * and SHA-256 overlap with the tar parsing and attribution on the main thread. */
+#define LAYER_BUFS 4
+#define LAYER_BUF  (1u << 20)
+
 struct layer_src {
 	struct archive *outer; /* member data source, or NULL */
 	int fd;                /* blob file, or -1 */
 	struct ai_hash h;
 	uint64_t bytes;
-	char buf[1 << 16];
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	char *buf[LAYER_BUFS];
+	ssize_t len[LAYER_BUFS]; /* > 0 data, 0 end, < 0 error */
+	size_t head, filled;     /* consumer's next buffer, buffers filled and not yet released */
+	bool held;               /* the consumer holds buf[head] (libarchive reads it) */
+	bool stop, done;
+	int read_errno;
+	char errmsg[256];
 };
+
+static void *layer_reader(void *arg)
+{
+	struct layer_src *s = arg;
+	size_t tail = 0;
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->filled == LAYER_BUFS && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		bool stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			break;
+		ssize_t n;
+		char *b = s->buf[tail];
+		if (s->outer) {
+			size_t got = 0;
+			n = 0;
+			while (got < LAYER_BUF && (n = archive_read_data(s->outer, b + got, LAYER_BUF - got)) > 0)
+				got += (size_t)n;
+			if (n < 0)
+				snprintf(s->errmsg, sizeof(s->errmsg), "outer archive: %s", archive_error_string(s->outer));
+			else
+				n = (ssize_t)got;
+		} else {
+			size_t got = 0;
+			n = 0;
+			while (got < LAYER_BUF) {
+				n = read(s->fd, b + got, LAYER_BUF - got);
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0)
+					break;
+				got += (size_t)n;
+			}
+			if (n < 0) {
+				s->read_errno = errno;
+				snprintf(s->errmsg, sizeof(s->errmsg), "read error: %s", strerror(errno));
+			} else
+				n = (ssize_t)got;
+		}
+		if (n > 0) {
+			ai_hash_update(&s->h, b, (size_t)n);
+			s->bytes += (uint64_t)n;
+		}
+		pthread_mutex_lock(&s->mu);
+		s->len[tail] = n;
+		s->filled++;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		tail = (tail + 1) % LAYER_BUFS;
+		if (n <= 0)
+			break;
+	}
+	return NULL;
+}
+
+static void layer_src_start(struct layer_src *s)
+{
+	s->head = s->filled = 0;
+	s->held = s->stop = s->done = false;
+	s->read_errno = 0;
+	s->errmsg[0] = '\0';
+	s->bytes = 0;
+	if (pthread_create(&s->th, NULL, layer_reader, s) != 0)
+		abort();
+}
+
+/* Stop the reader (it may be waiting for a free buffer) and join it. */
+static void layer_src_stop(struct layer_src *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->th, NULL);
+}
 
 static la_ssize_t layer_read(struct archive *a, void *ud, const void **out)
 {
 	struct layer_src *s = ud;
-	ssize_t n;
-	if (s->outer) {
-		n = archive_read_data(s->outer, s->buf, sizeof(s->buf));
-		if (n < 0) {
-			archive_set_error(a, EIO, "outer archive: %s", archive_error_string(s->outer));
-			return -1;
-		}
-	} else {
-		do
-			n = read(s->fd, s->buf, sizeof(s->buf));
-		while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			archive_set_error(a, errno, "read error");
-			return -1;
-		}
+	pthread_mutex_lock(&s->mu);
+	if (s->held) { /* libarchive is done with the previous block */
+		s->held = false;
+		s->head = (s->head + 1) % LAYER_BUFS;
+		s->filled--;
+		pthread_cond_broadcast(&s->cv);
 	}
-	ai_hash_update(&s->h, s->buf, (size_t)n);
-	s->bytes += (uint64_t)n;
-	*out = s->buf;
+	if (s->done) {
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	while (s->filled == 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	ssize_t n = s->len[s->head];
+	if (n > 0)
+		s->held = true;
+	else
+		s->done = true; /* the end or an error: the reader has stopped; keep the slot */
+	pthread_mutex_unlock(&s->mu);
+	if (n < 0) {
+		archive_set_error(a, s->read_errno ? s->read_errno : EIO, "%s", s->errmsg);
+		return -1;
+	}
+	*out = s->buf[s->head];
 	return n;
 }
 
@@ -573,6 +672,7 @@ static int walk_layer(struct az_image *img, size_t li, struct layer_src *src, az
 	const struct az_layer *L = &img->layers[li];
 	if (ai_hash_init_sha256(&src->h, err) < 0)
 		return -1;
+	layer_src_start(src);
 	struct archive *a cleanup_archive = archive_read_new();
 	if (!a)
 		abort();
@@ -602,8 +702,12 @@ static int walk_layer(struct az_image *img, size_t li, struct layer_src *src, az
 	}
 	/* drain the blob so its digest covers every byte */
 	const void *dummy;
-	while (rc == 0 && layer_read(a, src, &dummy) > 0)
+	la_ssize_t dr = 0;
+	while (rc == 0 && (dr = layer_read(a, src, &dummy)) > 0)
 		;
+	if (rc == 0 && dr < 0)
+		rc = ai_err_set(err, 0, "layer %zu (%s): %s", li + 1, L->digest, archive_error_string(a));
+	layer_src_stop(src);
 	uint8_t md[32];
 	char hex[65];
 	ai_err_t e2;
@@ -618,11 +722,30 @@ static int walk_layer(struct az_image *img, size_t li, struct layer_src *src, az
 	return 0;
 }
 
+static int walk_layers(struct az_image *img, struct layer_src *src, az_layer_entry_fn fn, az_layer_done_fn done, void *ud,
+		       ai_err_t *err);
+
 int az_image_walk(struct az_image *img, az_layer_entry_fn fn, az_layer_done_fn done, void *ud, ai_err_t *err)
 {
 	cleanup_free struct layer_src *src = calloc(1, sizeof(*src));
 	if (!src)
 		abort();
+	pthread_mutex_init(&src->mu, NULL);
+	pthread_cond_init(&src->cv, NULL);
+	for (int i = 0; i < LAYER_BUFS; i++)
+		if (!(src->buf[i] = malloc(LAYER_BUF)))
+			abort();
+	int rc = walk_layers(img, src, fn, done, ud, err);
+	for (int i = 0; i < LAYER_BUFS; i++)
+		free(src->buf[i]);
+	pthread_mutex_destroy(&src->mu);
+	pthread_cond_destroy(&src->cv);
+	return rc;
+}
+
+static int walk_layers(struct az_image *img, struct layer_src *src, az_layer_entry_fn fn, az_layer_done_fn done, void *ud,
+		       ai_err_t *err)
+{
 	for (size_t li = 0; li < img->nlayers; li++) {
 		const struct az_layer *L = &img->layers[li];
 		src->bytes = 0;
