@@ -49,7 +49,8 @@ struct ai_capture {
 	uint64_t exe_cap;
 	const char *trigger;
 
-	/* What fds read while frozen, turned into fds.json after the thaw. */
+	/* What processes and fds read while frozen, turned into JSON after the thaw. */
+	struct ai_procs_raw *procs_raw;
 	struct ai_fds_raw *fds_raw;
 
 	/* The capture log (a JSON array of events) and its counters. */
@@ -81,6 +82,11 @@ struct ai_collector {
  * thaw (logs, stores content through the fds opened while frozen, writes fds.json). */
 int ai_fds_read(struct ai_capture *cap, ai_err_t *err);
 int ai_fds_finish(struct ai_capture *cap, ai_err_t *err);
+/* processes the same way: ai_processes_read reads stat, status, cmdline, environ, the cwd/root/
+ * exe/ns links, cgroup, maps and limits into cap->procs_raw and opens /proc/PID/exe (threads, no
+ * logging); ai_processes_finish logs, hashes or stores the executables, writes processes.json. */
+int ai_processes_read(struct ai_capture *cap, ai_err_t *err);
+int ai_processes_finish(struct ai_capture *cap, ai_err_t *err);
 
 
 extern const struct ai_collector ai_collector_processes;

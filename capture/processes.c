@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "capture/capture.h"
+#include "capture/parallel.h"
 #include "common/buf.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -302,7 +304,239 @@ static int64_t pp_ticks_to_ns(int64_t boot_epoch_ns, uint64_t ticks, long hz)
 	return boot_epoch_ns + (int64_t)((ticks / h) * 1000000000ull + (ticks % h) * 1000000000ull / h);
 }
 
-/* ---- collection ---- */
+/* ---- the frozen half: /proc into memory, on several threads (no logging, no bundle) ---- */
+
+enum { PR_STAT, PR_STATUS, PR_CMDLINE, PR_ENVIRON, PR_CGROUP, PR_MAPS, PR_LIMITS, PR_NFILES };
+static const char *const pr_file_name[PR_NFILES] = { "stat",   "status", "cmdline", "environ",
+						     "cgroup", "maps",   "limits" };
+static const size_t pr_file_max[PR_NFILES] = { PROC_SMALL_MAX, PROC_SMALL_MAX, PROC_ARGS_MAX, PROC_ARGS_MAX,
+					       PROC_SMALL_MAX, PROC_MAPS_MAX,  PROC_SMALL_MAX };
+#define PR_NNS 7
+static const char *const pr_ns_kind[PR_NNS] = { "mnt", "pid", "net", "ipc", "uts", "user", "cgroup" };
+static const char *const pr_ns_link[PR_NNS] = { "ns/mnt", "ns/pid",  "ns/net",   "ns/ipc",
+						"ns/uts", "ns/user", "ns/cgroup" };
+enum { PR_CWD, PR_ROOT, PR_EXE, PR_NS0, PR_NLINKS = PR_NS0 + PR_NNS };
+static const char *const pr_link_name[PR_NS0] = { "cwd", "root", "exe" };
+
+/* One scratch buffer per thread: room for the largest read (maps) plus the byte that tells
+ * there was more, and for any link (64 KiB). Mapped for the read and unmapped after it. */
+#define PR_SCRATCH (PROC_MAPS_MAX + 1)
+
+/* One file or link read while frozen: its bytes, or how it failed (errno, the message a live
+ * read gives, and whether the process was already gone then), so the thawed half logs exactly
+ * what a live read would have. */
+struct rpart {
+	char *s; /* malloc'ed, NUL-terminated; NULL when not read */
+	size_t len;
+	bool trunc;
+	int errnum;
+	char *msg; /* NULL when it did not fail (or was not tried) */
+	bool dead;
+};
+
+struct rawproc {
+	struct rpart file[PR_NFILES];
+	struct rpart link[PR_NLINKS];
+	struct rpart exeopen; /* the open of /proc/PID/exe: its fd is exefd */
+	int exefd;            /* -1 when not open */
+	bool zombie;
+	bool alive_end;       /* still the same process once everything was read */
+};
+
+struct ai_procs_raw {
+	struct rawproc *procs;
+	size_t n;
+	int64_t boot_epoch_ns;
+	struct timespec now;
+};
+
+static void rpart_free(struct rpart *rp)
+{
+	free(rp->s);
+	free(rp->msg);
+}
+
+static void procs_raw_free(struct ai_procs_raw *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++) {
+		struct rawproc *rp = &r->procs[i];
+		for (size_t k = 0; k < PR_NFILES; k++)
+			rpart_free(&rp->file[k]);
+		for (size_t k = 0; k < PR_NLINKS; k++)
+			rpart_free(&rp->link[k]);
+		rpart_free(&rp->exeopen);
+		if (rp->exefd >= 0)
+			close(rp->exefd);
+	}
+	free(r->procs);
+	free(r);
+}
+
+static bool pr_dead_now(const struct ai_proc *p, int errnum)
+{
+	return (errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p);
+}
+
+static void pr_fail(struct rpart *rp, const struct ai_proc *p, int en, const char *verb, const char *name)
+{
+	ai_err_t e;
+	ai_err_set(&e, en, "%s %s", verb, name);
+	rp->errnum = en;
+	rp->msg = strdup(e.msg);
+	rp->dead = pr_dead_now(p, en);
+}
+
+static void pr_keep(struct rpart *rp, const struct ai_proc *p, const char *name, const char *data, size_t len)
+{
+	rp->s = malloc(len + 1);
+	if (!rp->s) {
+		pr_fail(rp, p, ENOMEM, "read", name);
+		return;
+	}
+	memcpy(rp->s, data, len);
+	rp->s[len] = '\0';
+	rp->len = len;
+}
+
+/* One read() is the whole file for the single-record seq_files (stat, status, cgroup, limits:
+ * the kernel formats the record into its own buffer and copies what fits) and for cmdline and
+ * environ (the kernel loops until the user buffer is full or the area ends): a buffer one byte
+ * larger than the cap makes the short read the end, without the read that returns 0. maps is
+ * one record per mapping, a page at a time: read until 0. */
+static void pr_read_file(const struct ai_proc *p, char *scratch, size_t k, struct rpart *rp)
+{
+	const char *name = pr_file_name[k];
+	size_t max = pr_file_max[k];
+	bool one_read = k != PR_MAPS;
+	int fd = openat(p->procfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0) {
+		pr_fail(rp, p, errno, "open", name);
+		return;
+	}
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, scratch + len, max + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int en = errno;
+			close(fd);
+			pr_fail(rp, p, en, "read", name);
+			return;
+		}
+		len += (size_t)n;
+		if (n == 0 || one_read || len > max)
+			break;
+	}
+	close(fd);
+	rp->trunc = len > max;
+	pr_keep(rp, p, name, scratch, rp->trunc ? max : len);
+}
+
+/* One readlinkat into the scratch buffer (a link is at most 64 KiB, as ai_readlinkat). */
+static void pr_read_link(const struct ai_proc *p, char *scratch, const char *name, struct rpart *rp)
+{
+	ssize_t n = readlinkat(p->procfd, name, scratch, 65536);
+	if (n < 0) {
+		pr_fail(rp, p, errno, "readlink", name);
+		return;
+	}
+	if (n >= 65536) {
+		pr_fail(rp, p, ENAMETOOLONG, "readlink", name);
+		return;
+	}
+	pr_keep(rp, p, name, scratch, (size_t)n);
+}
+
+struct pr_job {
+	struct ai_capture *cap;
+	struct ai_procs_raw *r;
+	char *scratch[AI_PAR_MAX];
+};
+
+static void pr_read_proc(void *arg, size_t i, unsigned t)
+{
+	struct pr_job *jb = arg;
+	const struct ai_proc *p = &jb->cap->target.procs[i];
+	struct rawproc *rp = &jb->r->procs[i];
+	if (!jb->scratch[t]) {
+		void *m = mmap(NULL, PR_SCRATCH, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			       -1, 0);
+		if (m == MAP_FAILED) {
+			for (size_t k = 0; k < PR_NFILES; k++)
+				pr_fail(&rp->file[k], p, ENOMEM, "read", pr_file_name[k]);
+			for (size_t k = 0; k < PR_NLINKS; k++)
+				pr_fail(&rp->link[k], p, ENOMEM, "readlink",
+					k < PR_NS0 ? pr_link_name[k] : pr_ns_link[k - PR_NS0]);
+			rp->alive_end = ai_proc_alive(p);
+			return;
+		}
+		jb->scratch[t] = m;
+	}
+	char *scratch = jb->scratch[t];
+	/* The order of the thawed half's report: stat first, it tells a zombie (no mm, fs, ns). */
+	pr_read_file(p, scratch, PR_STAT, &rp->file[PR_STAT]);
+	struct pp_stat st;
+	if (rp->file[PR_STAT].s && pp_parse_stat(rp->file[PR_STAT].s, rp->file[PR_STAT].len, &st) == 0)
+		rp->zombie = st.state == 'Z' || st.state == 'X';
+	pr_read_file(p, scratch, PR_STATUS, &rp->file[PR_STATUS]);
+	pr_read_file(p, scratch, PR_CMDLINE, &rp->file[PR_CMDLINE]);
+	pr_read_file(p, scratch, PR_ENVIRON, &rp->file[PR_ENVIRON]);
+	for (size_t k = 0; k < PR_NS0; k++)
+		pr_read_link(p, scratch, pr_link_name[k], &rp->link[k]);
+	/* /proc/PID/exe opens the very inode being executed, deleted or not: held, it is hashed or
+	 * stored after the thaw whatever the target does next. O_NONBLOCK because it is
+	 * target-controlled what sits there in theory; the thawed half checks S_ISREG. */
+	if (rp->link[PR_EXE].s) {
+		rp->exefd = openat(p->procfd, "exe", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		if (rp->exefd < 0)
+			pr_fail(&rp->exeopen, p, errno, "open", "exe");
+	}
+	for (size_t k = 0; k < PR_NNS; k++)
+		pr_read_link(p, scratch, pr_ns_link[k], &rp->link[PR_NS0 + k]);
+	pr_read_file(p, scratch, PR_CGROUP, &rp->file[PR_CGROUP]);
+	if (!rp->zombie) /* a zombie has no mm: maps would only produce a spurious failure */
+		pr_read_file(p, scratch, PR_MAPS, &rp->file[PR_MAPS]);
+	pr_read_file(p, scratch, PR_LIMITS, &rp->file[PR_LIMITS]);
+	rp->alive_end = ai_proc_alive(p);
+}
+
+static int boot_epoch_ns(int64_t *out, struct timespec *now, ai_err_t *err)
+{
+	struct timespec rt, bt;
+	if (clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
+		return ai_err_set(err, errno, "clock_gettime");
+	*now = rt;
+	*out = ((int64_t)rt.tv_sec - (int64_t)bt.tv_sec) * 1000000000 + ((int64_t)rt.tv_nsec - (int64_t)bt.tv_nsec);
+	return 0;
+}
+
+int ai_processes_read(struct ai_capture *cap, ai_err_t *err)
+{
+	struct ai_procs_raw *r = calloc(1, sizeof(*r));
+	if (!r || (cap->target.nprocs && !(r->procs = calloc(cap->target.nprocs, sizeof(*r->procs))))) {
+		free(r);
+		return ai_err_set(err, ENOMEM, "processes");
+	}
+	r->n = cap->target.nprocs;
+	for (size_t i = 0; i < r->n; i++)
+		r->procs[i].exefd = -1;
+	if (boot_epoch_ns(&r->boot_epoch_ns, &r->now, err) < 0) {
+		procs_raw_free(r);
+		return ai_err_wrap(err, "processes");
+	}
+	struct pr_job jb = { .cap = cap, .r = r };
+	ai_parallel(r->n, pr_read_proc, &jb);
+	for (unsigned t = 0; t < AI_PAR_MAX; t++)
+		if (jb.scratch[t])
+			munmap(jb.scratch[t], PR_SCRATCH);
+	cap->procs_raw = r;
+	return 0;
+}
+
+/* ---- the thawed half: log, hash or store the executables, write processes.json ---- */
 
 struct exe_cache_ent {
 	dev_t dev;
@@ -335,6 +569,7 @@ static void pctx_release(struct pctx *c)
 struct pstate {
 	struct pctx *c;
 	const struct ai_proc *p;
+	struct rawproc *rp;
 	bool vanished;
 	bool zombie;
 	struct ai_buf errs; /* "; "-joined, becomes the process's "error" */
@@ -348,15 +583,14 @@ static void pstate_release(struct pstate *ps)
 
 /* A failed read of one part: a process that exited is a warning, a zombie has no mm/fs/ns any
  * more so that is expected; everything else is an error that makes the bundle partial. */
-static void part_failed(struct pstate *ps, const char *what, const ai_err_t *e)
+static void part_failed_as(struct pstate *ps, const char *what, int en, const char *msg, bool dead)
 {
-	int en = e->errnum;
 	enum ai_log_level lvl = AI_LOG_ERROR;
 	bool quiet = false;
 	if (ps->vanished) {
 		lvl = AI_LOG_WARNING;
 		quiet = true; /* one warning per vanished process is enough */
-	} else if ((en == ESRCH || en == ENOENT) && !ai_proc_alive(ps->p)) {
+	} else if ((en == ESRCH || en == ENOENT) && dead) {
 		ps->vanished = true;
 		lvl = AI_LOG_WARNING;
 	} else if (ps->zombie && (en == ESRCH || en == ENOENT || en == EACCES)) {
@@ -365,37 +599,37 @@ static void part_failed(struct pstate *ps, const char *what, const ai_err_t *e)
 	if (!quiet) {
 		if (ps->vanished)
 			ai_log(ps->c->cap, lvl, COLL, "pid %d: exited during capture (%s: %s)", (int)ps->p->pid,
-			       what, e->msg);
+			       what, msg);
 		else
-			ai_log(ps->c->cap, lvl, COLL, "pid %d: %s: %s", (int)ps->p->pid, what, e->msg);
+			ai_log(ps->c->cap, lvl, COLL, "pid %d: %s: %s", (int)ps->p->pid, what, msg);
 	}
 	if (ps->errs.len)
 		ai_buf_adds(&ps->errs, "; ");
-	ai_buf_printf(&ps->errs, "%s: %s", what, e->msg);
+	ai_buf_printf(&ps->errs, "%s: %s", what, msg);
 }
 
-static int read_part(struct pstate *ps, const char *name, size_t max, char **out, size_t *len)
+/* A failure seen now (after the thaw): is the process gone now? */
+static void part_failed(struct pstate *ps, const char *what, const ai_err_t *e)
 {
-	ai_err_t e = { 0 };
-	bool trunc = false;
-	if (ai_read_small(ps->p->procfd, name, max, out, len, &trunc, &e) < 0) {
-		part_failed(ps, name, &e);
-		return -1;
-	}
-	if (trunc)
-		ai_log(ps->c->cap, AI_LOG_TRUNCATED, COLL, "pid %d: %s cut at %zu bytes", (int)ps->p->pid, name,
-		       max);
-	return trunc ? 1 : 0;
+	part_failed_as(ps, what, e->errnum, e->msg, pr_dead_now(ps->p, e->errnum));
 }
 
-static int readlink_part(struct pstate *ps, const char *name, char **out, size_t *len)
+/* What the frozen half read of one part: true with its bytes, or false after reporting how it
+ * failed as a live read would have. */
+static bool got_part(struct pstate *ps, const char *name, const struct rpart *rp, size_t max)
 {
-	ai_err_t e = { 0 };
-	if (ai_readlinkat(ps->p->procfd, name, out, len, &e) < 0) {
-		part_failed(ps, name, &e);
-		return -1;
+	if (!rp->s) {
+		part_failed_as(ps, name, rp->errnum, rp->msg ? rp->msg : "not read", rp->dead);
+		return false;
 	}
-	return 0;
+	if (rp->trunc)
+		ai_log(ps->c->cap, AI_LOG_TRUNCATED, COLL, "pid %d: %s cut at %zu bytes", (int)ps->p->pid, name, max);
+	return true;
+}
+
+static bool got_file(struct pstate *ps, size_t k)
+{
+	return got_part(ps, pr_file_name[k], &ps->rp->file[k], pr_file_max[k]);
 }
 
 static char *hex_dup(const char *s, size_t len)
@@ -596,14 +830,15 @@ static void emit_exe(struct pstate *ps)
 	struct ai_json *j = c->j;
 	struct ai_capture *cap = c->cap;
 	int pid = (int)ps->p->pid;
-	cleanup_free char *path = NULL;
-	size_t plen = 0;
+	const struct rpart *link = &ps->rp->link[PR_EXE];
 
 	ai_json_key(j, "exe");
-	if (readlink_part(ps, "exe", &path, &plen) < 0) {
+	if (!got_part(ps, "exe", link, 0)) {
 		ai_json_null(j);
 		return;
 	}
+	const char *path = link->s;
+	size_t plen = link->len;
 	bool deleted = pp_has_suffix(path, plen, " (deleted)");
 	bool memfd = plen >= 7 && !memcmp(path, "/memfd:", 7);
 
@@ -614,20 +849,34 @@ static void emit_exe(struct pstate *ps)
 	snprintf(member, sizeof(member), AI_M_EXE "/%d", pid);
 
 	ai_err_t e = { 0 };
-	/* /proc/PID/exe opens the very inode being executed, deleted or not. O_NONBLOCK because
-	 * it is target-controlled what sits there in theory; we check S_ISREG before reading. */
-	cleanup_close int fd = openat(ps->p->procfd, "exe", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	/* Opened while frozen (pr_read_proc). Out of fds then (a target of many processes holds
+	 * three each while frozen): opened now, and said so. */
+	cleanup_close int fd = ps->rp->exefd;
+	ps->rp->exefd = -1;
+	const struct rpart *eo = &ps->rp->exeopen;
+	if (fd < 0 && (eo->errnum == EMFILE || eo->errnum == ENFILE)) {
+		fd = openat(ps->p->procfd, "exe", O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+		if (fd >= 0)
+			ai_log_path(cap, AI_LOG_WARNING, COLL, path, plen,
+				    "pid %d: exe opened after the thaw (out of fds while frozen)", pid);
+		else
+			ai_err_set(&e, errno, "open exe");
+	}
 	struct stat st;
 	if (fd < 0) {
-		ai_err_set(&e, errno, "open exe");
-		part_failed(ps, "exe", &e);
+		if (e.errnum)
+			part_failed(ps, "exe", &e);
+		else
+			part_failed_as(ps, "exe", eo->errnum, eo->msg ? eo->msg : "open exe: not opened", eo->dead);
 	} else if (fstat(fd, &st) < 0) {
 		ai_err_set(&e, errno, "fstat exe");
 		part_failed(ps, "exe", &e);
 	} else if (!S_ISREG(st.st_mode)) {
 		ai_log_path(cap, AI_LOG_SKIP, COLL, path, plen, "pid %d: exe is not a regular file", pid);
 	} else {
-		bool store = deleted || memfd;
+		/* Looked up after the thaw: an exe unlinked since the freeze (no link left) is stored
+		 * too, whatever the upperdir says now. */
+		bool store = deleted || memfd || st.st_nlink == 0;
 		if (!store)
 			store = exe_in_upper(ps, path, plen) != 0;
 		if (store) {
@@ -687,18 +936,14 @@ static void emit_exe(struct pstate *ps)
 
 static void emit_ns(struct pstate *ps)
 {
-	static const char *const kinds[] = { "mnt", "pid", "net", "ipc", "uts", "user", "cgroup" };
 	struct ai_json *j = ps->c->j;
 	ai_json_key(j, "ns");
 	ai_json_obj_begin(j);
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-		char name[32];
-		snprintf(name, sizeof(name), "ns/%s", kinds[i]);
-		cleanup_free char *link = NULL;
-		size_t len = 0;
+	for (size_t i = 0; i < PR_NNS; i++) {
+		const struct rpart *link = &ps->rp->link[PR_NS0 + i];
 		uint64_t ino;
-		ai_json_key(j, kinds[i]);
-		if (readlink_part(ps, name, &link, &len) == 0 && pp_ns_inode(link, len, &ino))
+		ai_json_key(j, pr_ns_kind[i]);
+		if (got_part(ps, pr_ns_link[i], link, 0) && pp_ns_inode(link->s, link->len, &ino))
 			ai_json_uint(j, ino);
 		else
 			ai_json_null(j);
@@ -709,14 +954,14 @@ static void emit_ns(struct pstate *ps)
 static void emit_maps(struct pstate *ps)
 {
 	struct ai_json *j = ps->c->j;
-	cleanup_free char *buf = NULL;
-	size_t len = 0;
 	ai_json_key(j, "maps");
-	int r = read_part(ps, "maps", PROC_MAPS_MAX, &buf, &len);
-	if (r < 0) {
+	if (!got_file(ps, PR_MAPS)) {
 		ai_json_null(j);
 		return;
 	}
+	const char *buf = ps->rp->file[PR_MAPS].s;
+	size_t len = ps->rp->file[PR_MAPS].len;
+	int r = ps->rp->file[PR_MAPS].trunc ? 1 : 0;
 	ai_json_arr_begin(j);
 	const char *p = buf, *end = buf + len;
 	while (p < end) {
@@ -746,13 +991,13 @@ static void emit_maps(struct pstate *ps)
 static void emit_limits(struct pstate *ps)
 {
 	struct ai_json *j = ps->c->j;
-	cleanup_free char *buf = NULL;
-	size_t len = 0;
 	ai_json_key(j, "limits");
-	if (read_part(ps, "limits", PROC_SMALL_MAX, &buf, &len) < 0) {
+	if (!got_file(ps, PR_LIMITS)) {
 		ai_json_null(j);
 		return;
 	}
+	const char *buf = ps->rp->file[PR_LIMITS].s;
+	size_t len = ps->rp->file[PR_LIMITS].len;
 	ai_json_arr_begin(j);
 	const char *p = buf, *end = buf + len;
 	bool header = true;
@@ -775,20 +1020,20 @@ static void emit_limits(struct pstate *ps)
 	ai_json_arr_end(j);
 }
 
-static void emit_process(struct pctx *c, const struct ai_proc *p)
+static void emit_process(struct pctx *c, const struct ai_proc *p, struct rawproc *rp)
 {
 	struct ai_json *j = c->j;
-	cleanup_pstate struct pstate ps = { .c = c, .p = p };
+	cleanup_pstate struct pstate ps = { .c = c, .p = p, .rp = rp };
 	ai_buf_init(&ps.errs);
-	cleanup_free char *stat = NULL, *status = NULL, *cmdline = NULL, *environ_ = NULL, *cgroup = NULL;
-	cleanup_free char *cwd = NULL, *root = NULL;
-	size_t statlen = 0, slen = 0, cmdlen = 0, envlen = 0, cglen = 0, cwdlen = 0, rootlen = 0;
+	const struct rpart *f = rp->file;
+	const char *status = NULL;
+	size_t slen = 0;
 	struct pp_stat st = { 0 };
 	bool have_stat = false;
 	int pid = (int)p->pid;
 
-	if (read_part(&ps, "stat", PROC_SMALL_MAX, &stat, &statlen) >= 0) {
-		if (pp_parse_stat(stat, statlen, &st) == 0) {
+	if (got_file(&ps, PR_STAT)) {
+		if (pp_parse_stat(f[PR_STAT].s, f[PR_STAT].len, &st) == 0) {
 			have_stat = true;
 			ps.zombie = st.state == 'Z' || st.state == 'X';
 		} else {
@@ -796,8 +1041,10 @@ static void emit_process(struct pctx *c, const struct ai_proc *p)
 			ai_buf_adds(&ps.errs, ps.errs.len ? "; unparsable stat" : "unparsable stat");
 		}
 	}
-	if (read_part(&ps, "status", PROC_SMALL_MAX, &status, &slen) < 0)
-		status = NULL;
+	if (got_file(&ps, PR_STATUS)) {
+		status = f[PR_STATUS].s;
+		slen = f[PR_STATUS].len;
+	}
 
 	ai_json_obj_begin(j);
 	ai_json_kint(j, "pid", p->pid);
@@ -811,22 +1058,22 @@ static void emit_process(struct pctx *c, const struct ai_proc *p)
 	}
 
 	ai_json_key(j, "cmdline");
-	if (read_part(&ps, "cmdline", PROC_ARGS_MAX, &cmdline, &cmdlen) >= 0)
-		emit_nul_list(j, "cmdline", cmdline, cmdlen);
+	if (got_file(&ps, PR_CMDLINE))
+		emit_nul_list(j, "cmdline", f[PR_CMDLINE].s, f[PR_CMDLINE].len);
 	else
 		ai_json_null(j);
 	ai_json_key(j, "environ");
-	if (read_part(&ps, "environ", PROC_ARGS_MAX, &environ_, &envlen) >= 0)
-		emit_nul_list(j, "environ", environ_, envlen);
+	if (got_file(&ps, PR_ENVIRON))
+		emit_nul_list(j, "environ", f[PR_ENVIRON].s, f[PR_ENVIRON].len);
 	else
 		ai_json_null(j);
 
-	if (readlink_part(&ps, "cwd", &cwd, &cwdlen) == 0)
-		ai_json_kbytes(j, "cwd", cwd, cwdlen);
+	if (got_part(&ps, "cwd", &rp->link[PR_CWD], 0))
+		ai_json_kbytes(j, "cwd", rp->link[PR_CWD].s, rp->link[PR_CWD].len);
 	else
 		ai_json_kstr(j, "cwd", NULL);
-	if (readlink_part(&ps, "root", &root, &rootlen) == 0)
-		ai_json_kbytes(j, "root", root, rootlen);
+	if (got_part(&ps, "root", &rp->link[PR_ROOT], 0))
+		ai_json_kbytes(j, "root", rp->link[PR_ROOT].s, rp->link[PR_ROOT].len);
 	else
 		ai_json_kstr(j, "root", NULL);
 
@@ -860,10 +1107,11 @@ static void emit_process(struct pctx *c, const struct ai_proc *p)
 
 	emit_ns(&ps);
 
-	if (read_part(&ps, "cgroup", PROC_SMALL_MAX, &cgroup, &cglen) >= 0) {
-		while (cglen && cgroup[cglen - 1] == '\n')
+	if (got_file(&ps, PR_CGROUP)) {
+		size_t cglen = f[PR_CGROUP].len;
+		while (cglen && f[PR_CGROUP].s[cglen - 1] == '\n')
 			cglen--;
-		ai_json_kbytes(j, "cgroup", cgroup, cglen);
+		ai_json_kbytes(j, "cgroup", f[PR_CGROUP].s, cglen);
 	} else {
 		ai_json_kstr(j, "cgroup", NULL);
 	}
@@ -890,8 +1138,9 @@ static void emit_process(struct pctx *c, const struct ai_proc *p)
 	}
 	emit_limits(&ps);
 
-	/* Everything above may describe a pid that is already gone; say so rather than guess. */
-	if (!ps.vanished && !ai_proc_alive(p)) {
+	/* Everything above may describe a pid that was already gone once all was read; say so
+	 * rather than guess. */
+	if (!ps.vanished && !rp->alive_end) {
 		ps.vanished = true;
 		ai_log(c->cap, AI_LOG_WARNING, COLL, "pid %d: exited during capture", pid);
 	}
@@ -904,38 +1153,39 @@ static void emit_process(struct pctx *c, const struct ai_proc *p)
 	ai_json_obj_end(j);
 }
 
-static int boot_epoch_ns(int64_t *out, struct timespec *now, ai_err_t *err)
+int ai_processes_finish(struct ai_capture *cap, ai_err_t *err)
 {
-	struct timespec rt, bt;
-	if (clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
-		return ai_err_set(err, errno, "clock_gettime");
-	*now = rt;
-	*out = ((int64_t)rt.tv_sec - (int64_t)bt.tv_sec) * 1000000000 + ((int64_t)rt.tv_nsec - (int64_t)bt.tv_nsec);
-	return 0;
-}
-
-static int collect_processes(struct ai_capture *cap, ai_err_t *err)
-{
+	struct ai_procs_raw *r = cap->procs_raw;
+	cap->procs_raw = NULL;
 	cleanup_buf struct ai_buf doc;
 	ai_buf_init(&doc);
 	struct ai_json j;
 	ai_json_init(&j, &doc);
 	cleanup_pctx struct pctx c = { .cap = cap, .j = &j, .upperfd = -1 };
-	if (boot_epoch_ns(&c.boot_epoch_ns, &c.now, err) < 0)
-		return ai_err_wrap(err, "processes");
+	c.boot_epoch_ns = r->boot_epoch_ns;
+	c.now = r->now;
 	c.hz = sysconf(_SC_CLK_TCK);
 
 	ai_json_obj_begin(&j);
 	ai_json_key(&j, "processes");
 	ai_json_arr_begin(&j);
-	for (size_t i = 0; i < cap->target.nprocs; i++)
-		emit_process(&c, &cap->target.procs[i]);
+	for (size_t i = 0; i < r->n; i++)
+		emit_process(&c, &cap->target.procs[i], &r->procs[i]);
 	ai_json_arr_end(&j);
 	ai_json_obj_end(&j);
+	procs_raw_free(r);
 
 	if (ai_capture_put_json(cap, AI_M_PROCESSES, &doc, err) < 0)
 		return ai_err_wrap(err, "processes");
 	return 0;
+}
+
+/* Both halves at once, for a caller without a freeze (snapshot.c calls them apart). */
+static int collect_processes(struct ai_capture *cap, ai_err_t *err)
+{
+	if (ai_processes_read(cap, err) < 0)
+		return -1;
+	return ai_processes_finish(cap, err);
 }
 
 const struct ai_collector ai_collector_processes = { "processes", collect_processes };

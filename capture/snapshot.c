@@ -19,10 +19,10 @@ static const struct ai_collector *const collectors[] = {
 };
 /* Split collectors: the half run frozen and the half run after the thaw (capture.h). */
 static int (*const frozen_half[])(struct ai_capture *, ai_err_t *) = {
-	NULL, NULL, ai_fds_read, NULL, NULL,
+	NULL, ai_processes_read, ai_fds_read, NULL, NULL,
 };
 static int (*const finishers[])(struct ai_capture *, ai_err_t *) = {
-	NULL, NULL, ai_fds_finish, NULL, NULL,
+	NULL, ai_processes_finish, ai_fds_finish, NULL, NULL,
 };
 
 int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err)
