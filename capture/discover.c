@@ -53,6 +53,26 @@ static void read_comm(int proc_fd, const char *pidname, char out[17])
 		*nl = '\0';
 }
 
+/* Kernel threads (kdevtmpfs has a mount namespace of its own) are never a container. */
+static bool is_kthread(int proc_fd, const char *pidname)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "%s/stat", pidname);
+	cleanup_close int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	unsigned long flags = 0;
+	/* after comm: state ppid pgrp session tty_nr tpgid flags */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & 0x00200000; /* PF_KTHREAD */
+}
+
 static bool is_pause(const char *comm)
 {
 	return !strcmp(comm, "pause") || !strcmp(comm, "catatonit");
@@ -129,8 +149,8 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 		if (*end || p <= 0)
 			continue;
 		uint64_t ns;
-		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns)
-			continue; /* gone, a kernel thread we cannot read, or our own container */
+		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns || is_kthread(proc_fd, de->d_name))
+			continue; /* gone, a kernel thread, or our own container */
 		size_t i;
 		for (i = 0; i < ng && g[i].mntns != ns; i++)
 			;
