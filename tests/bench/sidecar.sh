@@ -18,8 +18,9 @@ TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/ai-bench-sc.XXXXXX")
 NAME=ai-bench-sc-$$
 SPID= OPID=
 cleanup() {
-	[[ -n $SPID ]] && kill -9 "$SPID" 2>/dev/null
-	[[ -n $OPID ]] && kill -9 "$OPID" 2>/dev/null
+	# disown first: bash would report the killed jobs
+	[[ -n $SPID ]] && { disown "$SPID" 2>/dev/null; kill -9 "$SPID" 2>/dev/null; }
+	[[ -n $OPID ]] && { disown "$OPID" 2>/dev/null; kill -9 "$OPID" 2>/dev/null; }
 	podman rm -f -t 0 "$NAME" >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
