@@ -603,7 +603,21 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 	} else {
 		ai_buf_adds(&a->warnings, "no --image given: lower-layer origins are unknown\n");
 	}
-	if (!m->have[AZ_HAVE_UPPER])
+	if (m->ck.present) {
+		if (!m->ck.have_rootfs_diff)
+			ai_buf_adds(&a->warnings, "checkpoint archive without rootfs-diff.tar (exported with --ignore-rootfs?):"
+						  " files added at runtime are unknown\n");
+		ai_buf_adds(&a->warnings,
+			    "checkpoint archive: rootfs-diff.tar holds only paths added at runtime and deleted.files the deleted"
+			    " ones; image files modified in place (content, chmod, chown) are not in the archive and show as image\n");
+		if (m->ck.opaque)
+			ai_buf_printf(&a->warnings,
+				      "checkpoint archive: %zu deleted.files path(s) re-created in rootfs-diff.tar are read as opaque"
+				      " (replaced) directories\n", m->ck.opaque);
+		if (m->ck.skipped)
+			ai_buf_printf(&a->warnings, "checkpoint archive: %zu entries with unusable names were skipped\n",
+				      m->ck.skipped);
+	} else if (!m->have[AZ_HAVE_UPPER])
 		ai_buf_adds(&a->warnings, "the bundle has no fs/upper.json: upperdir changes are unknown\n");
 	apply_upper(a);
 	*out = a;

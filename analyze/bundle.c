@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/bundle.h"
+#include "analyze/checkpoint.h"
 #include "analyze/util.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -75,24 +76,45 @@ static const struct {
 	{AI_M_MOUNTS, AZ_HAVE_MOUNTS, az_mounts_read},       {AI_M_UPPER_IDX, AZ_HAVE_UPPER, az_upper_read},
 };
 
+static void ck_freep(struct az_ck_load **s)
+{
+	az_ck_free(*s);
+}
+
 int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err)
 {
 	memset(m, 0, sizeof(*m));
 	struct archive *a __attribute__((cleanup(az_archive_freep))) = NULL;
-	if (az_tar_open_file(&a, bundle, false, err) < 0)
-		return ai_err_wrap(err, "not an afterimage bundle (a plain tar)");
+	/* filters: a checkpoint archive may be gzip or zstd compressed (bundles are plain tars) */
+	if (az_tar_open_file(&a, bundle, true, err) < 0)
+		return ai_err_wrap(err, "not an afterimage bundle or checkpoint archive (a tar)");
+	struct az_ck_load *ck __attribute__((cleanup(ck_freep))) = az_ck_new();
 	struct archive_entry *e;
 	size_t count = 0;
+	bool bundle_member = false;
 	int r;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (++count > AZ_MAX_MEMBERS)
 			return ai_err_set(err, 0, "%s: more than %u members", bundle, AZ_MAX_MEMBERS);
 		const char *name = archive_entry_pathname(e);
-		if (!name || archive_entry_filetype(e) != AE_IFREG)
+		if (!name)
+			continue;
+		if (!bundle_member) {
+			int cr = az_ck_member(ck, a, e, err);
+			if (cr < 0)
+				return ai_err_wrap(err, "%s: checkpoint archive", bundle);
+			if (cr > 0)
+				continue;
+		}
+		if (archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
 			if (strcmp(name, readers[i].name))
 				continue;
+			if (az_ck_seen(ck))
+				return ai_err_set(err, 0, "%s: both afterimage bundle members (%s) and checkpoint members (config.dump, spec.dump): refused",
+						  bundle, name);
+			bundle_member = true;
 			if (m->have[readers[i].have])
 				return ai_err_set(err, 0, "%s: member %s appears twice", bundle, name);
 			cleanup_free char *doc = NULL;
@@ -106,8 +128,12 @@ int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err)
 	if (r != ARCHIVE_EOF)
 		return ai_err_set(err, 0, "%s: unreadable archive after %zu members: %s", bundle, count,
 				  archive_error_string(a) ? archive_error_string(a) : "error");
+	if (!bundle_member && az_ck_seen(ck))
+		return az_ck_finish(ck, m, err) < 0 ? ai_err_wrap(err, "%s: checkpoint archive", bundle) : 0;
 	if (!m->have[AZ_HAVE_MANIFEST] && !m->have[AZ_HAVE_PROCS] && !m->have[AZ_HAVE_UPPER])
-		return ai_err_set(err, 0, "%s: not an afterimage bundle (no manifest.json, processes.json or fs/upper.json)",
+		return ai_err_set(err, 0,
+				  "%s: not an afterimage bundle (no manifest.json, processes.json or fs/upper.json)"
+				  " nor a checkpoint archive (no config.dump or spec.dump)",
 				  bundle);
 	return 0;
 }
@@ -144,6 +170,12 @@ void az_model_free(struct az_model *m)
 	az_str_free(&x->kernel);
 	az_str_free(&x->trigger);
 	az_str_free(&x->container_id);
+	az_str_free(&m->ck.image_name);
+	az_str_free(&m->ck.image_id);
+	az_str_free(&m->ck.runtime);
+	for (size_t i = 0; i < m->ck.nargs; i++)
+		az_str_free(&m->ck.args[i]);
+	free(m->ck.args);
 	for (size_t i = 0; i < m->nprocs; i++) {
 		struct az_proc *p = &m->procs[i];
 		az_str_free(&p->comm);

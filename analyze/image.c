@@ -62,33 +62,6 @@ static bool valid_digest(const char *d, char hex[65])
 	return true;
 }
 
-static int64_t parse_time(const char *s)
-{
-	if (!s)
-		return 0;
-	struct tm tm = {0};
-	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return 0;
-	int64_t ns = 0;
-	if (*p == '.') {
-		int digits = 0;
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (digits < 9) {
-				ns = ns * 10 + (*p - '0');
-				digits++;
-			}
-		for (; digits < 9; digits++)
-			ns *= 10;
-	}
-	int64_t off = 0;
-	if (*p == '+' || *p == '-') {
-		int hh = 0, mm = 0;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) == 2)
-			off = (hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
-	}
-	return ((int64_t)timegm(&tm) - off) * 1000000000 + ns;
-}
 
 /* ---- reading JSON documents from the image */
 
@@ -174,7 +147,7 @@ static int read_config(struct az_image *img, json_t *cfg, ai_err_t *err)
 			return ai_err_set(err, 0, "config: invalid diff_id %zu", i);
 		snprintf(img->layers[i].diff_id, sizeof(img->layers[i].diff_id), "%s", d);
 	}
-	img->created_ns = parse_time(json_string_value(json_object_get(cfg, "created")));
+	img->created_ns = az_time_parse(json_string_value(json_object_get(cfg, "created")));
 	json_t *hist = json_object_get(cfg, "history");
 	size_t nh = json_is_array(hist) ? json_array_size(hist) : 0;
 	if (nh > 100000)
@@ -189,7 +162,7 @@ static int read_config(struct az_image *img, json_t *cfg, ai_err_t *err)
 		img->nhist = i + 1;
 		if (az_j_str(h, "created_by", &x->created_by, err) < 0)
 			return ai_err_wrap(err, "config: history[%zu]", i);
-		x->created_ns = parse_time(json_string_value(json_object_get(h, "created")));
+		x->created_ns = az_time_parse(json_string_value(json_object_get(h, "created")));
 		x->empty_layer = az_j_bool(h, "empty_layer");
 		if (x->empty_layer)
 			continue;

@@ -1,11 +1,13 @@
 /* afterimage-analyze: offline analysis of afterimage bundles (docs/analyze.md).
  * Exit codes: 0 success; 1 verification failed (verify) or findings flagged with --fail-on-findings;
- * 2 usage; 3 unreadable or malformed input (bundle, key, image); 4 verify: valid but partial bundle. */
+ * 2 usage; 3 unreadable or malformed input (bundle, key, image); 4 verify: valid but partial bundle;
+ * 5 verify: a checkpoint archive, which carries no signature. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "analyze/checkpoint.h"
 #include "analyze/cli.h"
 #include "analyze/model.h"
 #include "analyze/util.h"
@@ -18,6 +20,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: afterimage-analyze COMMAND [options]\n"
 		"  verify BUNDLE --pub KEY.pub          check signatures, hashes, manifest\n"
+		"BUNDLE: an afterimage bundle, or a Podman/CRI-O checkpoint archive (checkpoint --export)\n"
 		"  ps|fds|net|mounts|files BUNDLE [--json]\n"
 		"  layers BUNDLE --image REF [--json] [--changed]\n"
 		"  findings BUNDLE [--image REF] [--json]\n"
@@ -28,11 +31,20 @@ static void usage(FILE *f)
 		"  version\n"
 		"REF: oci:DIR[:TAG] | oci-archive:FILE[:TAG] | docker-archive:FILE\n"
 		"common options: --quiet (no progress on stderr)\n"
-		"exit: 0 ok, 1 verification failed, 2 usage, 3 unreadable input, 4 partial bundle (verify)\n");
+		"exit: 0 ok, 1 verification failed, 2 usage, 3 unreadable input, 4 partial bundle (verify),\n"
+		"      5 verify: a checkpoint archive (no signature to verify)\n");
 }
 
 static int cmd_verify(struct az_opts *o)
 {
+	/* a checkpoint archive carries no afterimage signature: say so, distinctly (exit 5) */
+	if (az_ck_detect(o->bundle) == 1) {
+		fprintf(stderr,
+			"NOT SIGNED: %s is a Podman/CRI-O checkpoint archive: it carries no signature, SHA256SUMS or"
+			" manifest.json (no signature), so nothing can be verified; its views and attribution still work\n",
+			o->bundle);
+		return AZ_EXIT_UNSIGNED;
+	}
 	if (!o->pub) {
 		fprintf(stderr, "afterimage-analyze verify: --pub KEY.pub is required\n");
 		return AZ_EXIT_USAGE;

@@ -114,8 +114,25 @@ struct az_manifest {
 	int64_t errors, warnings;
 };
 
+/* A Podman/CRI-O checkpoint archive (checkpoint.c) loaded instead of a bundle: its identity
+ * from config.dump and spec.dump; the rest of the model (upper entries from rootfs-diff.tar and
+ * deleted.files, processes from the CRIU images) is filled as for a bundle. */
+struct az_ckpt {
+	bool present;
+	struct az_str image_name, image_id, runtime;
+	struct az_str *args; /* spec.dump process.args */
+	size_t nargs;
+	int64_t created_ns, checkpointed_ns;
+	bool checkpointed_from_mtime; /* no checkpointedTime: the newest member mtime of the archive */
+	bool have_rootfs_diff, have_deleted, procs_decoded;
+	size_t skipped;      /* rootfs-diff.tar entries with unusable names */
+	size_t opaque;       /* deleted.files paths re-created in rootfs-diff.tar (read as opaque dirs) */
+	size_t criu_images;  /* members under checkpoint/ */
+};
+
 struct az_model {
 	struct az_manifest man;
+	struct az_ckpt ck;
 	struct az_proc *procs;
 	size_t nprocs;
 	struct az_fd *fds;
@@ -132,7 +149,9 @@ struct az_model {
 };
 enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUNTS, AZ_HAVE_UPPER };
 
-/* bundle.c: stream BUNDLE (a .tar) once, parse every JSON member into m. */
+/* bundle.c: stream BUNDLE (a .tar) once, parse every JSON member into m; a Podman/CRI-O
+ * checkpoint archive (plain, gzip or zstd) is recognised in the same pass and loaded through
+ * checkpoint.c. */
 int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err);
 void az_model_free(struct az_model *m);
 

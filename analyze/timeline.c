@@ -78,8 +78,11 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		esc_msg_path(&tmp, &u->path);
 		const char *st = have ? az_status_name(o.status) : "upper";
 		if (u->overlay & AZ_OV_WHITEOUT) {
-			struct az_event *x = ev_add(&e, u->ctime_ns, "Deleted (whiteout ctime)", "upper");
-			ev_msg(x, "%s deleted at runtime (whiteout)", ai_buf_cstr(&tmp));
+			/* deleted.files of a checkpoint has no times: the deletion is known at the checkpoint */
+			bool ck = !u->ctime_ns && m->ck.present && m->ck.checkpointed_ns;
+			struct az_event *x = ev_add(&e, ck ? m->ck.checkpointed_ns : u->ctime_ns,
+						    ck ? "Deleted (seen at checkpoint)" : "Deleted (whiteout ctime)", "upper");
+			ev_msg(x, "%s deleted at runtime (%s)", ai_buf_cstr(&tmp), ck ? "deleted.files" : "whiteout");
 			x->path = u->path;
 			x->upper = u;
 			x->origin = o;
@@ -145,12 +148,24 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 			li += !h->empty_layer;
 		}
 	}
-	if (m->man.started_ns) {
+	if (m->ck.present) {
+		ai_buf_reset(&tmp);
+		az_esc_text(&tmp, m->man.name.s ? m->man.name.s : "?", m->man.name.s ? m->man.name.len : 1);
+		if (m->ck.created_ns) {
+			struct az_event *x = ev_add(&e, m->ck.created_ns, "Container Created", "checkpoint");
+			ev_msg(x, "container %s created (config.dump createdTime)", ai_buf_cstr(&tmp));
+		}
+		if (m->ck.checkpointed_ns) {
+			struct az_event *x = ev_add(&e, m->ck.checkpointed_ns, "Checkpointed", "checkpoint");
+			ev_msg(x, "container %s checkpointed (%s)", ai_buf_cstr(&tmp),
+			       m->ck.checkpointed_from_mtime ? "newest member mtime of the archive" : "config.dump checkpointedTime");
+		}
+	} else if (m->man.started_ns) {
 		struct az_event *x = ev_add(&e, m->man.started_ns, "Capture Start", "capture");
 		ev_msg(x, "afterimage capture %s started (target pid %" PRId64 ")", m->man.name.s ? m->man.name.s : "?",
 		       m->man.target_pid);
 	}
-	if (m->man.ended_ns) {
+	if (m->man.ended_ns && !m->ck.present) {
 		struct az_event *x = ev_add(&e, m->man.ended_ns, "Capture End", "capture");
 		ev_msg(x, "afterimage capture %s ended (complete=%s)", m->man.name.s ? m->man.name.s : "?",
 		       m->man.complete ? "true" : "false");
@@ -215,14 +230,18 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 		ai_buf_adds(out, "0|");
 		body_name(out, u->path.s, u->path.len);
 		struct az_origin o;
-		if (u->overlay & AZ_OV_WHITEOUT)
+		int64_t ct = u->ctime_ns;
+		if ((u->overlay & AZ_OV_WHITEOUT) && !ct && m->ck.present) {
+			ai_buf_adds(out, " (deleted: deleted.files, seen at checkpoint)");
+			ct = m->ck.checkpointed_ns;
+		} else if (u->overlay & AZ_OV_WHITEOUT)
 			ai_buf_adds(out, " (deleted: whiteout)");
 		else if (az_attr_lookup(c->attr, u->path.s, u->path.len, &o) && c->have_img)
 			ai_buf_printf(out, " (%s)", az_status_name(o.status));
 		ai_buf_printf(out, "|%" PRId64 "|%c/%c%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64
 				   "|0\n",
 			      u->ino > 0 ? u->ino : 0, t, t, perm, u->uid > 0 ? u->uid : 0, u->gid > 0 ? u->gid : 0,
-			      u->size > 0 ? u->size : 0, sec(u->atime_ns), sec(u->mtime_ns), sec(u->ctime_ns));
+			      u->size > 0 ? u->size : 0, sec(u->atime_ns), sec(u->mtime_ns), sec(ct));
 	}
 	struct az_event *ev;
 	size_t n;

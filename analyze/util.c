@@ -1,6 +1,7 @@
 #include "analyze/util.h"
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -257,4 +258,32 @@ void az_time_iso(char *out, size_t outlen, int64_t ns)
 		sec--;
 	}
 	ai_time_format(out, outlen, sec, (long)rem);
+}
+
+int64_t az_time_parse(const char *s)
+{
+	if (!s)
+		return 0;
+	struct tm tm = {0};
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return 0;
+	int64_t ns = 0;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			if (digits < 9) {
+				ns = ns * 10 + (*p - '0');
+				digits++;
+			}
+		for (; digits < 9; digits++)
+			ns *= 10;
+	}
+	int64_t off = 0;
+	if (*p == '+' || *p == '-') {
+		int hh = 0, mm = 0;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) == 2)
+			off = (hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
+	}
+	return ((int64_t)timegm(&tm) - off) * 1000000000 + ns;
 }

@@ -43,6 +43,8 @@ void az_esc_csv(struct ai_buf *out, const char *s, size_t len);
 int az_write_stdout(const struct ai_buf *b, ai_err_t *err);
 /* "rwxr-xr-x" style permission string (9 chars + setuid/sticky letters) into out[10]. */
 void az_perm_string(uint32_t mode, char out[10]);
+/* RFC 3339 / ISO 8601 (fraction and offset optional) to ns since the epoch, 0 when absent or unparsable. */
+int64_t az_time_parse(const char *s);
 /* ISO 8601 UTC with nanoseconds, "" for 0. */
 void az_time_iso(char *out, size_t outlen, int64_t ns);
 

@@ -1,0 +1,890 @@
+/* Podman / CRI-O checkpoint archive -> model (see checkpoint.h). Everything in the archive is
+ * hostile: every document is bounded, rootfs-diff.tar is read as a nested libarchive stream over
+ * the outer member's data (nothing touches the disk), CRIU images are decoded with a bounded
+ * protobuf walker that only takes the few fields it needs. */
+#include "analyze/checkpoint.h"
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdlib.h>
+#include <string.h>
+#include "analyze/bundle.h"
+#include "analyze/util.h"
+#include "common/bundle.h"
+#include "common/cleanup.h"
+#include "common/hash.h"
+
+struct ck_core {
+	int64_t pid;
+	uint64_t state;
+	bool have_state, have_creds;
+	int64_t uid[4], gid[4];
+	struct az_str comm;
+};
+
+struct az_ck_load {
+	struct az_ckpt ck;
+	struct az_str id, name;
+	bool have_config, have_spec, have_pstree, any_bundle_member;
+	struct az_upper *up;
+	size_t nup, upcap;
+	struct az_str *del;
+	size_t ndel;
+	struct az_proc *procs;
+	size_t nprocs;
+	struct ck_core *cores;
+	size_t ncores, corecap;
+	int64_t newest_mtime_ns;
+};
+
+struct az_ck_load *az_ck_new(void)
+{
+	struct az_ck_load *s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	return s;
+}
+
+static void upper_free(struct az_upper *u)
+{
+	az_str_free(&u->path);
+	az_str_free(&u->target);
+	az_str_free(&u->hardlink_to);
+	az_str_free(&u->redirect);
+	az_str_free(&u->member);
+}
+
+static void proc_free(struct az_proc *p)
+{
+	az_str_free(&p->comm);
+	az_str_free(&p->cwd);
+	az_str_free(&p->exe);
+	az_str_free(&p->exe_member);
+	for (size_t k = 0; k < p->argc; k++)
+		az_str_free(&p->argv[k]);
+	free(p->argv);
+}
+
+void az_ck_free(struct az_ck_load *s)
+{
+	if (!s)
+		return;
+	az_str_free(&s->ck.image_name);
+	az_str_free(&s->ck.image_id);
+	az_str_free(&s->ck.runtime);
+	for (size_t i = 0; i < s->ck.nargs; i++)
+		az_str_free(&s->ck.args[i]);
+	free(s->ck.args);
+	az_str_free(&s->id);
+	az_str_free(&s->name);
+	for (size_t i = 0; i < s->nup; i++)
+		upper_free(&s->up[i]);
+	free(s->up);
+	for (size_t i = 0; i < s->ndel; i++)
+		az_str_free(&s->del[i]);
+	free(s->del);
+	for (size_t i = 0; i < s->nprocs; i++)
+		proc_free(&s->procs[i]);
+	free(s->procs);
+	for (size_t i = 0; i < s->ncores; i++)
+		az_str_free(&s->cores[i].comm);
+	free(s->cores);
+	free(s);
+}
+
+bool az_ck_seen(const struct az_ck_load *s)
+{
+	return s->have_config || s->have_spec;
+}
+
+/* ---- config.dump, spec.dump */
+
+static int str_first(json_t *o, const char *const *keys, struct az_str *out, ai_err_t *err)
+{
+	for (size_t i = 0; keys[i]; i++) {
+		json_t *v = json_object_get(o, keys[i]);
+		if (json_is_string(v) && json_string_length(v))
+			return az_j_strv(v, NULL, out, err);
+	}
+	return 0;
+}
+
+static int read_config(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+{
+	json_t *j cleanup_json = NULL;
+	if (az_j_parse(doc, len, "config.dump", &j, err) < 0)
+		return -1;
+	if (!json_is_object(j))
+		return ai_err_set(err, 0, "config.dump: not an object");
+	/* podman: rootfsImageName, RawImageName, rootfsImageID; CRI-O: rootfsImageName, rootfsImage, rootfsImageRef */
+	static const char *const img[] = {"rootfsImageName", "RawImageName", "rootfsImage", NULL};
+	static const char *const imgid[] = {"rootfsImageRef", "rootfsImageID", NULL};
+	static const char *const rt[] = {"runtime", "OCIRuntime", NULL};
+	if (az_j_str(j, "id", &s->id, err) < 0 || az_j_str(j, "name", &s->name, err) < 0 ||
+	    str_first(j, img, &s->ck.image_name, err) < 0 || str_first(j, imgid, &s->ck.image_id, err) < 0 ||
+	    str_first(j, rt, &s->ck.runtime, err) < 0)
+		return ai_err_wrap(err, "config.dump");
+	s->ck.created_ns = az_time_parse(json_string_value(json_object_get(j, "createdTime")));
+	s->ck.checkpointed_ns = az_time_parse(json_string_value(json_object_get(j, "checkpointedTime")));
+	return 0;
+}
+
+static int read_spec(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+{
+	json_t *j cleanup_json = NULL;
+	if (az_j_parse(doc, len, "spec.dump", &j, err) < 0)
+		return -1;
+	if (!json_is_object(j))
+		return ai_err_set(err, 0, "spec.dump: not an object");
+	json_t *args = json_object_get(json_object_get(j, "process"), "args");
+	if (!json_is_array(args))
+		return 0;
+	size_t n = json_array_size(args);
+	if (n > 1000000)
+		return ai_err_set(err, 0, "spec.dump: process.args: too many arguments");
+	s->ck.args = calloc(n ? n : 1, sizeof(*s->ck.args));
+	if (!s->ck.args)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(args, i);
+		if (!json_is_string(v))
+			return ai_err_set(err, 0, "spec.dump: process.args[%zu]: not a string", i);
+		s->ck.nargs = i + 1;
+		if (az_j_strv(v, NULL, &s->ck.args[i], err) < 0)
+			return ai_err_wrap(err, "spec.dump: process.args[%zu]", i);
+	}
+	return 0;
+}
+
+/* ---- deleted.files: a JSON array of absolute paths */
+
+static int read_deleted(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+{
+	json_t *j cleanup_json = NULL;
+	if (az_j_parse(doc, len, "deleted.files", &j, err) < 0)
+		return -1;
+	if (json_is_null(j))
+		return 0; /* podman writes null for none */
+	if (!json_is_array(j))
+		return ai_err_set(err, 0, "deleted.files: not a JSON array");
+	size_t n = json_array_size(j);
+	if (n > AZ_MAX_MEMBERS)
+		return ai_err_set(err, 0, "deleted.files: more than %u paths", AZ_MAX_MEMBERS);
+	s->del = calloc(n ? n : 1, sizeof(*s->del));
+	if (!s->del)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_array_get(j, i);
+		if (!json_is_string(v))
+			return ai_err_set(err, 0, "deleted.files[%zu]: not a string", i);
+		const char *p = json_string_value(v);
+		size_t l = json_string_length(v);
+		while (l > 1 && p[l - 1] == '/')
+			l--;
+		if (!l || l > AZ_MAX_PATH || memchr(p, '\0', l)) {
+			s->ck.skipped++;
+			continue;
+		}
+		struct az_str *d = &s->del[s->ndel++];
+		if (p[0] == '/')
+			az_str_set(d, p, l);
+		else {
+			char *t = malloc(l + 2);
+			if (!t)
+				abort();
+			t[0] = '/';
+			memcpy(t + 1, p, l);
+			az_str_set(d, t, l + 1);
+			free(t);
+		}
+	}
+	return 0;
+}
+
+/* ---- rootfs-diff.tar: a tar inside the outer member, read through callbacks */
+
+struct inner {
+	struct archive *outer;
+	char buf[1 << 16];
+};
+
+static la_ssize_t inner_read(struct archive *a, void *ud, const void **out)
+{
+	struct inner *in = ud;
+	la_ssize_t n = archive_read_data(in->outer, in->buf, sizeof(in->buf));
+	if (n < 0) {
+		const char *e = archive_error_string(in->outer);
+		archive_set_error(a, -1, "outer archive: %s", e ? e : "read error");
+		return -1;
+	}
+	*out = in->buf;
+	return n;
+}
+
+static struct az_upper *up_add(struct az_ck_load *s)
+{
+	if (s->nup == s->upcap) {
+		s->upcap = s->upcap ? s->upcap * 2 : 64;
+		s->up = realloc(s->up, s->upcap * sizeof(*s->up));
+		if (!s->up)
+			abort();
+	}
+	struct az_upper *u = &s->up[s->nup++];
+	memset(u, 0, sizeof(*u));
+	u->uid = u->gid = u->size = u->ino = u->nlink = -1;
+	return u;
+}
+
+/* "./a/b/", "/a/b", "a/b" -> "/a/b"; "" for the root itself. */
+static bool norm_name(const char *name, struct ai_buf *out)
+{
+	ai_buf_reset(out);
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	while (name[0] == '/')
+		name++;
+	size_t l = strlen(name);
+	while (l && name[l - 1] == '/')
+		l--;
+	if (l == 1 && name[0] == '.')
+		l = 0;
+	if (!l)
+		return false;
+	ai_buf_addc(out, '/');
+	ai_buf_add(out, name, l);
+	ai_buf_cstr(out);
+	return true;
+}
+
+static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_t *err)
+{
+	struct inner *in = malloc(sizeof(*in));
+	if (!in)
+		abort();
+	in->outer = outer;
+	struct archive *a cleanup_archive = archive_read_new();
+	if (!a)
+		abort();
+	archive_read_support_format_tar(a);
+	archive_read_support_filter_all(a);
+	if (archive_read_open(a, in, NULL, inner_read, NULL) != ARCHIVE_OK) {
+		ai_err_set(err, 0, "rootfs-diff.tar: %s", archive_error_string(a) ? archive_error_string(a) : "cannot open");
+		free(in);
+		return -1;
+	}
+	cleanup_buf struct ai_buf p;
+	ai_buf_init(&p);
+	struct archive_entry *e;
+	size_t count = 0;
+	int r, rc = 0;
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (++count > AZ_MAX_MEMBERS) {
+			rc = ai_err_set(err, 0, "rootfs-diff.tar: more than %u entries", AZ_MAX_MEMBERS);
+			break;
+		}
+		const char *name = archive_entry_pathname(e);
+		if (!name) {
+			s->ck.skipped++;
+			continue;
+		}
+		if (!norm_name(name, &p))
+			continue; /* the root directory */
+		if (p.len > AZ_MAX_PATH) {
+			s->ck.skipped++;
+			continue;
+		}
+		struct az_upper *u = up_add(s);
+		az_str_set(&u->path, p.data, p.len);
+		const char *hl = archive_entry_hardlink(e);
+		switch (archive_entry_filetype(e)) {
+		case AE_IFREG: u->type = AZ_U_FILE; break;
+		case AE_IFDIR: u->type = AZ_U_DIR; break;
+		case AE_IFLNK: u->type = AZ_U_SYMLINK; break;
+		case AE_IFIFO: u->type = AZ_U_FIFO; break;
+		case AE_IFSOCK: u->type = AZ_U_SOCKET; break;
+		case AE_IFCHR: u->type = AZ_U_CHR; break;
+		case AE_IFBLK: u->type = AZ_U_BLK; break;
+		default: u->type = hl ? AZ_U_FILE : AZ_U_OTHER; break;
+		}
+		/* a 0/0 character device is how some tools write a whiteout into a diff tar */
+		if (u->type == AZ_U_CHR && archive_entry_rdev(e) == 0) {
+			u->type = AZ_U_WHITEOUT;
+			u->overlay |= AZ_OV_WHITEOUT;
+		}
+		u->mode = (uint32_t)archive_entry_perm(e) & 07777;
+		u->uid = archive_entry_uid(e);
+		u->gid = archive_entry_gid(e);
+		if (archive_entry_mtime_is_set(e))
+			u->mtime_ns = (int64_t)archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e);
+		if (archive_entry_atime_is_set(e))
+			u->atime_ns = (int64_t)archive_entry_atime(e) * 1000000000 + archive_entry_atime_nsec(e);
+		if (archive_entry_ctime_is_set(e))
+			u->ctime_ns = (int64_t)archive_entry_ctime(e) * 1000000000 + archive_entry_ctime_nsec(e);
+		az_str_set(&u->member, "rootfs-diff.tar", 15);
+		if (hl) {
+			cleanup_buf struct ai_buf t;
+			ai_buf_init(&t);
+			if (norm_name(hl, &t) && t.len <= AZ_MAX_PATH)
+				az_str_set(&u->hardlink_to, t.data, t.len);
+			/* content: that of the first link, found after the pass (az_ck_finish) */
+			u->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+			continue;
+		}
+		if (u->type == AZ_U_SYMLINK) {
+			const char *tg = archive_entry_symlink(e);
+			az_str_set(&u->target, tg ? tg : "", tg ? strlen(tg) : 0);
+			u->size = tg ? (int64_t)strlen(tg) : 0;
+			continue;
+		}
+		if (u->type != AZ_U_FILE) {
+			u->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+			continue;
+		}
+		struct ai_hash h;
+		if (ai_hash_init_sha256(&h, err) < 0) {
+			rc = -1;
+			break;
+		}
+		const void *buf;
+		size_t size;
+		la_int64_t off;
+		int64_t total = 0;
+		int dr;
+		while ((dr = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+			ai_hash_update(&h, buf, size);
+			total += (int64_t)size;
+		}
+		if (dr != ARCHIVE_EOF) {
+			ai_hash_free(&h);
+			rc = ai_err_set(err, 0, "rootfs-diff.tar: %s: %s", p.data,
+					archive_error_string(a) ? archive_error_string(a) : "read error");
+			break;
+		}
+		uint8_t d[32];
+		if (ai_hash_final(&h, d, err) < 0) {
+			rc = -1;
+			break;
+		}
+		ai_hex(d, 32, u->sha256);
+		u->size = total;
+		if (archive_entry_size_is_set(e) && archive_entry_size(e) != total)
+			u->truncated = true;
+	}
+	if (!rc && r != ARCHIVE_EOF)
+		rc = ai_err_set(err, 0, "rootfs-diff.tar: unreadable after %zu entries: %s", count,
+				archive_error_string(a) ? archive_error_string(a) : "error");
+	archive_read_free(a);
+	a = NULL;
+	free(in);
+	return rc;
+}
+
+/* ---- CRIU images: u32 magic(s), then entries of u32 size + protobuf message */
+
+#define CRIU_IMG_COMMON_MAGIC  0x54564319u
+#define CRIU_IMG_SERVICE_MAGIC 0x55105940u
+#define CRIU_PSTREE_MAGIC      0x50273030u
+#define CRIU_CORE_MAGIC        0x55053847u
+
+struct pb {
+	const uint8_t *p, *end;
+};
+
+static bool pb_varint(struct pb *b, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (int sh = 0; sh < 64; sh += 7) {
+		if (b->p >= b->end)
+			return false;
+		uint8_t c = *b->p++;
+		x |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80)) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Next field: its number and wire type; a varint value in *v, a length-delimited one in *sub.
+ * Fixed 32/64-bit fields are skipped. false at the end or on malformed input (*bad set). */
+static bool pb_next(struct pb *b, uint32_t *field, uint64_t *v, struct pb *sub, bool *bad)
+{
+	*bad = false;
+	if (b->p >= b->end)
+		return false;
+	uint64_t key;
+	if (!pb_varint(b, &key) || (key >> 3) == 0 || (key >> 3) > UINT32_MAX) {
+		*bad = true;
+		return false;
+	}
+	*field = (uint32_t)(key >> 3);
+	switch (key & 7) {
+	case 0:
+		if (!pb_varint(b, v))
+			break;
+		sub->p = sub->end = NULL;
+		return true;
+	case 1:
+		if (b->end - b->p < 8)
+			break;
+		b->p += 8;
+		*v = 0;
+		sub->p = sub->end = NULL;
+		return true;
+	case 5:
+		if (b->end - b->p < 4)
+			break;
+		b->p += 4;
+		*v = 0;
+		sub->p = sub->end = NULL;
+		return true;
+	case 2: {
+		uint64_t l;
+		if (!pb_varint(b, &l) || l > (uint64_t)(b->end - b->p))
+			break;
+		sub->p = b->p;
+		sub->end = b->p + l;
+		b->p += l;
+		*v = l;
+		return true;
+	}
+	default: break;
+	}
+	*bad = true;
+	return false;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Skip the magics; returns the offset of the first entry or -1. */
+static long criu_start(const uint8_t *d, size_t len, uint32_t magic)
+{
+	if (len < 4)
+		return -1;
+	uint32_t m0 = le32(d);
+	if (m0 == CRIU_IMG_COMMON_MAGIC || m0 == CRIU_IMG_SERVICE_MAGIC) {
+		if (len < 8 || le32(d + 4) != magic)
+			return -1;
+		return 8;
+	}
+	return m0 == magic ? 4 : -1;
+}
+
+/* Iterate the entries of an image: *entry is each message; false at the end; *bad on garbage. */
+static bool criu_entry(const uint8_t *d, size_t len, size_t *off, struct pb *entry, bool *bad)
+{
+	*bad = false;
+	if (*off == len)
+		return false;
+	if (len - *off < 4) {
+		*bad = true;
+		return false;
+	}
+	uint32_t sz = le32(d + *off);
+	*off += 4;
+	if (sz > len - *off) {
+		*bad = true;
+		return false;
+	}
+	entry->p = d + *off;
+	entry->end = d + *off + sz;
+	*off += sz;
+	return true;
+}
+
+static int read_pstree(struct az_ck_load *s, const uint8_t *d, size_t len, ai_err_t *err)
+{
+	long st = criu_start(d, len, CRIU_PSTREE_MAGIC);
+	if (st < 0)
+		return ai_err_set(err, 0, "checkpoint/pstree.img: not a CRIU pstree image (bad magic)");
+	size_t off = (size_t)st, cap = 0;
+	struct pb e;
+	bool bad;
+	while (criu_entry(d, len, &off, &e, &bad)) {
+		if (s->nprocs >= AZ_CK_MAX_PROCS)
+			return ai_err_set(err, 0, "checkpoint/pstree.img: more than %u processes", AZ_CK_MAX_PROCS);
+		if (s->nprocs == cap) {
+			cap = cap ? cap * 2 : 64;
+			s->procs = realloc(s->procs, cap * sizeof(*s->procs));
+			if (!s->procs)
+				abort();
+		}
+		struct az_proc *p = &s->procs[s->nprocs];
+		memset(p, 0, sizeof(*p));
+		p->pid = p->ppid = p->nspid = -1;
+		p->exe_size = -1;
+		for (int k = 0; k < 4; k++)
+			p->uid[k] = p->gid[k] = -1;
+		p->threads = 0;
+		s->nprocs++;
+		uint32_t f;
+		uint64_t v;
+		struct pb sub;
+		bool fbad;
+		while (pb_next(&e, &f, &v, &sub, &fbad)) {
+			if (sub.p && f == 5) { /* packed threads */
+				uint64_t t;
+				while (sub.p < sub.end && pb_varint(&sub, &t))
+					p->threads++;
+				continue;
+			}
+			if (sub.p)
+				continue;
+			int64_t x = v > INT32_MAX ? -1 : (int64_t)v;
+			if (f == 1)
+				p->pid = p->nspid = x;
+			else if (f == 2)
+				p->ppid = x;
+			else if (f == 5)
+				p->threads++;
+		}
+		if (fbad)
+			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: malformed protobuf", s->nprocs - 1);
+		if (p->pid < 0)
+			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: no pid", s->nprocs - 1);
+	}
+	if (bad)
+		return ai_err_set(err, 0, "checkpoint/pstree.img: truncated entry after %zu processes", s->nprocs);
+	s->have_pstree = true;
+	return 0;
+}
+
+static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t len, ai_err_t *err)
+{
+	long st = criu_start(d, len, CRIU_CORE_MAGIC);
+	if (st < 0)
+		return ai_err_set(err, 0, "checkpoint/core-%lld.img: not a CRIU core image (bad magic)", (long long)pid);
+	size_t off = (size_t)st;
+	struct pb e;
+	bool bad;
+	if (!criu_entry(d, len, &off, &e, &bad))
+		return ai_err_set(err, 0, "checkpoint/core-%lld.img: no entry", (long long)pid);
+	if (s->ncores == s->corecap) {
+		s->corecap = s->corecap ? s->corecap * 2 : 64;
+		s->cores = realloc(s->cores, s->corecap * sizeof(*s->cores));
+		if (!s->cores)
+			abort();
+	}
+	struct ck_core *c = &s->cores[s->ncores++];
+	memset(c, 0, sizeof(*c));
+	c->pid = pid;
+	uint32_t f;
+	uint64_t v;
+	struct pb sub;
+	while (pb_next(&e, &f, &v, &sub, &bad)) {
+		if (f == 5 && sub.p) { /* core_entry.thread_core -> creds (10): uid 1, gid 2, euid 3, egid 4, ... */
+			uint32_t tf;
+			uint64_t tv;
+			struct pb ts;
+			bool tbad;
+			while (pb_next(&sub, &tf, &tv, &ts, &tbad)) {
+				if (tf != 10 || !ts.p)
+					continue;
+				uint32_t cf;
+				uint64_t cv;
+				struct pb cs;
+				bool cbad;
+				for (int k = 0; k < 4; k++)
+					c->uid[k] = c->gid[k] = -1;
+				while (pb_next(&ts, &cf, &cv, &cs, &cbad))
+					if (!cs.p && cf >= 1 && cf <= 8)
+						((cf & 1) ? c->uid : c->gid)[(cf - 1) / 2] = cv > UINT32_MAX ? -1 : (int64_t)cv;
+				if (cbad)
+					tbad = true;
+				c->have_creds = true;
+				break;
+			}
+			if (tbad) {
+				bad = true;
+				break;
+			}
+			continue;
+		}
+		if (f != 3 || !sub.p)
+			continue; /* core_entry.tc (task_core_entry) */
+		uint32_t tf;
+		uint64_t tv;
+		struct pb ts;
+		bool tbad;
+		while (pb_next(&sub, &tf, &tv, &ts, &tbad)) {
+			if (tf == 1 && !ts.p) {
+				c->state = tv;
+				c->have_state = true;
+			} else if (tf == 6 && ts.p) {
+				size_t l = (size_t)(ts.end - ts.p);
+				if (l > 256 || memchr(ts.p, '\0', l))
+					return ai_err_set(err, 0, "checkpoint/core-%lld.img: bad comm", (long long)pid);
+				az_str_free(&c->comm);
+				az_str_set(&c->comm, (const char *)ts.p, l);
+			}
+		}
+		if (tbad) {
+			bad = true;
+			break;
+		}
+	}
+	if (bad)
+		return ai_err_set(err, 0, "checkpoint/core-%lld.img: malformed protobuf", (long long)pid);
+	return 0;
+}
+
+/* ---- the outer archive's members */
+
+static bool core_pid(const char *base, int64_t *pid)
+{
+	if (strncmp(base, "core-", 5))
+		return false;
+	const char *p = base + 5;
+	int64_t x = 0;
+	size_t nd = 0;
+	for (; *p >= '0' && *p <= '9' && nd < 10; p++, nd++)
+		x = x * 10 + (*p - '0');
+	if (!nd || strcmp(p, ".img"))
+		return false;
+	*pid = x;
+	return true;
+}
+
+int az_ck_member(struct az_ck_load *s, struct archive *a, struct archive_entry *e, ai_err_t *err)
+{
+	const char *name = archive_entry_pathname(e);
+	if (!name)
+		return 0;
+	if (archive_entry_mtime_is_set(e)) {
+		int64_t t = (int64_t)archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e);
+		if (t > s->newest_mtime_ns)
+			s->newest_mtime_ns = t;
+	}
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	if (!strncmp(name, "checkpoint/", 11) && name[11])
+		s->ck.criu_images++;
+	if (archive_entry_filetype(e) != AE_IFREG)
+		return 0;
+	cleanup_free char *doc = NULL;
+	size_t len;
+	if (!strcmp(name, "config.dump") || !strcmp(name, "spec.dump") || !strcmp(name, "deleted.files")) {
+		bool *seen = name[0] == 'c' ? &s->have_config : name[0] == 's' ? &s->have_spec : &s->ck.have_deleted;
+		if (*seen)
+			return ai_err_set(err, 0, "member %s appears twice", name);
+		*seen = true;
+		if (az_read_member(a, e, name[0] == 'd' ? AZ_MAX_JSON_MEMBER : AZ_CK_MAX_DOC, &doc, &len, err) < 0)
+			return -1;
+		int r = name[0] == 'c' ? read_config(s, doc, len, err)
+			: name[0] == 's' ? read_spec(s, doc, len, err)
+					 : read_deleted(s, doc, len, err);
+		return r < 0 ? -1 : 1;
+	}
+	if (!strcmp(name, "rootfs-diff.tar")) {
+		if (s->ck.have_rootfs_diff)
+			return ai_err_set(err, 0, "member %s appears twice", name);
+		s->ck.have_rootfs_diff = true;
+		return read_rootfs_diff(s, a, err) < 0 ? -1 : 1;
+	}
+	if (!strcmp(name, "checkpoint/pstree.img")) {
+		if (s->have_pstree)
+			return ai_err_set(err, 0, "member %s appears twice", name);
+		if (az_read_member(a, e, AZ_CK_MAX_PSTREE, &doc, &len, err) < 0)
+			return -1;
+		return read_pstree(s, (const uint8_t *)doc, len, err) < 0 ? -1 : 1;
+	}
+	int64_t pid;
+	if (!strncmp(name, "checkpoint/", 11) && core_pid(name + 11, &pid)) {
+		if (s->ncores >= AZ_CK_MAX_PROCS)
+			return ai_err_set(err, 0, "more than %u CRIU core images", AZ_CK_MAX_PROCS);
+		if (az_read_member(a, e, AZ_MAX_SMALL_MEMBER, &doc, &len, err) < 0)
+			return -1;
+		return read_core(s, pid, (const uint8_t *)doc, len, err) < 0 ? -1 : 1;
+	}
+	return 0;
+}
+
+/* ---- finishing: whiteouts, opaque directories, processes */
+
+static int cmp_upper(const void *x, const void *y)
+{
+	const struct az_upper *a = x, *b = y;
+	size_t n = a->path.len < b->path.len ? a->path.len : b->path.len;
+	int c = memcmp(a->path.s, b->path.s, n);
+	return c ? c : (a->path.len > b->path.len) - (a->path.len < b->path.len);
+}
+
+static int cmp_core(const void *x, const void *y)
+{
+	const struct ck_core *a = x, *b = y;
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+static int cmp_proc(const void *x, const void *y)
+{
+	const struct az_proc *a = x, *b = y;
+	return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+/* Binary search in the path-sorted entries [0, n): the first index whose path is >= (p, l). */
+static size_t lower_bound(const struct az_upper *u, size_t n, const char *p, size_t l)
+{
+	size_t lo = 0, hi = n;
+	struct az_upper key = {.path = {(char *)p, l}};
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cmp_upper(&u[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void finish_upper(struct az_ck_load *s)
+{
+	size_t nfiles = s->nup;
+	qsort(s->up, nfiles, sizeof(*s->up), cmp_upper);
+	/* hardlinks: the content of the first link */
+	for (size_t i = 0; i < nfiles; i++) {
+		struct az_upper *u = &s->up[i];
+		if (!u->hardlink_to.s)
+			continue;
+		size_t k = lower_bound(s->up, nfiles, u->hardlink_to.s, u->hardlink_to.len);
+		if (k < nfiles && az_str_eq(&s->up[k].path, &u->hardlink_to) && !s->up[k].hardlink_to.s &&
+		    s->up[k].type == AZ_U_FILE) {
+			memcpy(u->sha256, s->up[k].sha256, sizeof(u->sha256));
+			u->size = s->up[k].size;
+			u->truncated = s->up[k].truncated;
+		}
+	}
+	/* deleted.files: a whiteout each, unless the path is back in rootfs-diff.tar (deleted, then
+	 * re-created): a directory there, or one implied by entries below it, was replaced as a whole
+	 * (overlayfs makes it opaque), so it is read as an opaque directory; a re-created non-directory
+	 * simply stands as the entry it is. */
+	for (size_t i = 0; i < s->ndel; i++) {
+		const struct az_str *d = &s->del[i];
+		size_t k = lower_bound(s->up, nfiles, d->s, d->len);
+		bool same = k < nfiles && az_str_eq(&s->up[k].path, d);
+		size_t kb = same ? k + 1 : k;
+		bool below = kb < nfiles && s->up[kb].path.len > d->len && !memcmp(s->up[kb].path.s, d->s, d->len) &&
+			     s->up[kb].path.s[d->len] == '/';
+		if (same && s->up[k].type == AZ_U_DIR) {
+			s->up[k].overlay |= AZ_OV_OPAQUE;
+			s->ck.opaque++;
+			continue;
+		}
+		if (same)
+			continue;
+		struct az_upper *u = up_add(s); /* may move s->up: nothing above holds a pointer */
+		az_str_set(&u->path, d->s, d->len);
+		az_str_set(&u->member, "deleted.files", 13);
+		if (below) {
+			u->type = AZ_U_DIR;
+			u->overlay = AZ_OV_OPAQUE;
+			s->ck.opaque++;
+		} else {
+			u->type = AZ_U_WHITEOUT;
+			u->overlay = AZ_OV_WHITEOUT;
+		}
+	}
+	/* parents before children, for the attribution's opaque-ancestor check */
+	qsort(s->up, s->nup, sizeof(*s->up), cmp_upper);
+}
+
+static void finish_procs(struct az_ck_load *s)
+{
+	if (!s->have_pstree)
+		return;
+	qsort(s->cores, s->ncores, sizeof(*s->cores), cmp_core);
+	qsort(s->procs, s->nprocs, sizeof(*s->procs), cmp_proc);
+	for (size_t i = 0; i < s->nprocs; i++) {
+		struct az_proc *p = &s->procs[i];
+		size_t lo = 0, hi = s->ncores;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (s->cores[mid].pid < p->pid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == s->ncores || s->cores[lo].pid != p->pid)
+			continue;
+		struct ck_core *c = &s->cores[lo];
+		if (c->comm.s) {
+			p->comm = c->comm;
+			c->comm.s = NULL;
+			c->comm.len = 0;
+		}
+		if (c->have_state) {
+			/* CRIU task states: 1 alive, 2 dead, 3 stopped, 6 zombie */
+			const char *st = c->state == 1 ? "alive" : c->state == 3 ? "T" : c->state == 6 ? "Z" : c->state == 2 ? "X" : "?";
+			snprintf(p->state, sizeof(p->state), "%s", st);
+			p->zombie = c->state == 6;
+		}
+		if (c->have_creds) {
+			memcpy(p->uid, c->uid, sizeof(p->uid));
+			memcpy(p->gid, c->gid, sizeof(p->gid));
+		}
+	}
+	s->ck.procs_decoded = true;
+}
+
+int az_ck_finish(struct az_ck_load *s, struct az_model *m, ai_err_t *err)
+{
+	(void)err;
+	finish_upper(s);
+	finish_procs(s);
+	if (!s->ck.checkpointed_ns) {
+		s->ck.checkpointed_ns = s->newest_mtime_ns;
+		s->ck.checkpointed_from_mtime = s->newest_mtime_ns != 0;
+	}
+	s->ck.present = true;
+	m->ck = s->ck;
+	memset(&s->ck, 0, sizeof(s->ck));
+	m->man.name = s->name;
+	m->man.container_id = s->id;
+	memset(&s->name, 0, sizeof(s->name));
+	memset(&s->id, 0, sizeof(s->id));
+	az_str_set(&m->man.trigger, "checkpoint", 10);
+	m->man.started_ns = m->man.ended_ns = m->ck.checkpointed_ns;
+	m->man.target_pid = -1;
+	m->man.complete = true;
+	m->have[AZ_HAVE_MANIFEST] = true;
+	if (m->ck.have_rootfs_diff || m->ck.have_deleted) {
+		m->upper = s->up;
+		m->nupper = s->nup;
+		s->up = NULL;
+		s->nup = 0;
+		m->have[AZ_HAVE_UPPER] = true;
+	}
+	if (m->ck.procs_decoded) {
+		m->procs = s->procs;
+		m->nprocs = s->nprocs;
+		s->procs = NULL;
+		s->nprocs = 0;
+		m->have[AZ_HAVE_PROCS] = true;
+	}
+	return 0;
+}
+
+int az_ck_detect(const char *path)
+{
+	struct archive *a cleanup_archive = NULL;
+	ai_err_t err;
+	if (az_tar_open_file(&a, path, true, &err) < 0)
+		return 0;
+	struct archive_entry *e;
+	bool ck = false;
+	size_t count = 0;
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK && ++count <= AZ_MAX_MEMBERS) {
+		const char *n = archive_entry_pathname(e);
+		if (!n)
+			continue;
+		while (n[0] == '.' && n[1] == '/')
+			n += 2;
+		if (!strcmp(n, AI_M_MANIFEST) || !strcmp(n, AI_M_SUMS))
+			return 0;
+		if (!strcmp(n, "config.dump") || !strcmp(n, "spec.dump"))
+			ck = true;
+	}
+	return ck;
+}
