@@ -394,7 +394,8 @@ static int load_smalls(struct az_image *img, struct smalls *sm, ai_err_t *err)
 	struct archive *a cleanup_archive = NULL;
 	if (outer_open(&a, &o, img->path, err) < 0)
 		return -1;
-	cleanup_close int fd = o.fd;
+	cleanup_close int fd = o.fd; /* owned here: closed when the walk ends */
+	(void)fd;
 	struct archive_entry *e;
 	int r;
 	size_t count = 0, cap = 0;
@@ -740,7 +741,8 @@ static int walk_layers(struct az_image *img, struct layer_src *src, az_layer_ent
 			struct archive *a cleanup_archive = NULL;
 			if (outer_open(&a, &o, img->path, err) < 0)
 				return -1;
-			cleanup_close int ofd = o.fd;
+			cleanup_close int ofd = o.fd; /* owned here: closed when the walk ends */
+			(void)ofd;
 			struct archive_entry *e;
 			int r;
 			bool found = false;

@@ -1,0 +1,46 @@
+/* Fuzz the analyzer's archive loader: the input is a whole file handed to az_model_load, which
+ * must tell a bundle from a Podman/CRI-O checkpoint archive (plain, gzip or zstd; nested tars,
+ * CRIU images, JSON) and refuse anything else with an error, never a crash. The model is then
+ * rendered through the views. The file is a memfd, named through /proc/self/fd. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "analyze/context.h"
+#include "analyze/views.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	int fd = memfd_create("fuzz-archive", MFD_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (write(fd, data, size) != (ssize_t)size) {
+		close(fd);
+		return 0;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	struct az_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.img.dirfd = -1;
+	ai_err_t err;
+	if (az_model_load(&c.m, path, &err) == 0) {
+		struct ai_buf out;
+		ai_buf_init(&out);
+		for (int json = 0; json < 2; json++) {
+			az_view_ps(&c.m, json, &out);
+			az_view_fds(&c.m, json, &out);
+			az_view_net(&c.m, json, &out);
+			az_view_mounts(&c.m, json, &out);
+			az_view_files(&c.m, json, &out);
+		}
+		ai_buf_free(&out);
+	}
+	az_model_free(&c.m);
+	close(fd);
+	return 0;
+}
+
+#include "tests/fuzz/driver.inc"
