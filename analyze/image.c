@@ -70,29 +70,7 @@ static int read_at(int dirfd, const char *name, char **out, size_t *len, ai_err_
 	cleanup_close int fd = ai_safe_openat(dirfd, name, O_RDONLY | O_NONBLOCK, err);
 	if (fd < 0)
 		return -1;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return ai_err_set(err, errno, "%s: not a regular file", name);
-	if ((uint64_t)st.st_size > AZ_MAX_SMALL_MEMBER)
-		return ai_err_set(err, 0, "%s: larger than %u bytes", name, AZ_MAX_SMALL_MEMBER);
-	char *b = malloc((size_t)st.st_size + 1);
-	if (!b)
-		abort();
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(b);
-			return ai_err_set(err, n < 0 ? errno : 0, "%s: short read", name);
-		}
-		got += (size_t)n;
-	}
-	b[got] = '\0';
-	*out = b;
-	*len = got;
-	return 0;
+	return az_read_fd(fd, name, AZ_MAX_SMALL_MEMBER, out, len, err);
 }
 
 /* Get a document: from the OCI dir, or from the smalls of an archive. */

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "common/json.h"
 
@@ -286,4 +287,33 @@ int64_t az_time_parse(const char *s)
 			off = (hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
 	}
 	return ((int64_t)timegm(&tm) - off) * 1000000000 + ns;
+}
+
+int az_read_fd(int fd, const char *name, size_t max, char **out, size_t *len, ai_err_t *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ai_err_set(err, errno, "%s", name);
+	if (!S_ISREG(st.st_mode))
+		return ai_err_set(err, 0, "%s: not a regular file", name);
+	if ((uint64_t)st.st_size > max)
+		return ai_err_set(err, 0, "%s: larger than %zu bytes", name, max);
+	char *b = malloc((size_t)st.st_size + 1);
+	if (!b)
+		abort();
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(b);
+			return ai_err_set(err, n < 0 ? errno : 0, "%s: short read", name);
+		}
+		got += (size_t)n;
+	}
+	b[got] = '\0';
+	*out = b;
+	*len = got;
+	return 0;
 }

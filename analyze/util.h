@@ -41,6 +41,9 @@ void az_esc_html(struct ai_buf *out, const char *s, size_t len);
 void az_esc_csv(struct ai_buf *out, const char *s, size_t len);
 /* Write a buffer fully to stdout; -1 on error. */
 int az_write_stdout(const struct ai_buf *b, ai_err_t *err);
+/* Read a whole regular file from an open fd, refusing anything else or more than max bytes;
+ * *out is malloc'ed and NUL-terminated. name is for messages. */
+int az_read_fd(int fd, const char *name, size_t max, char **out, size_t *len, ai_err_t *err);
 /* "rwxr-xr-x" style permission string (9 chars + setuid/sticky letters) into out[10]. */
 void az_perm_string(uint32_t mode, char out[10]);
 /* RFC 3339 / ISO 8601 (fraction and offset optional) to ns since the epoch, 0 when absent or unparsable. */

@@ -160,31 +160,7 @@ static int read_file_small(const char *path, size_t max, char **out, size_t *len
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return ai_err_set(err, errno, "%s", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return ai_err_set(err, errno, "%s", path);
-	if (!S_ISREG(st.st_mode))
-		return ai_err_set(err, 0, "%s: not a regular file", path);
-	if ((uint64_t)st.st_size > max)
-		return ai_err_set(err, 0, "%s: larger than %zu bytes", path, max);
-	char *b = malloc((size_t)st.st_size + 1);
-	if (!b)
-		abort();
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(b);
-			return ai_err_set(err, n < 0 ? errno : 0, "%s: short read", path);
-		}
-		got += (size_t)n;
-	}
-	b[got] = '\0';
-	*out = b;
-	*len = got;
-	return 0;
+	return az_read_fd(fd, path, max, out, len, err);
 }
 
 static void free_members(struct member *ms, size_t n)
