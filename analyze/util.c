@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "common/hash.h"
 #include "common/json.h"
 
 int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_err_t *err)
@@ -17,17 +18,6 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
 				  je.text);
 	*out = j;
 	return 0;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 void az_str_free(struct az_str *s)
@@ -70,7 +60,7 @@ int az_j_strv(json_t *v, json_t *hexv, struct az_str *out, ai_err_t *err)
 		if (!b)
 			abort();
 		for (size_t i = 0; i < hl / 2; i++) {
-			int hi = hexval((unsigned char)h[2 * i]), lo = hexval((unsigned char)h[2 * i + 1]);
+			int hi = ai_hexval((unsigned char)h[2 * i]), lo = ai_hexval((unsigned char)h[2 * i + 1]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(b);
 				return ai_err_set(err, 0, "invalid hex string (bad digit or NUL byte)");
