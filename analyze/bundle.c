@@ -176,16 +176,8 @@ void az_model_free(struct az_model *m)
 	for (size_t i = 0; i < m->ck.nargs; i++)
 		az_str_free(&m->ck.args[i]);
 	free(m->ck.args);
-	for (size_t i = 0; i < m->nprocs; i++) {
-		struct az_proc *p = &m->procs[i];
-		az_str_free(&p->comm);
-		az_str_free(&p->cwd);
-		az_str_free(&p->exe);
-		az_str_free(&p->exe_member);
-		for (size_t k = 0; k < p->argc; k++)
-			az_str_free(&p->argv[k]);
-		free(p->argv);
-	}
+	for (size_t i = 0; i < m->nprocs; i++)
+		az_proc_free(&m->procs[i]);
 	free(m->procs);
 	for (size_t i = 0; i < m->nfds; i++) {
 		az_str_free(&m->fds[i].target);
@@ -211,16 +203,30 @@ void az_model_free(struct az_model *m)
 	az_str_free(&m->ov.upperdir);
 	az_str_free(&m->ov.redirect_dir);
 	az_str_free(&m->ov.options);
-	for (size_t i = 0; i < m->nupper; i++) {
-		struct az_upper *u = &m->upper[i];
-		az_str_free(&u->path);
-		az_str_free(&u->target);
-		az_str_free(&u->hardlink_to);
-		az_str_free(&u->redirect);
-		az_str_free(&u->member);
-	}
+	for (size_t i = 0; i < m->nupper; i++)
+		az_upper_free(&m->upper[i]);
 	free(m->upper);
 	memset(m, 0, sizeof(*m));
+}
+
+void az_proc_free(struct az_proc *p)
+{
+	az_str_free(&p->comm);
+	az_str_free(&p->cwd);
+	az_str_free(&p->exe);
+	az_str_free(&p->exe_member);
+	for (size_t k = 0; k < p->argc; k++)
+		az_str_free(&p->argv[k]);
+	free(p->argv);
+}
+
+void az_upper_free(struct az_upper *u)
+{
+	az_str_free(&u->path);
+	az_str_free(&u->target);
+	az_str_free(&u->hardlink_to);
+	az_str_free(&u->redirect);
+	az_str_free(&u->member);
 }
 
 /* procs are sorted by pid (az_processes_read): binary search, the first of equal pids. */

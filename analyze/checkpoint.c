@@ -44,26 +44,6 @@ struct az_ck_load *az_ck_new(void)
 	return s;
 }
 
-static void upper_free(struct az_upper *u)
-{
-	az_str_free(&u->path);
-	az_str_free(&u->target);
-	az_str_free(&u->hardlink_to);
-	az_str_free(&u->redirect);
-	az_str_free(&u->member);
-}
-
-static void proc_free(struct az_proc *p)
-{
-	az_str_free(&p->comm);
-	az_str_free(&p->cwd);
-	az_str_free(&p->exe);
-	az_str_free(&p->exe_member);
-	for (size_t k = 0; k < p->argc; k++)
-		az_str_free(&p->argv[k]);
-	free(p->argv);
-}
-
 void az_ck_free(struct az_ck_load *s)
 {
 	if (!s)
@@ -77,13 +57,13 @@ void az_ck_free(struct az_ck_load *s)
 	az_str_free(&s->id);
 	az_str_free(&s->name);
 	for (size_t i = 0; i < s->nup; i++)
-		upper_free(&s->up[i]);
+		az_upper_free(&s->up[i]);
 	free(s->up);
 	for (size_t i = 0; i < s->ndel; i++)
 		az_str_free(&s->del[i]);
 	free(s->del);
 	for (size_t i = 0; i < s->nprocs; i++)
-		proc_free(&s->procs[i]);
+		az_proc_free(&s->procs[i]);
 	free(s->procs);
 	for (size_t i = 0; i < s->ncores; i++)
 		az_str_free(&s->cores[i].comm);

@@ -154,6 +154,9 @@ enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUN
  * checkpoint.c. */
 int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err);
 void az_model_free(struct az_model *m);
+/* Free what one record owns (the record itself belongs to its array). */
+void az_proc_free(struct az_proc *p);
+void az_upper_free(struct az_upper *u);
 
 /* The readers, one per evidence kind; doc is the member's bytes. */
 int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
