@@ -63,6 +63,86 @@ static int cmp_sev(const void *x, const void *y)
 	return (int)a->sev - (int)b->sev;
 }
 
+/* A deleted file or memfd is often held through one file description inherited by many
+ * processes (a shell's fd 3 by every child): one finding per file, naming every holder, reads
+ * better than one per fd. Sorted by (kind, inode, name), grouped, then reported in the order of
+ * each file's first holder; O(n log n) for a hostile fd count. */
+static int cmp_open(const void *x, const void *y, void *ud)
+{
+	const struct az_model *m = ud;
+	const struct az_fd *a = &m->fds[*(const size_t *)x], *b = &m->fds[*(const size_t *)y];
+	if (a->memfd != b->memfd)
+		return a->memfd ? 1 : -1;
+	if (a->ino != b->ino)
+		return a->ino < b->ino ? -1 : 1;
+	size_t n = a->target.len < b->target.len ? a->target.len : b->target.len;
+	int c = n ? memcmp(a->target.s, b->target.s, n) : 0;
+	if (c)
+		return c;
+	if (a->target.len != b->target.len)
+		return a->target.len < b->target.len ? -1 : 1;
+	return *(const size_t *)x < *(const size_t *)y ? -1 : *(const size_t *)x > *(const size_t *)y;
+}
+
+static bool same_file(const struct az_fd *a, const struct az_fd *b)
+{
+	return a->ino > 0 && a->memfd == b->memfd && a->ino == b->ino && a->target.len == b->target.len &&
+	       (!a->target.len || !memcmp(a->target.s, b->target.s, a->target.len));
+}
+
+struct open_group {
+	size_t first; /* index into m->fds of the first holder (fds are in pid order) */
+	size_t start, n; /* run in the sorted index */
+};
+
+static int cmp_group(const void *x, const void *y)
+{
+	const struct open_group *a = x, *b = y;
+	return a->first < b->first ? -1 : a->first > b->first;
+}
+
+static void open_files(struct az_findings *f, const struct az_model *m)
+{
+	size_t n = 0;
+	size_t *ix = malloc((m->nfds ? m->nfds : 1) * sizeof(*ix));
+	struct open_group *g = malloc((m->nfds ? m->nfds : 1) * sizeof(*g));
+	if (!ix || !g)
+		abort();
+	for (size_t i = 0; i < m->nfds; i++)
+		if ((m->fds[i].memfd && m->fds[i].type == AZ_FD_MEMFD) || m->fds[i].deleted)
+			ix[n++] = i;
+	qsort_r(ix, n, sizeof(*ix), cmp_open, (void *)m);
+	size_t ng = 0;
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && same_file(&m->fds[ix[i]], &m->fds[ix[j]]))
+			j++;
+		g[ng++] = (struct open_group){ .first = ix[i], .start = i, .n = j - i };
+		i = j;
+	}
+	qsort(g, ng, sizeof(*g), cmp_group);
+	for (size_t k = 0; k < ng; k++) {
+		const struct az_fd *d = &m->fds[g[k].first];
+		bool memfd = d->memfd && d->type == AZ_FD_MEMFD;
+		char also[200] = "";
+		if (g[k].n > 1) {
+			size_t off = (size_t)snprintf(also, sizeof(also), "; also held by %zu more:", g[k].n - 1);
+			for (size_t q = 1; q < g[k].n && off < sizeof(also); q++) {
+				const struct az_fd *o = &m->fds[ix[g[k].start + q]];
+				off += (size_t)snprintf(also + off, sizeof(also) - off, " %" PRId64 "/%" PRId64, o->pid, o->fd);
+			}
+			if (off >= sizeof(also))
+				memcpy(also + sizeof(also) - 5, " ...", 5);
+		}
+		add(f, AZ_SEV_MEDIUM, memfd ? "memfd-open" : "deleted-open-file", d->pid, d->target.s, d->target.len,
+		    "pid %" PRId64 " fd %" PRId64 " holds a %s (%" PRId64 " bytes)%s%s%s", d->pid, d->fd,
+		    memfd ? "memfd" : "deleted file", d->size, d->rec_member.s ? ", content saved as " : "",
+		    d->rec_member.s ? d->rec_member.s : "", also);
+	}
+	free(ix);
+	free(g);
+}
+
 void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
 {
 	memset(f, 0, sizeof(*f));
@@ -126,18 +206,7 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 			    "executable file %s at runtime (mode %04o, sha256 %.16s)", az_status_name(o.status), u->mode,
 			    u->sha256);
 	}
-	/* deleted-but-open files */
-	for (size_t i = 0; i < m->nfds; i++) {
-		const struct az_fd *d = &m->fds[i];
-		if (d->memfd && d->type == AZ_FD_MEMFD)
-			add(f, AZ_SEV_MEDIUM, "memfd-open", d->pid, d->target.s, d->target.len,
-			    "pid %" PRId64 " fd %" PRId64 " holds a memfd (%" PRId64 " bytes)%s%s", d->pid, d->fd, d->size,
-			    d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "");
-		else if (d->deleted)
-			add(f, AZ_SEV_MEDIUM, "deleted-open-file", d->pid, d->target.s, d->target.len,
-			    "pid %" PRId64 " fd %" PRId64 " holds a deleted file (%" PRId64 " bytes)%s%s", d->pid, d->fd,
-			    d->size, d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "");
-	}
+	open_files(f, m);
 	/* listeners of flagged processes */
 	size_t nflagged;
 	int64_t *flagged = flagged_pids(f, &nflagged);

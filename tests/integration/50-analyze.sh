@@ -150,6 +150,12 @@ t_match "flagged: the upperdir binary" "exe-added-at-runtime /data/holder-upper"
 t_match "flagged: setuid file added" "setuid-added /tmp/suid-shell" "$kinds"
 t_match "flagged: image executable modified" "image-binary-modified /usr/bin/workload" "$kinds"
 t_match "flagged: deleted-but-open file" "deleted-open-file /tmp/deleted.txt" "$kinds"
+# fd 3 is inherited by every child of init: one finding for the file, naming every holder
+holders=$(jq -r '[.fds[] | select(.target=="/tmp/deleted.txt (deleted)")] | length' <<<"$("$A" fds "$B" --json)")
+t_eq "the inherited deleted file is one finding, not one per process" 1 \
+	"$(grep -c '^deleted-open-file /tmp/deleted.txt' <<<"$kinds")"
+t_match "and it names the other $((holders - 1)) holders" "also held by $((holders - 1)) more" \
+	"$(jq -r '.findings[] | select(.kind=="deleted-open-file") | .message' <<<"$fj")"
 t_eq "findings come high severity first" "high" "$(jq -r '.findings[0].severity' <<<"$fj")"
 t_eq "holder's exe annotated image layer 1" "image 1" \
 	"$(jq -r '.processes[] | select(.comm=="holder") | "\(.status) \(.layer)"' <<<"$fj")"
