@@ -98,6 +98,9 @@ extern const struct ai_collector ai_collector_upper;
 /* sockets.c: read /proc/PID/net files even when NETLINK_SOCK_DIAG works (tests cover both). */
 extern bool ai_sockets_force_proc;
 
+/* target.c: the inode number a namespace link ("mnt:[4026531840]") at dirfd/path names;
+ * -1 with errno when unreadable or malformed. */
+int ai_ns_inode(int dirfd, const char *path, uint64_t *ino);
 /* target.c: find every process sharing pid's mount namespace, pin them. */
 int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err);
 void ai_target_close(struct ai_target *t);

@@ -23,17 +23,9 @@ struct group {
 
 static int mntns_of(int proc_fd, const char *pidname, uint64_t *ino)
 {
-	char path[64], link[64];
+	char path[64];
 	snprintf(path, sizeof(path), "%s/ns/mnt", pidname);
-	ssize_t n = readlinkat(proc_fd, path, link, sizeof(link) - 1);
-	if (n < 0)
-		return -1;
-	link[n] = '\0';
-	const char *lb = strchr(link, '[');
-	if (!lb)
-		return -1;
-	*ino = strtoull(lb + 1, NULL, 10);
-	return 0;
+	return ai_ns_inode(proc_fd, path, ino);
 }
 
 static void read_comm(int proc_fd, const char *pidname, char out[17])

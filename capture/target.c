@@ -20,18 +20,28 @@
 #define SYS_pidfd_send_signal 424
 #endif
 
-static int ns_inode(int procfd, const char *ns, uint64_t *ino, ai_err_t *err)
+int ai_ns_inode(int dirfd, const char *path, uint64_t *ino)
 {
-	char path[64], link[128];
-	snprintf(path, sizeof(path), "ns/%s", ns);
-	ssize_t n = readlinkat(procfd, path, link, sizeof(link) - 1);
+	char link[128];
+	ssize_t n = readlinkat(dirfd, path, link, sizeof(link) - 1);
 	if (n < 0)
-		return ai_err_set(err, errno, "readlink %s", path);
+		return -1;
 	link[n] = '\0';
 	char *lb = strchr(link, '[');
-	if (!lb)
-		return ai_err_set(err, 0, "unexpected namespace link %s", link);
+	if (!lb) {
+		errno = EINVAL;
+		return -1;
+	}
 	*ino = strtoull(lb + 1, NULL, 10);
+	return 0;
+}
+
+static int ns_inode(int procfd, const char *ns, uint64_t *ino, ai_err_t *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "ns/%s", ns);
+	if (ai_ns_inode(procfd, path, ino) < 0)
+		return ai_err_set(err, errno, "namespace link %s", path);
 	return 0;
 }
 
