@@ -1,6 +1,4 @@
 #include "analyze/attr.h"
-#include <archive.h>
-#include <archive_entry.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +69,18 @@ struct az_attr {
 	size_t skipped;
 	bool progress, any_redirect;
 	size_t layer_entries;
+	/* the marked paths, canonical ("a/b/c"), as the parser thread's want() reads them: built before
+	 * the walk and not changed during it (the node table is, on the caller's thread) */
+	struct ai_buf ipool;
+	struct ai_buf ilist; /* (offset, length) pairs while collecting */
+	struct islot {
+		uint64_t hash;
+		uint32_t off, len;
+	} *iset;
+	size_t icount, icap; /* icap: power of two, 0 while collecting */
+	uint64_t *bloom;     /* 16 bits per marked path, two probes: stays in cache where the set does not */
+	size_t bloom_bits;   /* power of two */
+	bool walking;
 };
 
 static uint32_t hash_name(uint32_t parent, const char *s, size_t len)
@@ -209,6 +219,106 @@ static int split_path(const char *p, size_t len, struct comp *c)
 	return n;
 }
 
+static uint64_t hash_canon(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	/* murmur3's finalizer: FNV's low bits, which index the table, are weak on near-identical names */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+/* Join components into out (AZ_MAX_PATH + 1 bytes): the canonical form both sides compare. */
+static size_t canon_join(const struct comp *c, int n, char *out)
+{
+	size_t o = 0;
+	for (int i = 0; i < n; i++) {
+		if (o + c[i].len + 1 > AZ_MAX_PATH + 1)
+			return SIZE_MAX;
+		if (i)
+			out[o++] = '/';
+		memcpy(out + o, c[i].s, c[i].len);
+		o += c[i].len;
+	}
+	return o;
+}
+
+static void interest_collect(struct az_attr *a, const struct comp *c, int n)
+{
+	char buf[AZ_MAX_PATH + 1];
+	size_t len = canon_join(c, n, buf);
+	if (len == SIZE_MAX)
+		return;
+	uint32_t rec[2] = {(uint32_t)a->ipool.len, (uint32_t)len};
+	ai_buf_add(&a->ipool, buf, len);
+	ai_buf_add(&a->ilist, rec, sizeof(rec));
+	a->icount++;
+}
+
+static bool interest_find(const struct az_attr *a, const char *s, size_t len, uint64_t h)
+{
+	size_t bm = a->bloom_bits - 1, b1 = h & bm, b2 = (h >> 32) & bm;
+	if (!(a->bloom[b1 / 64] >> (b1 % 64) & 1) || !(a->bloom[b2 / 64] >> (b2 % 64) & 1))
+		return false;
+	size_t mask = a->icap - 1;
+	for (size_t k = h & mask; a->iset[k].len; k = (k + 1) & mask)
+		if (a->iset[k].hash == h && a->iset[k].len == len && !memcmp(a->ipool.data + a->iset[k].off, s, len))
+			return true;
+	return false;
+}
+
+static void interest_build(struct az_attr *a)
+{
+	a->icap = 16;
+	while (a->icap < a->icount * 2)
+		a->icap *= 2;
+	a->iset = calloc(a->icap, sizeof(*a->iset));
+	a->bloom_bits = 4096;
+	while (a->bloom_bits < a->icount * 16)
+		a->bloom_bits *= 2;
+	a->bloom = calloc(a->bloom_bits / 64, sizeof(uint64_t));
+	if (!a->iset || !a->bloom)
+		abort();
+	for (size_t i = 0; i < a->icount; i++) {
+		uint32_t rec[2];
+		memcpy(rec, a->ilist.data + i * sizeof(rec), sizeof(rec));
+		const char *s = a->ipool.data + rec[0];
+		uint64_t h = hash_canon(s, rec[1]);
+		size_t bm = a->bloom_bits - 1, b1 = h & bm, b2 = (h >> 32) & bm;
+		a->bloom[b1 / 64] |= 1ull << (b1 % 64);
+		a->bloom[b2 / 64] |= 1ull << (b2 % 64);
+		if (interest_find(a, s, rec[1], h))
+			continue;
+		size_t k = h & (a->icap - 1);
+		while (a->iset[k].len)
+			k = (k + 1) & (a->icap - 1);
+		a->iset[k] = (struct islot){h, rec[0], rec[1]};
+	}
+	ai_buf_free(&a->ilist);
+}
+
+/* The parser thread's question: is this layer entry a marked path (hash its content)? */
+static bool want_entry(void *ud, const char *p, size_t len)
+{
+	const struct az_attr *a = ud;
+	struct comp c[MAX_COMPS];
+	char buf[AZ_MAX_PATH + 1];
+	int n = split_path(p, len, c);
+	if (n <= 0)
+		return false;
+	size_t cl = canon_join(c, n, buf);
+	if (cl == SIZE_MAX)
+		return false;
+	uint64_t h = hash_canon(buf, cl);
+	return interest_find(a, buf, cl, h);
+}
+
 /* Find (create when layer >= 0) the node of a path; layer > 0 un-hides and dates created parents. */
 static uint32_t walk(struct az_attr *a, const struct comp *c, int n, bool create, int layer)
 {
@@ -284,54 +394,19 @@ static void udel_subtree(struct az_attr *a, uint32_t root, bool include_root)
 	}
 }
 
-static enum az_utype entry_type(struct archive_entry *e)
+static int on_entry(void *ud, size_t li, const struct az_lentry *e, ai_err_t *err)
 {
-	switch (archive_entry_filetype(e)) {
-	case AE_IFREG: return AZ_U_FILE;
-	case AE_IFDIR: return AZ_U_DIR;
-	case AE_IFLNK: return AZ_U_SYMLINK;
-	case AE_IFIFO: return AZ_U_FIFO;
-	case AE_IFSOCK: return AZ_U_SOCKET;
-	case AE_IFCHR: return AZ_U_CHR;
-	case AE_IFBLK: return AZ_U_BLK;
-	default: return AZ_U_OTHER;
-	}
-}
-
-static int hash_data(struct archive *ar, uint8_t out[32], ai_err_t *err)
-{
-	struct ai_hash h;
-	if (ai_hash_init_sha256(&h, err) < 0)
-		return -1;
-	const void *buf;
-	size_t size;
-	la_int64_t off;
-	int r;
-	while ((r = archive_read_data_block(ar, &buf, &size, &off)) == ARCHIVE_OK)
-		ai_hash_update(&h, buf, size); /* sparse holes are not expected in layers */
-	if (r != ARCHIVE_EOF) {
-		ai_hash_free(&h);
-		return ai_err_set(err, 0, "entry data: %s", archive_error_string(ar));
-	}
-	return ai_hash_final(&h, out, err);
-}
-
-static int on_entry(void *ud, size_t li, struct archive *ar, struct archive_entry *e, ai_err_t *err)
-{
+	(void)err;
 	struct az_attr *a = ud;
 	int L = (int)li + 1;
-	const char *name = archive_entry_pathname(e);
+	const char *name = e->path;
 	if (!name) {
 		a->skipped++;
 		return 0;
 	}
-	size_t len = strlen(name);
+	size_t len = e->path_len;
 	while (len && name[len - 1] == '/')
 		len--;
-	if (len > AZ_MAX_PATH) {
-		a->skipped++;
-		return 0;
-	}
 	a->layer_entries++;
 	/* dirname / basename */
 	size_t bs = len;
@@ -382,26 +457,23 @@ static int on_entry(void *ud, size_t li, struct archive *ar, struct archive_entr
 	if (!i)
 		i = add_child_h(a, parent, base, blen, bh);
 	struct node *x = &a->n[i];
-	enum az_utype t = entry_type(e);
-	const char *hl = archive_entry_hardlink(e);
-	if (hl)
-		t = AZ_U_FILE;
+	enum az_utype t = e->type;
 	if (x->type == AZ_U_DIR && t != AZ_U_DIR && x->layer && !x->del_layer)
 		hide_children(a, i, L, 0);
 	x->layer = (uint8_t)L;
 	x->del_layer = 0;
 	x->type = (uint8_t)t;
 	x->flags &= (uint8_t)~F_IMPLICIT;
-	x->mode = (uint32_t)archive_entry_perm(e);
+	x->mode = e->perm;
 	if (!(x->flags & F_INTEREST))
 		return 0;
 	struct side *s = side_of(a, i);
 	s->have_sha = false;
 	free(s->target);
 	s->target = NULL;
-	if (hl) {
+	if (e->hardlink) {
 		struct comp c[MAX_COMPS];
-		int n = split_path(hl, strlen(hl), c);
+		int n = e->link ? split_path(e->link, e->link_len, c) : -1;
 		uint32_t h = n > 0 ? walk(a, c, n, false, 0) : UINT32_MAX;
 		if (h != UINT32_MAX && a->n[h].info) {
 			s = side_of(a, i); /* side_of may not move: h already has one */
@@ -410,12 +482,10 @@ static int on_entry(void *ud, size_t li, struct archive *ar, struct archive_entr
 			s->have_sha = hs->have_sha;
 		}
 	} else if (t == AZ_U_FILE) {
-		if (hash_data(ar, s->sha, err) < 0)
-			return -1;
-		s->have_sha = true;
-	} else if (t == AZ_U_SYMLINK) {
-		const char *tg = archive_entry_symlink(e);
-		s->target = strdup(tg ? tg : "");
+		memcpy(s->sha, e->sha, 32);
+		s->have_sha = e->have_sha;
+	} else if (t == AZ_U_SYMLINK && e->link) {
+		s->target = strndup(e->link, e->link_len);
 		if (!s->target)
 			abort();
 	}
@@ -440,6 +510,8 @@ static uint32_t mark_path(struct az_attr *a, const char *p, size_t len)
 	if (n <= 0)
 		return UINT32_MAX;
 	uint32_t i = walk(a, c, n, true, 0);
+	if (!(a->n[i].flags & F_INTEREST) && !a->walking)
+		interest_collect(a, c, n);
 	a->n[i].flags |= F_INTEREST;
 	return i;
 }
@@ -569,6 +641,8 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 	a->lastdir_node = UINT32_MAX;
 	ai_buf_init(&a->warnings);
 	ai_buf_init(&a->lastdir);
+	ai_buf_init(&a->ipool);
+	ai_buf_init(&a->ilist);
 	grow_slots(a);
 	for (size_t k = 0; k < m->nupper && !a->any_redirect; k++)
 		a->any_redirect = (m->upper[k].overlay & AZ_OV_REDIRECT) && m->upper[k].redirect.s;
@@ -588,7 +662,10 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 		    (m->fds[i].type == AZ_FD_FILE || m->fds[i].type == AZ_FD_DIR))
 			mark_path(a, m->fds[i].target.s, m->fds[i].target.len);
 	if (img) {
-		if (az_image_walk(img, on_entry, on_layer_done, a, err) < 0) {
+		interest_build(a);
+		a->walking = true;
+		static const struct az_walk_ops ops = {.want = want_entry, .entry = on_entry, .done = on_layer_done};
+		if (az_image_walk(img, &ops, a, err) < 0) {
 			az_attr_free(a);
 			return -1;
 		}
@@ -636,6 +713,10 @@ void az_attr_free(struct az_attr *a)
 	free(a->names);
 	ai_buf_free(&a->warnings);
 	ai_buf_free(&a->lastdir);
+	ai_buf_free(&a->ipool);
+	ai_buf_free(&a->ilist);
+	free(a->iset);
+	free(a->bloom);
 	free(a);
 }
 

@@ -12,9 +12,6 @@
 
 #define AZ_MAX_LAYERS 250
 
-struct archive;
-struct archive_entry;
-
 struct az_layer {
 	char digest[80];  /* sha256:HEX of the blob */
 	char diff_id[80]; /* sha256:HEX of the uncompressed tar ("" when unknown) */
@@ -46,13 +43,31 @@ struct az_image {
 	int dirfd; /* OCI dir */
 };
 
-/* Called for every entry of layer `layer` (0-based), in order; may read the entry's data from a. */
-typedef int (*az_layer_entry_fn)(void *ud, size_t layer, struct archive *a, struct archive_entry *e, ai_err_t *err);
-/* Called after each layer. */
-typedef void (*az_layer_done_fn)(void *ud, size_t layer);
+/* One layer entry, copied out of libarchive on the walk's parser thread. Valid during the call. */
+struct az_lentry {
+	const char *path; /* as stored, trailing '/' removed, NUL-terminated; NULL: none or longer than AZ_MAX_PATH */
+	size_t path_len;
+	const char *link; /* hardlink or symlink target, when want() asked for it and it fits AZ_MAX_PATH */
+	size_t link_len;
+	uint32_t perm;
+	uint8_t type; /* enum az_utype of the entry; a hardlink is a AZ_U_FILE */
+	bool hardlink;
+	bool have_sha;
+	uint8_t sha[32]; /* SHA-256 of a regular file's content, when want() asked for it */
+};
+
+/* The walk is a pipeline: a reader thread reads and hashes the blob, a parser thread runs libarchive
+ * and copies each entry out (hashing content only where want() says so), and the caller's thread
+ * gets the entries in order. want() runs on the parser thread: it may only read state that nothing
+ * changes during the walk. entry() and done() run on the caller's thread. */
+struct az_walk_ops {
+	bool (*want)(void *ud, const char *path, size_t len);
+	int (*entry)(void *ud, size_t layer, const struct az_lentry *e, ai_err_t *err);
+	void (*done)(void *ud, size_t layer); /* after each layer; may be NULL */
+};
 
 int az_image_open(struct az_image *img, const char *ref, ai_err_t *err);
-int az_image_walk(struct az_image *img, az_layer_entry_fn fn, az_layer_done_fn done, void *ud, ai_err_t *err);
+int az_image_walk(struct az_image *img, const struct az_walk_ops *ops, void *ud, ai_err_t *err);
 void az_image_free(struct az_image *img);
 
 #endif

@@ -1,5 +1,5 @@
 /* Benchmark input generator for afterimage-analyze layers (tests/bench/analyze.sh):
- *   analyze-gen OUTDIR LAYERS FILES_PER_LAYER UPPER
+ *   analyze-gen OUTDIR LAYERS FILES_PER_LAYER UPPER [gzip]
  * writes OUTDIR/oci (an OCI image layout: LAYERS plain-tar layers of FILES_PER_LAYER tiny files,
  * 1% overriding layer 1's paths, a few whiteouts) and OUTDIR/bundle.tar (fs/upper.json with UPPER
  * entries, half modifications of image paths, half additions; mounts.json with LAYERS lowerdirs). */
@@ -52,8 +52,8 @@ static void put(const char *path, const char *s)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: analyze-gen OUTDIR LAYERS FILES_PER_LAYER UPPER\n");
+	if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "gzip"))) {
+		fprintf(stderr, "usage: analyze-gen OUTDIR LAYERS FILES_PER_LAYER UPPER [gzip]\n");
 		return 2;
 	}
 	const char *out = argv[1];
@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", p);
 	if (system(cmd) != 0)
 		return 1;
-	char (*digests)[72] = calloc((size_t)L, 72);
+	int gz = argc == 6;
+	char (*digests)[72] = calloc((size_t)L, 72), (*diffids)[72] = calloc((size_t)L, 72);
 	for (int l = 0; l < L; l++) {
 		snprintf(p, sizeof(p), "%s/oci/layer.tmp", out);
 		struct archive *a = archive_write_new();
@@ -88,6 +89,13 @@ int main(int argc, char **argv)
 		archive_write_close(a);
 		archive_write_free(a);
 		sha_file(p, hex);
+		snprintf(diffids[l], 72, "sha256:%s", hex);
+		if (gz) {
+			snprintf(cmd, sizeof(cmd), "gzip -n -6 '%s' && mv '%s.gz' '%s'", p, p, p);
+			if (system(cmd) != 0)
+				return 1;
+			sha_file(p, hex);
+		}
 		snprintf(q, sizeof(q), "%s/oci/blobs/sha256/%s", out, hex);
 		rename(p, q);
 		snprintf(digests[l], 72, "sha256:%s", hex);
@@ -96,7 +104,7 @@ int main(int argc, char **argv)
 	char *buf = malloc((size_t)L * 400 + 4096);
 	size_t n = (size_t)sprintf(buf, "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[");
 	for (int l = 0; l < L; l++)
-		n += (size_t)sprintf(buf + n, "%s\"%s\"", l ? "," : "", digests[l]);
+		n += (size_t)sprintf(buf + n, "%s\"%s\"", l ? "," : "", diffids[l]);
 	n += (size_t)sprintf(buf + n, "]},\"history\":[");
 	for (int l = 0; l < L; l++)
 		n += (size_t)sprintf(buf + n, "%s{\"created\":\"2024-01-01T00:00:%02dZ\",\"created_by\":\"bench layer %d\"}", l ? "," : "",
@@ -111,8 +119,8 @@ int main(int argc, char **argv)
 	snprintf(cfgd, sizeof(cfgd), "sha256:%s", hex);
 	n = (size_t)sprintf(buf, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":1},\"layers\":[", cfgd);
 	for (int l = 0; l < L; l++)
-		n += (size_t)sprintf(buf + n, "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":1}",
-				     l ? "," : "", digests[l]);
+		n += (size_t)sprintf(buf + n, "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar%s\",\"digest\":\"%s\",\"size\":1}",
+				     l ? "," : "", gz ? "+gzip" : "", digests[l]);
 	sprintf(buf + n, "]}");
 	snprintf(p, sizeof(p), "%s/oci/man.tmp", out);
 	put(p, buf);

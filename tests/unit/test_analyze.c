@@ -53,7 +53,7 @@ static void layer_tar(const struct ent *es, struct ai_buf *out)
 {
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
-	size_t cap = 1 << 20, used = 0;
+	size_t cap = 32u << 20, used = 0;
 	char *buf = malloc(cap);
 	archive_write_set_bytes_in_last_block(a, 1);
 	if (archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK)
@@ -391,6 +391,111 @@ static void test_proc_tree(void)
 	az_model_free(&m);
 }
 
+
+/* The walk's pipeline: entries in order across many chunks, layer ends after their entries,
+ * content hashed only where want() asks, and an entry() failure stops the parser thread. */
+struct walk_seen {
+	size_t n[3], done_at[3], ndone, hashed, bad_sha, order_errors, fail_at, links;
+	int last_layer;
+};
+
+static bool walk_want(void *ud, const char *path, size_t len)
+{
+	(void)ud;
+	return len && (path[len - 1] == '7' || path[len - 1] == 'k');
+}
+
+static int walk_entry(void *ud, size_t layer, const struct az_lentry *e, ai_err_t *err)
+{
+	struct walk_seen *w = ud;
+	if ((int)layer < w->last_layer || layer > 2)
+		w->order_errors++;
+	w->last_layer = (int)layer;
+	w->n[layer]++;
+	if (e->have_sha) {
+		w->hashed++;
+		char hex[65], want[65], content[128];
+		snprintf(content, sizeof(content), "%.*s", (int)e->path_len, e->path);
+		ai_hex(e->sha, 32, hex);
+		sha_of(content, want);
+		w->bad_sha += strcmp(hex, want) != 0;
+	}
+	if (e->link)
+		w->links += e->type == AZ_U_SYMLINK && !strcmp(e->link, "target");
+	if (w->fail_at && w->n[0] + w->n[1] + w->n[2] == w->fail_at)
+		return ai_err_set(err, 0, "stop at %zu", w->fail_at);
+	return 0;
+}
+
+static void walk_done(void *ud, size_t layer)
+{
+	struct walk_seen *w = ud;
+	if (layer < 3)
+		w->done_at[layer] = w->n[layer];
+	w->ndone++;
+}
+
+static void test_walk_pipeline(void)
+{
+	enum { PER = 12000 };
+	static struct ent ls[3][PER + 2];
+	static char names[3][PER + 1][128];
+	for (int l = 0; l < 3; l++) {
+		for (int i = 0; i < PER; i++) {
+			/* ~100-byte names: ~18 chunks of records, more than the ring holds, so the parser waits */
+			snprintf(names[l][i], sizeof(names[l][i]), "l%d/%090d/f%05d", l, 0, i);
+			/* the content is the name: want() entries can be checked against sha256(name) */
+			ls[l][i] = (struct ent){names[l][i], 'f', names[l][i], 0644};
+		}
+		snprintf(names[l][PER], sizeof(names[l][PER]), "l%d/link", l);
+		ls[l][PER] = (struct ent){names[l][PER], 'l', "target", 0777};
+		ls[l][PER + 1] = (struct ent){NULL, 0, NULL, 0};
+	}
+	const struct ent *layers[] = {ls[0], ls[1], ls[2]};
+	make_image(layers, 3);
+	struct az_image img;
+	memset(&img, 0, sizeof(img));
+	img.dirfd = -1;
+	ai_err_t err;
+	char ref[300];
+	snprintf(ref, sizeof(ref), "oci:%s", tmpdir);
+	int r = az_image_open(&img, ref, &err);
+	T_OK(r == 0, "walk: image opens (%s)", r ? err.msg : "ok");
+	static const struct az_walk_ops ops = {.want = walk_want, .entry = walk_entry, .done = walk_done};
+	struct walk_seen w = {.last_layer = -1};
+	r = az_image_walk(&img, &ops, &w, &err);
+	T_OK(r == 0, "walk: every layer (%s)", r ? err.msg : "ok");
+	T_OK(w.n[0] == PER + 1 && w.n[1] == PER + 1 && w.n[2] == PER + 1 && !w.order_errors,
+	     "walk: %zu/%zu/%zu entries, in layer order", w.n[0], w.n[1], w.n[2]);
+	T_OK(w.ndone == 3 && w.done_at[0] == PER + 1 && w.done_at[2] == PER + 1, "walk: done() after each layer's entries");
+	T_OK(w.hashed == 3 * (PER / 10) && !w.bad_sha, "walk: %zu contents hashed (want() said %d), %zu wrong", w.hashed,
+	     3 * (PER / 10), w.bad_sha);
+	T_OK(w.links == 3, "walk: symlink targets handed over where wanted");
+
+	struct walk_seen f = {.last_layer = -1, .fail_at = PER + 5000};
+	r = az_image_walk(&img, &ops, &f, &err);
+	T_OK(r < 0 && strstr(err.msg, "stop at"), "walk: an entry() error ends the walk with that error (%s)",
+	     r ? err.msg : "no error");
+	T_OK(f.n[0] + f.n[1] + f.n[2] == PER + 5000 && f.ndone == 1, "walk: nothing handed over after the error");
+
+	/* a layer whose blob no longer matches its digest: the layers before it arrive, then its error */
+	char blob[512];
+	snprintf(blob, sizeof(blob), "%s/blobs/sha256/%s", tmpdir, img.layers[1].digest + 7);
+	int fd = open(blob, O_WRONLY);
+	T_OK(fd >= 0 && pwrite(fd, "X", 1, 600) == 1, "walk: corrupt layer 2's blob");
+	if (fd >= 0)
+		close(fd);
+	struct walk_seen g = {.last_layer = -1};
+	r = az_image_walk(&img, &ops, &g, &err);
+	T_OK(r < 0 && strstr(err.msg, "layer 2") && strstr(err.msg, "does not match its digest"),
+	     "walk: the corrupt layer's error (%s)", r ? err.msg : "no error");
+	T_OK(g.ndone == 1 && g.n[0] == PER + 1, "walk: layer 1 complete before it (%zu done)", g.ndone);
+	az_image_free(&img);
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	t_sh(NULL, 0, cmd);
+}
+
 int main(void)
 {
 	test_mode_strings();
@@ -398,5 +503,6 @@ int main(void)
 	test_bodyfile_escaping();
 	test_proc_tree();
 	test_attribution();
+	test_walk_pipeline();
 	return t_done();
 }
