@@ -304,9 +304,27 @@ static void interest_build(struct az_attr *a)
 }
 
 /* The parser thread's question: is this layer entry a marked path (hash its content)? */
+/* "a/b/c" already: what canon_join would make of it (no empty, "." or ".." component, none over 255
+ * bytes, at most MAX_COMPS). Layer tars mostly hold such names; the others go the long way. */
+static bool is_canonical(const char *p, size_t len)
+{
+	size_t st = 0, n = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && p[i] != '/')
+			continue;
+		size_t l = i - st;
+		if (!l || l > 255 || (p[st] == '.' && (l == 1 || (l == 2 && p[st + 1] == '.'))) || ++n > MAX_COMPS)
+			return false;
+		st = i + 1;
+	}
+	return true;
+}
+
 static bool want_entry(void *ud, const char *p, size_t len)
 {
 	const struct az_attr *a = ud;
+	if (len && is_canonical(p, len))
+		return interest_find(a, p, len, hash_canon(p, len));
 	struct comp c[MAX_COMPS];
 	char buf[AZ_MAX_PATH + 1];
 	int n = split_path(p, len, c);

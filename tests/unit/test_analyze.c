@@ -171,6 +171,7 @@ static const struct ent L1[] = {
 	{"usr/lib/libc.so.6", 'h', "usr/lib/libc.so", 0},
 	{"usr/link", 'l', "lib", 0777},
 	{"./srv/./dotted", 'f', "dots", 0644},
+	{"./usr//share/./doc", 'f', "doc", 0644}, /* a marked path under a non-canonical name */
 	{"../escape", 'f', "no", 0644},
 	{NULL, 0, NULL, 0},
 };
@@ -238,6 +239,7 @@ static void test_attribution(void)
 	upper_entry(&j, "/opt/old/y", "file", "0644", "y", "\"metacopy\"", NULL);   /* metacopy: metadata */
 	upper_entry(&j, "/srv", "dir", "0755", NULL, "\"redirect\"", "\"redirect\":\"/opt/old\"");
 	upper_entry(&j, "/srv/y", "file", "0644", "y", NULL, NULL);                 /* via the redirect: metadata */
+	upper_entry(&j, "/usr/share/doc", "file", "0600", "doc", NULL, NULL);       /* same content: metadata */
 	ai_buf_adds(&j, "]}");
 	r = az_upper_read(&c.m, j.data, j.len, &err);
 	T_OK(r == 0, "az_upper_read (%s)", r ? err.msg : "ok");
@@ -272,6 +274,7 @@ static void test_attribution(void)
 	T_STREQ(st(c.attr, "/usr/lib/libc.so"), "deleted 1", "upper whiteout: deleted");
 	T_STREQ(st(c.attr, "/opt/old/y"), "metadata 2", "metacopy: metadata");
 	T_STREQ(st(c.attr, "/srv/y"), "metadata 2", "redirect dir resolved to its lower path");
+	T_STREQ(st(c.attr, "/usr/share/doc"), "metadata 1", "content hashed under a non-canonical layer name");
 	size_t paths, bytes, counts[AZ_ST__COUNT] = {0};
 	az_attr_stats(c.attr, &paths, &bytes, counts);
 	T_OK(counts[AZ_ST_ADDED] == 2 && counts[AZ_ST_MODIFIED] == 2 && counts[AZ_ST_REPLACED] == 1,
