@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1038,7 +1039,9 @@ int az_image_walk(struct az_image *img, const struct az_walk_ops *ops, void *ud,
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
 	atomic_init(&p.cancel, false);
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	/* the CPUs this process may run on (taskset, cpusets), not the machine's */
+	cpu_set_t set;
+	int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	size_t nw = cpus < 1 ? 1 : (size_t)cpus;
 	if (nw > PIPE_MAXWORKERS)
 		nw = PIPE_MAXWORKERS;
