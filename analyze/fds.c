@@ -43,22 +43,33 @@ static int fd_read_one(json_t *o, struct az_fd *f, ai_err_t *err)
 	return 0;
 }
 
+struct az_fds_read_ctx {
+	struct az_model *m;
+	size_t cap;
+};
+
+static int az_fds_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
+{
+	struct az_fds_read_ctx *c = ud;
+	struct az_model *m = c->m;
+	if (i == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 256;
+		void *n = realloc(m->fds, ncap * sizeof(*m->fds));
+		if (!n)
+			abort();
+		m->fds = n;
+		memset(&m->fds[c->cap], 0, (ncap - c->cap) * sizeof(*m->fds));
+		c->cap = ncap;
+	}
+	m->nfds = i + 1;
+	return fd_read_one(e, &m->fds[i], err);
+}
+
 int az_fds_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	json_t *j cleanup_json = NULL;
-	if (az_j_parse(doc, len, AI_M_FDS, &j, err) < 0)
-		return -1;
-	json_t *arr = json_object_get(j, "fds");
-	if (!json_is_array(arr))
-		return ai_err_set(err, 0, "%s: no \"fds\" array", AI_M_FDS);
-	size_t n = json_array_size(arr);
-	m->fds = calloc(n ? n : 1, sizeof(*m->fds));
-	if (!m->fds)
+	struct az_fds_read_ctx c = {.m = m};
+	int rc = az_j_stream(doc, len, AI_M_FDS, "fds", az_fds_read_elem, NULL, &c, err);
+	if (!m->fds && !(m->fds = calloc(1, sizeof(*m->fds))))
 		abort();
-	for (size_t i = 0; i < n; i++) {
-		m->nfds = i + 1;
-		if (fd_read_one(json_array_get(arr, i), &m->fds[i], err) < 0)
-			return ai_err_wrap(err, "%s: fds[%zu]", AI_M_FDS, i);
-	}
-	return 0;
+	return rc;
 }

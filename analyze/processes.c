@@ -62,23 +62,36 @@ static int cmp_pid(const void *a, const void *b)
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
+struct az_processes_read_ctx {
+	struct az_model *m;
+	size_t cap;
+};
+
+static int az_processes_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
+{
+	struct az_processes_read_ctx *c = ud;
+	struct az_model *m = c->m;
+	if (i == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 256;
+		void *n = realloc(m->procs, ncap * sizeof(*m->procs));
+		if (!n)
+			abort();
+		m->procs = n;
+		memset(&m->procs[c->cap], 0, (ncap - c->cap) * sizeof(*m->procs));
+		c->cap = ncap;
+	}
+	m->nprocs = i + 1;
+	return proc_read_one(e, &m->procs[i], err);
+}
+
 int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	json_t *j cleanup_json = NULL;
-	if (az_j_parse(doc, len, AI_M_PROCESSES, &j, err) < 0)
-		return -1;
-	json_t *arr = json_object_get(j, "processes");
-	if (!json_is_array(arr))
-		return ai_err_set(err, 0, "%s: no \"processes\" array", AI_M_PROCESSES);
-	size_t n = json_array_size(arr);
-	m->procs = calloc(n ? n : 1, sizeof(*m->procs));
-	if (!m->procs)
+	struct az_processes_read_ctx c = {.m = m};
+	int rc = az_j_stream(doc, len, AI_M_PROCESSES, "processes", az_processes_read_elem, NULL, &c, err);
+	if (!m->procs && !(m->procs = calloc(1, sizeof(*m->procs))))
 		abort();
-	for (size_t i = 0; i < n; i++) {
-		m->nprocs = i + 1;
-		if (proc_read_one(json_array_get(arr, i), &m->procs[i], err) < 0)
-			return ai_err_wrap(err, "%s: processes[%zu]", AI_M_PROCESSES, i);
-	}
+	if (rc < 0)
+		return rc;
 	qsort(m->procs, m->nprocs, sizeof(*m->procs), cmp_pid);
 	return 0;
 }

@@ -39,23 +39,46 @@ static int sock_read_one(json_t *o, struct az_sock *s, ai_err_t *err)
 	return 0;
 }
 
+struct az_sockets_read_ctx {
+	struct az_model *m;
+	size_t cap;
+};
+
+static int az_sockets_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
+{
+	struct az_sockets_read_ctx *c = ud;
+	struct az_model *m = c->m;
+	if (i == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 256;
+		void *n = realloc(m->socks, ncap * sizeof(*m->socks));
+		if (!n)
+			abort();
+		m->socks = n;
+		memset(&m->socks[c->cap], 0, (ncap - c->cap) * sizeof(*m->socks));
+		c->cap = ncap;
+	}
+	m->nsocks = i + 1;
+	return sock_read_one(e, &m->socks[i], err);
+}
+
+static int az_sockets_read_other(void *ud, const char *key, json_t *v, ai_err_t *err)
+{
+	(void)err;
+	struct az_sockets_read_ctx *c = ud;
+	if (strcmp(key, "source"))
+		return 0;
+	json_t *o cleanup_json = json_object(); /* az_j_fixed's checks (printable, fits) on the lone member */
+	if (!o || json_object_set(o, key, v) < 0)
+		abort();
+	az_j_fixed(o, key, c->m->sock_source, sizeof(c->m->sock_source));
+	return 0;
+}
+
 int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	json_t *j cleanup_json = NULL;
-	if (az_j_parse(doc, len, AI_M_SOCKETS, &j, err) < 0)
-		return -1;
-	json_t *arr = json_object_get(j, "sockets");
-	if (!json_is_array(arr))
-		return ai_err_set(err, 0, "%s: no \"sockets\" array", AI_M_SOCKETS);
-	az_j_fixed(j, "source", m->sock_source, sizeof(m->sock_source));
-	size_t n = json_array_size(arr);
-	m->socks = calloc(n ? n : 1, sizeof(*m->socks));
-	if (!m->socks)
+	struct az_sockets_read_ctx c = {.m = m};
+	int rc = az_j_stream(doc, len, AI_M_SOCKETS, "sockets", az_sockets_read_elem, az_sockets_read_other, &c, err);
+	if (!m->socks && !(m->socks = calloc(1, sizeof(*m->socks))))
 		abort();
-	for (size_t i = 0; i < n; i++) {
-		m->nsocks = i + 1;
-		if (sock_read_one(json_array_get(arr, i), &m->socks[i], err) < 0)
-			return ai_err_wrap(err, "%s: sockets[%zu]", AI_M_SOCKETS, i);
-	}
-	return 0;
+	return rc;
 }

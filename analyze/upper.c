@@ -58,22 +58,33 @@ static int upper_read_one(json_t *o, struct az_upper *u, ai_err_t *err)
 	return 0;
 }
 
+struct az_upper_read_ctx {
+	struct az_model *m;
+	size_t cap;
+};
+
+static int az_upper_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
+{
+	struct az_upper_read_ctx *c = ud;
+	struct az_model *m = c->m;
+	if (i == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 256;
+		void *n = realloc(m->upper, ncap * sizeof(*m->upper));
+		if (!n)
+			abort();
+		m->upper = n;
+		memset(&m->upper[c->cap], 0, (ncap - c->cap) * sizeof(*m->upper));
+		c->cap = ncap;
+	}
+	m->nupper = i + 1;
+	return upper_read_one(e, &m->upper[i], err);
+}
+
 int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	json_t *j cleanup_json = NULL;
-	if (az_j_parse(doc, len, AI_M_UPPER_IDX, &j, err) < 0)
-		return -1;
-	json_t *arr = json_object_get(j, "entries");
-	if (!json_is_array(arr))
-		return ai_err_set(err, 0, "%s: no \"entries\" array", AI_M_UPPER_IDX);
-	size_t n = json_array_size(arr);
-	m->upper = calloc(n ? n : 1, sizeof(*m->upper));
-	if (!m->upper)
+	struct az_upper_read_ctx c = {.m = m};
+	int rc = az_j_stream(doc, len, AI_M_UPPER_IDX, "entries", az_upper_read_elem, NULL, &c, err);
+	if (!m->upper && !(m->upper = calloc(1, sizeof(*m->upper))))
 		abort();
-	for (size_t i = 0; i < n; i++) {
-		m->nupper = i + 1;
-		if (upper_read_one(json_array_get(arr, i), &m->upper[i], err) < 0)
-			return ai_err_wrap(err, "%s: entries[%zu]", AI_M_UPPER_IDX, i);
-	}
-	return 0;
+	return rc;
 }

@@ -1,5 +1,6 @@
 #include "analyze/util.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -17,6 +18,114 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
 		return ai_err_set(err, 0, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column,
 				  je.text);
 	*out = j;
+	return 0;
+}
+
+static size_t skip_ws(const char *p, size_t len, size_t i)
+{
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* One JSON value at p[*i]; *i moves past it. With JSON_DISABLE_EOF_CHECK jansson reports in
+ * position the bytes the value took (after a number it ungets the byte that ended it). */
+static json_t *value_at(const char *p, size_t len, size_t *i, const char *what, ai_err_t *err)
+{
+	json_error_t je;
+	json_t *v = json_loadb(p + *i, len - *i,
+			       JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &je);
+	if (!v) {
+		ai_err_set(err, 0, "%s: invalid JSON at byte %zu: %s", what, *i + (je.position > 0 ? (size_t)je.position : 0),
+			   je.text);
+		return NULL;
+	}
+	size_t used = je.position > 0 ? (size_t)je.position : 0;
+	if (used > len - *i)
+		used = len - *i;
+	*i += used;
+	return v;
+}
+
+int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem, az_j_other_fn other,
+		void *ud, ai_err_t *err)
+{
+	size_t i = skip_ws(doc, len, 0);
+	bool seen = false;
+	json_t *keys cleanup_json = json_object(); /* the other top-level keys, to refuse repeats */
+	if (!keys)
+		abort();
+	if (i >= len || doc[i] != '{')
+		return ai_err_set(err, 0, "%s: not a JSON object", what);
+	i = skip_ws(doc, len, i + 1);
+	if (i < len && doc[i] == '}')
+		i++;
+	else
+		for (;;) {
+			if (i >= len || doc[i] != '"')
+				return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: object key expected", what, i);
+			json_t *k cleanup_json = value_at(doc, len, &i, what, err);
+			if (!k)
+				return -1;
+			i = skip_ws(doc, len, i);
+			if (i >= len || doc[i] != ':')
+				return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ':' expected", what, i);
+			i = skip_ws(doc, len, i + 1);
+			const char *ks = json_string_value(k);
+			if (!strcmp(ks, key) && strlen(ks) == json_string_length(k)) {
+				if (seen)
+					return ai_err_set(err, 0, "%s: duplicate object key \"%s\"", what, key);
+				seen = true;
+				if (i >= len || doc[i] != '[')
+					return ai_err_set(err, 0, "%s: \"%s\" is not an array", what, key);
+				i = skip_ws(doc, len, i + 1);
+				size_t n = 0;
+				if (i < len && doc[i] == ']')
+					i++;
+				else
+					for (;;) {
+						json_t *e cleanup_json = value_at(doc, len, &i, what, err);
+						if (!e)
+							return -1;
+						if (elem(ud, e, n, err) < 0)
+							return ai_err_wrap(err, "%s: %s[%zu]", what, key, n);
+						n++;
+						i = skip_ws(doc, len, i);
+						if (i < len && doc[i] == ',') {
+							i = skip_ws(doc, len, i + 1);
+							continue;
+						}
+						if (i < len && doc[i] == ']') {
+							i++;
+							break;
+						}
+						return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ',' or ']' expected", what, i);
+					}
+			} else {
+				if (json_object_get(keys, ks))
+					return ai_err_set(err, 0, "%s: duplicate object key", what);
+				json_object_set_new(keys, ks, json_null());
+				json_t *v cleanup_json = value_at(doc, len, &i, what, err);
+				if (!v)
+					return -1;
+				if (other && other(ud, ks, v, err) < 0)
+					return -1;
+			}
+			i = skip_ws(doc, len, i);
+			if (i < len && doc[i] == ',') {
+				i = skip_ws(doc, len, i + 1);
+				continue;
+			}
+			if (i < len && doc[i] == '}') {
+				i++;
+				break;
+			}
+			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ',' or '}' expected", what, i);
+		}
+	if (skip_ws(doc, len, i) != len)
+		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: end of input expected", what, i);
+	if (!seen)
+		return ai_err_set(err, 0, "%s: no \"%s\" array", what, key);
 	return 0;
 }
 

@@ -18,6 +18,14 @@ static inline void az_json_decrefp(json_t **j)
 
 /* Parse a document (duplicate keys refused). */
 int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_err_t *err);
+/* The array at top-level key `key` of a JSON object document, one element at a time: each element
+ * is parsed by jansson on its own and handed to elem(), so an index of a million entries never
+ * becomes one DOM (~2.5 KB per entry). Other top-level members go to other() (NULL: ignored).
+ * Refuses what az_j_parse refuses, plus a repeated `key`; a missing `key` is an error. */
+typedef int (*az_j_elem_fn)(void *ud, json_t *e, size_t i, ai_err_t *err);
+typedef int (*az_j_other_fn)(void *ud, const char *key, json_t *v, ai_err_t *err);
+int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem, az_j_other_fn other,
+		void *ud, ai_err_t *err);
 /* obj[key] as bytes, preferring obj[key_hex]; absent or null leaves out->s NULL. */
 int az_j_str(json_t *obj, const char *key, struct az_str *out, ai_err_t *err);
 /* Same for a string element v (with its parallel hex element hexv, may be NULL). */

@@ -499,6 +499,83 @@ static void test_walk_pipeline(void)
 	t_sh(NULL, 0, cmd);
 }
 
+/* az_j_stream: the element-at-a-time reader of the big indexes */
+struct js_seen {
+	size_t n;
+	int64_t sum;
+	char others[256];
+	int fail_at;
+};
+
+static int js_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
+{
+	struct js_seen *w = ud;
+	if (w->fail_at >= 0 && (size_t)w->fail_at == i)
+		return ai_err_set(err, 0, "element refused");
+	w->n++;
+	w->sum += json_is_integer(e) ? json_integer_value(e) : json_is_object(e) ? 100 : 1000;
+	return 0;
+}
+
+static int js_other(void *ud, const char *key, json_t *v, ai_err_t *err)
+{
+	(void)err;
+	struct js_seen *w = ud;
+	size_t l = strlen(w->others);
+	snprintf(w->others + l, sizeof(w->others) - l, "%s=%s;", key,
+		 json_is_integer(v) ? "int" : json_is_true(v) ? "true" : json_is_array(v) ? "array" : "other");
+	return 0;
+}
+
+static int js(const char *doc, struct js_seen *w, ai_err_t *err)
+{
+	memset(w, 0, sizeof(*w));
+	w->fail_at = -1;
+	return az_j_stream(doc, strlen(doc), "t.json", "entries", js_elem, js_other, w, err);
+}
+
+static void test_json_stream(void)
+{
+	struct js_seen w;
+	ai_err_t err;
+	T_OK(js("{\"a\":1,\"entries\":[{\"x\":1},{\"x\":2}],\"b\":[1,2],\"c\":true}", &w, &err) == 0 && w.n == 2 &&
+		     w.sum == 200,
+	     "stream: two objects (%s)", w.n == 2 ? "ok" : err.msg);
+	T_STREQ(w.others, "a=int;b=array;c=true;", "stream: the other members, in order");
+	T_OK(js(" {\"n\":123,\"entries\" : [ 1, 2 ,3\n] , \"z\":7 }\n", &w, &err) == 0 && w.n == 3 && w.sum == 6,
+	     "stream: numbers end exactly where jansson says (%s)", w.n == 3 ? "ok" : err.msg);
+	T_STREQ(w.others, "n=int;z=int;", "stream: a number before and after the array");
+	T_OK(js("{\"entries\":[]}", &w, &err) == 0 && w.n == 0, "stream: empty array");
+	T_OK(js("{\"entr\\u0069es\":[{\"s\":\"]},[\"}]}", &w, &err) == 0 && w.n == 1,
+	     "stream: escaped key; brackets inside a string");
+	T_OK(js("{\"entries\\u0000\":[1]}", &w, &err) < 0 && strstr(err.msg, "no \"entries\" array"),
+	     "stream: a key with a NUL is not the key (%s)", err.msg);
+	T_OK(js("{\"entries\":[1],\"entries\":[2]}", &w, &err) < 0 && strstr(err.msg, "duplicate"),
+	     "stream: repeated array key refused");
+	T_OK(js("{\"a\":1,\"a\":2,\"entries\":[]}", &w, &err) < 0 && strstr(err.msg, "duplicate"),
+	     "stream: repeated other key refused");
+	T_OK(js("{\"a\":1}", &w, &err) < 0 && strstr(err.msg, "no \"entries\" array"), "stream: missing array");
+	T_OK(js("{\"entries\":{}}", &w, &err) < 0 && strstr(err.msg, "not an array"), "stream: not an array");
+	T_OK(js("{\"entries\":[]} x", &w, &err) < 0 && strstr(err.msg, "end of input"), "stream: trailing garbage");
+	T_OK(js("[1]", &w, &err) < 0 && strstr(err.msg, "not a JSON object"), "stream: not an object");
+	T_OK(js("{\"entries\":[{\"x\":1}", &w, &err) < 0 && strstr(err.msg, "expected"), "stream: truncated (%s)",
+	     err.msg);
+	T_OK(js("{\"entries\":[1x]}", &w, &err) < 0 && js("{\"n\":1x,\"entries\":[]}", &w, &err) < 0,
+	     "stream: junk after a number refused");
+	T_OK(js("{\"entries\":[1;2]}", &w, &err) < 0 && strstr(err.msg, "',' or ']' expected"), "stream: bad separator");
+	T_OK(js("{\"entries\":[{\"x\":1,\"x\":2}]}", &w, &err) < 0 && strstr(err.msg, "invalid JSON"),
+	     "stream: duplicate key inside an element refused (%s)", err.msg);
+	T_OK(js("{\"entries\":[1,]}", &w, &err) < 0, "stream: trailing comma refused");
+	T_OK(js("", &w, &err) < 0 && js("{", &w, &err) < 0 && js("{\"entries\":[1]", &w, &err) < 0,
+	     "stream: empty and unterminated documents refused");
+	memset(&w, 0, sizeof(w));
+	w.fail_at = 1;
+	const char *d = "{\"entries\":[1,2,3]}";
+	T_OK(az_j_stream(d, strlen(d), "t.json", "entries", js_elem, NULL, &w, &err) < 0 &&
+		     strstr(err.msg, "entries[1]") && strstr(err.msg, "element refused") && w.n == 1,
+	     "stream: an element's error names its index (%s)", err.msg);
+}
+
 int main(void)
 {
 	test_mode_strings();
@@ -507,5 +584,6 @@ int main(void)
 	test_proc_tree();
 	test_attribution();
 	test_walk_pipeline();
+	test_json_stream();
 	return t_done();
 }
