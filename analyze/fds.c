@@ -52,15 +52,7 @@ static int az_fds_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
 {
 	struct az_fds_read_ctx *c = ud;
 	struct az_model *m = c->m;
-	if (i == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		void *n = realloc(m->fds, ncap * sizeof(*m->fds));
-		if (!n)
-			abort();
-		m->fds = n;
-		memset(&m->fds[c->cap], 0, (ncap - c->cap) * sizeof(*m->fds));
-		c->cap = ncap;
-	}
+	m->fds = az_grow(m->fds, &c->cap, i, sizeof(*m->fds));
 	m->nfds = i + 1;
 	return fd_read_one(e, &m->fds[i], err);
 }

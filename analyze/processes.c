@@ -71,15 +71,7 @@ static int az_processes_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
 {
 	struct az_processes_read_ctx *c = ud;
 	struct az_model *m = c->m;
-	if (i == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		void *n = realloc(m->procs, ncap * sizeof(*m->procs));
-		if (!n)
-			abort();
-		m->procs = n;
-		memset(&m->procs[c->cap], 0, (ncap - c->cap) * sizeof(*m->procs));
-		c->cap = ncap;
-	}
+	m->procs = az_grow(m->procs, &c->cap, i, sizeof(*m->procs));
 	m->nprocs = i + 1;
 	return proc_read_one(e, &m->procs[i], err);
 }

@@ -48,15 +48,7 @@ static int az_sockets_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
 {
 	struct az_sockets_read_ctx *c = ud;
 	struct az_model *m = c->m;
-	if (i == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		void *n = realloc(m->socks, ncap * sizeof(*m->socks));
-		if (!n)
-			abort();
-		m->socks = n;
-		memset(&m->socks[c->cap], 0, (ncap - c->cap) * sizeof(*m->socks));
-		c->cap = ncap;
-	}
+	m->socks = az_grow(m->socks, &c->cap, i, sizeof(*m->socks));
 	m->nsocks = i + 1;
 	return sock_read_one(e, &m->socks[i], err);
 }

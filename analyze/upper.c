@@ -67,15 +67,7 @@ static int az_upper_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
 {
 	struct az_upper_read_ctx *c = ud;
 	struct az_model *m = c->m;
-	if (i == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		void *n = realloc(m->upper, ncap * sizeof(*m->upper));
-		if (!n)
-			abort();
-		m->upper = n;
-		memset(&m->upper[c->cap], 0, (ncap - c->cap) * sizeof(*m->upper));
-		c->cap = ncap;
-	}
+	m->upper = az_grow(m->upper, &c->cap, i, sizeof(*m->upper));
 	m->nupper = i + 1;
 	return upper_read_one(e, &m->upper[i], err);
 }

@@ -21,6 +21,19 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
 	return 0;
 }
 
+void *az_grow(void *arr, size_t *cap, size_t i, size_t size)
+{
+	if (i < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : 256;
+	char *n = realloc(arr, ncap * size);
+	if (!n)
+		abort();
+	memset(n + *cap * size, 0, (ncap - *cap) * size);
+	*cap = ncap;
+	return n;
+}
+
 static size_t skip_ws(const char *p, size_t len, size_t i)
 {
 	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))

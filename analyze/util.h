@@ -22,6 +22,8 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
  * is parsed by jansson on its own and handed to elem(), so an index of a million entries never
  * becomes one DOM (~2.5 KB per entry). Other top-level members go to other() (NULL: ignored).
  * Refuses what az_j_parse refuses, plus a repeated `key`; a missing `key` is an error. */
+/* Room for element i of a growing array whose new slots are zeroed (capacity doubles). */
+void *az_grow(void *arr, size_t *cap, size_t i, size_t size);
 typedef int (*az_j_elem_fn)(void *ud, json_t *e, size_t i, ai_err_t *err);
 typedef int (*az_j_other_fn)(void *ud, const char *key, json_t *v, ai_err_t *err);
 int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem, az_j_other_fn other,
