@@ -11,8 +11,9 @@ const char *az_fd_type_name(enum az_fd_type t)
 	return (unsigned)t < sizeof(type_names) / sizeof(type_names[0]) ? type_names[t] : "other";
 }
 
-static int fd_read_one(json_t *o, struct az_fd *f, ai_err_t *err)
+static int fd_read_one(json_t *o, void *item, ai_err_t *err)
 {
+	struct az_fd *f = item;
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
 	f->pid = az_j_int(o, "pid", -1);
@@ -43,25 +44,11 @@ static int fd_read_one(json_t *o, struct az_fd *f, ai_err_t *err)
 	return 0;
 }
 
-struct az_fds_read_ctx {
-	struct az_model *m;
-	size_t cap;
-};
-
-static int az_fds_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
-{
-	struct az_fds_read_ctx *c = ud;
-	struct az_model *m = c->m;
-	m->fds = az_grow(m->fds, &c->cap, i, sizeof(*m->fds));
-	m->nfds = i + 1;
-	return fd_read_one(e, &m->fds[i], err);
-}
-
 int az_fds_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	struct az_fds_read_ctx c = {.m = m};
-	int rc = az_j_stream(doc, len, AI_M_FDS, "fds", az_fds_read_elem, NULL, &c, err);
-	if (!m->fds && !(m->fds = calloc(1, sizeof(*m->fds))))
-		abort();
+	void *items;
+	int rc = az_j_read_array(doc, len, AI_M_FDS, "fds", sizeof(*m->fds), fd_read_one, &items,
+				 &m->nfds, NULL, m, err);
+	m->fds = items;
 	return rc;
 }

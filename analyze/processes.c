@@ -4,8 +4,9 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static int proc_read_one(json_t *o, struct az_proc *p, ai_err_t *err)
+static int proc_read_one(json_t *o, void *item, ai_err_t *err)
 {
+	struct az_proc *p = item;
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
 	p->pid = az_j_int(o, "pid", -1);
@@ -62,26 +63,12 @@ static int cmp_pid(const void *a, const void *b)
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
-struct az_processes_read_ctx {
-	struct az_model *m;
-	size_t cap;
-};
-
-static int az_processes_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
-{
-	struct az_processes_read_ctx *c = ud;
-	struct az_model *m = c->m;
-	m->procs = az_grow(m->procs, &c->cap, i, sizeof(*m->procs));
-	m->nprocs = i + 1;
-	return proc_read_one(e, &m->procs[i], err);
-}
-
 int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	struct az_processes_read_ctx c = {.m = m};
-	int rc = az_j_stream(doc, len, AI_M_PROCESSES, "processes", az_processes_read_elem, NULL, &c, err);
-	if (!m->procs && !(m->procs = calloc(1, sizeof(*m->procs))))
-		abort();
+	void *items;
+	int rc = az_j_read_array(doc, len, AI_M_PROCESSES, "processes", sizeof(*m->procs), proc_read_one, &items,
+				 &m->nprocs, NULL, m, err);
+	m->procs = items;
 	if (rc < 0)
 		return rc;
 	qsort(m->procs, m->nprocs, sizeof(*m->procs), cmp_pid);

@@ -4,8 +4,9 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static int sock_read_one(json_t *o, struct az_sock *s, ai_err_t *err)
+static int sock_read_one(json_t *o, void *item, ai_err_t *err)
 {
+	struct az_sock *s = item;
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
 	az_j_fixed(o, "family", s->family, sizeof(s->family));
@@ -39,38 +40,24 @@ static int sock_read_one(json_t *o, struct az_sock *s, ai_err_t *err)
 	return 0;
 }
 
-struct az_sockets_read_ctx {
-	struct az_model *m;
-	size_t cap;
-};
-
-static int az_sockets_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
-{
-	struct az_sockets_read_ctx *c = ud;
-	struct az_model *m = c->m;
-	m->socks = az_grow(m->socks, &c->cap, i, sizeof(*m->socks));
-	m->nsocks = i + 1;
-	return sock_read_one(e, &m->socks[i], err);
-}
-
-static int az_sockets_read_other(void *ud, const char *key, json_t *v, ai_err_t *err)
+static int sockets_other(void *ud, const char *key, json_t *v, ai_err_t *err)
 {
 	(void)err;
-	struct az_sockets_read_ctx *c = ud;
+	struct az_model *m = ud;
 	if (strcmp(key, "source"))
 		return 0;
 	json_t *o cleanup_json = json_object(); /* az_j_fixed's checks (printable, fits) on the lone member */
 	if (!o || json_object_set(o, key, v) < 0)
 		abort();
-	az_j_fixed(o, key, c->m->sock_source, sizeof(c->m->sock_source));
+	az_j_fixed(o, key, m->sock_source, sizeof(m->sock_source));
 	return 0;
 }
 
 int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	struct az_sockets_read_ctx c = {.m = m};
-	int rc = az_j_stream(doc, len, AI_M_SOCKETS, "sockets", az_sockets_read_elem, az_sockets_read_other, &c, err);
-	if (!m->socks && !(m->socks = calloc(1, sizeof(*m->socks))))
-		abort();
+	void *items;
+	int rc = az_j_read_array(doc, len, AI_M_SOCKETS, "sockets", sizeof(*m->socks), sock_read_one, &items,
+				 &m->nsocks, sockets_other, m, err);
+	m->socks = items;
 	return rc;
 }

@@ -11,8 +11,9 @@ const char *az_utype_name(enum az_utype t)
 	return (unsigned)t < sizeof(utype_names) / sizeof(utype_names[0]) ? utype_names[t] : "other";
 }
 
-static int upper_read_one(json_t *o, struct az_upper *u, ai_err_t *err)
+static int upper_read_one(json_t *o, void *item, ai_err_t *err)
 {
+	struct az_upper *u = item;
 	if (!json_is_object(o))
 		return ai_err_set(err, 0, "not an object");
 	if (az_j_str(o, "path", &u->path, err) < 0)
@@ -58,25 +59,11 @@ static int upper_read_one(json_t *o, struct az_upper *u, ai_err_t *err)
 	return 0;
 }
 
-struct az_upper_read_ctx {
-	struct az_model *m;
-	size_t cap;
-};
-
-static int az_upper_read_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
-{
-	struct az_upper_read_ctx *c = ud;
-	struct az_model *m = c->m;
-	m->upper = az_grow(m->upper, &c->cap, i, sizeof(*m->upper));
-	m->nupper = i + 1;
-	return upper_read_one(e, &m->upper[i], err);
-}
-
 int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	struct az_upper_read_ctx c = {.m = m};
-	int rc = az_j_stream(doc, len, AI_M_UPPER_IDX, "entries", az_upper_read_elem, NULL, &c, err);
-	if (!m->upper && !(m->upper = calloc(1, sizeof(*m->upper))))
-		abort();
+	void *items;
+	int rc = az_j_read_array(doc, len, AI_M_UPPER_IDX, "entries", sizeof(*m->upper), upper_read_one, &items,
+				 &m->nupper, NULL, m, err);
+	m->upper = items;
 	return rc;
 }

@@ -21,19 +21,6 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
 	return 0;
 }
 
-void *az_grow(void *arr, size_t *cap, size_t i, size_t size)
-{
-	if (i < *cap)
-		return arr;
-	size_t ncap = *cap ? *cap * 2 : 256;
-	char *n = realloc(arr, ncap * size);
-	if (!n)
-		abort();
-	memset(n + *cap * size, 0, (ncap - *cap) * size);
-	*cap = ncap;
-	return n;
-}
-
 static size_t skip_ws(const char *p, size_t len, size_t i)
 {
 	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
@@ -140,6 +127,47 @@ int az_j_stream(const char *doc, size_t len, const char *what, const char *key, 
 	if (!seen)
 		return ai_err_set(err, 0, "%s: no \"%s\" array", what, key);
 	return 0;
+}
+
+struct read_array {
+	size_t size, cap;
+	az_j_item_fn one;
+	char *items;
+	size_t *n;
+	az_j_other_fn other;
+	void *other_ud;
+};
+
+static int read_array_elem(void *ud, json_t *e, size_t i, ai_err_t *err)
+{
+	struct read_array *r = ud;
+	if (i == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 256;
+		if (!(r->items = realloc(r->items, ncap * r->size)))
+			abort();
+		memset(r->items + r->cap * r->size, 0, (ncap - r->cap) * r->size);
+		r->cap = ncap;
+	}
+	*r->n = i + 1;
+	return r->one(e, r->items + i * r->size, err);
+}
+
+static int read_array_other(void *ud, const char *key, json_t *v, ai_err_t *err)
+{
+	struct read_array *r = ud;
+	return r->other ? r->other(r->other_ud, key, v, err) : 0;
+}
+
+int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size, az_j_item_fn one,
+		    void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err)
+{
+	struct read_array r = {.size = size, .one = one, .n = n, .other = other, .other_ud = ud};
+	*n = 0;
+	int rc = az_j_stream(doc, len, what, key, read_array_elem, read_array_other, &r, err);
+	if (!r.items && !(r.items = calloc(1, size)))
+		abort();
+	*items = r.items;
+	return rc;
 }
 
 void az_str_free(struct az_str *s)

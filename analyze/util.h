@@ -22,12 +22,15 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
  * is parsed by jansson on its own and handed to elem(), so an index of a million entries never
  * becomes one DOM (~2.5 KB per entry). Other top-level members go to other() (NULL: ignored).
  * Refuses what az_j_parse refuses, plus a repeated `key`; a missing `key` is an error. */
-/* Room for element i of a growing array whose new slots are zeroed (capacity doubles). */
-void *az_grow(void *arr, size_t *cap, size_t i, size_t size);
 typedef int (*az_j_elem_fn)(void *ud, json_t *e, size_t i, ai_err_t *err);
 typedef int (*az_j_other_fn)(void *ud, const char *key, json_t *v, ai_err_t *err);
 int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem, az_j_other_fn other,
 		void *ud, ai_err_t *err);
+/* az_j_stream into an array of `size`-byte items, each zeroed, then filled by one(). *n counts every
+ * item begun, a failed one too, so the caller's free function sees it; *items is never NULL after. */
+typedef int (*az_j_item_fn)(json_t *e, void *item, ai_err_t *err);
+int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size, az_j_item_fn one,
+		    void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err);
 /* obj[key] as bytes, preferring obj[key_hex]; absent or null leaves out->s NULL. */
 int az_j_str(json_t *obj, const char *key, struct az_str *out, ai_err_t *err);
 /* Same for a string element v (with its parallel hex element hexv, may be NULL). */
