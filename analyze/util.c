@@ -47,8 +47,45 @@ static json_t *value_at(const char *p, size_t len, size_t *i, const char *what, 
 	return v;
 }
 
-int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem, az_j_other_fn other,
-		void *ud, ai_err_t *err)
+/* At an opening '{' or '[': step in; false (and past `close`) when the container is empty. */
+static bool open_container(const char *doc, size_t len, size_t *i, char close)
+{
+	*i = skip_ws(doc, len, *i + 1);
+	if (*i < len && doc[*i] == close) {
+		(*i)++;
+		return false;
+	}
+	return true;
+}
+
+/* After an item: 1 on ',' (another follows), 0 on `close`, -1 (err set) on anything else. */
+static int next_item(const char *doc, size_t len, size_t *i, char close, const char *what, ai_err_t *err)
+{
+	*i = skip_ws(doc, len, *i);
+	if (*i >= len || (doc[*i] != ',' && doc[*i] != close))
+		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ',' or '%c' expected", what, *i, close);
+	int more = doc[*i] == ',';
+	*i = skip_ws(doc, len, *i + 1);
+	return more;
+}
+
+static int stream_array(const char *doc, size_t len, size_t *i, const char *what, const char *key, az_j_elem_fn elem,
+			void *ud, ai_err_t *err)
+{
+	int more = open_container(doc, len, i, ']');
+	for (size_t n = 0; more > 0; n++) {
+		json_t *e cleanup_json = value_at(doc, len, i, what, err);
+		if (!e)
+			return -1;
+		if (elem(ud, e, n, err) < 0)
+			return ai_err_wrap(err, "%s: %s[%zu]", what, key, n);
+		more = next_item(doc, len, i, ']', what, err);
+	}
+	return more;
+}
+
+int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem,
+		az_j_other_fn other, void *ud, ai_err_t *err)
 {
 	size_t i = skip_ws(doc, len, 0);
 	bool seen = false;
@@ -57,71 +94,38 @@ int az_j_stream(const char *doc, size_t len, const char *what, const char *key, 
 		abort();
 	if (i >= len || doc[i] != '{')
 		return ai_err_set(err, 0, "%s: not a JSON object", what);
-	i = skip_ws(doc, len, i + 1);
-	if (i < len && doc[i] == '}')
-		i++;
-	else
-		for (;;) {
-			if (i >= len || doc[i] != '"')
-				return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: object key expected", what, i);
-			json_t *k cleanup_json = value_at(doc, len, &i, what, err);
-			if (!k)
+	int more = open_container(doc, len, &i, '}');
+	while (more > 0) {
+		if (i >= len || doc[i] != '"')
+			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: object key expected", what, i);
+		json_t *k cleanup_json = value_at(doc, len, &i, what, err);
+		if (!k)
+			return -1;
+		i = skip_ws(doc, len, i);
+		if (i >= len || doc[i] != ':')
+			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ':' expected", what, i);
+		i = skip_ws(doc, len, i + 1);
+		const char *ks = json_string_value(k);
+		if (!strcmp(ks, key) && strlen(ks) == json_string_length(k)) {
+			if (seen)
+				return ai_err_set(err, 0, "%s: duplicate object key \"%s\"", what, key);
+			seen = true;
+			if (i >= len || doc[i] != '[')
+				return ai_err_set(err, 0, "%s: \"%s\" is not an array", what, key);
+			if (stream_array(doc, len, &i, what, key, elem, ud, err) < 0)
 				return -1;
-			i = skip_ws(doc, len, i);
-			if (i >= len || doc[i] != ':')
-				return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ':' expected", what, i);
-			i = skip_ws(doc, len, i + 1);
-			const char *ks = json_string_value(k);
-			if (!strcmp(ks, key) && strlen(ks) == json_string_length(k)) {
-				if (seen)
-					return ai_err_set(err, 0, "%s: duplicate object key \"%s\"", what, key);
-				seen = true;
-				if (i >= len || doc[i] != '[')
-					return ai_err_set(err, 0, "%s: \"%s\" is not an array", what, key);
-				i = skip_ws(doc, len, i + 1);
-				size_t n = 0;
-				if (i < len && doc[i] == ']')
-					i++;
-				else
-					for (;;) {
-						json_t *e cleanup_json = value_at(doc, len, &i, what, err);
-						if (!e)
-							return -1;
-						if (elem(ud, e, n, err) < 0)
-							return ai_err_wrap(err, "%s: %s[%zu]", what, key, n);
-						n++;
-						i = skip_ws(doc, len, i);
-						if (i < len && doc[i] == ',') {
-							i = skip_ws(doc, len, i + 1);
-							continue;
-						}
-						if (i < len && doc[i] == ']') {
-							i++;
-							break;
-						}
-						return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ',' or ']' expected", what, i);
-					}
-			} else {
-				if (json_object_get(keys, ks))
-					return ai_err_set(err, 0, "%s: duplicate object key", what);
-				json_object_set_new(keys, ks, json_null());
-				json_t *v cleanup_json = value_at(doc, len, &i, what, err);
-				if (!v)
-					return -1;
-				if (other && other(ud, ks, v, err) < 0)
-					return -1;
-			}
-			i = skip_ws(doc, len, i);
-			if (i < len && doc[i] == ',') {
-				i = skip_ws(doc, len, i + 1);
-				continue;
-			}
-			if (i < len && doc[i] == '}') {
-				i++;
-				break;
-			}
-			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ',' or '}' expected", what, i);
+		} else {
+			if (json_object_get(keys, ks))
+				return ai_err_set(err, 0, "%s: duplicate object key", what);
+			json_object_set_new(keys, ks, json_null());
+			json_t *v cleanup_json = value_at(doc, len, &i, what, err);
+			if (!v || (other && other(ud, ks, v, err) < 0))
+				return -1;
 		}
+		more = next_item(doc, len, &i, '}', what, err);
+	}
+	if (more < 0)
+		return -1;
 	if (skip_ws(doc, len, i) != len)
 		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: end of input expected", what, i);
 	if (!seen)

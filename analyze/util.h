@@ -24,8 +24,8 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
  * Refuses what az_j_parse refuses, plus a repeated `key`; a missing `key` is an error. */
 typedef int (*az_j_elem_fn)(void *ud, json_t *e, size_t i, ai_err_t *err);
 typedef int (*az_j_other_fn)(void *ud, const char *key, json_t *v, ai_err_t *err);
-int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem, az_j_other_fn other,
-		void *ud, ai_err_t *err);
+int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem,
+		az_j_other_fn other, void *ud, ai_err_t *err);
 /* az_j_stream into an array of `size`-byte items, each zeroed, then filled by one(). *n counts every
  * item begun, a failed one too, so the caller's free function sees it; *items is never NULL after. */
 typedef int (*az_j_item_fn)(json_t *e, void *item, ai_err_t *err);
