@@ -80,7 +80,6 @@ struct az_attr {
 	size_t icount, icap; /* icap: power of two, 0 while collecting */
 	uint64_t *bloom;     /* 16 bits per marked path, two probes: stays in cache where the set does not */
 	size_t bloom_bits;   /* power of two */
-	bool walking;
 };
 
 static uint32_t hash_name(uint32_t parent, const char *s, size_t len)
@@ -364,24 +363,25 @@ static uint32_t walk(struct az_attr *a, const struct comp *c, int n, bool create
 	return cur;
 }
 
+/* The node after i in a pre-order walk of root's subtree (child/sibling links, no recursion);
+ * root when the walk is over. */
+static uint32_t preorder_next(const struct az_attr *a, uint32_t root, uint32_t i)
+{
+	if (a->n[i].child)
+		return a->n[i].child;
+	while (i != root && !a->n[i].sibling)
+		i = a->n[i].parent;
+	return i == root ? root : a->n[i].sibling;
+}
+
 static void hide_subtree(struct az_attr *a, uint32_t root, int layer)
 {
-	/* iterative pre-order over child/sibling links */
 	uint32_t i = root;
-	for (;;) {
+	do {
 		struct node *x = &a->n[i];
 		if (!x->del_layer && x->layer < layer)
 			x->del_layer = (uint8_t)layer;
-		if (x->child) {
-			i = x->child;
-			continue;
-		}
-		while (i != root && !a->n[i].sibling)
-			i = a->n[i].parent;
-		if (i == root)
-			return;
-		i = a->n[i].sibling;
-	}
+	} while ((i = preorder_next(a, root, i)) != root);
 }
 
 static void hide_children(struct az_attr *a, uint32_t dir, int layer, int depth)
@@ -397,19 +397,10 @@ static void hide_children(struct az_attr *a, uint32_t dir, int layer, int depth)
 static void udel_subtree(struct az_attr *a, uint32_t root, bool include_root)
 {
 	uint32_t i = root;
-	for (;;) {
+	do {
 		if (i != root || include_root)
 			a->n[i].flags |= F_UDEL;
-		if (a->n[i].child) {
-			i = a->n[i].child;
-			continue;
-		}
-		while (i != root && !a->n[i].sibling)
-			i = a->n[i].parent;
-		if (i == root)
-			return;
-		i = a->n[i].sibling;
-	}
+	} while ((i = preorder_next(a, root, i)) != root);
 }
 
 static int on_entry(void *ud, size_t li, const struct az_lentry *e, ai_err_t *err)
@@ -422,9 +413,7 @@ static int on_entry(void *ud, size_t li, const struct az_lentry *e, ai_err_t *er
 		a->skipped++;
 		return 0;
 	}
-	size_t len = e->path_len;
-	while (len && name[len - 1] == '/')
-		len--;
+	size_t len = e->path_len; /* trailing '/' already removed */
 	a->layer_entries++;
 	/* dirname / basename */
 	size_t bs = len;
@@ -528,7 +517,7 @@ static uint32_t mark_path(struct az_attr *a, const char *p, size_t len)
 	if (n <= 0)
 		return UINT32_MAX;
 	uint32_t i = walk(a, c, n, true, 0);
-	if (!(a->n[i].flags & F_INTEREST) && !a->walking)
+	if (!(a->n[i].flags & F_INTEREST) && !a->iset) /* marked before the walk: the workers' set */
 		interest_collect(a, c, n);
 	a->n[i].flags |= F_INTEREST;
 	return i;
@@ -681,7 +670,6 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 			mark_path(a, m->fds[i].target.s, m->fds[i].target.len);
 	if (img) {
 		interest_build(a);
-		a->walking = true;
 		static const struct az_walk_ops ops = {.want = want_entry, .entry = on_entry, .done = on_layer_done};
 		if (az_image_walk(img, &ops, a, err) < 0) {
 			az_attr_free(a);

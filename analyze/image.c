@@ -776,7 +776,6 @@ struct walk_pipe {
 
 struct worker {
 	struct walk_pipe *p;
-	size_t layer;
 	struct chunk *c; /* being filled */
 	pthread_t th;
 };
@@ -869,7 +868,7 @@ static int parse_entry(void *ud, size_t li, struct archive *ar, struct archive_e
 	struct rec r = {.perm = (uint32_t)archive_entry_perm(e), .type = (uint8_t)entry_type(e)};
 	const char *name = archive_entry_pathname(e);
 	size_t len = name ? strlen(name) : 0;
-	while (len > 1 && name[len - 1] == '/')
+	while (len && name[len - 1] == '/')
 		len--;
 	if (name && len <= AZ_MAX_PATH) {
 		r.flags |= REC_PATH;
@@ -886,16 +885,18 @@ static int parse_entry(void *ud, size_t li, struct archive *ar, struct archive_e
 	    p->ops->want(p->ud, name, len)) {
 		if (hl)
 			link = hl;
-		else if (r.type == AZ_U_SYMLINK)
-			link = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
-		else {
+		else if (r.type == AZ_U_SYMLINK) {
+			if (!(link = archive_entry_symlink(e)))
+				link = "";
+		} else {
 			if (hash_data(ar, sha, err) < 0)
 				return -1;
 			r.flags |= REC_SHA;
 		}
-		if (link && strlen(link) <= AZ_MAX_PATH) {
+		size_t ll = link ? strlen(link) : SIZE_MAX;
+		if (ll <= AZ_MAX_PATH) {
 			r.flags |= REC_LINK;
-			r.link_len = (uint16_t)strlen(link);
+			r.link_len = (uint16_t)ll;
 		}
 	}
 	size_t need = sizeof(r) + ((r.flags & REC_SHA) ? 32 : 0) + ((r.flags & REC_PATH) ? r.path_len + 1u : 0) +
