@@ -82,12 +82,13 @@ static int cmd_keygen(int argc, char **argv)
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
+/* A decimal option value in [lo, hi]. */
+static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-')
+	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
 		return -1;
 	*out = v;
 	return 0;
@@ -135,7 +136,7 @@ static int cmd_snapshot(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "p:k:o:n:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 4194304)
+			if (parse_u64(optarg, 1, 4194304, &v) < 0)
 				return usage("--pid takes a process id");
 			o.pid = (pid_t)v;
 			break;
@@ -143,7 +144,7 @@ static int cmd_snapshot(int argc, char **argv)
 			key_path = optarg;
 			break;
 		case O_KEYFD:
-			if (parse_u64(optarg, &v) < 0 || v > 65535)
+			if (parse_u64(optarg, 0, 65535, &v) < 0)
 				return usage("--key-fd takes a descriptor number");
 			key_fd = (int)v;
 			break;
@@ -157,7 +158,7 @@ static int cmd_snapshot(int argc, char **argv)
 			o.host_root = optarg;
 			break;
 		case O_FDCAP:
-			if (parse_u64(optarg, &o.fd_cap) < 0 || o.fd_cap == 0)
+			if (parse_u64(optarg, 1, UINT64_MAX, &o.fd_cap) < 0)
 				return usage("--fd-cap takes a byte count > 0");
 			break;
 		case O_TRIGGER:
@@ -303,7 +304,7 @@ static int cmd_serve(int argc, char **argv)
 		switch (c) {
 		case 'k': key_path = optarg; break;
 		case O_KEYFD:
-			if (parse_u64(optarg, &v) < 0 || v > 65535)
+			if (parse_u64(optarg, 0, 65535, &v) < 0)
 				return usage("--key-fd takes a descriptor number");
 			key_fd = (int)v;
 			break;
@@ -318,7 +319,7 @@ static int cmd_serve(int argc, char **argv)
 			nsel++;
 			break;
 		case O_TPID:
-			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 4194304)
+			if (parse_u64(optarg, 1, 4194304, &v) < 0)
 				return usage("--target-pid takes a process id");
 			o.target.sel = AI_SELECT_PID;
 			o.target.pid = (pid_t)v;
@@ -332,17 +333,17 @@ static int cmd_serve(int argc, char **argv)
 		case O_NOHARDEN: o.harden = false; break;
 		case O_NOEXIT: o.watch_exit = false; break;
 		case O_GRACE:
-			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 3600)
+			if (parse_u64(optarg, 1, 3600, &v) < 0)
 				return usage("--grace takes seconds (1..3600)");
 			o.grace_ms = (unsigned)v * 1000;
 			break;
 		case O_HTTPTMO:
-			if (parse_u64(optarg, &v) < 0 || v < 10 || v > 600000)
+			if (parse_u64(optarg, 10, 600000, &v) < 0)
 				return usage("--http-timeout takes milliseconds (10..600000)");
 			o.http_timeout_ms = (unsigned)v;
 			break;
 		case O_MAXCONN:
-			if (parse_u64(optarg, &v) < 0 || v == 0 || v > 4096)
+			if (parse_u64(optarg, 1, 4096, &v) < 0)
 				return usage("--max-conns takes 1..4096");
 			o.max_conns = (unsigned)v;
 			break;
@@ -351,13 +352,13 @@ static int cmd_serve(int argc, char **argv)
 		case O_UPLOAD: up.url = optarg; break;
 		case O_CAFILE: up.ca_file = optarg; break;
 		case O_RETRIES:
-			if (parse_u64(optarg, &v) < 0 || v > 100)
+			if (parse_u64(optarg, 0, 100, &v) < 0)
 				return usage("--upload-retries takes 0..100");
 			up.retries = (unsigned)v;
 			break;
 		case O_DELETE: o.delete_after_upload = true; break;
 		case O_HOLD:
-			if (parse_u64(optarg, &v) < 0 || v > 600000)
+			if (parse_u64(optarg, 0, 600000, &v) < 0)
 				return usage("--debug-freeze-hold-ms takes milliseconds");
 			o.freeze_hold_ms = (unsigned)v;
 			break;
