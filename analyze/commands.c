@@ -29,22 +29,40 @@ static int put(const struct az_opts *o, const struct ai_buf *b)
 	return 0;
 }
 
-static int cmd_findings(struct az_opts *o)
+/* Load the bundle (and --image) and render it into out: 0, or the exit code of a load failure. */
+static int load_render(struct az_opts *o, void (*render)(struct az_ctx *c, const void *arg, struct ai_buf *out),
+		       const void *arg, struct ai_buf *out)
 {
 	struct az_ctx c;
 	ai_err_t err;
-	if (az_ctx_load(&c, o->bundle, o->image, o->progress, &err) < 0) {
-		az_ctx_free(&c);
-		return fail_input(o, &err);
-	}
+	int rc = 0;
+	if (az_ctx_load(&c, o->bundle, o->image, o->progress, &err) < 0)
+		rc = fail_input(o, &err);
+	else
+		render(&c, arg, out);
+	az_ctx_free(&c);
+	return rc;
+}
+
+static void render_findings(struct az_ctx *c, const void *arg, struct ai_buf *out)
+{
 	struct az_findings f;
-	az_findings_build(&f, &c.m, c.attr);
+	az_findings_build(&f, &c->m, c->attr);
+	az_findings_render(&f, &c->m, c->attr, *(const bool *)arg, out);
+	az_findings_free(&f);
+}
+
+static int cmd_findings(struct az_opts *o)
+{
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_findings_render(&f, &c.m, c.attr, o->json, &out);
-	az_findings_free(&f);
-	az_ctx_free(&c);
-	return put(o, &out);
+	int rc = load_render(o, render_findings, &o->json, &out);
+	return rc ? rc : put(o, &out);
+}
+
+static void render_timeline(struct az_ctx *c, const void *arg, struct ai_buf *out)
+{
+	az_timeline_render(c, *(const enum az_tl_format *)arg, out);
 }
 
 static int cmd_timeline(struct az_opts *o)
@@ -54,17 +72,10 @@ static int cmd_timeline(struct az_opts *o)
 		fprintf(stderr, "afterimage-analyze timeline: --format bodyfile|jsonl|csv is required\n");
 		return AZ_EXIT_USAGE;
 	}
-	struct az_ctx c;
-	ai_err_t err;
-	if (az_ctx_load(&c, o->bundle, o->image, o->progress, &err) < 0) {
-		az_ctx_free(&c);
-		return fail_input(o, &err);
-	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_timeline_render(&c, fmt, &out);
-	az_ctx_free(&c);
-	return put(o, &out);
+	int rc = load_render(o, render_timeline, &fmt, &out);
+	return rc ? rc : put(o, &out);
 }
 
 static int write_new_file(const char *path, const struct ai_buf *b, ai_err_t *err)
@@ -89,25 +100,27 @@ static int write_new_file(const char *path, const struct ai_buf *b, ai_err_t *er
 	return 0;
 }
 
+static void render_report(struct az_ctx *c, const void *arg, struct ai_buf *out)
+{
+	(void)arg;
+	struct az_findings f;
+	az_findings_build(&f, &c->m, c->attr);
+	az_report_render(c, &f, out);
+	az_findings_free(&f);
+}
+
 static int cmd_report(struct az_opts *o)
 {
 	if (!o->output) {
 		fprintf(stderr, "afterimage-analyze report: -o report.html is required\n");
 		return AZ_EXIT_USAGE;
 	}
-	struct az_ctx c;
-	ai_err_t err;
-	if (az_ctx_load(&c, o->bundle, o->image, o->progress, &err) < 0) {
-		az_ctx_free(&c);
-		return fail_input(o, &err);
-	}
-	struct az_findings f;
-	az_findings_build(&f, &c.m, c.attr);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_report_render(&c, &f, &out);
-	az_findings_free(&f);
-	az_ctx_free(&c);
+	int rc = load_render(o, render_report, NULL, &out);
+	if (rc)
+		return rc;
+	ai_err_t err;
 	if (write_new_file(o->output, &out, &err) < 0)
 		return fail_input(o, &err);
 	if (!o->quiet)
