@@ -2,6 +2,7 @@
  * a small ops table (CRIU's fdtype_ops): { name, collect }. */
 #ifndef AI_CAPTURE_H
 #define AI_CAPTURE_H
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -101,6 +102,11 @@ extern bool ai_sockets_force_proc;
 /* target.c: the inode number a namespace link ("mnt:[4026531840]") at dirfd/path names;
  * -1 with errno when unreadable or malformed. */
 int ai_ns_inode(int dirfd, const char *path, uint64_t *ino);
+/* target.c: a directory stream over the /proc at proc_fd, on a descriptor of its own; NULL with
+ * errno. */
+DIR *ai_proc_opendir(int proc_fd);
+/* target.c: the pid a /proc entry names; 0 for the others ("self", "sys", ...). */
+pid_t ai_proc_pid(const char *name);
 /* target.c: find every process sharing pid's mount namespace, pin them. */
 int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err);
 void ai_target_close(struct ai_target *t);

@@ -124,21 +124,15 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 			return ai_err_set(err, 0, "pid %d shares our mount namespace: not a container to capture", o->pid);
 	}
 
-	cleanup_close int dfd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
+	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
+	if (!dir)
 		return ai_err_set(err, errno, "open /proc");
-	DIR *d = fdopendir(dfd);
-	if (!d)
-		return ai_err_set(err, errno, "open /proc");
-	dfd = -1;
-	cleanup_closedir DIR *dir = d;
 	cleanup_free struct group *g = NULL;
 	size_t ng = 0, capn = 0;
 	struct dirent *de;
 	while ((de = readdir(dir))) {
-		char *end;
-		long p = strtol(de->d_name, &end, 10);
-		if (*end || p <= 0)
+		pid_t p = ai_proc_pid(de->d_name);
+		if (!p)
 			continue;
 		uint64_t ns;
 		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns || is_kthread(proc_fd, de->d_name))
@@ -158,7 +152,7 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 			}
 			memset(&g[ng], 0, sizeof(g[ng]));
 			g[ng].mntns = ns;
-			g[ng].lowest = (pid_t)p;
+			g[ng].lowest = p;
 			g[ng].pause = true;
 			snprintf(g[ng].comm, sizeof(g[ng].comm), "%s", comm);
 			ng++;
@@ -166,8 +160,8 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 		g[i].nprocs++;
 		if (!is_pause(comm))
 			g[i].pause = false;
-		if ((pid_t)p < g[i].lowest) {
-			g[i].lowest = (pid_t)p;
+		if (p < g[i].lowest) {
+			g[i].lowest = p;
 			snprintf(g[i].comm, sizeof(g[i].comm), "%s", comm);
 		}
 		if (re || o->sel == AI_SELECT_CGROUP)
@@ -212,21 +206,15 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 
 pid_t ai_discover_survivor(int proc_fd, uint64_t mntns)
 {
-	cleanup_close int dfd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
+	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
+	if (!dir)
 		return 0;
-	DIR *d = fdopendir(dfd);
-	if (!d)
-		return 0;
-	dfd = -1;
-	cleanup_closedir DIR *dir = d;
 	pid_t best = 0;
 	struct dirent *de;
 	while ((de = readdir(dir))) {
-		char *end;
-		long p = strtol(de->d_name, &end, 10);
+		pid_t p = ai_proc_pid(de->d_name);
 		uint64_t ns;
-		if (*end || p <= 0 || mntns_of(proc_fd, de->d_name, &ns) < 0 || ns != mntns)
+		if (!p || mntns_of(proc_fd, de->d_name, &ns) < 0 || ns != mntns)
 			continue;
 		char st[64], state = 0;
 		snprintf(st, sizeof(st), "%s/stat", de->d_name);
@@ -242,7 +230,7 @@ pid_t ai_discover_survivor(int proc_fd, uint64_t mntns)
 		if (state == 'Z' || state == 'X' || state == 0)
 			continue; /* a zombie has nothing left to read */
 		if (!best || p < best)
-			best = (pid_t)p;
+			best = p;
 	}
 	return best;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -99,6 +100,27 @@ static char *find_container_id(const char *cg)
 	return NULL;
 }
 
+DIR *ai_proc_opendir(int proc_fd)
+{
+	int fd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
+
+pid_t ai_proc_pid(const char *name)
+{
+	char *end;
+	long p = strtol(name, &end, 10);
+	return *end || end == name || p <= 0 || p > INT_MAX ? 0 : (pid_t)p;
+}
+
 int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 {
 	struct ai_target *t = &cap->target;
@@ -133,23 +155,17 @@ int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 	if (my_mntns == t->mntns)
 		return ai_err_set(err, 0, "pid %d shares our own mount namespace: not a container to capture", pid);
 
-	cleanup_close int dfd = openat(cap->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
+	cleanup_closedir DIR *dir = ai_proc_opendir(cap->proc_fd);
+	if (!dir)
 		return ai_err_set(err, errno, "open /proc");
-	DIR *d = fdopendir(dfd);
-	if (!d)
-		return ai_err_set(err, errno, "open /proc");
-	dfd = -1;
-	cleanup_closedir DIR *dir = d;
 	size_t cap_n = 0;
 	struct dirent *de;
 	while ((de = readdir(dir))) {
-		char *end;
-		long p = strtol(de->d_name, &end, 10);
-		if (*end || p <= 0 || p == getpid())
+		pid_t p = ai_proc_pid(de->d_name);
+		if (!p || p == getpid())
 			continue;
 		struct ai_proc pr;
-		if (pin(cap->proc_fd, (pid_t)p, &pr) < 0)
+		if (pin(cap->proc_fd, p, &pr) < 0)
 			continue; /* gone already */
 		uint64_t ino = 0;
 		ai_err_t e2;
