@@ -222,17 +222,23 @@ static bool dead_now(const struct ai_proc *p, int errnum)
 	return (errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p);
 }
 
+/* Record why fdinfo could not be read (errno), and whether the process was still alive then. */
+static void fdinfo_failed(struct rawfd *f, const struct ai_proc *p, const char *op, const char *name)
+{
+	f->ie_errnum = errno;
+	ai_err_t e;
+	ai_err_set(&e, f->ie_errnum, "%s %s", op, name);
+	f->ie_msg = strdup(e.msg);
+	f->ie_alive = !dead_now(p, f->ie_errnum);
+}
+
 /* fdinfo is one seq_file record: a read with room for it all returns it all, so a short read
  * is the end (no extra read for EOF). */
 static void raw_fdinfo(int infodir, const char *name, const struct ai_proc *p, struct rawfd *f)
 {
 	int fd = openat(infodir, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0) {
-		ai_err_t e;
-		f->ie_errnum = errno;
-		ai_err_set(&e, errno, "open %s", name);
-		f->ie_msg = strdup(e.msg);
-		f->ie_alive = !dead_now(p, f->ie_errnum);
+		fdinfo_failed(f, p, "open", name);
 		return;
 	}
 	char stackbuf[4096];
@@ -255,11 +261,7 @@ static void raw_fdinfo(int infodir, const char *name, const struct ai_proc *p, s
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			ai_err_t e;
-			f->ie_errnum = errno;
-			ai_err_set(&e, errno, "read %s", name);
-			f->ie_msg = strdup(e.msg);
-			f->ie_alive = !dead_now(p, f->ie_errnum);
+			fdinfo_failed(f, p, "read", name);
 			len = 0;
 			break;
 		}

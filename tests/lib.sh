@@ -203,6 +203,18 @@ t_cleanup() {
 	T_CLEANUPS+=("$*")
 }
 
+# t_wait_listening LOG [PID]: wait up to 5 s for serve's "listening" event in LOG; 1 when it did
+# not come (or PID exited first).
+t_wait_listening() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q '"event":"listening"' "$1" 2>/dev/null && return 0
+		[[ -z ${2:-} ]] || kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
 t_require_capture() {
 	[[ -x $CAPTURE ]] || t_bail "afterimage-capture is built" "missing $CAPTURE: run make (or make BUILD=$BUILD)"
 }

@@ -28,12 +28,7 @@ start_serve() {
 		--listen "127.0.0.1:$PORT" --socket "$T_TMP/trig.sock" "$@" 2>"$out.log" &
 	SPID=$!
 	t_cleanup "kill -9 $SPID"
-	for ((i = 0; i < 100; i++)); do
-		grep -q '"event":"listening"' "$out.log" 2>/dev/null && return 0
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	t_bail "serve started" "$(cat "$out.log")"
+	t_wait_listening "$out.log" "$SPID" || t_bail "serve started" "$(cat "$out.log")"
 }
 # raw REQUEST: send bytes over TCP, print the status code of the answer.
 raw() {

@@ -23,8 +23,7 @@ start() {
 		2>"$T_TMP/serve.log" &
 	SPID=$!
 	t_cleanup "kill -9 $SPID"
-	for ((i = 0; i < 100; i++)); do grep -q listening "$T_TMP/serve.log" 2>/dev/null && return; sleep 0.05; done
-	t_bail "serve started" "$(cat "$T_TMP/serve.log")"
+	t_wait_listening "$T_TMP/serve.log" "$SPID" || t_bail "serve started" "$(cat "$T_TMP/serve.log")"
 }
 
 # ---- a normal capture: frozen during, thawed after, window recorded

@@ -36,12 +36,7 @@ start_serve() {
 		--listen "127.0.0.1:$PORT" --socket none "$@" 2>"$out.log" &
 	SPID=$!
 	t_cleanup "kill -9 $SPID"
-	for ((i = 0; i < 100; i++)); do
-		grep -q '"event":"listening"' "$out.log" 2>/dev/null && return 0
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	t_bail "serve started" "$(cat "$out.log")"
+	t_wait_listening "$out.log" "$SPID" || t_bail "serve started" "$(cat "$out.log")"
 }
 stop_serve() {
 	kill -TERM "$SPID" 2>/dev/null
