@@ -28,6 +28,28 @@ static void sha_file(const char *path, char hex[65])
 		sprintf(hex + 2 * i, "%02x", md[i]);
 }
 
+/* Move the file at tmp into OUT/oci/blobs/sha256/ under its digest; hex gets the digest. */
+static void to_blob(const char *out, const char *tmp, char hex[65])
+{
+	char q[4096];
+	sha_file(tmp, hex);
+	snprintf(q, sizeof(q), "%s/oci/blobs/sha256/%s", out, hex);
+	rename(tmp, q);
+}
+
+/* A bundle member. */
+static void member(struct archive *a, const char *name, const char *data, size_t len)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0444);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_write_header(a, e);
+	archive_write_data(a, data, len);
+	archive_entry_free(e);
+}
+
 static void add(struct archive *a, const char *name, int type, const char *data)
 {
 	struct archive_entry *e = archive_entry_new();
@@ -94,10 +116,8 @@ int main(int argc, char **argv)
 			snprintf(cmd, sizeof(cmd), "gzip -n -6 '%s' && mv '%s.gz' '%s'", p, p, p);
 			if (system(cmd) != 0)
 				return 1;
-			sha_file(p, hex);
 		}
-		snprintf(q, sizeof(q), "%s/oci/blobs/sha256/%s", out, hex);
-		rename(p, q);
+		to_blob(out, p, hex);
 		snprintf(digests[l], 72, "sha256:%s", hex);
 	}
 	/* config, manifest, index */
@@ -112,9 +132,7 @@ int main(int argc, char **argv)
 	sprintf(buf + n, "]}");
 	snprintf(p, sizeof(p), "%s/oci/cfg.tmp", out);
 	put(p, buf);
-	sha_file(p, hex);
-	snprintf(q, sizeof(q), "%s/oci/blobs/sha256/%s", out, hex);
-	rename(p, q);
+	to_blob(out, p, hex);
 	char cfgd[72];
 	snprintf(cfgd, sizeof(cfgd), "sha256:%s", hex);
 	n = (size_t)sprintf(buf, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":1},\"layers\":[", cfgd);
@@ -124,9 +142,7 @@ int main(int argc, char **argv)
 	sprintf(buf + n, "]}");
 	snprintf(p, sizeof(p), "%s/oci/man.tmp", out);
 	put(p, buf);
-	sha_file(p, hex);
-	snprintf(q, sizeof(q), "%s/oci/blobs/sha256/%s", out, hex);
-	rename(p, q);
+	to_blob(out, p, hex);
 	sprintf(buf, "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:%s\",\"size\":1}]}", hex);
 	snprintf(p, sizeof(p), "%s/oci/index.json", out);
 	put(p, buf);
@@ -152,30 +168,17 @@ int main(int argc, char **argv)
 	struct archive *a = archive_write_new();
 	archive_write_set_format_pax_restricted(a);
 	archive_write_open_filename(a, p);
-	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, "fs/upper.json");
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0444);
-	archive_entry_set_size(e, (la_int64_t)len);
-	archive_write_header(a, e);
-	archive_write_data(a, up, len);
-	archive_entry_free(e);
+	member(a, "fs/upper.json", up, len);
 	n = (size_t)sprintf(buf, "{\"mounts\":[],\"overlay\":{\"mount_point\":\"/\",\"lowerdirs\":[");
 	for (int l = 0; l < L; l++)
 		n += (size_t)sprintf(buf + n, "%s\"/l/%d\"", l ? "," : "", l);
 	n += (size_t)sprintf(buf + n, "],\"upperdir\":\"/u\",\"workdir\":\"/w\",\"options\":\"\",\"metacopy\":false,\"redirect_dir\":null,\"userxattr\":false}}");
-	e = archive_entry_new();
-	archive_entry_set_pathname(e, "mounts.json");
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0444);
-	archive_entry_set_size(e, (la_int64_t)n);
-	archive_write_header(a, e);
-	archive_write_data(a, buf, n);
-	archive_entry_free(e);
+	member(a, "mounts.json", buf, n);
 	archive_write_close(a);
 	archive_write_free(a);
 	free(up);
 	free(buf);
 	free(digests);
+	free(diffids);
 	return 0;
 }
