@@ -70,7 +70,7 @@ $(UNIT_ANALYZE_BINS): $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libanalyze.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS)
 
-$(FUZZ_ANALYZE_BINS): $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.inc $(BUILD)/libanalyze.a $(BUILD)/libcommon.a
+$(FUZZ_ANALYZE_BINS): $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.inc tests/fuzz/views.inc $(BUILD)/libanalyze.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -DAI_FUZZ_REPLAY -o $@ $< $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS)
 

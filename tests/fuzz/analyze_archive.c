@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "analyze/context.h"
-#include "analyze/views.h"
+#include "tests/fuzz/views.inc"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,13 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (az_model_load(&c.m, path, &err) == 0) {
 		struct ai_buf out;
 		ai_buf_init(&out);
-		for (int json = 0; json < 2; json++) {
-			az_view_ps(&c.m, json, &out);
-			az_view_fds(&c.m, json, &out);
-			az_view_net(&c.m, json, &out);
-			az_view_mounts(&c.m, json, &out);
-			az_view_files(&c.m, json, &out);
-		}
+		fuzz_views(&c.m, &out);
 		ai_buf_free(&out);
 	}
 	az_model_free(&c.m);

@@ -9,7 +9,7 @@
 #include "analyze/diff.h"
 #include "analyze/findings.h"
 #include "analyze/timeline.h"
-#include "analyze/views.h"
+#include "tests/fuzz/views.inc"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -25,13 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rd[data[0] % 6](&c.m, (const char *)data + 1, size - 1, &err) == 0) {
 		struct ai_buf out;
 		ai_buf_init(&out);
-		for (int json = 0; json < 2; json++) {
-			az_view_ps(&c.m, json, &out);
-			az_view_fds(&c.m, json, &out);
-			az_view_net(&c.m, json, &out);
-			az_view_mounts(&c.m, json, &out);
-			az_view_files(&c.m, json, &out);
-		}
+		fuzz_views(&c.m, &out);
 		if (az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0) {
 			az_attr_render(c.attr, true, false, &out);
 			struct az_findings f;
