@@ -10,8 +10,8 @@
 #include "common/hash.h"
 #include "common/json.h"
 
-static const char *const status_names[] = {"none", "image", "added", "modified", "metadata", "deleted", "replaced",
-					   "layer-deleted"};
+static const char *const status_names[] = {"none",     "image",	  "added",    "modified",
+					   "metadata", "deleted", "replaced", "layer-deleted"};
 
 const char *az_status_name(enum az_status s)
 {
@@ -19,8 +19,8 @@ const char *az_status_name(enum az_status s)
 }
 
 #define F_INTEREST 1u  /* hash this path's content in the layers */
-#define F_UPPER    2u  /* an upperdir entry names it */
-#define F_UDEL     4u  /* hidden by an upperdir whiteout or opaque dir */
+#define F_UPPER	   2u  /* an upperdir entry names it */
+#define F_UDEL	   4u  /* hidden by an upperdir whiteout or opaque dir */
 #define F_UOPAQUE  8u  /* an opaque upperdir dir */
 #define F_IMPLICIT 16u /* created as a parent only */
 
@@ -31,9 +31,9 @@ struct node {
 	uint32_t info; /* side index + 1, 0 none */
 	uint32_t mode;
 	uint16_t name_len;
-	uint8_t layer;     /* 1-based layer of the current lower version, 0 none */
+	uint8_t layer;	   /* 1-based layer of the current lower version, 0 none */
 	uint8_t del_layer; /* layer whose whiteout hid it, 0 visible */
-	uint8_t type;      /* enum az_utype of the lower version */
+	uint8_t type;	   /* enum az_utype of the lower version */
 	uint8_t flags;
 	uint8_t status;
 	uint8_t pad;
@@ -76,7 +76,7 @@ struct az_attr {
 	struct islot {
 		uint64_t hash;
 		uint32_t off, len;
-	} *iset;
+	} * iset;
 	size_t icount, icap; /* icap: power of two, 0 while collecting */
 	uint64_t *bloom;     /* 16 bits per marked path, two probes: stays in cache where the set does not */
 	size_t bloom_bits;   /* power of two */
@@ -113,7 +113,8 @@ static void grow_slots(struct az_attr *a)
 	a->scap = ncap;
 }
 
-static uint32_t find_child_h(const struct az_attr *a, uint32_t parent, const char *s, size_t len, uint32_t hash)
+static uint32_t find_child_h(const struct az_attr *a, uint32_t parent, const char *s, size_t len,
+			     uint32_t hash)
 {
 	if (!a->scap)
 		return 0;
@@ -267,7 +268,8 @@ static bool interest_find(const struct az_attr *a, const char *s, size_t len, ui
 		return false;
 	size_t mask = a->icap - 1;
 	for (size_t k = h & mask; a->iset[k].len; k = (k + 1) & mask)
-		if (a->iset[k].hash == h && a->iset[k].len == len && !memcmp(a->ipool.data + a->iset[k].off, s, len))
+		if (a->iset[k].hash == h && a->iset[k].len == len &&
+		    !memcmp(a->ipool.data + a->iset[k].off, s, len))
 			return true;
 	return false;
 }
@@ -312,7 +314,8 @@ static bool is_canonical(const char *p, size_t len)
 		if (i < len && p[i] != '/')
 			continue;
 		size_t l = i - st;
-		if (!l || l > 255 || (p[st] == '.' && (l == 1 || (l == 2 && p[st + 1] == '.'))) || ++n > MAX_COMPS)
+		if (!l || l > 255 || (p[st] == '.' && (l == 1 || (l == 2 && p[st + 1] == '.'))) ||
+		    ++n > MAX_COMPS)
 			return false;
 		st = i + 1;
 	}
@@ -422,8 +425,8 @@ static int on_entry(void *ud, size_t li, const struct az_lentry *e, ai_err_t *er
 	const char *base = name + bs;
 	size_t blen = len - bs;
 	uint32_t parent;
-	if (a->lastdir_node != UINT32_MAX && a->lastdir.len == bs && (!bs || !memcmp(a->lastdir.data, name, bs)) &&
-	    !a->n[a->lastdir_node].del_layer) {
+	if (a->lastdir_node != UINT32_MAX && a->lastdir.len == bs &&
+	    (!bs || !memcmp(a->lastdir.data, name, bs)) && !a->n[a->lastdir_node].del_layer) {
 		parent = a->lastdir_node;
 	} else {
 		struct comp c[MAX_COMPS];
@@ -504,8 +507,8 @@ static void on_layer_done(void *ud, size_t li)
 	struct az_attr *a = ud;
 	a->lastdir_node = UINT32_MAX;
 	if (a->progress)
-		fprintf(stderr, "\rlayer %zu/%zu: %zu entries, %zu paths   %s", li + 1, a->img->nlayers, a->layer_entries,
-			a->nn - 1, li + 1 == a->img->nlayers ? "\n" : "");
+		fprintf(stderr, "\rlayer %zu/%zu: %zu entries, %zu paths   %s", li + 1, a->img->nlayers,
+			a->layer_entries, a->nn - 1, li + 1 == a->img->nlayers ? "\n" : "");
 }
 
 static uint32_t mark_path(struct az_attr *a, const char *p, size_t len)
@@ -534,7 +537,8 @@ static void lower_path(const struct az_model *m, bool any, size_t ui, struct ai_
 		if (!(r->overlay & AZ_OV_REDIRECT) || !r->redirect.s || r->type != AZ_U_DIR)
 			continue;
 		size_t rl = r->path.len;
-		if (u->path.len < rl || memcmp(u->path.s, r->path.s, rl) || (u->path.len > rl && u->path.s[rl] != '/'))
+		if (u->path.len < rl || memcmp(u->path.s, r->path.s, rl) ||
+		    (u->path.len > rl && u->path.s[rl] != '/'))
 			continue;
 		if (r->redirect.s[0] == '/')
 			ai_buf_add(out, r->redirect.s, r->redirect.len);
@@ -600,12 +604,14 @@ static void apply_upper(struct az_attr *a)
 			char hex[65] = "";
 			if (ls && ls->have_sha)
 				ai_hex(ls->sha, 32, hex);
-			st = hex[0] && u->sha256[0] && !u->truncated && !strcmp(hex, u->sha256) ? AZ_ST_METADATA
-												: AZ_ST_MODIFIED;
+			st = hex[0] && u->sha256[0] && !u->truncated && !strcmp(hex, u->sha256)
+				 ? AZ_ST_METADATA
+				 : AZ_ST_MODIFIED;
 		} else if (u->type == AZ_U_SYMLINK) {
 			const struct side *ls = ln->info ? &a->side[ln->info - 1] : NULL;
-			st = ls && ls->target && u->target.s && !strcmp(ls->target, u->target.s) ? AZ_ST_METADATA
-												   : AZ_ST_MODIFIED;
+			st = ls && ls->target && u->target.s && !strcmp(ls->target, u->target.s)
+				 ? AZ_ST_METADATA
+				 : AZ_ST_MODIFIED;
 		} else {
 			st = AZ_ST_METADATA;
 		}
@@ -629,7 +635,8 @@ static void apply_upper(struct az_attr *a)
 	}
 }
 
-int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress, ai_err_t *err)
+int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress,
+		  ai_err_t *err)
 {
 	struct az_attr *a = calloc(1, sizeof(*a));
 	if (!a)
@@ -670,35 +677,44 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 			mark_path(a, m->fds[i].target.s, m->fds[i].target.len);
 	if (img) {
 		interest_build(a);
-		static const struct az_walk_ops ops = {.want = want_entry, .entry = on_entry, .done = on_layer_done};
+		static const struct az_walk_ops ops = {
+		    .want = want_entry, .entry = on_entry, .done = on_layer_done};
 		if (az_image_walk(img, &ops, a, err) < 0) {
 			az_attr_free(a);
 			return -1;
 		}
 		if (m->ov.present && m->ov.nlower - m->ov.data_only != img->nlayers)
 			ai_buf_printf(&a->warnings,
-				      "layer count mismatch: the image has %zu layers, the container's overlay has %zu lowerdirs"
+				      "layer count mismatch: the image has %zu layers, the container's "
+				      "overlay has %zu lowerdirs"
 				      " (%zu data-only): attribution may be wrong (wrong image?)\n",
 				      img->nlayers, m->ov.nlower - m->ov.data_only, m->ov.data_only);
 		if (a->skipped)
-			ai_buf_printf(&a->warnings, "%zu layer entries with unsafe or oversized names were skipped\n",
+			ai_buf_printf(&a->warnings,
+				      "%zu layer entries with unsafe or oversized names were skipped\n",
 				      a->skipped);
 	} else {
 		ai_buf_adds(&a->warnings, "no --image given: lower-layer origins are unknown\n");
 	}
 	if (m->ck.present) {
 		if (!m->ck.have_rootfs_diff)
-			ai_buf_adds(&a->warnings, "checkpoint archive without rootfs-diff.tar (exported with --ignore-rootfs?):"
-						  " files added at runtime are unknown\n");
-		ai_buf_adds(&a->warnings,
-			    "checkpoint archive: rootfs-diff.tar holds only paths added at runtime and deleted.files the deleted"
-			    " ones; image files modified in place (content, chmod, chown) are not in the archive and show as image\n");
+			ai_buf_adds(
+			    &a->warnings,
+			    "checkpoint archive without rootfs-diff.tar (exported with --ignore-rootfs?):"
+			    " files added at runtime are unknown\n");
+		ai_buf_adds(&a->warnings, "checkpoint archive: rootfs-diff.tar holds only paths added at "
+					  "runtime and deleted.files the deleted"
+					  " ones; image files modified in place (content, chmod, chown) are "
+					  "not in the archive and show as image\n");
 		if (m->ck.opaque)
 			ai_buf_printf(&a->warnings,
-				      "checkpoint archive: %zu deleted.files path(s) re-created in rootfs-diff.tar are read as opaque"
-				      " (replaced) directories\n", m->ck.opaque);
+				      "checkpoint archive: %zu deleted.files path(s) re-created in "
+				      "rootfs-diff.tar are read as opaque"
+				      " (replaced) directories\n",
+				      m->ck.opaque);
 		if (m->ck.skipped)
-			ai_buf_printf(&a->warnings, "checkpoint archive: %zu entries with unusable names were skipped\n",
+			ai_buf_printf(&a->warnings,
+				      "checkpoint archive: %zu entries with unusable names were skipped\n",
 				      m->ck.skipped);
 	} else if (!m->have[AZ_HAVE_UPPER])
 		ai_buf_adds(&a->warnings, "the bundle has no fs/upper.json: upperdir changes are unknown\n");
@@ -845,7 +861,8 @@ static void render_row(void *ud, const char *path, size_t len, const struct az_o
 {
 	struct render *r = ud;
 	const struct az_image *img = r->a->img;
-	const struct az_layer *L = img && o->layer > 0 && (size_t)o->layer <= img->nlayers ? &img->layers[o->layer - 1] : NULL;
+	const struct az_layer *L =
+	    img && o->layer > 0 && (size_t)o->layer <= img->nlayers ? &img->layers[o->layer - 1] : NULL;
 	if (r->json) {
 		struct ai_json *j = &r->j;
 		ai_json_obj_begin(j);
@@ -909,7 +926,8 @@ void az_attr_render(const struct az_attr *a, bool json, bool changed_only, struc
 				ai_json_kstr(j, "media_type", L->media_type);
 				az_json_str(j, "created_by", &L->created_by);
 				if (L->created_ns)
-					ai_json_ktime(j, "created", L->created_ns / 1000000000, (long)(L->created_ns % 1000000000));
+					ai_json_ktime(j, "created", L->created_ns / 1000000000,
+						      (long)(L->created_ns % 1000000000));
 				ai_json_obj_end(j);
 			}
 			ai_json_arr_end(j);

@@ -11,24 +11,34 @@
 #include "analyze/model.h"
 #include "common/buf.h"
 
-enum az_status { AZ_ST_NONE, AZ_ST_IMAGE, AZ_ST_ADDED, AZ_ST_MODIFIED, AZ_ST_METADATA, AZ_ST_DELETED, AZ_ST_REPLACED,
-		 AZ_ST_LAYER_DELETED, AZ_ST__COUNT };
+enum az_status {
+	AZ_ST_NONE,
+	AZ_ST_IMAGE,
+	AZ_ST_ADDED,
+	AZ_ST_MODIFIED,
+	AZ_ST_METADATA,
+	AZ_ST_DELETED,
+	AZ_ST_REPLACED,
+	AZ_ST_LAYER_DELETED,
+	AZ_ST__COUNT
+};
 const char *az_status_name(enum az_status s);
 
 struct az_attr;
 
 struct az_origin {
 	enum az_status status;
-	int layer;            /* 1-based layer that made the path (its lower version), 0 when none */
+	int layer;		      /* 1-based layer that made the path (its lower version), 0 when none */
 	const struct az_upper *upper; /* the upperdir entry, or NULL */
 	bool lower_exists;
-	bool lower_exec;      /* lower version was an executable regular file */
+	bool lower_exec; /* lower version was an executable regular file */
 	bool sha_known;
 	char lower_sha256[65];
 };
 
 /* Build from a model and an image (img may be NULL: upperdir-only view). progress: report on stderr. */
-int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress, ai_err_t *err);
+int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress,
+		  ai_err_t *err);
 void az_attr_free(struct az_attr *a);
 /* Origin of a container path (absolute, bytes). false when the path is unknown to both. */
 bool az_attr_lookup(const struct az_attr *a, const char *path, size_t len, struct az_origin *o);

@@ -39,20 +39,21 @@ int az_read_member(struct archive *a, struct archive_entry *e, size_t max, char 
 {
 	const char *name = archive_entry_pathname(e);
 	if (archive_entry_size_is_set(e) && archive_entry_size(e) > (la_int64_t)max)
-		return ai_err_set(err, 0, "member %s: %lld bytes, more than the limit of %zu", name ? name : "?",
-				  (long long)archive_entry_size(e), max);
+		return ai_err_set(err, 0, "member %s: %lld bytes, more than the limit of %zu",
+				  name ? name : "?", (long long)archive_entry_size(e), max);
 	struct ai_buf b cleanup_buf;
 	ai_buf_init(&b);
 	char chunk[65536];
 	for (;;) {
 		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
 		if (n < 0)
-			return ai_err_set(err, 0, "member %s: %s", name ? name : "?", archive_error_string(a));
+			return ai_err_set(err, 0, "member %s: %s", name ? name : "?",
+					  archive_error_string(a));
 		if (n == 0)
 			break;
 		if (b.len + (size_t)n > max)
-			return ai_err_set(err, 0, "member %s: more than the limit of %zu bytes", name ? name : "?",
-					  max);
+			return ai_err_set(err, 0, "member %s: more than the limit of %zu bytes",
+					  name ? name : "?", max);
 		ai_buf_add(&b, chunk, (size_t)n);
 	}
 	ai_buf_cstr(&b);
@@ -71,9 +72,12 @@ static const struct {
 	int have;
 	int (*read)(struct az_model *, const char *, size_t, ai_err_t *);
 } readers[] = {
-	{AI_M_MANIFEST, AZ_HAVE_MANIFEST, az_manifest_read}, {AI_M_PROCESSES, AZ_HAVE_PROCS, az_processes_read},
-	{AI_M_FDS, AZ_HAVE_FDS, az_fds_read},                {AI_M_SOCKETS, AZ_HAVE_SOCKS, az_sockets_read},
-	{AI_M_MOUNTS, AZ_HAVE_MOUNTS, az_mounts_read},       {AI_M_UPPER_IDX, AZ_HAVE_UPPER, az_upper_read},
+    {AI_M_MANIFEST, AZ_HAVE_MANIFEST, az_manifest_read},
+    {AI_M_PROCESSES, AZ_HAVE_PROCS, az_processes_read},
+    {AI_M_FDS, AZ_HAVE_FDS, az_fds_read},
+    {AI_M_SOCKETS, AZ_HAVE_SOCKS, az_sockets_read},
+    {AI_M_MOUNTS, AZ_HAVE_MOUNTS, az_mounts_read},
+    {AI_M_UPPER_IDX, AZ_HAVE_UPPER, az_upper_read},
 };
 
 static void ck_freep(struct az_ck_load **s)
@@ -112,7 +116,9 @@ int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err)
 			if (strcmp(name, readers[i].name))
 				continue;
 			if (az_ck_seen(ck))
-				return ai_err_set(err, 0, "%s: both afterimage bundle members (%s) and checkpoint members (config.dump, spec.dump): refused",
+				return ai_err_set(err, 0,
+						  "%s: both afterimage bundle members (%s) and checkpoint "
+						  "members (config.dump, spec.dump): refused",
 						  bundle, name);
 			bundle_member = true;
 			if (m->have[readers[i].have])
@@ -131,10 +137,11 @@ int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err)
 	if (!bundle_member && az_ck_seen(ck))
 		return az_ck_finish(ck, m, err) < 0 ? ai_err_wrap(err, "%s: checkpoint archive", bundle) : 0;
 	if (!m->have[AZ_HAVE_MANIFEST] && !m->have[AZ_HAVE_PROCS] && !m->have[AZ_HAVE_UPPER])
-		return ai_err_set(err, 0,
-				  "%s: not an afterimage bundle (no manifest.json, processes.json or fs/upper.json)"
-				  " nor a checkpoint archive (no config.dump or spec.dump)",
-				  bundle);
+		return ai_err_set(
+		    err, 0,
+		    "%s: not an afterimage bundle (no manifest.json, processes.json or fs/upper.json)"
+		    " nor a checkpoint archive (no config.dump or spec.dump)",
+		    bundle);
 	return 0;
 }
 
@@ -247,7 +254,8 @@ size_t az_exe_path_len(const struct az_proc *p)
 {
 	static const char suf[] = " (deleted)";
 	size_t l = p->exe.len;
-	if (p->exe.s && l >= sizeof(suf) - 1 && !memcmp(p->exe.s + l - (sizeof(suf) - 1), suf, sizeof(suf) - 1))
+	if (p->exe.s && l >= sizeof(suf) - 1 &&
+	    !memcmp(p->exe.s + l - (sizeof(suf) - 1), suf, sizeof(suf) - 1))
 		return l - (sizeof(suf) - 1);
 	return l;
 }

@@ -95,7 +95,8 @@ static int read_config(struct az_ck_load *s, const char *doc, size_t len, ai_err
 		return -1;
 	if (!json_is_object(j))
 		return ai_err_set(err, 0, "config.dump: not an object");
-	/* podman: rootfsImageName, RawImageName, rootfsImageID; CRI-O: rootfsImageName, rootfsImage, rootfsImageRef */
+	/* podman: rootfsImageName, RawImageName, rootfsImageID; CRI-O: rootfsImageName, rootfsImage,
+	 * rootfsImageRef */
 	static const char *const img[] = {"rootfsImageName", "RawImageName", "rootfsImage", NULL};
 	static const char *const imgid[] = {"rootfsImageRef", "rootfsImageID", NULL};
 	static const char *const rt[] = {"runtime", "OCIRuntime", NULL};
@@ -247,7 +248,8 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
 	if (archive_read_open(a, in, NULL, inner_read, NULL) != ARCHIVE_OK) {
-		ai_err_set(err, 0, "rootfs-diff.tar: %s", archive_error_string(a) ? archive_error_string(a) : "cannot open");
+		ai_err_set(err, 0, "rootfs-diff.tar: %s",
+			   archive_error_string(a) ? archive_error_string(a) : "cannot open");
 		free(in);
 		return -1;
 	}
@@ -276,14 +278,30 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 		az_str_set(&u->path, p.data, p.len);
 		const char *hl = archive_entry_hardlink(e);
 		switch (archive_entry_filetype(e)) {
-		case AE_IFREG: u->type = AZ_U_FILE; break;
-		case AE_IFDIR: u->type = AZ_U_DIR; break;
-		case AE_IFLNK: u->type = AZ_U_SYMLINK; break;
-		case AE_IFIFO: u->type = AZ_U_FIFO; break;
-		case AE_IFSOCK: u->type = AZ_U_SOCKET; break;
-		case AE_IFCHR: u->type = AZ_U_CHR; break;
-		case AE_IFBLK: u->type = AZ_U_BLK; break;
-		default: u->type = hl ? AZ_U_FILE : AZ_U_OTHER; break;
+		case AE_IFREG:
+			u->type = AZ_U_FILE;
+			break;
+		case AE_IFDIR:
+			u->type = AZ_U_DIR;
+			break;
+		case AE_IFLNK:
+			u->type = AZ_U_SYMLINK;
+			break;
+		case AE_IFIFO:
+			u->type = AZ_U_FIFO;
+			break;
+		case AE_IFSOCK:
+			u->type = AZ_U_SOCKET;
+			break;
+		case AE_IFCHR:
+			u->type = AZ_U_CHR;
+			break;
+		case AE_IFBLK:
+			u->type = AZ_U_BLK;
+			break;
+		default:
+			u->type = hl ? AZ_U_FILE : AZ_U_OTHER;
+			break;
 		}
 		/* a 0/0 character device is how some tools write a whiteout into a diff tar */
 		if (u->type == AZ_U_CHR && archive_entry_rdev(e) == 0) {
@@ -294,11 +312,14 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 		u->uid = archive_entry_uid(e);
 		u->gid = archive_entry_gid(e);
 		if (archive_entry_mtime_is_set(e))
-			u->mtime_ns = (int64_t)archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e);
+			u->mtime_ns =
+			    (int64_t)archive_entry_mtime(e) * 1000000000 + archive_entry_mtime_nsec(e);
 		if (archive_entry_atime_is_set(e))
-			u->atime_ns = (int64_t)archive_entry_atime(e) * 1000000000 + archive_entry_atime_nsec(e);
+			u->atime_ns =
+			    (int64_t)archive_entry_atime(e) * 1000000000 + archive_entry_atime_nsec(e);
 		if (archive_entry_ctime_is_set(e))
-			u->ctime_ns = (int64_t)archive_entry_ctime(e) * 1000000000 + archive_entry_ctime_nsec(e);
+			u->ctime_ns =
+			    (int64_t)archive_entry_ctime(e) * 1000000000 + archive_entry_ctime_nsec(e);
 		az_str_set(&u->member, "rootfs-diff.tar", 15);
 		if (hl) {
 			cleanup_buf struct ai_buf t;
@@ -363,7 +384,7 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 #define CRIU_IMG_COMMON_MAGIC  0x54564319u
 #define CRIU_IMG_SERVICE_MAGIC 0x55105940u
 #define CRIU_PSTREE_MAGIC      0x50273030u
-#define CRIU_CORE_MAGIC        0x55053847u
+#define CRIU_CORE_MAGIC	       0x55053847u
 
 struct pb {
 	const uint8_t *p, *end;
@@ -428,7 +449,8 @@ static bool pb_next(struct pb *b, uint32_t *field, uint64_t *v, struct pb *sub, 
 		*v = l;
 		return true;
 	}
-	default: break;
+	default:
+		break;
 	}
 	*bad = true;
 	return false;
@@ -485,7 +507,8 @@ static int read_pstree(struct az_ck_load *s, const uint8_t *d, size_t len, ai_er
 	bool bad;
 	while (criu_entry(d, len, &off, &e, &bad)) {
 		if (s->nprocs >= AZ_CK_MAX_PROCS)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: more than %u processes", AZ_CK_MAX_PROCS);
+			return ai_err_set(err, 0, "checkpoint/pstree.img: more than %u processes",
+					  AZ_CK_MAX_PROCS);
 		if (s->nprocs == cap) {
 			cap = cap ? cap * 2 : 64;
 			s->procs = realloc(s->procs, cap * sizeof(*s->procs));
@@ -522,12 +545,14 @@ static int read_pstree(struct az_ck_load *s, const uint8_t *d, size_t len, ai_er
 				p->threads++;
 		}
 		if (fbad)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: malformed protobuf", s->nprocs - 1);
+			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: malformed protobuf",
+					  s->nprocs - 1);
 		if (p->pid < 0)
 			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: no pid", s->nprocs - 1);
 	}
 	if (bad)
-		return ai_err_set(err, 0, "checkpoint/pstree.img: truncated entry after %zu processes", s->nprocs);
+		return ai_err_set(err, 0, "checkpoint/pstree.img: truncated entry after %zu processes",
+				  s->nprocs);
 	s->have_pstree = true;
 	return 0;
 }
@@ -536,7 +561,8 @@ static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t
 {
 	long st = criu_start(d, len, CRIU_CORE_MAGIC);
 	if (st < 0)
-		return ai_err_set(err, 0, "checkpoint/core-%lld.img: not a CRIU core image (bad magic)", (long long)pid);
+		return ai_err_set(err, 0, "checkpoint/core-%lld.img: not a CRIU core image (bad magic)",
+				  (long long)pid);
 	size_t off = (size_t)st;
 	struct pb e;
 	bool bad;
@@ -555,7 +581,8 @@ static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t
 	uint64_t v;
 	struct pb sub;
 	while (pb_next(&e, &f, &v, &sub, &bad)) {
-		if (f == 5 && sub.p) { /* core_entry.thread_core -> creds (10): uid 1, gid 2, euid 3, egid 4, ... */
+		if (f == 5 &&
+		    sub.p) { /* core_entry.thread_core -> creds (10): uid 1, gid 2, euid 3, egid 4, ... */
 			uint32_t tf;
 			uint64_t tv;
 			struct pb ts;
@@ -571,7 +598,8 @@ static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t
 					c->uid[k] = c->gid[k] = -1;
 				while (pb_next(&ts, &cf, &cv, &cs, &cbad))
 					if (!cs.p && cf >= 1 && cf <= 8)
-						((cf & 1) ? c->uid : c->gid)[(cf - 1) / 2] = cv > UINT32_MAX ? -1 : (int64_t)cv;
+						((cf & 1) ? c->uid : c->gid)[(cf - 1) / 2] =
+						    cv > UINT32_MAX ? -1 : (int64_t)cv;
 				if (cbad)
 					tbad = true;
 				c->have_creds = true;
@@ -596,7 +624,8 @@ static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t
 			} else if (tf == 6 && ts.p) {
 				size_t l = (size_t)(ts.end - ts.p);
 				if (l > 256 || memchr(ts.p, '\0', l))
-					return ai_err_set(err, 0, "checkpoint/core-%lld.img: bad comm", (long long)pid);
+					return ai_err_set(err, 0, "checkpoint/core-%lld.img: bad comm",
+							  (long long)pid);
 				az_str_free(&c->comm);
 				az_str_set(&c->comm, (const char *)ts.p, l);
 			}
@@ -647,13 +676,16 @@ int az_ck_member(struct az_ck_load *s, struct archive *a, struct archive_entry *
 	cleanup_free char *doc = NULL;
 	size_t len;
 	if (!strcmp(name, "config.dump") || !strcmp(name, "spec.dump") || !strcmp(name, "deleted.files")) {
-		bool *seen = name[0] == 'c' ? &s->have_config : name[0] == 's' ? &s->have_spec : &s->ck.have_deleted;
+		bool *seen = name[0] == 'c'   ? &s->have_config
+			     : name[0] == 's' ? &s->have_spec
+					      : &s->ck.have_deleted;
 		if (*seen)
 			return ai_err_set(err, 0, "member %s appears twice", name);
 		*seen = true;
-		if (az_read_member(a, e, name[0] == 'd' ? AZ_MAX_JSON_MEMBER : AZ_CK_MAX_DOC, &doc, &len, err) < 0)
+		if (az_read_member(a, e, name[0] == 'd' ? AZ_MAX_JSON_MEMBER : AZ_CK_MAX_DOC, &doc, &len,
+				   err) < 0)
 			return -1;
-		int r = name[0] == 'c' ? read_config(s, doc, len, err)
+		int r = name[0] == 'c'	 ? read_config(s, doc, len, err)
 			: name[0] == 's' ? read_spec(s, doc, len, err)
 					 : read_deleted(s, doc, len, err);
 		return r < 0 ? -1 : 1;
@@ -745,8 +777,8 @@ static void finish_upper(struct az_ck_load *s)
 		size_t k = lower_bound(s->up, nfiles, d->s, d->len);
 		bool same = k < nfiles && az_str_eq(&s->up[k].path, d);
 		size_t kb = same ? k + 1 : k;
-		bool below = kb < nfiles && s->up[kb].path.len > d->len && !memcmp(s->up[kb].path.s, d->s, d->len) &&
-			     s->up[kb].path.s[d->len] == '/';
+		bool below = kb < nfiles && s->up[kb].path.len > d->len &&
+			     !memcmp(s->up[kb].path.s, d->s, d->len) && s->up[kb].path.s[d->len] == '/';
 		if (same && s->up[k].type == AZ_U_DIR) {
 			s->up[k].overlay |= AZ_OV_OPAQUE;
 			s->ck.opaque++;
@@ -796,7 +828,11 @@ static void finish_procs(struct az_ck_load *s)
 		}
 		if (c->have_state) {
 			/* CRIU task states: 1 alive, 2 dead, 3 stopped, 6 zombie */
-			const char *st = c->state == 1 ? "alive" : c->state == 3 ? "T" : c->state == 6 ? "Z" : c->state == 2 ? "X" : "?";
+			const char *st = c->state == 1	 ? "alive"
+					 : c->state == 3 ? "T"
+					 : c->state == 6 ? "Z"
+					 : c->state == 2 ? "X"
+							 : "?";
 			snprintf(p->state, sizeof(p->state), "%s", st);
 			p->zombie = c->state == 6;
 		}

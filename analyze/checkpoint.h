@@ -13,9 +13,9 @@ struct archive;
 struct archive_entry;
 struct az_ck_load;
 
-#define AZ_CK_MAX_DOC      (16u << 20) /* config.dump, spec.dump */
-#define AZ_CK_MAX_PSTREE   (64u << 20) /* checkpoint/pstree.img */
-#define AZ_CK_MAX_PROCS    2000000u    /* pstree entries */
+#define AZ_CK_MAX_DOC	 (16u << 20) /* config.dump, spec.dump */
+#define AZ_CK_MAX_PSTREE (64u << 20) /* checkpoint/pstree.img */
+#define AZ_CK_MAX_PROCS	 2000000u    /* pstree entries */
 
 struct az_ck_load *az_ck_new(void);
 void az_ck_free(struct az_ck_load *s);

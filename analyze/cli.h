@@ -4,7 +4,14 @@
 #define AZ_CLI_H
 #include <stdbool.h>
 
-enum { AZ_EXIT_OK = 0, AZ_EXIT_FAIL = 1, AZ_EXIT_USAGE = 2, AZ_EXIT_INPUT = 3, AZ_EXIT_PARTIAL = 4, AZ_EXIT_UNSIGNED = 5 };
+enum {
+	AZ_EXIT_OK = 0,
+	AZ_EXIT_FAIL = 1,
+	AZ_EXIT_USAGE = 2,
+	AZ_EXIT_INPUT = 3,
+	AZ_EXIT_PARTIAL = 4,
+	AZ_EXIT_UNSIGNED = 5
+};
 
 struct az_opts {
 	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output;

@@ -30,8 +30,9 @@ static int put(const struct az_opts *o, const struct ai_buf *b)
 }
 
 /* Load the bundle (and --image) and render it into out: 0, or the exit code of a load failure. */
-static int load_render(struct az_opts *o, void (*render)(struct az_ctx *c, const void *arg, struct ai_buf *out),
-		       const void *arg, struct ai_buf *out)
+static int load_render(struct az_opts *o,
+		       void (*render)(struct az_ctx *c, const void *arg, struct ai_buf *out), const void *arg,
+		       struct ai_buf *out)
 {
 	struct az_ctx c;
 	ai_err_t err;
@@ -165,6 +166,11 @@ static int cmd_extract(struct az_opts *o)
 }
 
 const struct az_command az_commands[] = {
-	{"layers", az_cmd_layers}, {"findings", cmd_findings}, {"timeline", cmd_timeline}, {"report", cmd_report},
-	{"diff", cmd_diff},        {"extract", cmd_extract},   {NULL, NULL},
+    {"layers", az_cmd_layers},
+    {"findings", cmd_findings},
+    {"timeline", cmd_timeline},
+    {"report", cmd_report},
+    {"diff", cmd_diff},
+    {"extract", cmd_extract},
+    {NULL, NULL},
 };

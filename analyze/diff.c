@@ -152,7 +152,8 @@ static void upper_what(const struct az_upper *a, const struct az_upper *b, char 
 #undef ADDW
 }
 
-static void merge(struct out *o, const char *section, struct key *ka, size_t na, struct key *kb, size_t nb, bool upper)
+static void merge(struct out *o, const char *section, struct key *ka, size_t na, struct key *kb, size_t nb,
+		  bool upper)
 {
 	size_t i = 0, j = 0;
 	while (i < na || j < nb) {

@@ -56,7 +56,9 @@ int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *
 				empty = false;
 		closedir(d);
 		if (!empty)
-			return ai_err_set(err, 0, "%s: not empty (extract writes only into a new or empty directory)", outdir);
+			return ai_err_set(err, 0,
+					  "%s: not empty (extract writes only into a new or empty directory)",
+					  outdir);
 	}
 	struct archive *a cleanup_archive = NULL;
 	if (az_tar_open_file(&a, bundle, false, err) < 0)
@@ -65,8 +67,8 @@ int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *
 	if (!w)
 		return ai_err_set(err, 0, "archive_write_disk_new");
 	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-						  ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_TIME |
-						  ARCHIVE_EXTRACT_NO_OVERWRITE);
+					      ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_TIME |
+					      ARCHIVE_EXTRACT_NO_OVERWRITE);
 	cleanup_close int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cwd < 0)
 		return ai_err_set(err, errno, "open .");
@@ -84,11 +86,13 @@ int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *
 		const char *hl = archive_entry_hardlink(e);
 		unsigned ft = archive_entry_filetype(e);
 		if (unsafe_name(name) || (hl && unsafe_name(hl))) {
-			rc = ai_err_set(err, 0, "member %s: refused (absolute or '..' path)", name ? name : "(no name)");
+			rc = ai_err_set(err, 0, "member %s: refused (absolute or '..' path)",
+					name ? name : "(no name)");
 			break;
 		}
 		if (!hl && ft != AE_IFREG && ft != AE_IFDIR && ft != AE_IFLNK) {
-			rc = ai_err_set(err, 0, "member %s: refused (not a file, directory or symlink)", name);
+			rc =
+			    ai_err_set(err, 0, "member %s: refused (not a file, directory or symlink)", name);
 			break;
 		}
 		/* never setuid/setgid/sticky, never world-writable in the analyst's tree */
@@ -111,7 +115,8 @@ int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *
 				}
 			if (rr != ARCHIVE_EOF) {
 				rc = ai_err_set(err, 0, "member %s: %s", name,
-						archive_error_string(w) ? archive_error_string(w) : archive_error_string(a));
+						archive_error_string(w) ? archive_error_string(w)
+									: archive_error_string(a));
 				break;
 			}
 		}

@@ -4,7 +4,8 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static const char *const type_names[] = {"file", "dir", "socket", "pipe", "anon", "memfd", "deleted", "device", "other"};
+static const char *const type_names[] = {"file",  "dir",     "socket", "pipe", "anon",
+					 "memfd", "deleted", "device", "other"};
 
 const char *az_fd_type_name(enum az_fd_type t)
 {
@@ -47,8 +48,8 @@ static int fd_read_one(json_t *o, void *item, ai_err_t *err)
 int az_fds_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
-	int rc = az_j_read_array(doc, len, AI_M_FDS, "fds", sizeof(*m->fds), fd_read_one, &items,
-				 &m->nfds, NULL, m, err);
+	int rc = az_j_read_array(doc, len, AI_M_FDS, "fds", sizeof(*m->fds), fd_read_one, &items, &m->nfds,
+				 NULL, m, err);
 	m->fds = items;
 	return rc;
 }

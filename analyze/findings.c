@@ -12,10 +12,11 @@ const char *az_sev_name(enum az_sev s)
 	return s == AZ_SEV_HIGH ? "high" : s == AZ_SEV_MEDIUM ? "medium" : "info";
 }
 
-static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid, const char *path,
-			      size_t plen, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid, const char *path,
-			      size_t plen, const char *fmt, ...)
+static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid,
+			      const char *path, size_t plen, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid,
+			      const char *path, size_t plen, const char *fmt, ...)
 {
 	if (f->n == f->cap) {
 		f->cap = f->cap ? f->cap * 2 : 32;
@@ -91,7 +92,7 @@ static bool same_file(const struct az_fd *a, const struct az_fd *b)
 }
 
 struct open_group {
-	size_t first; /* index into m->fds of the first holder (fds are in pid order) */
+	size_t first;	 /* index into m->fds of the first holder (fds are in pid order) */
 	size_t start, n; /* run in the sorted index */
 };
 
@@ -117,7 +118,7 @@ static void open_files(struct az_findings *f, const struct az_model *m)
 		size_t j = i + 1;
 		while (j < n && same_file(&m->fds[ix[i]], &m->fds[ix[j]]))
 			j++;
-		g[ng++] = (struct open_group){ .first = ix[i], .start = i, .n = j - i };
+		g[ng++] = (struct open_group){.first = ix[i], .start = i, .n = j - i};
 		i = j;
 	}
 	qsort(g, ng, sizeof(*g), cmp_group);
@@ -126,18 +127,21 @@ static void open_files(struct az_findings *f, const struct az_model *m)
 		bool memfd = d->memfd && d->type == AZ_FD_MEMFD;
 		char also[200] = "";
 		if (g[k].n > 1) {
-			size_t off = (size_t)snprintf(also, sizeof(also), "; also held by %zu more:", g[k].n - 1);
+			size_t off =
+			    (size_t)snprintf(also, sizeof(also), "; also held by %zu more:", g[k].n - 1);
 			for (size_t q = 1; q < g[k].n && off < sizeof(also); q++) {
 				const struct az_fd *o = &m->fds[ix[g[k].start + q]];
-				off += (size_t)snprintf(also + off, sizeof(also) - off, " %" PRId64 "/%" PRId64, o->pid, o->fd);
+				off += (size_t)snprintf(also + off, sizeof(also) - off,
+							" %" PRId64 "/%" PRId64, o->pid, o->fd);
 			}
 			if (off >= sizeof(also))
 				memcpy(also + sizeof(also) - 5, " ...", 5);
 		}
-		add(f, AZ_SEV_MEDIUM, memfd ? "memfd-open" : "deleted-open-file", d->pid, d->target.s, d->target.len,
-		    "pid %" PRId64 " fd %" PRId64 " holds a %s (%" PRId64 " bytes)%s%s%s", d->pid, d->fd,
-		    memfd ? "memfd" : "deleted file", d->size, d->rec_member.s ? ", content saved as " : "",
-		    d->rec_member.s ? d->rec_member.s : "", also);
+		add(f, AZ_SEV_MEDIUM, memfd ? "memfd-open" : "deleted-open-file", d->pid, d->target.s,
+		    d->target.len, "pid %" PRId64 " fd %" PRId64 " holds a %s (%" PRId64 " bytes)%s%s%s",
+		    d->pid, d->fd, memfd ? "memfd" : "deleted file", d->size,
+		    d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "",
+		    also);
 	}
 	free(ix);
 	free(g);
@@ -154,14 +158,14 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 		size_t el = az_exe_path_len(p);
 		if (p->exe_memfd) {
 			add(f, AZ_SEV_HIGH, "exe-memfd", p->pid, p->exe.s, p->exe.len,
-			    "pid %" PRId64 " (%s) runs from a memfd (fileless); exe saved as %s", p->pid, comm,
-			    p->exe_member.s ? p->exe_member.s : "(not saved)");
+			    "pid %" PRId64 " (%s) runs from a memfd (fileless); exe saved as %s", p->pid,
+			    comm, p->exe_member.s ? p->exe_member.s : "(not saved)");
 			continue;
 		}
 		if (p->exe_deleted) {
 			add(f, AZ_SEV_HIGH, "exe-deleted", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s) runs a deleted binary; exe saved as %s (sha256 %.16s)", p->pid, comm,
-			    p->exe_member.s ? p->exe_member.s : "(not saved)", p->exe_sha256);
+			    "pid %" PRId64 " (%s) runs a deleted binary; exe saved as %s (sha256 %.16s)",
+			    p->pid, comm, p->exe_member.s ? p->exe_member.s : "(not saved)", p->exe_sha256);
 			continue;
 		}
 		if (!p->exe.s || !a)
@@ -170,19 +174,22 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 		bool known = az_attr_lookup(a, p->exe.s, el, &o);
 		if (!known && have_img) {
 			add(f, AZ_SEV_HIGH, "exe-unknown-origin", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s) runs a binary that no layer nor the upperdir provides", p->pid, comm);
+			    "pid %" PRId64 " (%s) runs a binary that no layer nor the upperdir provides",
+			    p->pid, comm);
 		} else if (known && o.status == AZ_ST_ADDED) {
-			add(f, AZ_SEV_HIGH, have_img ? "exe-added-at-runtime" : "exe-from-upperdir", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s) runs a binary %s", p->pid, comm,
+			add(f, AZ_SEV_HIGH, have_img ? "exe-added-at-runtime" : "exe-from-upperdir", p->pid,
+			    p->exe.s, el, "pid %" PRId64 " (%s) runs a binary %s", p->pid, comm,
 			    have_img ? "added at runtime (no image layer provides it)" : "from the upperdir");
 		} else if (known && (o.status == AZ_ST_MODIFIED || o.status == AZ_ST_REPLACED)) {
 			add(f, AZ_SEV_HIGH, "exe-modified", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s) runs an image binary modified at runtime (layer %d)", p->pid, comm, o.layer);
+			    "pid %" PRId64 " (%s) runs an image binary modified at runtime (layer %d)",
+			    p->pid, comm, o.layer);
 		} else if (known && o.status == AZ_ST_IMAGE && o.sha_known && p->exe_sha256[0] &&
 			   strcmp(o.lower_sha256, p->exe_sha256)) {
 			add(f, AZ_SEV_HIGH, "exe-content-mismatch", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s): the running binary's sha256 %.16s differs from layer %d's %.16s", p->pid,
-			    comm, p->exe_sha256, o.layer, o.lower_sha256);
+			    "pid %" PRId64
+			    " (%s): the running binary's sha256 %.16s differs from layer %d's %.16s",
+			    p->pid, comm, p->exe_sha256, o.layer, o.lower_sha256);
 		}
 	}
 	/* the upperdir: executables and setuid files added, image binaries modified */
@@ -193,18 +200,21 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 		struct az_origin o;
 		if (!az_attr_lookup(a, u->path.s, u->path.len, &o))
 			continue;
-		bool changed = o.status == AZ_ST_ADDED || o.status == AZ_ST_MODIFIED || o.status == AZ_ST_REPLACED;
+		bool changed =
+		    o.status == AZ_ST_ADDED || o.status == AZ_ST_MODIFIED || o.status == AZ_ST_REPLACED;
 		bool suid = u->mode & 06000;
 		if (suid && (changed || o.status == AZ_ST_METADATA))
-			add(f, AZ_SEV_HIGH, "setuid-added", -1, u->path.s, u->path.len, "set%s file %s at runtime (mode %04o)",
-			    (u->mode & 04000) ? "uid" : "gid", az_status_name(o.status), u->mode);
+			add(f, AZ_SEV_HIGH, "setuid-added", -1, u->path.s, u->path.len,
+			    "set%s file %s at runtime (mode %04o)", (u->mode & 04000) ? "uid" : "gid",
+			    az_status_name(o.status), u->mode);
 		else if (o.status == AZ_ST_MODIFIED && o.lower_exec)
 			add(f, AZ_SEV_HIGH, "image-binary-modified", -1, u->path.s, u->path.len,
-			    "executable of layer %d modified at runtime (sha256 now %.16s)", o.layer, u->sha256);
+			    "executable of layer %d modified at runtime (sha256 now %.16s)", o.layer,
+			    u->sha256);
 		else if (changed && (u->mode & 0111) && u->size > 0)
 			add(f, AZ_SEV_MEDIUM, "executable-added", -1, u->path.s, u->path.len,
-			    "executable file %s at runtime (mode %04o, sha256 %.16s)", az_status_name(o.status), u->mode,
-			    u->sha256);
+			    "executable file %s at runtime (mode %04o, sha256 %.16s)",
+			    az_status_name(o.status), u->mode, u->sha256);
 	}
 	open_files(f, m);
 	/* listeners of flagged processes */
@@ -222,7 +232,8 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 			if (!strcmp(s->family, "unix"))
 				snprintf(where, sizeof(where), "unix %s", s->path.s ? s->path.s : "?");
 			else
-				snprintf(where, sizeof(where), "%s %s:%" PRId64, s->proto, s->laddr.s ? s->laddr.s : "?", s->lport);
+				snprintf(where, sizeof(where), "%s %s:%" PRId64, s->proto,
+					 s->laddr.s ? s->laddr.s : "?", s->lport);
 			add(f, AZ_SEV_HIGH, "listener-of-flagged-process", s->owners[k].pid, NULL, 0,
 			    "pid %" PRId64 " (flagged above) listens on %s", s->owners[k].pid, where);
 			break;
@@ -230,7 +241,8 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 	}
 	free(flagged);
 	if (f->n)
-		qsort(f->v, f->n, sizeof(*f->v), cmp_sev); /* not stable, but kinds stay grouped by severity */
+		qsort(f->v, f->n, sizeof(*f->v),
+		      cmp_sev); /* not stable, but kinds stay grouped by severity */
 }
 
 void az_findings_free(struct az_findings *f)
@@ -241,12 +253,14 @@ void az_findings_free(struct az_findings *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static void origin_text(const struct az_attr *a, const char *p, size_t len, struct ai_buf *out, struct ai_json *j)
+static void origin_text(const struct az_attr *a, const char *p, size_t len, struct ai_buf *out,
+			struct ai_json *j)
 {
 	struct az_origin o;
 	bool known = a && az_attr_lookup(a, p, len, &o);
 	const struct az_image *img = a ? az_attr_image(a) : NULL;
-	const struct az_layer *L = known && img && o.layer > 0 && (size_t)o.layer <= img->nlayers ? &img->layers[o.layer - 1] : NULL;
+	const struct az_layer *L =
+	    known && img && o.layer > 0 && (size_t)o.layer <= img->nlayers ? &img->layers[o.layer - 1] : NULL;
 	if (j) {
 		ai_json_kstr(j, "status", known ? az_status_name(o.status) : "unknown");
 		ai_json_key(j, "layer");
@@ -313,8 +327,8 @@ static void fd_range(const struct fd_index *ix, size_t i, size_t *lo, size_t *hi
 		(*hi)++;
 }
 
-void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attr *a, bool json,
-			struct ai_buf *out)
+void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+			bool json, struct ai_buf *out)
 {
 	struct fd_index ix;
 	fd_index_build(&ix, m);
@@ -361,7 +375,8 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			fd_range(&ix, i, &lo, &hi);
 			for (size_t x = lo; x < hi; x++) {
 				const struct az_fd *d = &m->fds[ix.v[x]];
-				if ((d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
+				if ((d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED &&
+				     d->type != AZ_FD_MEMFD))
 					continue;
 				ai_json_obj_begin(&j);
 				ai_json_kint(&j, "fd", d->fd);
@@ -369,7 +384,8 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 				if (d->type == AZ_FD_FILE)
 					origin_text(a, d->target.s, d->target.len, NULL, &j);
 				else
-					ai_json_kstr(&j, "status", d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
+					ai_json_kstr(&j, "status",
+						     d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
 				ai_json_obj_end(&j);
 			}
 			ai_json_arr_end(&j);

@@ -64,7 +64,6 @@ static bool valid_digest(const char *d, char hex[65])
 	return true;
 }
 
-
 /* ---- reading JSON documents from the image */
 
 static int read_at(int dirfd, const char *name, char **out, size_t *len, ai_err_t *err)
@@ -76,7 +75,8 @@ static int read_at(int dirfd, const char *name, char **out, size_t *len, ai_err_
 }
 
 /* Get a document: from the OCI dir, or from the smalls of an archive. */
-static int get_doc(struct az_image *img, const struct smalls *sm, const char *name, json_t **out, ai_err_t *err)
+static int get_doc(struct az_image *img, const struct smalls *sm, const char *name, json_t **out,
+		   ai_err_t *err)
 {
 	if (img->kind == AZ_IMG_OCI_DIR) {
 		cleanup_free char *d = NULL;
@@ -87,7 +87,8 @@ static int get_doc(struct az_image *img, const struct smalls *sm, const char *na
 	}
 	const struct small *s = smalls_get(sm, name);
 	if (!s || !s->data)
-		return ai_err_set(err, 0, "%s: no member %s (or larger than %u bytes)", img->path, name, AZ_MAX_SMALL_MEMBER);
+		return ai_err_set(err, 0, "%s: no member %s (or larger than %u bytes)", img->path, name,
+				  AZ_MAX_SMALL_MEMBER);
 	return az_j_parse(s->data, s->len, name, out, err);
 }
 
@@ -119,7 +120,8 @@ static int read_config(struct az_image *img, json_t *cfg, ai_err_t *err)
 	if (!json_is_array(diff))
 		return ai_err_set(err, 0, "config: no rootfs.diff_ids");
 	if (json_array_size(diff) != img->nlayers)
-		return ai_err_set(err, 0, "config: %zu diff_ids for %zu layers", json_array_size(diff), img->nlayers);
+		return ai_err_set(err, 0, "config: %zu diff_ids for %zu layers", json_array_size(diff),
+				  img->nlayers);
 	for (size_t i = 0; i < img->nlayers; i++) {
 		const char *d = json_string_value(json_array_get(diff, i));
 		char hex[65];
@@ -173,13 +175,15 @@ static int read_oci(struct az_image *img, const struct smalls *sm, ai_err_t *err
 			return ai_err_set(err, 0, "index.json: no manifest tagged %s", img->tag);
 	} else {
 		if (json_array_size(mans) != 1)
-			return ai_err_set(err, 0, "index.json: %zu manifests, name one with :TAG", json_array_size(mans));
+			return ai_err_set(err, 0, "index.json: %zu manifests, name one with :TAG",
+					  json_array_size(mans));
 		desc = json_array_get(mans, 0);
 	}
 	char name[256];
 	json_t *man cleanup_json = NULL;
 	for (int depth = 0;; depth++) {
-		if (blob_name(json_string_value(json_object_get(desc, "digest")), name, sizeof(name), err) < 0)
+		if (blob_name(json_string_value(json_object_get(desc, "digest")), name, sizeof(name), err) <
+		    0)
 			return ai_err_wrap(err, "index.json");
 		json_t *doc = NULL;
 		if (get_doc(img, sm, name, &doc, err) < 0)
@@ -222,8 +226,8 @@ static int read_oci(struct az_image *img, const struct smalls *sm, ai_err_t *err
 		x->size = az_j_int(l, "size", -1);
 	}
 	char cname[256];
-	if (blob_name(json_string_value(json_object_get(json_object_get(man, "config"), "digest")), cname, sizeof(cname),
-		      err) < 0)
+	if (blob_name(json_string_value(json_object_get(json_object_get(man, "config"), "digest")), cname,
+		      sizeof(cname), err) < 0)
 		return ai_err_wrap(err, "manifest: config");
 	json_t *cfg cleanup_json = NULL;
 	if (get_doc(img, sm, cname, &cfg, err) < 0)
@@ -284,7 +288,8 @@ static int read_docker(struct az_image *img, const struct smalls *sm, ai_err_t *
 		return ai_err_set(err, 0, "manifest.json: no Config or Layers");
 	img->nlayers = json_array_size(layers);
 	if (img->nlayers > AZ_MAX_LAYERS)
-		return ai_err_set(err, 0, "manifest.json: %zu layers, more than %d", img->nlayers, AZ_MAX_LAYERS);
+		return ai_err_set(err, 0, "manifest.json: %zu layers, more than %d", img->nlayers,
+				  AZ_MAX_LAYERS);
 	img->layers = calloc(img->nlayers ? img->nlayers : 1, sizeof(*img->layers));
 	if (!img->layers)
 		abort();
@@ -439,8 +444,9 @@ int az_image_open(struct az_image *img, const char *ref, ai_err_t *err)
 		img->kind = AZ_IMG_DOCKER_ARCHIVE;
 		rest = ref + 15;
 	} else
-		return ai_err_set(err, 0, "image %s: expected oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE",
-				  ref);
+		return ai_err_set(
+		    err, 0, "image %s: expected oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE",
+		    ref);
 	img->path = strdup(rest);
 	if (!img->path)
 		abort();
@@ -463,7 +469,8 @@ int az_image_open(struct az_image *img, const char *ref, ai_err_t *err)
 	} else {
 		rc = load_smalls(img, &sm, err);
 		if (rc == 0)
-			rc = img->kind == AZ_IMG_OCI_ARCHIVE ? read_oci(img, &sm, err) : read_docker(img, &sm, err);
+			rc = img->kind == AZ_IMG_OCI_ARCHIVE ? read_oci(img, &sm, err)
+							     : read_docker(img, &sm, err);
 	}
 	smalls_free(&sm);
 	if (rc < 0)
@@ -498,7 +505,7 @@ void az_image_free(struct az_image *img)
 
 struct layer_src {
 	struct archive *outer; /* member data source, or NULL */
-	int fd;                /* blob file, or -1 */
+	int fd;		       /* blob file, or -1 */
 	struct ai_hash h;
 	uint64_t bytes;
 	pthread_t th;
@@ -506,8 +513,8 @@ struct layer_src {
 	pthread_cond_t cv;
 	char *buf[LAYER_BUFS];
 	ssize_t len[LAYER_BUFS]; /* > 0 data, 0 end, < 0 error */
-	size_t head, filled;     /* consumer's next buffer, buffers filled and not yet released */
-	bool held;               /* the consumer holds buf[head] (libarchive reads it) */
+	size_t head, filled;	 /* consumer's next buffer, buffers filled and not yet released */
+	bool held;		 /* the consumer holds buf[head] (libarchive reads it) */
 	bool stop, done;
 	int read_errno;
 	char errmsg[256];
@@ -530,10 +537,12 @@ static void *layer_reader(void *arg)
 		if (s->outer) {
 			size_t got = 0;
 			n = 0;
-			while (got < LAYER_BUF && (n = archive_read_data(s->outer, b + got, LAYER_BUF - got)) > 0)
+			while (got < LAYER_BUF &&
+			       (n = archive_read_data(s->outer, b + got, LAYER_BUF - got)) > 0)
 				got += (size_t)n;
 			if (n < 0)
-				snprintf(s->errmsg, sizeof(s->errmsg), "outer archive: %s", archive_error_string(s->outer));
+				snprintf(s->errmsg, sizeof(s->errmsg), "outer archive: %s",
+					 archive_error_string(s->outer));
 			else
 				n = (ssize_t)got;
 		} else {
@@ -620,7 +629,8 @@ static la_ssize_t layer_read(struct archive *a, void *ud, const void **out)
 	return n;
 }
 
-typedef int (*layer_entry_fn)(void *ud, size_t layer, struct archive *a, struct archive_entry *e, ai_err_t *err);
+typedef int (*layer_entry_fn)(void *ud, size_t layer, struct archive *a, struct archive_entry *e,
+			      ai_err_t *err);
 
 static int walk_layer(struct az_image *img, size_t li, struct layer_src *src, layer_entry_fn fn, void *ud,
 		      ai_err_t *err)
@@ -654,7 +664,8 @@ static int walk_layer(struct az_image *img, size_t li, struct layer_src *src, la
 			}
 		}
 		if (rc == 0 && r != ARCHIVE_EOF)
-			rc = ai_err_set(err, 0, "layer %zu (%s): %s", li + 1, L->digest, archive_error_string(a));
+			rc = ai_err_set(err, 0, "layer %zu (%s): %s", li + 1, L->digest,
+					archive_error_string(a));
 	}
 	/* drain the blob so its digest covers every byte */
 	const void *dummy;
@@ -673,14 +684,15 @@ static int walk_layer(struct az_image *img, size_t li, struct layer_src *src, la
 		return rc;
 	ai_hex(md, 32, hex);
 	if (strlen(L->digest) == 71 && strcmp(L->digest + 7, hex))
-		return ai_err_set(err, 0, "layer %zu: blob %s does not match its digest %s (sha256 %s)", li + 1, L->blob,
-				  L->digest, hex);
+		return ai_err_set(err, 0, "layer %zu: blob %s does not match its digest %s (sha256 %s)",
+				  li + 1, L->blob, L->digest, hex);
 	return 0;
 }
 
 /* One layer, from its blob file or from its member of the outer tar (one pass over the outer tar per
  * layer: members may be in any order, skipping is a seek). */
-static int walk_one(struct az_image *img, size_t li, struct layer_src *src, layer_entry_fn fn, void *ud, ai_err_t *err)
+static int walk_one(struct az_image *img, size_t li, struct layer_src *src, layer_entry_fn fn, void *ud,
+		    ai_err_t *err)
 {
 	const struct az_layer *L = &img->layers[li];
 	src->bytes = 0;
@@ -690,7 +702,8 @@ static int walk_one(struct az_image *img, size_t li, struct layer_src *src, laye
 			return ai_err_wrap(err, "image %s: layer %zu", img->ref, li + 1);
 		struct stat st;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-			return ai_err_set(err, 0, "image %s: layer %zu: %s is not a regular file", img->ref, li + 1, L->blob);
+			return ai_err_set(err, 0, "image %s: layer %zu: %s is not a regular file", img->ref,
+					  li + 1, L->blob);
 		src->fd = fd;
 		src->outer = NULL;
 		if (walk_layer(img, li, src, fn, ud, err) < 0)
@@ -731,8 +744,8 @@ static int walk_one(struct az_image *img, size_t li, struct layer_src *src, laye
  * layer. The caller's thread takes the layers' records in layer order. Chunks are capped: a worker
  * ahead of the caller waits for free ones; the worker of the caller's layer never does, so the caller
  * always progresses. */
-#define PIPE_CHUNK      (256u << 10)
-#define PIPE_CAP        32 /* chunks in flight: 8 MiB */
+#define PIPE_CHUNK	(256u << 10)
+#define PIPE_CAP	32 /* chunks in flight: 8 MiB */
 #define PIPE_MAXWORKERS 8
 
 enum { REC_SHA = 1, REC_HARDLINK = 2, REC_LINK = 4, REC_PATH = 8 };
@@ -754,7 +767,7 @@ struct chunk {
 
 struct layer_q {
 	struct chunk *head, *tail; /* filled chunks, oldest first */
-	bool done;                 /* the worker has finished the layer */
+	bool done;		   /* the worker has finished the layer */
 	int rc;
 	ai_err_t err;
 };
@@ -767,10 +780,10 @@ struct walk_pipe {
 	pthread_cond_t cv;
 	struct layer_q *q;
 	size_t next_layer; /* the next layer a worker takes */
-	size_t cur;        /* the layer the caller reads */
-	size_t live;       /* chunks allocated */
+	size_t cur;	   /* the layer the caller reads */
+	size_t live;	   /* chunks allocated */
 	struct chunk *free_chunks;
-	bool stop;         /* the caller is done or failed, or a layer failed: take no more layers */
+	bool stop; /* the caller is done or failed, or a layer failed: take no more layers */
 	atomic_bool cancel;
 };
 
@@ -830,14 +843,22 @@ static void chunk_push(struct walk_pipe *p, size_t li, struct chunk *c)
 static enum az_utype entry_type(struct archive_entry *e)
 {
 	switch (archive_entry_filetype(e)) {
-	case AE_IFREG: return AZ_U_FILE;
-	case AE_IFDIR: return AZ_U_DIR;
-	case AE_IFLNK: return AZ_U_SYMLINK;
-	case AE_IFIFO: return AZ_U_FIFO;
-	case AE_IFSOCK: return AZ_U_SOCKET;
-	case AE_IFCHR: return AZ_U_CHR;
-	case AE_IFBLK: return AZ_U_BLK;
-	default: return AZ_U_OTHER;
+	case AE_IFREG:
+		return AZ_U_FILE;
+	case AE_IFDIR:
+		return AZ_U_DIR;
+	case AE_IFLNK:
+		return AZ_U_SYMLINK;
+	case AE_IFIFO:
+		return AZ_U_FIFO;
+	case AE_IFSOCK:
+		return AZ_U_SOCKET;
+	case AE_IFCHR:
+		return AZ_U_CHR;
+	case AE_IFBLK:
+		return AZ_U_BLK;
+	default:
+		return AZ_U_OTHER;
 	}
 }
 
@@ -899,7 +920,8 @@ static int parse_entry(void *ud, size_t li, struct archive *ar, struct archive_e
 			r.link_len = (uint16_t)ll;
 		}
 	}
-	size_t need = sizeof(r) + ((r.flags & REC_SHA) ? 32 : 0) + ((r.flags & REC_PATH) ? r.path_len + 1u : 0) +
+	size_t need = sizeof(r) + ((r.flags & REC_SHA) ? 32 : 0) +
+		      ((r.flags & REC_PATH) ? r.path_len + 1u : 0) +
 		      ((r.flags & REC_LINK) ? r.link_len + 1u : 0);
 	need = (need + 7) & ~(size_t)7;
 	r.size = (uint32_t)need;
@@ -1042,7 +1064,8 @@ int az_image_walk(struct az_image *img, const struct az_walk_ops *ops, void *ud,
 	atomic_init(&p.cancel, false);
 	/* the CPUs this process may run on (taskset, cpusets), not the machine's */
 	cpu_set_t set;
-	int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+								: (int)sysconf(_SC_NPROCESSORS_ONLN);
 	size_t nw = cpus < 1 ? 1 : (size_t)cpus;
 	if (nw > PIPE_MAXWORKERS)
 		nw = PIPE_MAXWORKERS;

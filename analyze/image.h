@@ -45,7 +45,8 @@ struct az_image {
 
 /* One layer entry, copied out of libarchive on the walk's parser thread. Valid during the call. */
 struct az_lentry {
-	const char *path; /* as stored, trailing '/' removed, NUL-terminated; NULL: none or longer than AZ_MAX_PATH */
+	const char *
+	    path; /* as stored, trailing '/' removed, NUL-terminated; NULL: none or longer than AZ_MAX_PATH */
 	size_t path_len;
 	const char *link; /* hardlink or symlink target, when want() asked for it and it fits AZ_MAX_PATH */
 	size_t link_len;

@@ -50,9 +50,11 @@ int az_cmd_layers(struct az_opts *o)
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
 		fprintf(stderr,
-			"stats: paths=%zu upper=%zu layers=%zu load_s=%.3f attr_s=%.3f paths_per_s=%.0f model_bytes=%zu"
+			"stats: paths=%zu upper=%zu layers=%zu load_s=%.3f attr_s=%.3f paths_per_s=%.0f "
+			"model_bytes=%zu"
 			" model_bytes_per_path=%.1f maxrss_kib=%ld\n",
-			paths, m.nupper, img.nlayers, t1 - t0, t2 - t1, paths / (t2 - t1 > 0 ? t2 - t1 : 1e-9), bytes,
+			paths, m.nupper, img.nlayers, t1 - t0, t2 - t1,
+			paths / (t2 - t1 > 0 ? t2 - t1 : 1e-9), bytes,
 			paths ? (double)bytes / (double)paths : 0.0, ru.ru_maxrss);
 	}
 	const char *w = az_attr_warnings(a);

@@ -40,8 +40,10 @@ static int cmd_verify(struct az_opts *o)
 	/* a checkpoint archive carries no afterimage signature: say so, distinctly (exit 5) */
 	if (az_ck_detect(o->bundle) == 1) {
 		fprintf(stderr,
-			"NOT SIGNED: %s is a Podman/CRI-O checkpoint archive: it carries no signature, SHA256SUMS or"
-			" manifest.json (no signature), so nothing can be verified; its views and attribution still work\n",
+			"NOT SIGNED: %s is a Podman/CRI-O checkpoint archive: it carries no signature, "
+			"SHA256SUMS or"
+			" manifest.json (no signature), so nothing can be verified; its views and "
+			"attribution still work\n",
 			o->bundle);
 		return AZ_EXIT_UNSIGNED;
 	}
@@ -57,13 +59,15 @@ static int cmd_verify(struct az_opts *o)
 		return AZ_EXIT_INPUT;
 	}
 	if (!o->quiet || res.failures)
-		fwrite(res.report.data ? res.report.data : "", 1, res.report.len, res.failures ? stderr : stdout);
+		fwrite(res.report.data ? res.report.data : "", 1, res.report.len,
+		       res.failures ? stderr : stdout);
 	int rc = res.failures ? AZ_EXIT_FAIL : res.complete ? AZ_EXIT_OK : AZ_EXIT_PARTIAL;
 	if (res.failures)
 		fprintf(stderr, "VERIFICATION FAILED: %s: %zu problem%s\n", o->bundle, res.failures,
 			res.failures == 1 ? "" : "s");
 	else
-		printf("verified: %s (key id %s)%s\n", o->bundle, res.keyid, res.complete ? "" : ", partial bundle");
+		printf("verified: %s (key id %s)%s\n", o->bundle, res.keyid,
+		       res.complete ? "" : ", partial bundle");
 	az_verify_result_free(&res);
 	return rc;
 }
@@ -105,32 +109,53 @@ int main(int argc, char **argv)
 	}
 	struct az_opts o = {.cmd = cmd};
 	static const struct option lo[] = {
-		{"pub", required_argument, NULL, 'p'},  {"json", no_argument, NULL, 'j'},
-		{"image", required_argument, NULL, 'i'}, {"format", required_argument, NULL, 'f'},
-		{"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
-		{"changed", no_argument, NULL, 'c'},     {"stats", no_argument, NULL, 's'},
-		{"all", no_argument, NULL, 'a'},         {NULL, 0, NULL, 0},
+	    {"pub", required_argument, NULL, 'p'},    {"json", no_argument, NULL, 'j'},
+	    {"image", required_argument, NULL, 'i'},  {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+	    {"changed", no_argument, NULL, 'c'},      {"stats", no_argument, NULL, 's'},
+	    {"all", no_argument, NULL, 'a'},	      {NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "o:qj", lo, NULL)) != -1) {
 		switch (c) {
-		case 'p': o.pub = optarg; break;
-		case 'j': o.json = true; break;
-		case 'i': o.image = optarg; break;
-		case 'f': o.format = optarg; break;
-		case 'o': o.output = optarg; break;
-		case 'q': o.quiet = true; break;
-		case 'c': o.changed = true; break;
-		case 's': o.stats = true; break;
-		case 'a': o.all = true; break;
-		default: usage(stderr); return AZ_EXIT_USAGE;
+		case 'p':
+			o.pub = optarg;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'i':
+			o.image = optarg;
+			break;
+		case 'f':
+			o.format = optarg;
+			break;
+		case 'o':
+			o.output = optarg;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'c':
+			o.changed = true;
+			break;
+		case 's':
+			o.stats = true;
+			break;
+		case 'a':
+			o.all = true;
+			break;
+		default:
+			usage(stderr);
+			return AZ_EXIT_USAGE;
 		}
 	}
 	int npos = argc - optind;
 	bool is_diff = !strcmp(cmd, "diff");
 	if (npos != (is_diff ? 2 : 1)) {
-		fprintf(stderr, "afterimage-analyze %s: expected %s\n", cmd, is_diff ? "two bundles" : "one bundle");
+		fprintf(stderr, "afterimage-analyze %s: expected %s\n", cmd,
+			is_diff ? "two bundles" : "one bundle");
 		usage(stderr);
 		return AZ_EXIT_USAGE;
 	}

@@ -12,10 +12,10 @@
 #include "common/err.h"
 
 /* Bounds on hostile input (documented in docs/analyze.md). */
-#define AZ_MAX_JSON_MEMBER   (256u << 20) /* one JSON member of a bundle */
-#define AZ_MAX_MEMBERS       2000000u     /* members of a bundle */
-#define AZ_MAX_SMALL_MEMBER  (4u << 20)   /* SHA256SUMS, signatures, image manifests, configs */
-#define AZ_MAX_PATH          4096u        /* a path, in bytes */
+#define AZ_MAX_JSON_MEMBER  (256u << 20) /* one JSON member of a bundle */
+#define AZ_MAX_MEMBERS	    2000000u	 /* members of a bundle */
+#define AZ_MAX_SMALL_MEMBER (4u << 20)	 /* SHA256SUMS, signatures, image manifests, configs */
+#define AZ_MAX_PATH	    4096u	 /* a path, in bytes */
 
 struct az_str {
 	char *s; /* NULL when absent (JSON null or missing) */
@@ -28,9 +28,9 @@ struct az_proc {
 	struct az_str comm, cwd;
 	struct az_str *argv;
 	size_t argc;
-	struct az_str exe;     /* path as the kernel shows it (may end in " (deleted)") */
+	struct az_str exe; /* path as the kernel shows it (may end in " (deleted)") */
 	bool exe_deleted, exe_memfd, exe_truncated;
-	char exe_sha256[65];   /* "" when unknown */
+	char exe_sha256[65]; /* "" when unknown */
 	int64_t exe_size;
 	struct az_str exe_member;
 	int64_t uid[4], gid[4];
@@ -41,8 +41,17 @@ struct az_proc {
 	bool zombie, vanished;
 };
 
-enum az_fd_type { AZ_FD_FILE, AZ_FD_DIR, AZ_FD_SOCKET, AZ_FD_PIPE, AZ_FD_ANON, AZ_FD_MEMFD, AZ_FD_DELETED,
-		  AZ_FD_DEVICE, AZ_FD_OTHER };
+enum az_fd_type {
+	AZ_FD_FILE,
+	AZ_FD_DIR,
+	AZ_FD_SOCKET,
+	AZ_FD_PIPE,
+	AZ_FD_ANON,
+	AZ_FD_MEMFD,
+	AZ_FD_DELETED,
+	AZ_FD_DEVICE,
+	AZ_FD_OTHER
+};
 
 struct az_fd {
 	int64_t pid, fd;
@@ -50,7 +59,7 @@ struct az_fd {
 	enum az_fd_type type;
 	char flags[16];
 	int64_t pos, ino, size; /* size -1 when unknown */
-	uint32_t mode;          /* 0 when unknown */
+	uint32_t mode;		/* 0 when unknown */
 	bool deleted, memfd;
 	struct az_str rec_member; /* recovered content, may name another PID-FD member */
 	char rec_sha256[65];
@@ -80,15 +89,24 @@ struct az_mount {
 
 struct az_overlay {
 	bool present;
-	size_t nlower;      /* lowerdirs, top first */
-	size_t data_only;   /* data-only lowers (not part of the merged tree) */
+	size_t nlower;	  /* lowerdirs, top first */
+	size_t data_only; /* data-only lowers (not part of the merged tree) */
 	struct az_str upperdir;
 	bool metacopy, userxattr;
 	struct az_str redirect_dir, options;
 };
 
-enum az_utype { AZ_U_FILE, AZ_U_DIR, AZ_U_SYMLINK, AZ_U_WHITEOUT, AZ_U_FIFO, AZ_U_SOCKET, AZ_U_CHR, AZ_U_BLK,
-		AZ_U_OTHER };
+enum az_utype {
+	AZ_U_FILE,
+	AZ_U_DIR,
+	AZ_U_SYMLINK,
+	AZ_U_WHITEOUT,
+	AZ_U_FIFO,
+	AZ_U_SOCKET,
+	AZ_U_CHR,
+	AZ_U_BLK,
+	AZ_U_OTHER
+};
 
 #define AZ_OV_WHITEOUT 1u
 #define AZ_OV_OPAQUE   2u
@@ -125,9 +143,9 @@ struct az_ckpt {
 	int64_t created_ns, checkpointed_ns;
 	bool checkpointed_from_mtime; /* no checkpointedTime: the newest member mtime of the archive */
 	bool have_rootfs_diff, have_deleted, procs_decoded;
-	size_t skipped;      /* rootfs-diff.tar entries with unusable names */
-	size_t opaque;       /* deleted.files paths re-created in rootfs-diff.tar (read as opaque dirs) */
-	size_t criu_images;  /* members under checkpoint/ */
+	size_t skipped;	    /* rootfs-diff.tar entries with unusable names */
+	size_t opaque;	    /* deleted.files paths re-created in rootfs-diff.tar (read as opaque dirs) */
+	size_t criu_images; /* members under checkpoint/ */
 };
 
 struct az_model {

@@ -14,8 +14,9 @@ static int proc_read_one(json_t *o, void *item, ai_err_t *err)
 		return ai_err_set(err, 0, "no pid");
 	p->ppid = az_j_int(o, "ppid", -1);
 	json_t *ns = json_object_get(o, "nspid");
-	p->nspid = json_is_array(ns) && json_array_size(ns) ? json_integer_value(json_array_get(ns, json_array_size(ns) - 1))
-							      : -1;
+	p->nspid = json_is_array(ns) && json_array_size(ns)
+		       ? json_integer_value(json_array_get(ns, json_array_size(ns) - 1))
+		       : -1;
 	if (az_j_str(o, "comm", &p->comm, err) < 0 || az_j_str(o, "cwd", &p->cwd, err) < 0)
 		return -1;
 	json_t *cl = json_object_get(o, "cmdline"), *clh = json_object_get(o, "cmdline_hex");
@@ -28,13 +29,15 @@ static int proc_read_one(json_t *o, void *item, ai_err_t *err)
 			abort();
 		p->argc = n;
 		for (size_t i = 0; i < n; i++)
-			if (az_j_strv(json_array_get(cl, i), json_is_array(clh) ? json_array_get(clh, i) : NULL,
-				      &p->argv[i], err) < 0)
+			if (az_j_strv(json_array_get(cl, i),
+				      json_is_array(clh) ? json_array_get(clh, i) : NULL, &p->argv[i],
+				      err) < 0)
 				return ai_err_wrap(err, "cmdline[%zu]", i);
 	}
 	json_t *exe = json_object_get(o, "exe");
 	if (json_is_object(exe)) {
-		if (az_j_str(exe, "path", &p->exe, err) < 0 || az_j_str(exe, "member", &p->exe_member, err) < 0)
+		if (az_j_str(exe, "path", &p->exe, err) < 0 ||
+		    az_j_str(exe, "member", &p->exe_member, err) < 0)
 			return ai_err_wrap(err, "exe");
 		p->exe_deleted = az_j_bool(exe, "deleted");
 		p->exe_memfd = az_j_bool(exe, "memfd");
@@ -46,7 +49,9 @@ static int proc_read_one(json_t *o, void *item, ai_err_t *err)
 		json_t *a = json_object_get(o, k ? "gid" : "uid");
 		int64_t *dst = k ? p->gid : p->uid;
 		for (size_t i = 0; i < 4; i++)
-			dst[i] = json_is_integer(json_array_get(a, i)) ? json_integer_value(json_array_get(a, i)) : -1;
+			dst[i] = json_is_integer(json_array_get(a, i))
+				     ? json_integer_value(json_array_get(a, i))
+				     : -1;
 	}
 	az_j_fixed(o, "state", p->state, sizeof(p->state));
 	az_j_fixed(o, "cap_eff", p->cap_eff, sizeof(p->cap_eff));
@@ -66,8 +71,8 @@ static int cmp_pid(const void *a, const void *b)
 int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
-	int rc = az_j_read_array(doc, len, AI_M_PROCESSES, "processes", sizeof(*m->procs), proc_read_one, &items,
-				 &m->nprocs, NULL, m, err);
+	int rc = az_j_read_array(doc, len, AI_M_PROCESSES, "processes", sizeof(*m->procs), proc_read_one,
+				 &items, &m->nprocs, NULL, m, err);
 	m->procs = items;
 	if (rc < 0)
 		return rc;

@@ -8,17 +8,19 @@
 #include "analyze/views.h"
 
 #define H(b, s, l) az_esc_html(b, s, l)
-#define HS(b, s) az_esc_html(b, s, strlen(s))
+#define HS(b, s)   az_esc_html(b, s, strlen(s))
 
 static const char css[] =
-	"body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;background:#fff}"
-	"h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}"
-	"table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left;"
-	"vertical-align:top}th{background:#f3f3f3}code,.mono{font-family:ui-monospace,monospace;font-size:12px}"
-	".high{background:#fde0e0}.medium{background:#fff3cd}.info{background:#eef}"
-	".st-added{color:#060}.st-modified{color:#b00}.st-deleted{color:#777;text-decoration:line-through}"
-	".st-replaced{color:#a50}.st-metadata{color:#05a}.tree{white-space:pre;font-family:ui-monospace,monospace;"
-	"font-size:12px}.meta td:first-child{font-weight:bold}";
+    "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;background:#fff}"
+    "h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px "
+    "6px;text-align:left;"
+    "vertical-align:top}th{background:#f3f3f3}code,.mono{font-family:ui-monospace,monospace;font-size:12px}"
+    ".high{background:#fde0e0}.medium{background:#fff3cd}.info{background:#eef}"
+    ".st-added{color:#060}.st-modified{color:#b00}.st-deleted{color:#777;text-decoration:line-through}"
+    ".st-replaced{color:#a50}.st-metadata{color:#05a}.tree{white-space:pre;font-family:ui-monospace,"
+    "monospace;"
+    "font-size:12px}.meta td:first-child{font-weight:bold}";
 
 static void section_findings(const struct az_findings *f, struct ai_buf *o)
 {
@@ -27,11 +29,13 @@ static void section_findings(const struct az_findings *f, struct ai_buf *o)
 		ai_buf_adds(o, "<p>No findings.</p>\n");
 		return;
 	}
-	ai_buf_adds(o, "<table id=\"findings-table\"><tr><th>severity</th><th>kind</th><th>pid</th><th>path</th><th>details</th></tr>\n");
+	ai_buf_adds(o, "<table "
+		       "id=\"findings-table\"><tr><th>severity</th><th>kind</th><th>pid</th><th>path</"
+		       "th><th>details</th></tr>\n");
 	for (size_t i = 0; i < f->n; i++) {
 		const struct az_finding *x = &f->v[i];
-		ai_buf_printf(o, "<tr class=\"%s\" data-kind=\"%s\"><td>%s</td><td>%s</td><td>", az_sev_name(x->sev), x->kind,
-			      az_sev_name(x->sev), x->kind);
+		ai_buf_printf(o, "<tr class=\"%s\" data-kind=\"%s\"><td>%s</td><td>%s</td><td>",
+			      az_sev_name(x->sev), x->kind, az_sev_name(x->sev), x->kind);
 		if (x->pid >= 0)
 			ai_buf_printf(o, "%" PRId64, x->pid);
 		ai_buf_adds(o, "</td><td class=\"mono\">");
@@ -45,7 +49,9 @@ static void section_findings(const struct az_findings *f, struct ai_buf *o)
 
 static void section_procs(const struct az_model *m, struct ai_buf *o)
 {
-	ai_buf_printf(o, "<h2 id=\"processes\">Process tree (%zu)</h2>\n<div class=\"tree\" id=\"process-tree\">", m->nprocs);
+	ai_buf_printf(
+	    o, "<h2 id=\"processes\">Process tree (%zu)</h2>\n<div class=\"tree\" id=\"process-tree\">",
+	    m->nprocs);
 	size_t *order = calloc(m->nprocs + 1, sizeof(size_t));
 	int *depth = calloc(m->nprocs + 1, sizeof(int));
 	if (!order || !depth)
@@ -72,8 +78,11 @@ static void section_procs(const struct az_model *m, struct ai_buf *o)
 
 static void section_socks(const struct az_model *m, struct ai_buf *o)
 {
-	ai_buf_printf(o, "<h2 id=\"sockets\">Sockets (%zu)</h2>\n<table id=\"sockets-table\"><tr><th>proto</th><th>state</th>"
-			 "<th>local</th><th>remote</th><th>owners</th></tr>\n", m->nsocks);
+	ai_buf_printf(o,
+		      "<h2 id=\"sockets\">Sockets (%zu)</h2>\n<table "
+		      "id=\"sockets-table\"><tr><th>proto</th><th>state</th>"
+		      "<th>local</th><th>remote</th><th>owners</th></tr>\n",
+		      m->nsocks);
 	for (size_t i = 0; i < m->nsocks; i++) {
 		const struct az_sock *s = &m->socks[i];
 		ai_buf_printf(o, "<tr><td>%s%s</td><td>%s</td><td class=\"mono\">", s->proto,
@@ -107,7 +116,7 @@ struct arow {
 	size_t n;
 };
 
-static void attr_row(void *ud, const char *path, size_t len, const struct az_origin *or)
+static void attr_row(void *ud, const char *path, size_t len, const struct az_origin * or)
 {
 	struct arow *r = ud;
 	if (r->n++ >= 5000)
@@ -119,7 +128,7 @@ static void attr_row(void *ud, const char *path, size_t len, const struct az_ori
 	ai_buf_adds(r->o, "</td><td class=\"mono\">");
 	H(r->o, path, len);
 	ai_buf_adds(r->o, "</td><td>");
-	if (r->img && or->layer > 0 && (size_t)or->layer <= r->img->nlayers) {
+	if (r->img && or->layer > 0 && (size_t) or->layer <= r->img->nlayers) {
 		const struct az_str *cb = &r->img->layers[or->layer - 1].created_by;
 		H(r->o, cb->s, cb->len);
 	}
@@ -134,10 +143,14 @@ static void section_attr(const struct az_ctx *c, struct ai_buf *o)
 	if (c->have_img) {
 		ai_buf_adds(o, "<p>Image <code>");
 		HS(o, c->img.ref);
-		ai_buf_printf(o, "</code>: %zu layers.</p>\n<table id=\"layers-table\"><tr><th>layer</th><th>digest</th><th>created by</th></tr>\n",
-			      c->img.nlayers);
+		ai_buf_printf(
+		    o,
+		    "</code>: %zu layers.</p>\n<table "
+		    "id=\"layers-table\"><tr><th>layer</th><th>digest</th><th>created by</th></tr>\n",
+		    c->img.nlayers);
 		for (size_t i = 0; i < c->img.nlayers; i++) {
-			ai_buf_printf(o, "<tr><td>%zu</td><td class=\"mono\">%s</td><td>", i + 1, c->img.layers[i].digest);
+			ai_buf_printf(o, "<tr><td>%zu</td><td class=\"mono\">%s</td><td>", i + 1,
+				      c->img.layers[i].digest);
 			H(o, c->img.layers[i].created_by.s, c->img.layers[i].created_by.len);
 			ai_buf_adds(o, "</td></tr>\n");
 		}
@@ -152,12 +165,17 @@ static void section_attr(const struct az_ctx *c, struct ai_buf *o)
 	ai_buf_adds(o, "<p>");
 	for (int s = 1; s < AZ_ST__COUNT; s++)
 		ai_buf_printf(o, "%s: <b>%zu</b> &nbsp; ", az_status_name((enum az_status)s), counts[s]);
-	ai_buf_adds(o, "</p>\n<table id=\"attribution-table\"><tr><th>status</th><th>layer</th><th>path</th><th>created by</th></tr>\n");
+	ai_buf_adds(
+	    o,
+	    "</p>\n<table id=\"attribution-table\"><tr><th>status</th><th>layer</th><th>path</th><th>created "
+	    "by</th></tr>\n");
 	struct arow r = {.o = o, .img = c->have_img ? &c->img : NULL};
 	az_attr_each(c->attr, true, attr_row, &r);
 	ai_buf_adds(o, "</table>\n");
 	if (r.n > 5000)
-		ai_buf_printf(o, "<p>%zu more rows not shown (see <code>afterimage-analyze layers</code>).</p>\n", r.n - 5000);
+		ai_buf_printf(
+		    o, "<p>%zu more rows not shown (see <code>afterimage-analyze layers</code>).</p>\n",
+		    r.n - 5000);
 }
 
 static void section_timeline(const struct az_ctx *c, struct ai_buf *o)
@@ -179,11 +197,17 @@ static void section_timeline(const struct az_ctx *c, struct ai_buf *o)
 	static const char *rows[] = {"capture", "process", "upper", "fd"};
 	static const char *colors[] = {"#444", "#1565c0", "#2e7d32", "#c62828"};
 	const int W = 900, LEFT = 80, RH = 30;
-	ai_buf_printf(o, "<svg id=\"timeline-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-			 "role=\"img\" aria-label=\"timeline\">\n", W + LEFT + 20, 4 * RH + 40);
+	ai_buf_printf(
+	    o,
+	    "<svg id=\"timeline-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+	    "role=\"img\" aria-label=\"timeline\">\n",
+	    W + LEFT + 20, 4 * RH + 40);
 	for (int r = 0; r < 4; r++)
-		ai_buf_printf(o, "<text x=\"4\" y=\"%d\" font-size=\"12\">%s</text><line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" "
-				 "stroke=\"#ddd\"/>\n", r * RH + 24, rows[r], LEFT, LEFT + W, r * RH + 20, r * RH + 20);
+		ai_buf_printf(o,
+			      "<text x=\"4\" y=\"%d\" font-size=\"12\">%s</text><line x1=\"%d\" x2=\"%d\" "
+			      "y1=\"%d\" y2=\"%d\" "
+			      "stroke=\"#ddd\"/>\n",
+			      r * RH + 24, rows[r], LEFT, LEFT + W, r * RH + 20, r * RH + 20);
 	size_t drawn = 0;
 	if (lo <= hi) {
 		double span = hi > lo ? (double)(hi - lo) : 1.0;
@@ -195,8 +219,10 @@ static void section_timeline(const struct az_ctx *c, struct ai_buf *o)
 			if (r < 0)
 				continue;
 			double x = LEFT + (double)(ev[i].ns - lo) / span * W;
-			ai_buf_printf(o, "<circle class=\"ev\" cx=\"%.1f\" cy=\"%d\" r=\"4\" fill=\"%s\" fill-opacity=\"0.6\"><title>", x,
-				      r * RH + 20, colors[r]);
+			ai_buf_printf(o,
+				      "<circle class=\"ev\" cx=\"%.1f\" cy=\"%d\" r=\"4\" fill=\"%s\" "
+				      "fill-opacity=\"0.6\"><title>",
+				      x, r * RH + 20, colors[r]);
 			char iso[64];
 			az_time_iso(iso, sizeof(iso), ev[i].ns);
 			ai_buf_printf(o, "%s ", iso);
@@ -207,10 +233,15 @@ static void section_timeline(const struct az_ctx *c, struct ai_buf *o)
 		char a[64], b[64];
 		az_time_iso(a, sizeof(a), lo);
 		az_time_iso(b, sizeof(b), hi);
-		ai_buf_printf(o, "<text x=\"%d\" y=\"%d\" font-size=\"11\">%.19s</text><text x=\"%d\" y=\"%d\" font-size=\"11\" "
-				 "text-anchor=\"end\">%.19s</text>\n", LEFT, 4 * RH + 30, a, LEFT + W, 4 * RH + 30, b);
+		ai_buf_printf(o,
+			      "<text x=\"%d\" y=\"%d\" font-size=\"11\">%.19s</text><text x=\"%d\" y=\"%d\" "
+			      "font-size=\"11\" "
+			      "text-anchor=\"end\">%.19s</text>\n",
+			      LEFT, 4 * RH + 30, a, LEFT + W, 4 * RH + 30, b);
 	}
-	ai_buf_adds(o, "</svg>\n<table id=\"timeline-table\"><tr><th>time (UTC)</th><th>what</th><th>event</th></tr>\n");
+	ai_buf_adds(
+	    o,
+	    "</svg>\n<table id=\"timeline-table\"><tr><th>time (UTC)</th><th>what</th><th>event</th></tr>\n");
 	for (size_t i = 0; i < n && i < 2000; i++) {
 		char iso[64];
 		az_time_iso(iso, sizeof(iso), ev[i].ns);
@@ -226,7 +257,8 @@ void az_report_render(const struct az_ctx *c, const struct az_findings *f, struc
 {
 	const struct az_manifest *mf = &c->m.man;
 	ai_buf_adds(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+		       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src "
+		       "'unsafe-inline'; img-src data:\">"
 		       "<title>afterimage report ");
 	H(o, mf->name.s, mf->name.len);
 	ai_buf_printf(o, "</title><style>%s</style></head><body>\n<h1>afterimage report: ", css);
@@ -238,24 +270,33 @@ void az_report_render(const struct az_ctx *c, const struct az_findings *f, struc
 	H(o, mf->host.s, mf->host.len);
 	ai_buf_adds(o, "</td></tr><tr><td>container</td><td class=\"mono\">");
 	H(o, mf->container_id.s, mf->container_id.len);
-	ai_buf_printf(o, "</td></tr><tr><td>target pid</td><td>%" PRId64 "</td></tr><tr><td>complete</td><td>%s</td></tr>"
-			 "<tr><td>bundle id</td><td class=\"mono\">", mf->target_pid, mf->complete ? "yes" : "NO (partial)");
+	ai_buf_printf(o,
+		      "</td></tr><tr><td>target pid</td><td>%" PRId64
+		      "</td></tr><tr><td>complete</td><td>%s</td></tr>"
+		      "<tr><td>bundle id</td><td class=\"mono\">",
+		      mf->target_pid, mf->complete ? "yes" : "NO (partial)");
 	H(o, mf->bundle_id.s, mf->bundle_id.len);
 	if (c->m.ck.present) {
 		const struct az_ckpt *k = &c->m.ck;
-		ai_buf_adds(o, "</td></tr><tr><td>source</td><td>checkpoint archive (Podman/CRI-O), not signed</td></tr>"
-			       "<tr><td>image</td><td class=\"mono\">");
+		ai_buf_adds(
+		    o,
+		    "</td></tr><tr><td>source</td><td>checkpoint archive (Podman/CRI-O), not signed</td></tr>"
+		    "<tr><td>image</td><td class=\"mono\">");
 		H(o, k->image_name.s, k->image_name.len);
 		az_time_iso(iso, sizeof(iso), k->created_ns);
-		ai_buf_printf(o, "</td></tr><tr><td>created</td><td>%s</td></tr><tr><td>command</td><td class=\"mono\">", iso);
+		ai_buf_printf(
+		    o,
+		    "</td></tr><tr><td>created</td><td>%s</td></tr><tr><td>command</td><td class=\"mono\">",
+		    iso);
 		for (size_t i = 0; i < k->nargs; i++) {
 			if (i)
 				ai_buf_addc(o, ' ');
 			H(o, k->args[i].s, k->args[i].len);
 		}
 	}
-	ai_buf_adds(o, "</td></tr></table>\n<p>Generated by afterimage-analyze " AI_VERSION
-		       " from the bundle only; verify it first with <code>afterimage-analyze verify</code>.</p>\n");
+	ai_buf_adds(
+	    o, "</td></tr></table>\n<p>Generated by afterimage-analyze " AI_VERSION
+	       " from the bundle only; verify it first with <code>afterimage-analyze verify</code>.</p>\n");
 	section_findings(f, o);
 	section_procs(&c->m, o);
 	section_socks(&c->m, o);

@@ -15,7 +15,8 @@ static int sock_read_one(json_t *o, void *item, ai_err_t *err)
 	az_j_fixed(o, "state", s->state, sizeof(s->state));
 	json_t *l = json_object_get(o, "local"), *r = json_object_get(o, "remote");
 	if ((json_is_object(l) && az_j_str(l, "addr", &s->laddr, err) < 0) ||
-	    (json_is_object(r) && az_j_str(r, "addr", &s->raddr, err) < 0) || az_j_str(o, "path", &s->path, err) < 0)
+	    (json_is_object(r) && az_j_str(r, "addr", &s->raddr, err) < 0) ||
+	    az_j_str(o, "path", &s->path, err) < 0)
 		return -1;
 	s->lport = json_is_object(l) ? az_j_int(l, "port", -1) : -1;
 	s->rport = json_is_object(r) ? az_j_int(r, "port", -1) : -1;

@@ -78,18 +78,22 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		esc_msg_path(&tmp, &u->path);
 		const char *st = have ? az_status_name(o.status) : "upper";
 		if (u->overlay & AZ_OV_WHITEOUT) {
-			/* deleted.files of a checkpoint has no times: the deletion is known at the checkpoint */
+			/* deleted.files of a checkpoint has no times: the deletion is known at the checkpoint
+			 */
 			bool ck = !u->ctime_ns && m->ck.present && m->ck.checkpointed_ns;
-			struct az_event *x = ev_add(&e, ck ? m->ck.checkpointed_ns : u->ctime_ns,
-						    ck ? "Deleted (seen at checkpoint)" : "Deleted (whiteout ctime)", "upper");
-			ev_msg(x, "%s deleted at runtime (%s)", ai_buf_cstr(&tmp), ck ? "deleted.files" : "whiteout");
+			struct az_event *x =
+			    ev_add(&e, ck ? m->ck.checkpointed_ns : u->ctime_ns,
+				   ck ? "Deleted (seen at checkpoint)" : "Deleted (whiteout ctime)", "upper");
+			ev_msg(x, "%s deleted at runtime (%s)", ai_buf_cstr(&tmp),
+			       ck ? "deleted.files" : "whiteout");
 			x->path = u->path;
 			x->upper = u;
 			x->origin = o;
 			x->have_origin = have;
 			continue;
 		}
-		static const char *descs[3] = {"Content Modification Time", "Last Access Time", "Metadata Modification Time"};
+		static const char *descs[3] = {"Content Modification Time", "Last Access Time",
+					       "Metadata Modification Time"};
 		int64_t ts[3] = {u->mtime_ns, u->atime_ns, u->ctime_ns};
 		for (int k = 0; k < 3; k++) {
 			if (!ts[k])
@@ -112,7 +116,8 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		struct ai_buf cmd;
 		ai_buf_init(&cmd);
 		az_esc_text(&cmd, p->comm.s, p->comm.len);
-		ev_msg(x, "process %" PRId64 " (%s) started: exe %s", p->pid, ai_buf_cstr(&cmd), ai_buf_cstr(&tmp));
+		ev_msg(x, "process %" PRId64 " (%s) started: exe %s", p->pid, ai_buf_cstr(&cmd),
+		       ai_buf_cstr(&tmp));
 		ai_buf_free(&cmd);
 		x->pid = p->pid;
 		x->path = p->exe;
@@ -125,8 +130,9 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		struct az_event *x = ev_add(&e, cap_ns, "Open While Deleted (seen at capture)", "fd");
 		ai_buf_reset(&tmp);
 		esc_msg_path(&tmp, &d->target);
-		ev_msg(x, "pid %" PRId64 " fd %" PRId64 " holds deleted %s%s%s", d->pid, d->fd, ai_buf_cstr(&tmp),
-		       d->rec_member.s ? ", saved as " : "", d->rec_member.s ? d->rec_member.s : "");
+		ev_msg(x, "pid %" PRId64 " fd %" PRId64 " holds deleted %s%s%s", d->pid, d->fd,
+		       ai_buf_cstr(&tmp), d->rec_member.s ? ", saved as " : "",
+		       d->rec_member.s ? d->rec_member.s : "");
 		x->pid = d->pid;
 		x->path = d->target;
 	}
@@ -158,12 +164,13 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		if (m->ck.checkpointed_ns) {
 			struct az_event *x = ev_add(&e, m->ck.checkpointed_ns, "Checkpointed", "checkpoint");
 			ev_msg(x, "container %s checkpointed (%s)", ai_buf_cstr(&tmp),
-			       m->ck.checkpointed_from_mtime ? "newest member mtime of the archive" : "config.dump checkpointedTime");
+			       m->ck.checkpointed_from_mtime ? "newest member mtime of the archive"
+							     : "config.dump checkpointedTime");
 		}
 	} else if (m->man.started_ns) {
 		struct az_event *x = ev_add(&e, m->man.started_ns, "Capture Start", "capture");
-		ev_msg(x, "afterimage capture %s started (target pid %" PRId64 ")", m->man.name.s ? m->man.name.s : "?",
-		       m->man.target_pid);
+		ev_msg(x, "afterimage capture %s started (target pid %" PRId64 ")",
+		       m->man.name.s ? m->man.name.s : "?", m->man.target_pid);
 	}
 	if (m->man.ended_ns && !m->ck.present) {
 		struct az_event *x = ev_add(&e, m->man.ended_ns, "Capture End", "capture");
@@ -189,14 +196,22 @@ void az_timeline_events_free(struct az_event *v, size_t n)
 static char type_letter(enum az_utype t)
 {
 	switch (t) {
-	case AZ_U_FILE: return 'r';
-	case AZ_U_DIR: return 'd';
-	case AZ_U_SYMLINK: return 'l';
-	case AZ_U_FIFO: return 'p';
-	case AZ_U_SOCKET: return 's';
-	case AZ_U_CHR: return 'c';
-	case AZ_U_BLK: return 'b';
-	default: return '-';
+	case AZ_U_FILE:
+		return 'r';
+	case AZ_U_DIR:
+		return 'd';
+	case AZ_U_SYMLINK:
+		return 'l';
+	case AZ_U_FIFO:
+		return 'p';
+	case AZ_U_SOCKET:
+		return 's';
+	case AZ_U_CHR:
+		return 'c';
+	case AZ_U_BLK:
+		return 'b';
+	default:
+		return '-';
 	}
 }
 
@@ -238,10 +253,12 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 			ai_buf_adds(out, " (deleted: whiteout)");
 		else if (az_attr_lookup(c->attr, u->path.s, u->path.len, &o) && c->have_img)
 			ai_buf_printf(out, " (%s)", az_status_name(o.status));
-		ai_buf_printf(out, "|%" PRId64 "|%c/%c%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64
-				   "|0\n",
-			      u->ino > 0 ? u->ino : 0, t, t, perm, u->uid > 0 ? u->uid : 0, u->gid > 0 ? u->gid : 0,
-			      u->size > 0 ? u->size : 0, sec(u->atime_ns), sec(u->mtime_ns), sec(ct));
+		ai_buf_printf(out,
+			      "|%" PRId64 "|%c/%c%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64
+			      "|%" PRId64 "|0\n",
+			      u->ino > 0 ? u->ino : 0, t, t, perm, u->uid > 0 ? u->uid : 0,
+			      u->gid > 0 ? u->gid : 0, u->size > 0 ? u->size : 0, sec(u->atime_ns),
+			      sec(u->mtime_ns), sec(ct));
 	}
 	struct az_event *ev;
 	size_t n;
@@ -252,7 +269,8 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 		ai_buf_printf(out, "0|[%s] ", ev[i].source);
 		body_name(out, ev[i].message, strlen(ev[i].message));
 		int64_t t = sec(ev[i].ns);
-		ai_buf_printf(out, "|0|-/----------|0|0|0|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "\n", t, t, t, t);
+		ai_buf_printf(out, "|0|-/----------|0|0|0|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "\n",
+			      t, t, t, t);
 	}
 	az_timeline_events_free(ev, n);
 }
@@ -263,7 +281,8 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 	size_t n;
 	az_timeline_events(c, &ev, &n);
 	if (csv)
-		ai_buf_adds(out, "message,datetime,timestamp_desc,timestamp,timestamp_ns,source,path,pid,status,layer,inode,"
+		ai_buf_adds(out, "message,datetime,timestamp_desc,timestamp,timestamp_ns,source,path,pid,"
+				 "status,layer,inode,"
 				 "mode,uid,gid,size,sha256\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct az_event *x = &ev[i];
@@ -276,7 +295,8 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 		const char *status = x->have_origin && c->have_img ? az_status_name(x->origin.status) : "";
 		if (csv) {
 			az_esc_csv(out, x->message, strlen(x->message));
-			ai_buf_printf(out, ",%s,%s,%" PRId64 ",%" PRId64 ",%s,", iso, x->desc, x->ns / 1000, x->ns, x->source);
+			ai_buf_printf(out, ",%s,%s,%" PRId64 ",%" PRId64 ",%s,", iso, x->desc, x->ns / 1000,
+				      x->ns, x->source);
 			az_esc_csv(out, x->path.s, x->path.len);
 			ai_buf_addc(out, ',');
 			if (x->pid >= 0)
@@ -285,8 +305,8 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 			if (x->have_origin && x->origin.layer)
 				ai_buf_printf(out, "%d", x->origin.layer);
 			if (u)
-				ai_buf_printf(out, ",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%s\n", u->ino, mode, u->uid,
-					      u->gid, u->size, u->sha256);
+				ai_buf_printf(out, ",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%s\n",
+					      u->ino, mode, u->uid, u->gid, u->size, u->sha256);
 			else
 				ai_buf_adds(out, ",,,,,,\n");
 			continue;

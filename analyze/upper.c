@@ -4,7 +4,8 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static const char *const utype_names[] = {"file", "dir", "symlink", "whiteout", "fifo", "socket", "chardev", "blockdev", "other"};
+static const char *const utype_names[] = {"file",   "dir",     "symlink",  "whiteout", "fifo",
+					  "socket", "chardev", "blockdev", "other"};
 
 const char *az_utype_name(enum az_utype t)
 {
@@ -36,7 +37,8 @@ static int upper_read_one(json_t *o, void *item, ai_err_t *err)
 	u->mtime_ns = az_j_int(o, "mtime_ns", 0);
 	u->ctime_ns = az_j_int(o, "ctime_ns", 0);
 	az_j_sha256(o, "sha256", u->sha256);
-	if (az_j_str(o, "target", &u->target, err) < 0 || az_j_str(o, "hardlink_to", &u->hardlink_to, err) < 0 ||
+	if (az_j_str(o, "target", &u->target, err) < 0 ||
+	    az_j_str(o, "hardlink_to", &u->hardlink_to, err) < 0 ||
 	    az_j_str(o, "redirect", &u->redirect, err) < 0 || az_j_str(o, "member", &u->member, err) < 0)
 		return -1;
 	json_t *ov = json_object_get(o, "overlay");
@@ -62,8 +64,8 @@ static int upper_read_one(json_t *o, void *item, ai_err_t *err)
 int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
-	int rc = az_j_read_array(doc, len, AI_M_UPPER_IDX, "entries", sizeof(*m->upper), upper_read_one, &items,
-				 &m->nupper, NULL, m, err);
+	int rc = az_j_read_array(doc, len, AI_M_UPPER_IDX, "entries", sizeof(*m->upper), upper_read_one,
+				 &items, &m->nupper, NULL, m, err);
 	m->upper = items;
 	return rc;
 }

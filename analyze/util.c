@@ -15,8 +15,8 @@ int az_j_parse(const char *doc, size_t len, const char *what, json_t **out, ai_e
 	json_error_t je;
 	json_t *j = json_loadb(doc, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	if (!j)
-		return ai_err_set(err, 0, "%s: invalid JSON at line %d column %d: %s", what, je.line, je.column,
-				  je.text);
+		return ai_err_set(err, 0, "%s: invalid JSON at line %d column %d: %s", what, je.line,
+				  je.column, je.text);
 	*out = j;
 	return 0;
 }
@@ -33,11 +33,12 @@ static size_t skip_ws(const char *p, size_t len, size_t i)
 static json_t *value_at(const char *p, size_t len, size_t *i, const char *what, ai_err_t *err)
 {
 	json_error_t je;
-	json_t *v = json_loadb(p + *i, len - *i,
-			       JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &je);
+	json_t *v = json_loadb(
+	    p + *i, len - *i,
+	    JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &je);
 	if (!v) {
-		ai_err_set(err, 0, "%s: invalid JSON at byte %zu: %s", what, *i + (je.position > 0 ? (size_t)je.position : 0),
-			   je.text);
+		ai_err_set(err, 0, "%s: invalid JSON at byte %zu: %s", what,
+			   *i + (je.position > 0 ? (size_t)je.position : 0), je.text);
 		return NULL;
 	}
 	size_t used = je.position > 0 ? (size_t)je.position : 0;
@@ -63,14 +64,15 @@ static int next_item(const char *doc, size_t len, size_t *i, char close, const c
 {
 	*i = skip_ws(doc, len, *i);
 	if (*i >= len || (doc[*i] != ',' && doc[*i] != close))
-		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ',' or '%c' expected", what, *i, close);
+		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ',' or '%c' expected", what, *i,
+				  close);
 	int more = doc[*i] == ',';
 	*i = skip_ws(doc, len, *i + 1);
 	return more;
 }
 
-static int stream_array(const char *doc, size_t len, size_t *i, const char *what, const char *key, az_j_elem_fn elem,
-			void *ud, ai_err_t *err)
+static int stream_array(const char *doc, size_t len, size_t *i, const char *what, const char *key,
+			az_j_elem_fn elem, void *ud, ai_err_t *err)
 {
 	int more = open_container(doc, len, i, ']');
 	for (size_t n = 0; more > 0; n++) {
@@ -97,7 +99,8 @@ int az_j_stream(const char *doc, size_t len, const char *what, const char *key, 
 	int more = open_container(doc, len, &i, '}');
 	while (more > 0) {
 		if (i >= len || doc[i] != '"')
-			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: object key expected", what, i);
+			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: object key expected", what,
+					  i);
 		json_t *k cleanup_json = value_at(doc, len, &i, what, err);
 		if (!k)
 			return -1;
@@ -162,8 +165,8 @@ static int read_array_other(void *ud, const char *key, json_t *v, ai_err_t *err)
 	return r->other ? r->other(r->other_ud, key, v, err) : 0;
 }
 
-int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size, az_j_item_fn one,
-		    void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err)
+int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size,
+		    az_j_item_fn one, void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err)
 {
 	struct read_array r = {.size = size, .one = one, .n = n, .other = other, .other_ud = ud};
 	*n = 0;
@@ -214,7 +217,8 @@ int az_j_strv(json_t *v, json_t *hexv, struct az_str *out, ai_err_t *err)
 		if (!b)
 			abort();
 		for (size_t i = 0; i < hl / 2; i++) {
-			int hi = ai_hexval((unsigned char)h[2 * i]), lo = ai_hexval((unsigned char)h[2 * i + 1]);
+			int hi = ai_hexval((unsigned char)h[2 * i]),
+			    lo = ai_hexval((unsigned char)h[2 * i + 1]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(b);
 				return ai_err_set(err, 0, "invalid hex string (bad digit or NUL byte)");

@@ -29,8 +29,8 @@ int az_j_stream(const char *doc, size_t len, const char *what, const char *key, 
 /* az_j_stream into an array of `size`-byte items, each zeroed, then filled by one(). *n counts every
  * item begun, a failed one too, so the caller's free function sees it; *items is never NULL after. */
 typedef int (*az_j_item_fn)(json_t *e, void *item, ai_err_t *err);
-int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size, az_j_item_fn one,
-		    void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err);
+int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size,
+		    az_j_item_fn one, void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err);
 /* obj[key] as bytes, preferring obj[key_hex]; absent or null leaves out->s NULL. */
 int az_j_str(json_t *obj, const char *key, struct az_str *out, ai_err_t *err);
 /* Same for a string element v (with its parallel hex element hexv, may be NULL). */

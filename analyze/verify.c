@@ -18,8 +18,8 @@ struct member {
 	char *name;
 	size_t name_len;
 	uint64_t size;
-	char sha256[65];   /* "" for entries without content (dirs, symlinks) */
-	bool listed;       /* seen in SHA256SUMS */
+	char sha256[65]; /* "" for entries without content (dirs, symlinks) */
+	bool listed;	 /* seen in SHA256SUMS */
 };
 
 struct stream {
@@ -49,7 +49,8 @@ static la_ssize_t stream_read(struct archive *a, void *ud, const void **out)
 	}
 }
 
-static void report(struct az_verify_result *r, bool fail, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(struct az_verify_result *r, bool fail, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void report(struct az_verify_result *r, bool fail, const char *fmt, ...)
 {
 	char line[2048];
@@ -113,8 +114,8 @@ static void name_table_put(struct name_table *t, const struct member *ms, size_t
 	t->n++;
 }
 
-static const struct member *name_table_get(const struct name_table *t, const struct member *ms, const char *name,
-					   size_t len)
+static const struct member *name_table_get(const struct name_table *t, const struct member *ms,
+					   const char *name, size_t len)
 {
 	if (!t->cap)
 		return NULL;
@@ -213,7 +214,8 @@ static void check_sums(struct az_verify_result *r, struct member *ms, size_t n, 
 			m->listed = true;
 			if (strncmp(m->sha256, h, 64) != 0) {
 				report(r, true, "member %s: sha256 %s does not match SHA256SUMS (%.64s)",
-				       shown(&sh, nm.data, nm.len), m->sha256[0] ? m->sha256 : "(no content)", h);
+				       shown(&sh, nm.data, nm.len), m->sha256[0] ? m->sha256 : "(no content)",
+				       h);
 				bad++;
 			}
 		}
@@ -224,14 +226,16 @@ static void check_sums(struct az_verify_result *r, struct member *ms, size_t n, 
 			continue;
 		if (!strcmp(ms[i].name, AI_M_SUMS) || !strcmp(ms[i].name, AI_M_SUMS_SIG))
 			continue;
-		report(r, true, "member %s: in the archive but not in SHA256SUMS", shown(&sh, ms[i].name, ms[i].name_len));
+		report(r, true, "member %s: in the archive but not in SHA256SUMS",
+		       shown(&sh, ms[i].name, ms[i].name_len));
 		bad++;
 	}
 	if (!bad)
 		report(r, false, "SHA256SUMS: %zu members, every hash matches", lines);
 }
 
-static void check_manifest(struct az_verify_result *r, struct member *ms, size_t n, const char *doc, size_t len)
+static void check_manifest(struct az_verify_result *r, struct member *ms, size_t n, const char *doc,
+			   size_t len)
 {
 	ai_err_t e;
 	json_t *j cleanup_json = NULL;
@@ -240,8 +244,10 @@ static void check_manifest(struct az_verify_result *r, struct member *ms, size_t
 		return;
 	}
 	const char *fmt = json_string_value(json_object_get(j, "format"));
-	if (!fmt || strcmp(fmt, "afterimage-bundle") || az_j_int(j, "format_version", -1) != AI_BUNDLE_FORMAT_VERSION) {
-		report(r, true, "manifest.json: not an afterimage-bundle of format_version %d", AI_BUNDLE_FORMAT_VERSION);
+	if (!fmt || strcmp(fmt, "afterimage-bundle") ||
+	    az_j_int(j, "format_version", -1) != AI_BUNDLE_FORMAT_VERSION) {
+		report(r, true, "manifest.json: not an afterimage-bundle of format_version %d",
+		       AI_BUNDLE_FORMAT_VERSION);
 		return;
 	}
 	json_t *arr = json_object_get(j, "members");
@@ -265,10 +271,12 @@ static void check_manifest(struct az_verify_result *r, struct member *ms, size_t
 		const char *sha = json_string_value(json_object_get(o, "sha256"));
 		int64_t size = az_j_int(o, "size", -1);
 		if (!m) {
-			report(r, true, "member %s: in manifest.json but missing from the archive", shown(&sh, p.s, p.len));
+			report(r, true, "member %s: in manifest.json but missing from the archive",
+			       shown(&sh, p.s, p.len));
 			bad++;
 		} else if (!sha || strcmp(sha, m->sha256) || size < 0 || (uint64_t)size != m->size) {
-			report(r, true, "member %s: size/sha256 differ from manifest.json", shown(&sh, p.s, p.len));
+			report(r, true, "member %s: size/sha256 differ from manifest.json",
+			       shown(&sh, p.s, p.len));
 			bad++;
 		}
 		az_str_free(&p);
@@ -319,7 +327,8 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	ai_buf_init(&sh);
 
 	if (archive_read_open(a, s, NULL, stream_read, NULL) != ARCHIVE_OK) {
-		report(res, true, "archive: %s", archive_error_string(a) ? archive_error_string(a) : "unreadable");
+		report(res, true, "archive: %s",
+		       archive_error_string(a) ? archive_error_string(a) : "unreadable");
 		archive_ok = false;
 	}
 	struct archive_entry *e;
@@ -388,7 +397,8 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 			ai_hash_update(&h, chunk, (size_t)got);
 			m->size += (uint64_t)got;
 			if (keep && !too_big) {
-				if (kb.len + (size_t)got > (strcmp(name, AI_M_MANIFEST) ? AZ_MAX_SMALL_MEMBER : AZ_MAX_JSON_MEMBER))
+				if (kb.len + (size_t)got >
+				    (strcmp(name, AI_M_MANIFEST) ? AZ_MAX_SMALL_MEMBER : AZ_MAX_JSON_MEMBER))
 					too_big = true;
 				else
 					ai_buf_add(&kb, chunk, (size_t)got);
@@ -398,7 +408,8 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		ai_hash_final(&h, md, err);
 		ai_hex(md, 32, m->sha256);
 		if (got < 0) {
-			report(res, true, "member %s: unreadable: %s", shown(&sh, name, m->name_len), archive_error_string(a));
+			report(res, true, "member %s: unreadable: %s", shown(&sh, name, m->name_len),
+			       archive_error_string(a));
 			ai_buf_free(&kb);
 			archive_ok = false;
 			break;
@@ -431,7 +442,8 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		return -1;
 	}
 	if (archive_ok)
-		report(res, false, "archive: %zu members, %llu bytes read once", n, (unsigned long long)s->total);
+		report(res, false, "archive: %zu members, %llu bytes read once", n,
+		       (unsigned long long)s->total);
 
 	/* 1. the outer signature */
 	cleanup_buf struct ai_buf sigpath;
@@ -446,18 +458,20 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	else if (ai_minisign_verify(&pub, digest, sig, siglen, trusted, sizeof(trusted), &e2) < 0)
 		report(res, true, "outer signature %s: %s", ai_buf_cstr(&sigpath), e2.msg);
 	else
-		report(res, false, "outer signature %s: valid, key id %s, trusted comment: %s", ai_buf_cstr(&sigpath),
-		       res->keyid, trusted);
+		report(res, false, "outer signature %s: valid, key id %s, trusted comment: %s",
+		       ai_buf_cstr(&sigpath), res->keyid, trusted);
 
 	if (n)
 		qsort(ms, n, sizeof(*ms), cmp_member);
 	for (size_t i = 1; i < n; i++)
 		if (!cmp_member(&ms[i - 1], &ms[i]))
-			report(res, true, "member %s: appears more than once", shown(&sh, ms[i].name, ms[i].name_len));
+			report(res, true, "member %s: appears more than once",
+			       shown(&sh, ms[i].name, ms[i].name_len));
 
 	/* 2. SHA256SUMS.minisig over SHA256SUMS */
 	if (!sums || !sums_sig) {
-		report(res, true, "%s", !sums ? "member SHA256SUMS: missing" : "member SHA256SUMS.minisig: missing");
+		report(res, true, "%s",
+		       !sums ? "member SHA256SUMS: missing" : "member SHA256SUMS.minisig: missing");
 	} else {
 		struct ai_hash h;
 		uint8_t md[AI_BLAKE2B_LEN];
@@ -481,7 +495,9 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	else
 		check_manifest(res, ms, n, manifest, manifest_len);
 	if (res->failures == 0 && !res->complete)
-		ai_buf_adds(&res->report, "warning: the bundle is partial (manifest complete=false): see capture-log.json\n");
+		ai_buf_adds(
+		    &res->report,
+		    "warning: the bundle is partial (manifest complete=false): see capture-log.json\n");
 	free_members(ms, n);
 	return 0;
 }

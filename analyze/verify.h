@@ -10,7 +10,7 @@
 struct az_verify_result {
 	struct ai_buf report; /* one line per check: "ok ..." / "FAIL ..." / "warning ..." */
 	size_t failures;
-	bool complete;        /* manifest says complete (only meaningful when failures == 0) */
+	bool complete; /* manifest says complete (only meaningful when failures == 0) */
 	char keyid[17];
 };
 

@@ -128,7 +128,8 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 			ai_json_kstr(&j, "state", p->state);
 			ai_json_kint(&j, "threads", p->threads);
 			if (p->start_ns)
-				ai_json_ktime(&j, "start_time", p->start_ns / 1000000000, (long)(p->start_ns % 1000000000));
+				ai_json_ktime(&j, "start_time", p->start_ns / 1000000000,
+					      (long)(p->start_ns % 1000000000));
 			ai_json_kbool(&j, "zombie", p->zombie);
 			ai_json_kbool(&j, "vanished", p->vanished);
 			ai_json_obj_end(&j);
@@ -138,15 +139,16 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
-	ai_buf_printf(out, "%-8s %-8s %-6s %-5s %-5s %-20s %s\n", "PID", "PPID", "NSPID", "UID", "STAT", "STARTED (UTC)",
-		      "COMMAND");
+	ai_buf_printf(out, "%-8s %-8s %-6s %-5s %-5s %-20s %s\n", "PID", "PPID", "NSPID", "UID", "STAT",
+		      "STARTED (UTC)", "COMMAND");
 	for (size_t k = 0; k < m->nprocs; k++) {
 		const struct az_proc *p = &m->procs[order[k]];
 		char t[64];
 		az_time_iso(t, sizeof(t), p->start_ns);
 		t[19] = '\0';
-		ai_buf_printf(out, "%-8" PRId64 " %-8" PRId64 " %-6" PRId64 " %-5" PRId64 " %-5s %-20s ", p->pid, p->ppid,
-			      p->nspid, p->uid[1], p->state[0] ? p->state : "?", t[0] ? t : "-");
+		ai_buf_printf(out, "%-8" PRId64 " %-8" PRId64 " %-6" PRId64 " %-5" PRId64 " %-5s %-20s ",
+			      p->pid, p->ppid, p->nspid, p->uid[1], p->state[0] ? p->state : "?",
+			      t[0] ? t : "-");
 		for (int d = 0; d < depth[k]; d++)
 			ai_buf_adds(out, "  ");
 		if (depth[k])
@@ -155,7 +157,9 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		if (p->exe_deleted || p->exe_memfd || p->exe_member.s) {
 			ai_buf_adds(out, "  [exe ");
 			az_esc_text(out, p->exe.s, p->exe.len);
-			ai_buf_adds(out, p->exe_memfd ? ", memfd" : p->exe_deleted ? ", deleted" : ", from upperdir");
+			ai_buf_adds(out, p->exe_memfd	  ? ", memfd"
+					 : p->exe_deleted ? ", deleted"
+							  : ", from upperdir");
 			ai_buf_addc(out, ']');
 		}
 		if (p->zombie)
@@ -201,8 +205,8 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out)
 		char sz[32] = "-";
 		if (f->size >= 0)
 			snprintf(sz, sizeof(sz), "%" PRId64, f->size);
-		ai_buf_printf(out, "%-8" PRId64 " %-4" PRId64 " %-8s %-10s %-10s ", f->pid, f->fd, az_fd_type_name(f->type),
-			      f->flags, sz);
+		ai_buf_printf(out, "%-8" PRId64 " %-4" PRId64 " %-8s %-10s %-10s ", f->pid, f->fd,
+			      az_fd_type_name(f->type), f->flags, sz);
 		az_esc_text(out, f->target.s, f->target.len);
 		if (f->rec_member.s) {
 			ai_buf_adds(out, "  [recovered: ");
@@ -293,7 +297,8 @@ void az_view_net(const struct az_model *m, bool json, struct ai_buf *out)
 		sock_addr(s, false, &r);
 		char proto[16];
 		snprintf(proto, sizeof(proto), "%s%s", s->proto, !strcmp(s->family, "inet6") ? "6" : "");
-		ai_buf_printf(out, "%-5s %-12s %-28s %-28s ", proto, s->state, ai_buf_cstr(&l), ai_buf_cstr(&r));
+		ai_buf_printf(out, "%-5s %-12s %-28s %-28s ", proto, s->state, ai_buf_cstr(&l),
+			      ai_buf_cstr(&r));
 		for (size_t k = 0; k < s->nowners; k++) {
 			const struct az_proc *p = az_model_proc(m, s->owners[k].pid);
 			ai_buf_printf(out, "%s%" PRId64 "/", k ? "," : "", s->owners[k].pid);
@@ -342,7 +347,8 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
-	ai_buf_printf(out, "%-6s %-6s %-12s %-30s %-20s %s\n", "ID", "PARENT", "FSTYPE", "MOUNTPOINT", "SOURCE", "OPTIONS");
+	ai_buf_printf(out, "%-6s %-6s %-12s %-30s %-20s %s\n", "ID", "PARENT", "FSTYPE", "MOUNTPOINT",
+		      "SOURCE", "OPTIONS");
 	for (size_t i = 0; i < m->nmounts; i++) {
 		const struct az_mount *x = &m->mounts[i];
 		cleanup_buf struct ai_buf a, b, c;
@@ -352,14 +358,14 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		az_esc_text(&a, x->fstype.s, x->fstype.len);
 		az_esc_text(&b, x->mount_point.s, x->mount_point.len);
 		az_esc_text(&c, x->source.s, x->source.len);
-		ai_buf_printf(out, "%-6" PRId64 " %-6" PRId64 " %-12s %-30s %-20s ", x->id, x->parent, ai_buf_cstr(&a),
-			      ai_buf_cstr(&b), ai_buf_cstr(&c));
+		ai_buf_printf(out, "%-6" PRId64 " %-6" PRId64 " %-12s %-30s %-20s ", x->id, x->parent,
+			      ai_buf_cstr(&a), ai_buf_cstr(&b), ai_buf_cstr(&c));
 		az_esc_text(out, x->options.s, x->options.len);
 		ai_buf_addc(out, '\n');
 	}
 	if (m->ov.present) {
-		ai_buf_printf(out, "\noverlay root: %zu lowerdirs (%zu data-only), metacopy=%s, upperdir ", m->ov.nlower,
-			      m->ov.data_only, m->ov.metacopy ? "on" : "off");
+		ai_buf_printf(out, "\noverlay root: %zu lowerdirs (%zu data-only), metacopy=%s, upperdir ",
+			      m->ov.nlower, m->ov.data_only, m->ov.metacopy ? "on" : "off");
 		az_esc_text(out, m->ov.upperdir.s, m->ov.upperdir.len);
 		ai_buf_addc(out, '\n');
 	}
@@ -397,7 +403,8 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 			ai_json_kint(&j, "uid", u->uid);
 			ai_json_kint(&j, "gid", u->gid);
 			ai_json_kint(&j, "size", u->size);
-			ai_json_ktime(&j, "mtime", u->mtime_ns / 1000000000, (long)(u->mtime_ns % 1000000000));
+			ai_json_ktime(&j, "mtime", u->mtime_ns / 1000000000,
+				      (long)(u->mtime_ns % 1000000000));
 			ai_json_kstr(&j, "sha256", u->sha256[0] ? u->sha256 : NULL);
 			if (u->target.s)
 				az_json_str(&j, "target", &u->target);
@@ -418,8 +425,8 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
-	ai_buf_printf(out, "%-9s %-10s %-11s %-10s %-20s %-12s %s\n", "TYPE", "MODE", "UID:GID", "SIZE", "MTIME (UTC)",
-		      "OVERLAY", "PATH");
+	ai_buf_printf(out, "%-9s %-10s %-11s %-10s %-20s %-12s %s\n", "TYPE", "MODE", "UID:GID", "SIZE",
+		      "MTIME (UTC)", "OVERLAY", "PATH");
 	for (size_t i = 0; i < m->nupper; i++) {
 		const struct az_upper *u = &m->upper[i];
 		char perm[10], t[64], ug[32];
@@ -430,8 +437,8 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		cleanup_buf struct ai_buf ov;
 		ai_buf_init(&ov);
 		overlay_flags(u->overlay, &ov);
-		ai_buf_printf(out, "%-9s %-10s %-11s %-10" PRId64 " %-20s %-12s ", az_utype_name(u->type), perm, ug, u->size, t,
-			      ai_buf_cstr(&ov));
+		ai_buf_printf(out, "%-9s %-10s %-11s %-10" PRId64 " %-20s %-12s ", az_utype_name(u->type),
+			      perm, ug, u->size, t, ai_buf_cstr(&ov));
 		az_esc_text(out, u->path.s, u->path.len);
 		if (u->target.s) {
 			ai_buf_adds(out, " -> ");

@@ -21,32 +21,32 @@ struct ai_proc {
 };
 
 struct ai_target {
-	pid_t pid;               /* the pid given on the command line */
-	uint64_t mntns;          /* inode of its mount namespace */
+	pid_t pid;	/* the pid given on the command line */
+	uint64_t mntns; /* inode of its mount namespace */
 	uint64_t netns;
-	char *cgroup;            /* its cgroup line(s) */
-	char *container_id;      /* 64-hex id found in the cgroup path, or NULL */
-	struct ai_proc *procs;   /* every process sharing mntns, sorted by pid */
+	char *cgroup;	       /* its cgroup line(s) */
+	char *container_id;    /* 64-hex id found in the cgroup path, or NULL */
+	struct ai_proc *procs; /* every process sharing mntns, sorted by pid */
 	size_t nprocs;
 };
 
 /* What the mounts collector learns that the upperdir collector needs. */
 struct ai_overlay {
 	bool found;
-	char *upperdir;          /* host path from mountinfo */
+	char *upperdir; /* host path from mountinfo */
 	char *workdir;
 	char **lowerdirs;
 	size_t nlower;
-	char *options;           /* the full super options string */
+	char *options; /* the full super options string */
 };
 
 struct ai_capture {
 	struct ai_bundle *bundle;
 	struct ai_target target;
 	struct ai_overlay overlay;
-	int proc_fd;             /* /proc */
-	int host_root_fd;        /* --host-root, "/" by default */
-	uint64_t fd_cap;         /* bytes kept of a deleted-open file or memfd */
+	int proc_fd;	  /* /proc */
+	int host_root_fd; /* --host-root, "/" by default */
+	uint64_t fd_cap;  /* bytes kept of a deleted-open file or memfd */
 	uint64_t exe_cap;
 	const char *trigger;
 
@@ -65,7 +65,7 @@ struct ai_capture {
 enum ai_log_level { AI_LOG_ERROR, AI_LOG_WARNING, AI_LOG_SKIP, AI_LOG_TRUNCATED, AI_LOG_INFO };
 
 void ai_log(struct ai_capture *cap, enum ai_log_level lvl, const char *collector, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Same, with the hostile path of the item as a separate field. */
 void ai_log_path(struct ai_capture *cap, enum ai_log_level lvl, const char *collector, const char *path,
 		 size_t path_len, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -88,7 +88,6 @@ int ai_fds_finish(struct ai_capture *cap, ai_err_t *err);
  * logging); ai_processes_finish logs, hashes or stores the executables, writes processes.json. */
 int ai_processes_read(struct ai_capture *cap, ai_err_t *err);
 int ai_processes_finish(struct ai_capture *cap, ai_err_t *err);
-
 
 extern const struct ai_collector ai_collector_processes;
 extern const struct ai_collector ai_collector_fds;
@@ -117,23 +116,23 @@ bool ai_proc_alive(const struct ai_proc *p);
 /* Freeze hooks around the volatile collectors (processes, fds, sockets; mounts too). */
 struct ai_freeze_hooks {
 	int (*freeze)(void *ctx, ai_err_t *err); /* 0 once frozen */
-	void (*thaw)(void *ctx);                 /* never fails from the caller's view */
-	const char *method;                      /* "cgroup2" | "cgroup1" */
+	void (*thaw)(void *ctx);		 /* never fails from the caller's view */
+	const char *method;			 /* "cgroup2" | "cgroup1" */
 	void *ctx;
 };
 struct ai_snapshot_opts {
 	pid_t pid;
 	int outdir_fd;
-	const char *outdir;       /* for the printed path */
-	const char *name;         /* NULL: afterimage-<host>-<pid>-<utc> */
-	const char *host_root;    /* NULL: "/" */
+	const char *outdir;    /* for the printed path */
+	const char *name;      /* NULL: afterimage-<host>-<pid>-<utc> */
+	const char *host_root; /* NULL: "/" */
 	uint64_t fd_cap;
-	const char *trigger;      /* "manual", "http", "sigterm", "exec", "exit", "baseline" */
+	const char *trigger; /* "manual", "http", "sigterm", "exec", "exit", "baseline" */
 	EVP_PKEY *key;
-	const char *const *pod;   /* name, namespace, uid (NULL entries when unknown) */
-	const char *reason;       /* free text from the trigger, NULL for none */
+	const char *const *pod;		      /* name, namespace, uid (NULL entries when unknown) */
+	const char *reason;		      /* free text from the trigger, NULL for none */
 	const struct ai_freeze_hooks *freeze; /* NULL: no freezing */
-	bool freeze_all;          /* keep frozen through the upperdir copy */
+	bool freeze_all;		      /* keep frozen through the upperdir copy */
 	/* When the target is gone (exit trigger): the overlay it had, so the upperdir is still
 	 * captured. Used only when no process is left to pin. */
 	const struct ai_overlay *overlay_hint;

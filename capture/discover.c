@@ -16,9 +16,9 @@ struct group {
 	uint64_t mntns;
 	pid_t lowest;
 	size_t nprocs;
-	bool pause;          /* every process is a pause/catatonit */
-	bool match;          /* some process matched --target-exe / --target-cgroup */
-	char comm[17];       /* of the lowest pid */
+	bool pause;    /* every process is a pause/catatonit */
+	bool match;    /* some process matched --target-exe / --target-cgroup */
+	char comm[17]; /* of the lowest pid */
 };
 
 static int mntns_of(int proc_fd, const char *pidname, uint64_t *ino)
@@ -70,7 +70,8 @@ static bool is_pause(const char *comm)
 	return !strcmp(comm, "pause") || !strcmp(comm, "catatonit");
 }
 
-static bool proc_matches(int proc_fd, const char *pidname, const struct ai_discover_opts *o, const regex_t *re)
+static bool proc_matches(int proc_fd, const char *pidname, const struct ai_discover_opts *o,
+			 const regex_t *re)
 {
 	char path[64];
 	if (o->sel == AI_SELECT_EXE) {
@@ -121,7 +122,8 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 		if (mntns_of(proc_fd, name, &out->mntns) < 0)
 			return ai_err_set(err, errno, "target pid %d", o->pid);
 		if (out->mntns == self_ns)
-			return ai_err_set(err, 0, "pid %d shares our mount namespace: not a container to capture", o->pid);
+			return ai_err_set(
+			    err, 0, "pid %d shares our mount namespace: not a container to capture", o->pid);
 	}
 
 	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
@@ -135,7 +137,8 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 		if (!p)
 			continue;
 		uint64_t ns;
-		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns || is_kthread(proc_fd, de->d_name))
+		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns ||
+		    is_kthread(proc_fd, de->d_name))
 			continue; /* gone, a kernel thread, or our own container */
 		size_t i;
 		for (i = 0; i < ng && g[i].mntns != ns; i++)
@@ -174,9 +177,15 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 	for (size_t i = 0; i < ng; i++) {
 		bool cand;
 		switch (o->sel) {
-		case AI_SELECT_PID: cand = g[i].mntns == out->mntns; break;
-		case AI_SELECT_AUTO: cand = !g[i].pause; break;
-		default: cand = g[i].match; break;
+		case AI_SELECT_PID:
+			cand = g[i].mntns == out->mntns;
+			break;
+		case AI_SELECT_AUTO:
+			cand = !g[i].pause;
+			break;
+		default:
+			cand = g[i].match;
+			break;
 		}
 		if (cand) {
 			ncand++;
@@ -190,18 +199,22 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 		return 0;
 	}
 	if (ncand == 0)
-		return ai_err_set(err, ESRCH, "no target container found (%zu other mount namespaces seen)", ng);
+		return ai_err_set(err, ESRCH, "no target container found (%zu other mount namespaces seen)",
+				  ng);
 	char list[768];
 	size_t off = 0;
 	list[0] = '\0';
 	for (size_t i = 0; i < ng && off < sizeof(list) - 64; i++) {
 		bool cand = o->sel == AI_SELECT_AUTO ? !g[i].pause : g[i].match;
 		if (cand)
-			off += (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d (%s, %zu processes)",
-						off ? ", " : "", g[i].lowest, g[i].comm, g[i].nprocs);
+			off +=
+			    (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d (%s, %zu processes)",
+					     off ? ", " : "", g[i].lowest, g[i].comm, g[i].nprocs);
 	}
-	return ai_err_set(err, 0, "%zu candidate containers: %s; choose one with --target-pid, --target-exe or --target-cgroup",
-			  ncand, list);
+	return ai_err_set(
+	    err, 0,
+	    "%zu candidate containers: %s; choose one with --target-pid, --target-exe or --target-cgroup",
+	    ncand, list);
 }
 
 pid_t ai_discover_survivor(int proc_fd, uint64_t mntns)

@@ -28,10 +28,20 @@
 
 /* ---- pure helpers (exercised by tests/unit/test_procparse.c) ---- */
 
-enum fdi_type { FDT_FILE, FDT_DIR, FDT_SOCKET, FDT_PIPE, FDT_ANON, FDT_MEMFD, FDT_DELETED, FDT_DEVICE, FDT_OTHER };
+enum fdi_type {
+	FDT_FILE,
+	FDT_DIR,
+	FDT_SOCKET,
+	FDT_PIPE,
+	FDT_ANON,
+	FDT_MEMFD,
+	FDT_DELETED,
+	FDT_DEVICE,
+	FDT_OTHER
+};
 
-static const char *const fdi_type_names[] = { "file", "dir", "socket", "pipe", "anon", "memfd", "deleted",
-					      "device", "other" };
+static const char *const fdi_type_names[] = {"file",  "dir",	 "socket", "pipe", "anon",
+					     "memfd", "deleted", "device", "other"};
 
 static bool fdi_prefix(const char *s, size_t len, const char *pre)
 {
@@ -120,15 +130,17 @@ static void fdi_parse_info(const char *buf, size_t len, struct fdi_info *fi)
 			if (klen == 3 && !memcmp(p, "pos", 3) && !fi->has_pos && fdi_u64(v, vlen, 10, &n)) {
 				fi->pos = n;
 				fi->has_pos = true;
-			} else if (klen == 5 && !memcmp(p, "flags", 5) && !fi->has_flags && vlen < sizeof(fi->flags) &&
-				   fdi_u64(v, vlen, 8, &n)) {
+			} else if (klen == 5 && !memcmp(p, "flags", 5) && !fi->has_flags &&
+				   vlen < sizeof(fi->flags) && fdi_u64(v, vlen, 8, &n)) {
 				memcpy(fi->flags, v, vlen);
 				fi->flags[vlen] = '\0';
 				fi->has_flags = true;
-			} else if (klen == 6 && !memcmp(p, "mnt_id", 6) && !fi->has_mnt && fdi_u64(v, vlen, 10, &n)) {
+			} else if (klen == 6 && !memcmp(p, "mnt_id", 6) && !fi->has_mnt &&
+				   fdi_u64(v, vlen, 10, &n)) {
 				fi->mnt_id = n;
 				fi->has_mnt = true;
-			} else if (klen == 3 && !memcmp(p, "ino", 3) && !fi->has_ino && fdi_u64(v, vlen, 10, &n)) {
+			} else if (klen == 3 && !memcmp(p, "ino", 3) && !fi->has_ino &&
+				   fdi_u64(v, vlen, 10, &n)) {
 				fi->ino = n;
 				fi->has_ino = true;
 			}
@@ -165,7 +177,8 @@ struct rawfd {
 	char *ie_msg;
 	bool ie_alive;
 	/* deleted regular file or memfd: opened while frozen, read after the thaw */
-	int rec_state; /* 0 not tried, 1 recfd open, 2 same inode as an earlier fd, -1 open failed, -2 fstat failed, -3 changed */
+	int rec_state; /* 0 not tried, 1 recfd open, 2 same inode as an earlier fd, -1 open failed, -2 fstat
+			  failed, -3 changed */
 	int recfd;
 	int rec_errno;
 	bool rec_alive;
@@ -283,12 +296,13 @@ static void raw_fdinfo(int infodir, const char *name, const struct ai_proc *p, s
 		free(buf);
 }
 
-static void raw_fd(struct ai_fds_raw *r, unsigned t, const struct ai_proc *p, int fddir, int infodir, struct rawfd *f)
+static void raw_fd(struct ai_fds_raw *r, unsigned t, const struct ai_proc *p, int fddir, int infodir,
+		   struct rawfd *f)
 {
 	char name[16];
 	snprintf(name, sizeof(name), "%d", f->fdnum);
 	f->recfd = -1;
-	ai_err_t e = { 0 };
+	ai_err_t e = {0};
 	if (ai_readlinkat(fddir, name, &f->target, &f->tlen, &e) < 0) {
 		f->target = NULL;
 		f->rl_errnum = e.errnum;
@@ -339,7 +353,7 @@ static void raw_fd(struct ai_fds_raw *r, unsigned t, const struct ai_proc *p, in
 	struct seen *ns = realloc(r->seen[t], (r->nseen[t] + 1) * sizeof(*ns));
 	if (ns) {
 		r->seen[t] = ns;
-		r->seen[t][r->nseen[t]++] = (struct seen){ fst.st_dev, fst.st_ino };
+		r->seen[t][r->nseen[t]++] = (struct seen){fst.st_dev, fst.st_ino};
 	}
 }
 
@@ -477,27 +491,30 @@ static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, st
 	switch (f->rec_state) {
 	case -1:
 		if (f->rec_errno == ENOENT && f->rec_alive)
-			ai_log_path(cap, AI_LOG_INFO, COLL, target, tlen, "pid %d fd %d: closed before recovery",
-				    (int)p->pid, fdnum);
+			ai_log_path(cap, AI_LOG_INFO, COLL, target, tlen,
+				    "pid %d fd %d: closed before recovery", (int)p->pid, fdnum);
 		else
-			ai_log_path(cap, (f->rec_errno == ESRCH || f->rec_errno == ENOENT) && !f->rec_alive ?
-					 AI_LOG_WARNING : AI_LOG_ERROR,
-				    COLL, target, tlen, "pid %d fd %d: open for recovery: %s", (int)p->pid, fdnum,
-				    strerror(f->rec_errno));
+			ai_log_path(cap,
+				    (f->rec_errno == ESRCH || f->rec_errno == ENOENT) && !f->rec_alive
+					? AI_LOG_WARNING
+					: AI_LOG_ERROR,
+				    COLL, target, tlen, "pid %d fd %d: open for recovery: %s", (int)p->pid,
+				    fdnum, strerror(f->rec_errno));
 		return false;
 	case -2:
-		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen, "pid %d fd %d: fstat: %s", (int)p->pid, fdnum,
-			    strerror(f->rec_errno));
+		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen, "pid %d fd %d: fstat: %s", (int)p->pid,
+			    fdnum, strerror(f->rec_errno));
 		return false;
 	case -3:
 		ai_log_path(cap, AI_LOG_SKIP, COLL, target, tlen,
-			    "pid %d fd %d: changed to a non regular file or another inode, not read", (int)p->pid,
-			    fdnum);
+			    "pid %d fd %d: changed to a non regular file or another inode, not read",
+			    (int)p->pid, fdnum);
 		return false;
 	case 2:
-		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen,
-			    "pid %d fd %d: not recovered: storing the same inode through an earlier fd failed",
-			    (int)p->pid, fdnum);
+		ai_log_path(
+		    cap, AI_LOG_ERROR, COLL, target, tlen,
+		    "pid %d fd %d: not recovered: storing the same inode through an earlier fd failed",
+		    (int)p->pid, fdnum);
 		return false;
 	case 1:
 		break;
@@ -505,25 +522,25 @@ static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, st
 		return false;
 	}
 
-	struct recovered r = { .dev = f->st.st_dev, .ino = f->st.st_ino };
+	struct recovered r = {.dev = f->st.st_dev, .ino = f->st.st_ino};
 	snprintf(r.member, sizeof(r.member), AI_M_RECOVERED "/%d-%d", (int)p->pid, fdnum);
 	struct ai_member_meta meta = {
-		.path = r.member,
-		.path_len = strlen(r.member),
-		.mode = S_IFREG | 0400,
-		.atime = f->st.st_atim,
-		.mtime = f->st.st_mtim,
-		.ctime = f->st.st_ctim,
+	    .path = r.member,
+	    .path_len = strlen(r.member),
+	    .mode = S_IFREG | 0400,
+	    .atime = f->st.st_atim,
+	    .mtime = f->st.st_mtim,
+	    .ctime = f->st.st_ctim,
 	};
 	struct ai_member_result res;
 	memset(&res, 0, sizeof(res));
-	ai_err_t e = { 0 };
+	ai_err_t e = {0};
 	int rc = ai_bundle_add_fd(cap->bundle, &meta, f->recfd, cap->fd_cap, &res, &e);
 	close(f->recfd);
 	f->recfd = -1;
 	if (rc < 0) {
-		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen, "pid %d fd %d: store: %s", (int)p->pid, fdnum,
-			    e.msg);
+		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen, "pid %d fd %d: store: %s", (int)p->pid,
+			    fdnum, e.msg);
 		return false;
 	}
 	r.size = res.size;
@@ -531,8 +548,8 @@ static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, st
 	memcpy(r.sha256, res.sha256, AI_SHA256_HEXLEN);
 	if (res.truncated)
 		ai_log_path(cap, AI_LOG_TRUNCATED, COLL, target, tlen,
-			    "pid %d fd %d: recovered content cut at %" PRIu64 " of %" PRIu64 " bytes", (int)p->pid,
-			    fdnum, res.size, res.source_size);
+			    "pid %d fd %d: recovered content cut at %" PRIu64 " of %" PRIu64 " bytes",
+			    (int)p->pid, fdnum, res.size, res.source_size);
 	if (res.short_read)
 		ai_log_path(cap, AI_LOG_WARNING, COLL, target, tlen,
 			    "pid %d fd %d: file shrank while stored, zero padded", (int)p->pid, fdnum);
@@ -554,8 +571,11 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 	if (!f->target) {
 		if (f->rl_errnum == ENOENT && f->rl_alive)
 			return; /* closed since the listing: there is nothing to describe */
-		ai_log(cap, (f->rl_errnum == ESRCH || f->rl_errnum == ENOENT) && !f->rl_alive ? AI_LOG_WARNING : AI_LOG_ERROR,
-		       COLL, "pid %d fd %d: %s", (int)p->pid, fdnum, f->rl_msg ? f->rl_msg : "readlink failed");
+		ai_log(cap,
+		       (f->rl_errnum == ESRCH || f->rl_errnum == ENOENT) && !f->rl_alive ? AI_LOG_WARNING
+											 : AI_LOG_ERROR,
+		       COLL, "pid %d fd %d: %s", (int)p->pid, fdnum,
+		       f->rl_msg ? f->rl_msg : "readlink failed");
 		return;
 	}
 	const char *target = f->target;
@@ -567,15 +587,20 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 	if (f->have_info) {
 		fi = f->fi;
 		if (f->itrunc)
-			ai_log(cap, AI_LOG_TRUNCATED, COLL, "pid %d fd %d: fdinfo cut at %u bytes", (int)p->pid, fdnum,
-			       FDINFO_MAX);
+			ai_log(cap, AI_LOG_TRUNCATED, COLL, "pid %d fd %d: fdinfo cut at %u bytes",
+			       (int)p->pid, fdnum, FDINFO_MAX);
 	} else if (!(f->ie_errnum == ENOENT && f->ie_alive)) {
-		ai_log(cap, (f->ie_errnum == ESRCH || f->ie_errnum == ENOENT) && !f->ie_alive ? AI_LOG_WARNING : AI_LOG_ERROR,
+		ai_log(cap,
+		       (f->ie_errnum == ESRCH || f->ie_errnum == ENOENT) && !f->ie_alive ? AI_LOG_WARNING
+											 : AI_LOG_ERROR,
 		       COLL, "pid %d fd %d: %s", (int)p->pid, fdnum, f->ie_msg ? f->ie_msg : "fdinfo failed");
 	}
 	if (!have_st && !(f->st_errno == ENOENT && f->st_alive))
-		ai_log_path(cap, (f->st_errno == ESRCH || f->st_errno == ENOENT) && !f->st_alive ? AI_LOG_WARNING : AI_LOG_ERROR,
-			    COLL, target, tlen, "pid %d fd %d: fstatat: %s", (int)p->pid, fdnum, strerror(f->st_errno));
+		ai_log_path(cap,
+			    (f->st_errno == ESRCH || f->st_errno == ENOENT) && !f->st_alive ? AI_LOG_WARNING
+											    : AI_LOG_ERROR,
+			    COLL, target, tlen, "pid %d fd %d: fstatat: %s", (int)p->pid, fdnum,
+			    strerror(f->st_errno));
 
 	enum fdi_type type = fdi_classify(target, tlen, have_st ? &st : NULL);
 	bool memfd = type == FDT_MEMFD;
@@ -673,7 +698,7 @@ int ai_fds_read(struct ai_capture *cap, ai_err_t *err)
 		return ai_err_set(err, ENOMEM, "fds");
 	}
 	r->n = cap->target.nprocs;
-	struct raw_job jb = { cap, r };
+	struct raw_job jb = {cap, r};
 	ai_parallel(r->n, raw_proc, &jb);
 	cap->fds_raw = r;
 	return 0;
@@ -687,7 +712,7 @@ int ai_fds_finish(struct ai_capture *cap, ai_err_t *err)
 	ai_buf_init(&doc);
 	struct ai_json j;
 	ai_json_init(&j, &doc);
-	cleanup_fctx struct fctx c = { .cap = cap, .j = &j };
+	cleanup_fctx struct fctx c = {.cap = cap, .j = &j};
 
 	ai_json_obj_begin(&j);
 	ai_json_key(&j, "fds");
@@ -711,4 +736,4 @@ static int collect_fds(struct ai_capture *cap, ai_err_t *err)
 	return ai_fds_finish(cap, err);
 }
 
-const struct ai_collector ai_collector_fds = { "fds", collect_fds };
+const struct ai_collector ai_collector_fds = {"fds", collect_fds};

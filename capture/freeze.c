@@ -46,7 +46,8 @@ static bool cgroup_path(const char *cg, const char *match, char *out, size_t out
 				while (p < c2) {
 					const char *comma = memchr(p, ',', (size_t)(c2 - p));
 					const char *e = comma ? comma : c2;
-					if ((size_t)(e - p) == strlen(match) && !memcmp(p, match, (size_t)(e - p)))
+					if ((size_t)(e - p) == strlen(match) &&
+					    !memcmp(p, match, (size_t)(e - p)))
 						hit = true;
 					p = e + 1;
 				}
@@ -87,14 +88,16 @@ int ai_freezer_open(int proc_fd, pid_t pid, const char *cgroup_root, struct ai_f
 	char pidname[32];
 	snprintf(pidname, sizeof(pidname), "%d", pid);
 	cleanup_free char *cg = NULL, *mine = NULL;
-	if (read_cgroup_file(proc_fd, pidname, &cg, err) < 0 || read_cgroup_file(proc_fd, "self", &mine, err) < 0)
+	if (read_cgroup_file(proc_fd, pidname, &cg, err) < 0 ||
+	    read_cgroup_file(proc_fd, "self", &mine, err) < 0)
 		return -1;
 	char path[2048], self_path[2048];
 	/* v2 (pure, or the unified half of a hybrid layout) */
 	if (cgroup_path(cg, "", path, sizeof(path)) && strcmp(path, "/") != 0) {
 		if (cgroup_path(mine, "", self_path, sizeof(self_path)) && !strcmp(path, self_path))
-			return ai_err_set(err, 0, "the target shares our cgroup %s: freezing it would freeze us", path);
-		static const char *const subs[] = { "", "/unified" };
+			return ai_err_set(
+			    err, 0, "the target shares our cgroup %s: freezing it would freeze us", path);
+		static const char *const subs[] = {"", "/unified"};
 		for (size_t i = 0; i < 2; i++) {
 			int sfd = open_state(root, subs[i], path, "cgroup.freeze", O_RDWR);
 			if (sfd < 0)
@@ -120,7 +123,8 @@ int ai_freezer_open(int proc_fd, pid_t pid, const char *cgroup_root, struct ai_f
 		}
 		return ai_err_set(err, errno, "%s/freezer%s/freezer.state", root, path);
 	}
-	return ai_err_set(err, ENOENT, "no freezer for pid %d under %s (cgroup.freeze or freezer.state)", pid, root);
+	return ai_err_set(err, ENOENT, "no freezer for pid %d under %s (cgroup.freeze or freezer.state)", pid,
+			  root);
 }
 
 static int write_str(int fd, const char *s)
@@ -206,12 +210,12 @@ static int wait_frozen(struct ai_freezer *f, ai_err_t *err)
 			return ai_err_set(err, ETIMEDOUT, "cgroup not frozen after %d ms", FREEZE_TIMEOUT_MS);
 		if (f->events_fd >= 0) {
 			/* cgroup.events signals every change with POLLPRI */
-			struct pollfd pfd = { .fd = f->events_fd, .events = POLLPRI };
+			struct pollfd pfd = {.fd = f->events_fd, .events = POLLPRI};
 			if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 				return ai_err_set(err, errno, "poll cgroup.events");
 		} else {
 			/* v1 has no notification: FREEZING settles within milliseconds */
-			struct timespec ts = { 0, 1000000 };
+			struct timespec ts = {0, 1000000};
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -230,7 +234,7 @@ static int hook_freeze(void *ctx, ai_err_t *err)
 	if (wait_frozen(f, err) < 0)
 		return -1;
 	if (f->hold_ms) {
-		struct timespec ts = { f->hold_ms / 1000, (long)(f->hold_ms % 1000) * 1000000 };
+		struct timespec ts = {f->hold_ms / 1000, (long)(f->hold_ms % 1000) * 1000000};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}

@@ -71,7 +71,9 @@ int ai_http_parse(const char *buf, size_t len, struct ai_http_req *req)
 		return -400;
 	const char *ver = sp2 + 1;
 	if (eol - ver != 8 || memcmp(ver, "HTTP/1.", 7) != 0)
-		return memchr(ver, ' ', (size_t)(eol - ver)) || eol - ver < 5 || memcmp(ver, "HTTP/", 5) ? -400 : -505;
+		return memchr(ver, ' ', (size_t)(eol - ver)) || eol - ver < 5 || memcmp(ver, "HTTP/", 5)
+			   ? -400
+			   : -505;
 	if (ver[7] == '1')
 		req->minor = 1;
 	else if (ver[7] == '0')
@@ -231,16 +233,27 @@ bool ai_http_bearer_ok(const struct ai_http_req *req, const char *token, size_t 
 const char *ai_http_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
 	}
 }

@@ -15,10 +15,10 @@ enum ai_http_method { AI_HTTP_GET = 1, AI_HTTP_POST, AI_HTTP_HEAD };
 
 struct ai_http_req {
 	enum ai_http_method method;
-	int minor;                        /* HTTP/1.<minor>, 0 or 1 */
-	char path[AI_HTTP_MAX_TARGET];    /* before '?', NUL-terminated, not decoded */
-	char query[AI_HTTP_MAX_TARGET];   /* after '?', may be empty */
-	char auth[512];                   /* the Authorization value, OWS trimmed */
+	int minor;			/* HTTP/1.<minor>, 0 or 1 */
+	char path[AI_HTTP_MAX_TARGET];	/* before '?', NUL-terminated, not decoded */
+	char query[AI_HTTP_MAX_TARGET]; /* after '?', may be empty */
+	char auth[512];			/* the Authorization value, OWS trimmed */
 	bool has_auth, has_host;
 	bool auth_too_long;
 };

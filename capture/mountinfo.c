@@ -12,8 +12,8 @@ static bool is_odigit(char c)
 /* The kernel (seq_escape, mangle) writes a byte as \NNN with exactly three octal digits. */
 static bool octal_at(const char *s, size_t i, size_t len, unsigned char *out)
 {
-	if (len < 4 || i > len - 4 || s[i] != '\\' || s[i + 1] < '0' || s[i + 1] > '3' || !is_odigit(s[i + 2]) ||
-	    !is_odigit(s[i + 3]))
+	if (len < 4 || i > len - 4 || s[i] != '\\' || s[i + 1] < '0' || s[i + 1] > '3' ||
+	    !is_odigit(s[i + 2]) || !is_odigit(s[i + 3]))
 		return false;
 	*out = (unsigned char)(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) | (s[i + 3] - '0'));
 	return true;
@@ -81,14 +81,15 @@ int ai_mountinfo_parse_line(char *line, size_t len, struct ai_mountinfo *m, ai_e
 	char *p = line, *end = line + len;
 	struct ai_mi_str id, parent, dev;
 	if (!next_tok(&p, end, &id) || !next_tok(&p, end, &parent) || !next_tok(&p, end, &dev) ||
-	    !next_tok(&p, end, &m->root) || !next_tok(&p, end, &m->mount_point) || !next_tok(&p, end, &m->options))
+	    !next_tok(&p, end, &m->root) || !next_tok(&p, end, &m->mount_point) ||
+	    !next_tok(&p, end, &m->options))
 		return ai_err_set(err, 0, "mountinfo line has fewer than 6 fields");
 	if (parse_u64(&id, &m->mount_id) < 0 || parse_u64(&parent, &m->parent_id) < 0)
 		return ai_err_set(err, 0, "mountinfo line has a bad mount id");
 	char *colon = memchr(dev.s, ':', dev.len);
 	uint64_t maj, min;
-	if (!colon || parse_u64(&(struct ai_mi_str){ dev.s, (size_t)(colon - dev.s) }, &maj) < 0 ||
-	    parse_u64(&(struct ai_mi_str){ colon + 1, (size_t)(dev.s + dev.len - colon - 1) }, &min) < 0 ||
+	if (!colon || parse_u64(&(struct ai_mi_str){dev.s, (size_t)(colon - dev.s)}, &maj) < 0 ||
+	    parse_u64(&(struct ai_mi_str){colon + 1, (size_t)(dev.s + dev.len - colon - 1)}, &min) < 0 ||
 	    maj > UINT32_MAX || min > UINT32_MAX)
 		return ai_err_set(err, 0, "mountinfo line has a bad maj:min");
 	m->major = (unsigned)maj;
@@ -107,12 +108,12 @@ int ai_mountinfo_parse_line(char *line, size_t len, struct ai_mountinfo *m, ai_e
 	}
 	if (!dash)
 		return ai_err_set(err, 0, "mountinfo line has no \"-\" separator");
-	m->optional = (struct ai_mi_str){ opt_start, (size_t)(opt_end - opt_start) };
+	m->optional = (struct ai_mi_str){opt_start, (size_t)(opt_end - opt_start)};
 	if (!next_tok(&p, end, &m->fstype) || !next_tok(&p, end, &m->source))
 		return ai_err_set(err, 0, "mountinfo line has no fstype or source");
 	/* The super options are the last field; take the rest of the line so that a space a
 	 * filesystem failed to escape cannot shift anything. */
-	m->super_options = (struct ai_mi_str){ p, (size_t)(end - p) };
+	m->super_options = (struct ai_mi_str){p, (size_t)(end - p)};
 
 	terminate(&m->root);
 	terminate(&m->mount_point);

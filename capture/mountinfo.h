@@ -17,12 +17,12 @@ struct ai_mi_str {
 struct ai_mountinfo {
 	uint64_t mount_id, parent_id;
 	unsigned major, minor;
-	struct ai_mi_str root;          /* unescaped */
-	struct ai_mi_str mount_point;   /* unescaped */
+	struct ai_mi_str root;	      /* unescaped */
+	struct ai_mi_str mount_point; /* unescaped */
 	struct ai_mi_str options;
-	struct ai_mi_str optional;      /* space separated tagged fields, may be empty */
-	struct ai_mi_str fstype;        /* unescaped */
-	struct ai_mi_str source;        /* unescaped */
+	struct ai_mi_str optional;	/* space separated tagged fields, may be empty */
+	struct ai_mi_str fstype;	/* unescaped */
+	struct ai_mi_str source;	/* unescaped */
 	struct ai_mi_str super_options; /* as the kernel wrote it: overlay paths stay escaped */
 };
 
@@ -38,7 +38,7 @@ size_t ai_mountinfo_unescape(char *s, size_t len);
 struct ai_ovl_opts {
 	char **lowerdirs; /* top first, as overlay orders them; data-only layers after the "::" */
 	size_t nlower;
-	size_t ndata;     /* how many of the last lowerdirs are data-only layers */
+	size_t ndata; /* how many of the last lowerdirs are data-only layers */
 	char *upperdir;
 	char *workdir;
 	char *redirect_dir;

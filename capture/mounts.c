@@ -102,7 +102,7 @@ static void json_mount(struct ai_json *j, const struct ai_mountinfo *m)
  * so podman's "l/XXXX -> ../<layer>/diff" reads as the layer's own path. Never touches the fs. */
 static char *resolve_lexically(const char *link, const char *target)
 {
-	struct ai_buf in cleanup_buf = { 0 };
+	struct ai_buf in cleanup_buf = {0};
 	if (target[0] != '/') {
 		const char *slash = strrchr(link, '/');
 		if (slash)
@@ -153,11 +153,11 @@ static char *resolve_lower(struct ai_capture *cap, const char *lower)
 		return NULL;
 	cleanup_free char *target = NULL;
 	size_t tlen;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	if (ai_readlinkat(cap->host_root_fd, rel, &target, &tlen, &err) < 0) {
 		if (err.errnum != EINVAL) /* EINVAL: a plain directory, nothing to resolve */
-			ai_log_path(cap, AI_LOG_INFO, COLLECTOR, lower, strlen(lower), "lowerdir not resolved: %s",
-				    err.msg);
+			ai_log_path(cap, AI_LOG_INFO, COLLECTOR, lower, strlen(lower),
+				    "lowerdir not resolved: %s", err.msg);
 		return NULL;
 	}
 	if (memchr(target, '\0', tlen))
@@ -200,7 +200,8 @@ static void overlay_reset(struct ai_overlay *ov)
 
 /* Hand the parsed options to cap->overlay, every string its own allocation (snapshot.c frees
  * them one by one). */
-static int fill_overlay(struct ai_overlay *ov, struct ai_ovl_opts *o, const struct ai_mountinfo *m, ai_err_t *err)
+static int fill_overlay(struct ai_overlay *ov, struct ai_ovl_opts *o, const struct ai_mountinfo *m,
+			ai_err_t *err)
 {
 	overlay_reset(ov);
 	ov->options = strndup(m->super_options.s, m->super_options.len);
@@ -227,21 +228,22 @@ static int collect_mounts(struct ai_capture *cap, ai_err_t *err)
 	if (ai_read_small(proc->procfd, "mountinfo", MOUNTINFO_MAX, &data, &len, &truncated, err) < 0)
 		return ai_err_wrap(err, "read /proc/%d/mountinfo", (int)proc->pid);
 	if (truncated) {
-		ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR, "/proc/%d/mountinfo larger than %u bytes, rest dropped",
-		       (int)proc->pid, MOUNTINFO_MAX);
+		ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR,
+		       "/proc/%d/mountinfo larger than %u bytes, rest dropped", (int)proc->pid,
+		       MOUNTINFO_MAX);
 		/* The last line was cut mid-way: parsing it would invent a mount. */
 		char *nl = memrchr(data, '\n', len);
 		len = nl ? (size_t)(nl - data) + 1 : 0;
 	}
 
-	struct ai_buf doc cleanup_buf = { 0 };
+	struct ai_buf doc cleanup_buf = {0};
 	struct ai_json j;
 	ai_json_init(&j, &doc);
 	ai_json_obj_begin(&j);
 	ai_json_key(&j, "mounts");
 	ai_json_arr_begin(&j);
 
-	struct ai_mountinfo root = { 0 };
+	struct ai_mountinfo root = {0};
 	bool have_root = false;
 	size_t lineno = 0;
 	char *p = data, *end = data + len;
@@ -250,10 +252,11 @@ static int collect_mounts(struct ai_capture *cap, ai_err_t *err)
 		char *e = nl ? nl : end;
 		lineno++;
 		struct ai_mountinfo m;
-		ai_err_t lerr = { 0 };
+		ai_err_t lerr = {0};
 		/* e is either the '\n' or data[len], the NUL ai_read_small adds: both writable. */
 		if (ai_mountinfo_parse_line(p, (size_t)(e - p), &m, &lerr) < 0) {
-			ai_log(cap, AI_LOG_ERROR, COLLECTOR, "mountinfo line %zu skipped: %s", lineno, lerr.msg);
+			ai_log(cap, AI_LOG_ERROR, COLLECTOR, "mountinfo line %zu skipped: %s", lineno,
+			       lerr.msg);
 		} else {
 			json_mount(&j, &m);
 			/* Several mounts on "/" stack; the last one listed is the one on top. */
@@ -268,10 +271,11 @@ static int collect_mounts(struct ai_capture *cap, ai_err_t *err)
 	ai_json_arr_end(&j);
 
 	ai_json_key(&j, "overlay");
-	struct ai_ovl_opts o cleanup_ovl = { 0 };
-	ai_err_t oerr = { 0 };
+	struct ai_ovl_opts o cleanup_ovl = {0};
+	ai_err_t oerr = {0};
 	if (!have_root) {
-		ai_log(cap, AI_LOG_WARNING, COLLECTOR, "no overlay mounted on / in the target: no upperdir to capture");
+		ai_log(cap, AI_LOG_WARNING, COLLECTOR,
+		       "no overlay mounted on / in the target: no upperdir to capture");
 		ai_json_null(&j);
 	} else if (ai_mountinfo_parse_overlay(root.super_options.s, root.super_options.len, &o, &oerr) < 0) {
 		ai_log_path(cap, AI_LOG_ERROR, COLLECTOR, root.super_options.s, root.super_options.len,
@@ -312,7 +316,8 @@ static int collect_mounts(struct ai_capture *cap, ai_err_t *err)
 		ai_json_obj_end(&j);
 
 		if (!o.upperdir)
-			ai_log(cap, AI_LOG_WARNING, COLLECTOR, "root overlay has no upperdir (read-only root)");
+			ai_log(cap, AI_LOG_WARNING, COLLECTOR,
+			       "root overlay has no upperdir (read-only root)");
 		if (fill_overlay(&cap->overlay, &o, &root, err) < 0)
 			return -1;
 	}
@@ -320,4 +325,4 @@ static int collect_mounts(struct ai_capture *cap, ai_err_t *err)
 	return ai_capture_put_json(cap, AI_M_MOUNTS, &doc, err);
 }
 
-const struct ai_collector ai_collector_mounts = { "mounts", collect_mounts };
+const struct ai_collector ai_collector_mounts = {"mounts", collect_mounts};

@@ -52,7 +52,7 @@ static inline void ai_parallel(size_t n, void (*fn)(void *arg, size_t i, unsigne
 	unsigned want = (unsigned)(ncpu < AI_PAR_MAX ? ncpu : AI_PAR_MAX);
 	if (want > n)
 		want = (unsigned)n;
-	struct ai_par p = { .n = n, .fn = fn, .arg = arg };
+	struct ai_par p = {.n = n, .fn = fn, .arg = arg};
 	pthread_t th[AI_PAR_MAX];
 	struct ai_par_thread pt[AI_PAR_MAX];
 	void *stk[AI_PAR_MAX];
@@ -66,7 +66,7 @@ static inline void ai_parallel(size_t n, void (*fn)(void *arg, size_t i, unsigne
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstack(&attr, stk[started], AI_PAR_STACK);
-		pt[started] = (struct ai_par_thread){ &p, t };
+		pt[started] = (struct ai_par_thread){&p, t};
 		int rc = pthread_create(&th[started], &attr, ai_par_main, &pt[started]);
 		pthread_attr_destroy(&attr);
 		if (rc != 0) {

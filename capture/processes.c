@@ -26,10 +26,10 @@
 
 #define COLL "processes"
 
-#define PROC_SMALL_MAX   (64u << 10)
-#define PROC_ARGS_MAX    (256u << 10)
-#define PROC_MAPS_MAX    (1u << 20)
-#define PROC_HASH_BUFSZ  (1u << 20)
+#define PROC_SMALL_MAX	(64u << 10)
+#define PROC_ARGS_MAX	(256u << 10)
+#define PROC_MAPS_MAX	(1u << 20)
+#define PROC_HASH_BUFSZ (1u << 20)
 
 /* ---- pure parsing helpers (no I/O; exercised by tests/unit/test_procparse.c) ---- */
 
@@ -178,7 +178,7 @@ static bool pp_ns_inode(const char *link, size_t len, uint64_t *ino)
 	const char *lb = memchr(link, '[', len);
 	if (!lb || len < 2 || link[len - 1] != ']')
 		return false;
-	struct pp_slice sl = { lb + 1, (size_t)(link + len - 1 - (lb + 1)) };
+	struct pp_slice sl = {lb + 1, (size_t)(link + len - 1 - (lb + 1))};
 	return pp_next_u64(&sl, ino) && sl.len == 0;
 }
 
@@ -206,8 +206,8 @@ static int pp_parse_map(const char *line, size_t len, struct pp_map *m)
 	const char *dash = memchr(toks[0].s, '-', toks[0].len);
 	if (!dash)
 		return -1;
-	m->start = (struct pp_slice){ toks[0].s, (size_t)(dash - toks[0].s) };
-	m->end = (struct pp_slice){ dash + 1, toks[0].len - m->start.len - 1 };
+	m->start = (struct pp_slice){toks[0].s, (size_t)(dash - toks[0].s)};
+	m->end = (struct pp_slice){dash + 1, toks[0].len - m->start.len - 1};
 	if (!pp_is_hex(&m->start) || !pp_is_hex(&m->end) || !pp_is_hex(&toks[2]))
 		return -1;
 	m->perms = toks[1];
@@ -218,7 +218,7 @@ static int pp_parse_map(const char *line, size_t len, struct pp_map *m)
 		return -1;
 	while (p < end && *p == ' ')
 		p++;
-	m->path = (struct pp_slice){ p, (size_t)(end - p) };
+	m->path = (struct pp_slice){p, (size_t)(end - p)};
 	return 0;
 }
 
@@ -251,13 +251,13 @@ static int pp_parse_limit(const char *line, size_t len, struct pp_limit *l)
 			p--;
 		if (p == te)
 			break;
-		t[n++] = (struct pp_slice){ p, (size_t)(te - p) };
+		t[n++] = (struct pp_slice){p, (size_t)(te - p)};
 	}
 	if (n < 3)
 		return -1;
 	size_t hi = 0; /* index in t of the hard limit */
 	if (pp_is_limit_value(&t[0])) {
-		l->units = (struct pp_slice){ t[0].s + t[0].len, 0 };
+		l->units = (struct pp_slice){t[0].s + t[0].len, 0};
 	} else {
 		l->units = t[0];
 		hi = 1;
@@ -271,7 +271,7 @@ static int pp_parse_limit(const char *line, size_t len, struct pp_limit *l)
 		p--;
 	if (p == line)
 		return -1;
-	l->name = (struct pp_slice){ line, (size_t)(p - line) };
+	l->name = (struct pp_slice){line, (size_t)(p - line)};
 	return 0;
 }
 
@@ -307,16 +307,16 @@ static int64_t pp_ticks_to_ns(int64_t boot_epoch_ns, uint64_t ticks, long hz)
 /* ---- the frozen half: /proc into memory, on several threads (no logging, no bundle) ---- */
 
 enum { PR_STAT, PR_STATUS, PR_CMDLINE, PR_ENVIRON, PR_CGROUP, PR_MAPS, PR_LIMITS, PR_NFILES };
-static const char *const pr_file_name[PR_NFILES] = { "stat",   "status", "cmdline", "environ",
-						     "cgroup", "maps",   "limits" };
-static const size_t pr_file_max[PR_NFILES] = { PROC_SMALL_MAX, PROC_SMALL_MAX, PROC_ARGS_MAX, PROC_ARGS_MAX,
-					       PROC_SMALL_MAX, PROC_MAPS_MAX,  PROC_SMALL_MAX };
+static const char *const pr_file_name[PR_NFILES] = {"stat",   "status", "cmdline", "environ",
+						    "cgroup", "maps",	"limits"};
+static const size_t pr_file_max[PR_NFILES] = {PROC_SMALL_MAX, PROC_SMALL_MAX, PROC_ARGS_MAX, PROC_ARGS_MAX,
+					      PROC_SMALL_MAX, PROC_MAPS_MAX,  PROC_SMALL_MAX};
 #define PR_NNS 7
-static const char *const pr_ns_kind[PR_NNS] = { "mnt", "pid", "net", "ipc", "uts", "user", "cgroup" };
-static const char *const pr_ns_link[PR_NNS] = { "ns/mnt", "ns/pid",  "ns/net",   "ns/ipc",
-						"ns/uts", "ns/user", "ns/cgroup" };
+static const char *const pr_ns_kind[PR_NNS] = {"mnt", "pid", "net", "ipc", "uts", "user", "cgroup"};
+static const char *const pr_ns_link[PR_NNS] = {"ns/mnt", "ns/pid",  "ns/net",	"ns/ipc",
+					       "ns/uts", "ns/user", "ns/cgroup"};
 enum { PR_CWD, PR_ROOT, PR_EXE, PR_NS0, PR_NLINKS = PR_NS0 + PR_NNS };
-static const char *const pr_link_name[PR_NS0] = { "cwd", "root", "exe" };
+static const char *const pr_link_name[PR_NS0] = {"cwd", "root", "exe"};
 
 /* One scratch buffer per thread: room for the largest read (maps) plus the byte that tells
  * there was more, and for any link (64 KiB). Mapped for the read and unmapped after it. */
@@ -338,9 +338,9 @@ struct rawproc {
 	struct rpart file[PR_NFILES];
 	struct rpart link[PR_NLINKS];
 	struct rpart exeopen; /* the open of /proc/PID/exe: its fd is exefd */
-	int exefd;            /* -1 when not open */
+	int exefd;	      /* -1 when not open */
 	bool zombie;
-	bool alive_end;       /* still the same process once everything was read */
+	bool alive_end; /* still the same process once everything was read */
 };
 
 struct ai_procs_raw {
@@ -462,8 +462,8 @@ static void pr_read_proc(void *arg, size_t i, unsigned t)
 	const struct ai_proc *p = &jb->cap->target.procs[i];
 	struct rawproc *rp = &jb->r->procs[i];
 	if (!jb->scratch[t]) {
-		void *m = mmap(NULL, PR_SCRATCH, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			       -1, 0);
+		void *m = mmap(NULL, PR_SCRATCH, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (m == MAP_FAILED) {
 			for (size_t k = 0; k < PR_NFILES; k++)
 				pr_fail(&rp->file[k], p, ENOMEM, "read", pr_file_name[k]);
@@ -509,7 +509,8 @@ static int boot_epoch_ns(int64_t *out, struct timespec *now, ai_err_t *err)
 	if (clock_gettime(CLOCK_REALTIME, &rt) < 0 || clock_gettime(CLOCK_BOOTTIME, &bt) < 0)
 		return ai_err_set(err, errno, "clock_gettime");
 	*now = rt;
-	*out = ((int64_t)rt.tv_sec - (int64_t)bt.tv_sec) * 1000000000 + ((int64_t)rt.tv_nsec - (int64_t)bt.tv_nsec);
+	*out = ((int64_t)rt.tv_sec - (int64_t)bt.tv_sec) * 1000000000 +
+	       ((int64_t)rt.tv_nsec - (int64_t)bt.tv_nsec);
 	return 0;
 }
 
@@ -527,7 +528,7 @@ int ai_processes_read(struct ai_capture *cap, ai_err_t *err)
 		procs_raw_free(r);
 		return ai_err_wrap(err, "processes");
 	}
-	struct pr_job jb = { .cap = cap, .r = r };
+	struct pr_job jb = {.cap = cap, .r = r};
 	ai_parallel(r->n, pr_read_proc, &jb);
 	for (unsigned t = 0; t < AI_PAR_MAX; t++)
 		if (jb.scratch[t])
@@ -550,7 +551,7 @@ struct exe_cache_ent {
 struct pctx {
 	struct ai_capture *cap;
 	struct ai_json *j;
-	int upperfd;          /* host upperdir, -1 when absent or unopenable */
+	int upperfd; /* host upperdir, -1 when absent or unopenable */
 	bool upper_tried;
 	int64_t boot_epoch_ns;
 	long hz;
@@ -598,8 +599,8 @@ static void part_failed_as(struct pstate *ps, const char *what, int en, const ch
 	}
 	if (!quiet) {
 		if (ps->vanished)
-			ai_log(ps->c->cap, lvl, COLL, "pid %d: exited during capture (%s: %s)", (int)ps->p->pid,
-			       what, msg);
+			ai_log(ps->c->cap, lvl, COLL, "pid %d: exited during capture (%s: %s)",
+			       (int)ps->p->pid, what, msg);
 		else
 			ai_log(ps->c->cap, lvl, COLL, "pid %d: %s: %s", (int)ps->p->pid, what, msg);
 	}
@@ -623,7 +624,8 @@ static bool got_part(struct pstate *ps, const char *name, const struct rpart *rp
 		return false;
 	}
 	if (rp->trunc)
-		ai_log(ps->c->cap, AI_LOG_TRUNCATED, COLL, "pid %d: %s cut at %zu bytes", (int)ps->p->pid, name, max);
+		ai_log(ps->c->cap, AI_LOG_TRUNCATED, COLL, "pid %d: %s cut at %zu bytes", (int)ps->p->pid,
+		       name, max);
 	return true;
 }
 
@@ -641,8 +643,9 @@ static char *hex_dup(const char *s, size_t len)
 	return h;
 }
 
-/* The value of an array of hostile strings (the caller wrote the key). Arrays have no per-element "_hex" sibling, so when any element
- * is not UTF-8 a parallel "<key>_hex" array carries the exact bytes of every element. */
+/* The value of an array of hostile strings (the caller wrote the key). Arrays have no per-element "_hex"
+ * sibling, so when any element is not UTF-8 a parallel "<key>_hex" array carries the exact bytes of every
+ * element. */
 static void emit_nul_list(struct ai_json *j, const char *key, const char *buf, size_t len)
 {
 	struct pp_slice sl;
@@ -682,8 +685,8 @@ static void emit_hex_field(struct ai_json *j, const char *key, const char *statu
 	}
 }
 
-static void emit_u64_list(struct ai_json *j, const char *key, const char *status, size_t slen, const char *skey,
-			  size_t want)
+static void emit_u64_list(struct ai_json *j, const char *key, const char *status, size_t slen,
+			  const char *skey, size_t want)
 {
 	struct pp_slice v;
 	ai_json_key(j, key);
@@ -701,7 +704,8 @@ static void emit_u64_list(struct ai_json *j, const char *key, const char *status
 	ai_json_arr_end(j);
 }
 
-static void emit_int_field(struct ai_json *j, const char *key, const char *status, size_t slen, const char *skey)
+static void emit_int_field(struct ai_json *j, const char *key, const char *status, size_t slen,
+			   const char *skey)
 {
 	struct pp_slice v;
 	uint64_t n;
@@ -723,7 +727,7 @@ static int upper_dir(struct pctx *c)
 	const char *u = cap->overlay.upperdir;
 	while (*u == '/')
 		u++;
-	ai_err_t e = { 0 };
+	ai_err_t e = {0};
 	c->upperfd = ai_safe_openat(cap->host_root_fd, *u ? u : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, &e);
 	if (c->upperfd < 0)
 		ai_log_path(cap, AI_LOG_ERROR, COLL, cap->overlay.upperdir, strlen(cap->overlay.upperdir),
@@ -748,7 +752,7 @@ static int exe_in_upper(struct pstate *ps, const char *path, size_t len)
 	}
 	if (!len || memchr(path, '\0', len))
 		return 0;
-	ai_err_t e = { 0 };
+	ai_err_t e = {0};
 	cleanup_close int fd = ai_safe_openat(ufd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, &e);
 	if (fd < 0) {
 		/* ELOOP/ENOTDIR: a symlink or file in the upper shadows a component, so this
@@ -848,7 +852,7 @@ static void emit_exe(struct pstate *ps)
 	char member[64];
 	snprintf(member, sizeof(member), AI_M_EXE "/%d", pid);
 
-	ai_err_t e = { 0 };
+	ai_err_t e = {0};
 	/* Opened while frozen (pr_read_proc). Out of fds then (a target of many processes holds
 	 * three each while frozen): opened now, and said so. */
 	cleanup_close int fd = ps->rp->exefd;
@@ -867,7 +871,8 @@ static void emit_exe(struct pstate *ps)
 		if (e.errnum)
 			part_failed(ps, "exe", &e);
 		else
-			part_failed_as(ps, "exe", eo->errnum, eo->msg ? eo->msg : "open exe: not opened", eo->dead);
+			part_failed_as(ps, "exe", eo->errnum, eo->msg ? eo->msg : "open exe: not opened",
+				       eo->dead);
 	} else if (fstat(fd, &st) < 0) {
 		ai_err_set(&e, errno, "fstat exe");
 		part_failed(ps, "exe", &e);
@@ -881,17 +886,18 @@ static void emit_exe(struct pstate *ps)
 			store = exe_in_upper(ps, path, plen) != 0;
 		if (store) {
 			struct ai_member_meta meta = {
-				.path = member,
-				.path_len = strlen(member),
-				.mode = S_IFREG | 0400,
-				.atime = c->now,
-				.mtime = c->now,
-				.ctime = c->now,
+			    .path = member,
+			    .path_len = strlen(member),
+			    .mode = S_IFREG | 0400,
+			    .atime = c->now,
+			    .mtime = c->now,
+			    .ctime = c->now,
 			};
 			struct ai_member_result res;
 			memset(&res, 0, sizeof(res));
 			if (ai_bundle_add_fd(cap->bundle, &meta, fd, cap->exe_cap, &res, &e) < 0) {
-				ai_log_path(cap, AI_LOG_ERROR, COLL, path, plen, "pid %d: store exe: %s", pid, e.msg);
+				ai_log_path(cap, AI_LOG_ERROR, COLL, path, plen, "pid %d: store exe: %s", pid,
+					    e.msg);
 				if (ps->errs.len)
 					ai_buf_adds(&ps->errs, "; ");
 				ai_buf_printf(&ps->errs, "store exe: %s", e.msg);
@@ -902,8 +908,9 @@ static void emit_exe(struct pstate *ps)
 				truncated = res.truncated;
 				if (res.truncated)
 					ai_log_path(cap, AI_LOG_TRUNCATED, COLL, path, plen,
-						    "pid %d: exe stored cut at %" PRIu64 " of %" PRIu64 " bytes", pid,
-						    res.size, res.source_size);
+						    "pid %d: exe stored cut at %" PRIu64 " of %" PRIu64
+						    " bytes",
+						    pid, res.size, res.source_size);
 				if (res.short_read)
 					ai_log_path(cap, AI_LOG_WARNING, COLL, path, plen,
 						    "pid %d: exe shrank while stored, zero padded", pid);
@@ -981,7 +988,8 @@ static void emit_maps(struct pstate *ps)
 			ai_json_kbytes(j, "path", m.path.s, m.path.len);
 			ai_json_obj_end(j);
 		} else if (le > p) {
-			ai_log(ps->c->cap, AI_LOG_ERROR, COLL, "pid %d: unparsable maps line", (int)ps->p->pid);
+			ai_log(ps->c->cap, AI_LOG_ERROR, COLL, "pid %d: unparsable maps line",
+			       (int)ps->p->pid);
 		}
 		p = le + 1;
 	}
@@ -1023,12 +1031,12 @@ static void emit_limits(struct pstate *ps)
 static void emit_process(struct pctx *c, const struct ai_proc *p, struct rawproc *rp)
 {
 	struct ai_json *j = c->j;
-	cleanup_pstate struct pstate ps = { .c = c, .p = p, .rp = rp };
+	cleanup_pstate struct pstate ps = {.c = c, .p = p, .rp = rp};
 	ai_buf_init(&ps.errs);
 	const struct rpart *f = rp->file;
 	const char *status = NULL;
 	size_t slen = 0;
-	struct pp_stat st = { 0 };
+	struct pp_stat st = {0};
 	bool have_stat = false;
 	int pid = (int)p->pid;
 
@@ -1080,7 +1088,7 @@ static void emit_process(struct pctx *c, const struct ai_proc *p, struct rawproc
 	emit_exe(&ps);
 
 	if (have_stat) {
-		char state[2] = { st.state, '\0' };
+		char state[2] = {st.state, '\0'};
 		ai_json_kbytes(j, "state", state, 1);
 	} else {
 		ai_json_kstr(j, "state", NULL);
@@ -1161,7 +1169,7 @@ int ai_processes_finish(struct ai_capture *cap, ai_err_t *err)
 	ai_buf_init(&doc);
 	struct ai_json j;
 	ai_json_init(&j, &doc);
-	cleanup_pctx struct pctx c = { .cap = cap, .j = &j, .upperfd = -1 };
+	cleanup_pctx struct pctx c = {.cap = cap, .j = &j, .upperfd = -1};
 	c.boot_epoch_ns = r->boot_epoch_ns;
 	c.now = r->now;
 	c.hz = sysconf(_SC_CLK_TCK);
@@ -1188,4 +1196,4 @@ static int collect_processes(struct ai_capture *cap, ai_err_t *err)
 	return ai_processes_finish(cap, err);
 }
 
-const struct ai_collector ai_collector_processes = { "processes", collect_processes };
+const struct ai_collector ai_collector_processes = {"processes", collect_processes};

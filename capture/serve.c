@@ -36,9 +36,9 @@
 
 /* A deliberate stop (preStop, exec, SIGTERM) is followed by the target's exit: no second
  * "exit" capture when this target was captured this recently. */
-#define EXIT_DEDUP_S    30
-#define UNIX_MAX_LINE   256
-#define REASON_MAX      128
+#define EXIT_DEDUP_S  30
+#define UNIX_MAX_LINE 256
+#define REASON_MAX    128
 
 enum kind { K_LISTEN, K_ULISTEN, K_SIGNAL, K_TARGET, K_WORKER, K_REDISCOVER, K_GRACE, K_CONN, K_TIMER };
 
@@ -71,7 +71,7 @@ struct job {
 	ai_err_t err;
 	struct ai_snapshot_result res;
 	double ms;
-	int upload_rc;                 /* 1: not configured */
+	int upload_rc; /* 1: not configured */
 	ai_err_t upload_err;
 };
 
@@ -81,20 +81,20 @@ struct server {
 	struct ev e_listen, e_ulisten, e_signal, e_target, e_worker, e_redisc, e_grace;
 	bool have_target;
 	struct ai_found target;
-	struct ai_overlay overlay;     /* the target's root overlay, for the exit trigger */
-	time_t target_captured;        /* last capture (monotonic s) of the container below, 0 never */
-	uint64_t captured_mntns;       /* a container is its mount namespace, whatever its pids */
+	struct ai_overlay overlay; /* the target's root overlay, for the exit trigger */
+	time_t target_captured;	   /* last capture (monotonic s) of the container below, 0 never */
+	uint64_t captured_mntns;   /* a container is its mount namespace, whatever its pids */
 	unsigned rediscover_ms;
 	struct conn *conns;
 	unsigned nconns;
 	bool capturing;
 	pthread_t worker;
 	struct job job;
-	unsigned waiters;              /* triggers coalesced into the running capture */
+	unsigned waiters; /* triggers coalesced into the running capture */
 	unsigned ncaptures;
 	bool terminating, baseline_done;
-	bool trim_pending;             /* memory to give back once idle again */
-	void *wstack;                  /* the worker's stack (ours: glibc would cache it) */
+	bool trim_pending; /* memory to give back once idle again */
+	void *wstack;	   /* the worker's stack (ours: glibc would cache it) */
 };
 
 #define WORKER_STACK (8u << 20)
@@ -142,7 +142,8 @@ static void idle_trim(void)
 			unsigned long ino = f ? strtoul(f, &e, 10) : 0;
 			while (ino && *e == ' ')
 				e++;
-			if (hi > lo && ino && *e == '/' && perms[0] == 'r' && perms[1] != 'w' && nvma < TRIM_MAX_VMAS) {
+			if (hi > lo && ino && *e == '/' && perms[0] == 'r' && perms[1] != 'w' &&
+			    nvma < TRIM_MAX_VMAS) {
 				vma[nvma].lo = lo;
 				vma[nvma++].hi = hi;
 			}
@@ -210,7 +211,8 @@ static void fd_close(int *fd)
 }
 
 /* ---- event log: one JSON object per line on log_fd */
-static void logev(struct server *s, const char *event, void (*fill)(struct ai_json *, const void *), const void *arg)
+static void logev(struct server *s, const char *event, void (*fill)(struct ai_json *, const void *),
+		  const void *arg)
 {
 	if (s->o->log_fd < 0)
 		return;
@@ -243,13 +245,14 @@ static void fill_target(struct ai_json *j, const void *arg)
 	ai_json_kint(j, "pid", s->target.pid);
 	ai_json_kuint(j, "mnt_ns", s->target.mntns);
 	ai_json_kuint(j, "processes", s->target.nprocs);
-	ai_json_kbytes(j, "upperdir", s->overlay.upperdir, s->overlay.upperdir ? strlen(s->overlay.upperdir) : 0);
+	ai_json_kbytes(j, "upperdir", s->overlay.upperdir,
+		       s->overlay.upperdir ? strlen(s->overlay.upperdir) : 0);
 }
 
 /* ---- epoll helpers */
 static int ep_add(struct server *s, int fd, uint32_t events, struct ev *e, ai_err_t *err)
 {
-	struct epoll_event ee = { .events = events, .data.ptr = e };
+	struct epoll_event ee = {.events = events, .data.ptr = e};
 	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ee) < 0)
 		return ai_err_set(err, errno, "epoll_ctl");
 	return 0;
@@ -257,7 +260,7 @@ static int ep_add(struct server *s, int fd, uint32_t events, struct ev *e, ai_er
 
 static void arm_timer(int tfd, unsigned ms)
 {
-	struct itimerspec it = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000 } };
+	struct itimerspec it = {.it_value = {ms / 1000, (long)(ms % 1000) * 1000000}};
 	timerfd_settime(tfd, 0, &it, NULL);
 }
 
@@ -316,11 +319,11 @@ static void *worker_main(void *arg)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	struct ai_freezer fz = { .state_fd = -1, .events_fd = -1, .watchdog_pipe = -1 };
+	struct ai_freezer fz = {.state_fd = -1, .events_fd = -1, .watchdog_pipe = -1};
 	struct ai_freeze_hooks hooks;
 	bool use_freeze = false;
 	if (o->freeze) {
-		ai_err_t ferr = { 0 };
+		ai_err_t ferr = {0};
 		if (ai_freezer_open(s->proc_fd, jb->pid, o->cgroup_root, &fz, &ferr) == 0) {
 			fz.hold_ms = o->freeze_hold_ms;
 			ai_freezer_hooks(&fz, &hooks);
@@ -330,18 +333,18 @@ static void *worker_main(void *arg)
 		}
 	}
 	struct ai_snapshot_opts so = {
-		.pid = jb->pid,
-		.outdir_fd = o->outdir_fd,
-		.outdir = o->outdir,
-		.host_root = o->host_root,
-		.trigger = jb->trigger,
-		.name = jb->name,
-		.key = o->key,
-		.pod = o->pod,
-		.reason = jb->reason[0] ? jb->reason : NULL,
-		.freeze = use_freeze ? &hooks : NULL,
-		.freeze_all = o->freeze_all,
-		.overlay_hint = jb->have_hint && s->overlay.found ? &s->overlay : NULL,
+	    .pid = jb->pid,
+	    .outdir_fd = o->outdir_fd,
+	    .outdir = o->outdir,
+	    .host_root = o->host_root,
+	    .trigger = jb->trigger,
+	    .name = jb->name,
+	    .key = o->key,
+	    .pod = o->pod,
+	    .reason = jb->reason[0] ? jb->reason : NULL,
+	    .freeze = use_freeze ? &hooks : NULL,
+	    .freeze_all = o->freeze_all,
+	    .overlay_hint = jb->have_hint && s->overlay.found ? &s->overlay : NULL,
 	};
 	jb->rc = ai_snapshot(&so, &jb->res, &jb->err);
 	ai_freezer_close(&fz); /* thaws if anything was left frozen */
@@ -398,8 +401,8 @@ static int capture_start(struct server *s, const char *trigger, const char *reas
 	snprintf(s->job.name, sizeof(s->job.name), "afterimage-%s-%d-%s.%03ldZ-%s", host, s->job.pid, ts,
 		 now.tv_nsec / 1000000, trigger);
 	s->waiters = 1;
-	s->wstack = mmap(NULL, WORKER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-			 -1, 0);
+	s->wstack = mmap(NULL, WORKER_STACK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 	if (s->wstack == MAP_FAILED) {
 		s->wstack = NULL;
 		return ai_err_set(err, errno, "worker stack");
@@ -522,7 +525,7 @@ static void conn_flush(struct server *s, struct conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			struct epoll_event ee = { .events = EPOLLOUT, .data.ptr = &c->sev };
+			struct epoll_event ee = {.events = EPOLLOUT, .data.ptr = &c->sev};
 			epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ee);
 			c->state = C_WRITING;
 			return;
@@ -535,7 +538,7 @@ static void conn_flush(struct server *s, struct conn *c)
 	 * timer fires), so a close with unread input does not reset the answer away. */
 	shutdown(c->fd, SHUT_WR);
 	c->state = C_DRAIN;
-	struct epoll_event ee = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->sev };
+	struct epoll_event ee = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = &c->sev};
 	epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ee);
 	conn_drain(s, c);
 }
@@ -547,7 +550,8 @@ static void respond(struct server *s, struct conn *c, int status, const char *ex
 		if (status == 200)
 			ai_buf_adds(&c->out, body);
 		else
-			ai_buf_printf(&c->out, "{\"error\":\"%s\",\"status\":%d}", ai_http_reason(status), status);
+			ai_buf_printf(&c->out, "{\"error\":\"%s\",\"status\":%d}", ai_http_reason(status),
+				      status);
 		ai_buf_addc(&c->out, '\n');
 	} else {
 		size_t blen = body ? strlen(body) : 0;
@@ -568,7 +572,8 @@ static void respond_error(struct server *s, struct conn *c, int status)
 {
 	char body[96];
 	snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":%d}", ai_http_reason(status), status);
-	respond(s, c, status, status == 401 ? "WWW-Authenticate: Bearer realm=\"afterimage\"\r\n" : NULL, body);
+	respond(s, c, status, status == 401 ? "WWW-Authenticate: Bearer realm=\"afterimage\"\r\n" : NULL,
+		body);
 }
 
 static bool reason_ok(const char *r)
@@ -581,7 +586,7 @@ static bool reason_ok(const char *r)
 
 static void trigger_capture(struct server *s, struct conn *c, const char *trigger, const char *reason)
 {
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	if (capture_start(s, trigger, reason, &err) < 0) {
 		logev(s, "error", fill_msg, err.msg);
 		cleanup_buf struct ai_buf b;
@@ -596,13 +601,13 @@ static void trigger_capture(struct server *s, struct conn *c, const char *trigge
 	}
 	c->state = C_WAITING;
 	arm_timer(c->tfd, 0); /* waits as long as the capture takes */
-	struct epoll_event ee = { .events = EPOLLRDHUP, .data.ptr = &c->sev };
+	struct epoll_event ee = {.events = EPOLLRDHUP, .data.ptr = &c->sev};
 	epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ee);
 }
 
 static void fill_sandbox(struct ai_buf *b)
 {
-	char *const argv[] = { "/", NULL }, *const envp[] = { NULL };
+	char *const argv[] = {"/", NULL}, *const envp[] = {NULL};
 	errno = 0;
 	execve("/", argv, envp); /* only returns: "/" is a directory, and seccomp may refuse first */
 	int e = errno;
@@ -614,8 +619,8 @@ static void fill_sandbox(struct ai_buf *b)
 		close(fd);
 	}
 	const char *sc = strstr(status, "\nSeccomp:\t"), *ce = strstr(status, "\nCapEff:\t");
-	ai_buf_printf(b, "{\"execve_errno\":%d,\"execve_refused\":%s,\"seccomp\":%d,\"cap_eff\":\"%.16s\"}", e,
-		      e == EPERM ? "true" : "false", sc ? atoi(sc + 10) : -1, ce ? ce + 9 : "");
+	ai_buf_printf(b, "{\"execve_errno\":%d,\"execve_refused\":%s,\"seccomp\":%d,\"cap_eff\":\"%.16s\"}",
+		      e, e == EPERM ? "true" : "false", sc ? atoi(sc + 10) : -1, ce ? ce + 9 : "");
 }
 
 static void handle_unix_line(struct server *s, struct conn *c, char *line)
@@ -623,8 +628,9 @@ static void handle_unix_line(struct server *s, struct conn *c, char *line)
 	if (!strcmp(line, "status")) {
 		cleanup_buf struct ai_buf b;
 		ai_buf_init(&b);
-		ai_buf_printf(&b, "{\"target\":%d,\"captures\":%u,\"capturing\":%s}", s->have_target ? s->target.pid : 0,
-			      s->ncaptures, s->capturing ? "true" : "false");
+		ai_buf_printf(&b, "{\"target\":%d,\"captures\":%u,\"capturing\":%s}",
+			      s->have_target ? s->target.pid : 0, s->ncaptures,
+			      s->capturing ? "true" : "false");
 		respond(s, c, 200, NULL, ai_buf_cstr(&b));
 	} else if (!strcmp(line, "sandbox-check")) {
 		cleanup_buf struct ai_buf b;
@@ -742,13 +748,15 @@ static void accept_one(struct server *s, int lfd, bool is_unix)
 	if (is_unix) {
 		struct ucred cr;
 		socklen_t l = sizeof(cr);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || (cr.uid != 0 && cr.uid != geteuid())) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 ||
+		    (cr.uid != 0 && cr.uid != geteuid())) {
 			close(fd);
 			return;
 		}
 	}
 	if (s->nconns >= s->o->max_conns) {
-		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+		static const char busy[] =
+		    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 		if (!is_unix && send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 			/* it was only a courtesy */
 		}
@@ -762,8 +770,8 @@ static void accept_one(struct server *s, int lfd, bool is_unix)
 	}
 	c->fd = fd;
 	c->is_unix = is_unix;
-	c->sev = (struct ev){ K_CONN, c };
-	c->tev = (struct ev){ K_TIMER, c };
+	c->sev = (struct ev){K_CONN, c};
+	c->tev = (struct ev){K_TIMER, c};
 	ai_buf_init(&c->out);
 	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	c->next = s->conns;
@@ -824,7 +832,7 @@ static void target_exited(struct server *s)
 		schedule_rediscover(s);
 		return;
 	}
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	if (capture_start(s, "exit", "", &err) < 0) {
 		logev(s, "error", fill_msg, err.msg);
 		target_forget(s);
@@ -864,7 +872,7 @@ static int listen_tcp(const char *spec, ai_err_t *err)
 	long port = strtol(colon + 1, &end, 10);
 	if (*end || port < 0 || port > 65535)
 		return ai_err_set(err, 0, "--listen: bad port in %s", spec);
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	socklen_t sl;
 	size_t hl = strlen(host);
 	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
@@ -898,7 +906,7 @@ static int listen_tcp(const char *spec, ai_err_t *err)
 
 static int listen_unix(const char *path, ai_err_t *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return ai_err_set(err, 0, "socket path too long: %s", path);
 	strcpy(sa.sun_path, path);
@@ -933,7 +941,7 @@ static void server_fini(struct server *s)
 	while (s->conns)
 		conn_free(s, s->conns);
 	target_forget(s);
-	int *fds[] = { &s->proc_fd, &s->ep, &s->lfd, &s->ufd, &s->sfd, &s->wfd, &s->rtfd, &s->gtfd };
+	int *fds[] = {&s->proc_fd, &s->ep, &s->lfd, &s->ufd, &s->sfd, &s->wfd, &s->rtfd, &s->gtfd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		fd_close(fds[i]);
 	if (s->o->socket_path)
@@ -943,13 +951,13 @@ static void server_fini(struct server *s)
 static int server_init(struct server *s, ai_err_t *err)
 {
 	const struct ai_serve_opts *o = s->o;
-	s->e_listen = (struct ev){ K_LISTEN, NULL };
-	s->e_ulisten = (struct ev){ K_ULISTEN, NULL };
-	s->e_signal = (struct ev){ K_SIGNAL, NULL };
-	s->e_target = (struct ev){ K_TARGET, NULL };
-	s->e_worker = (struct ev){ K_WORKER, NULL };
-	s->e_redisc = (struct ev){ K_REDISCOVER, NULL };
-	s->e_grace = (struct ev){ K_GRACE, NULL };
+	s->e_listen = (struct ev){K_LISTEN, NULL};
+	s->e_ulisten = (struct ev){K_ULISTEN, NULL};
+	s->e_signal = (struct ev){K_SIGNAL, NULL};
+	s->e_target = (struct ev){K_TARGET, NULL};
+	s->e_worker = (struct ev){K_WORKER, NULL};
+	s->e_redisc = (struct ev){K_REDISCOVER, NULL};
+	s->e_grace = (struct ev){K_GRACE, NULL};
 	s->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (s->proc_fd < 0)
 		return ai_err_set(err, errno, "open /proc");
@@ -971,8 +979,10 @@ static int server_init(struct server *s, ai_err_t *err)
 	s->gtfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (s->sfd < 0 || s->wfd < 0 || s->rtfd < 0 || s->gtfd < 0)
 		return ai_err_set(err, errno, "signalfd/eventfd/timerfd");
-	if (ep_add(s, s->sfd, EPOLLIN, &s->e_signal, err) < 0 || ep_add(s, s->wfd, EPOLLIN, &s->e_worker, err) < 0 ||
-	    ep_add(s, s->rtfd, EPOLLIN, &s->e_redisc, err) < 0 || ep_add(s, s->gtfd, EPOLLIN, &s->e_grace, err) < 0)
+	if (ep_add(s, s->sfd, EPOLLIN, &s->e_signal, err) < 0 ||
+	    ep_add(s, s->wfd, EPOLLIN, &s->e_worker, err) < 0 ||
+	    ep_add(s, s->rtfd, EPOLLIN, &s->e_redisc, err) < 0 ||
+	    ep_add(s, s->gtfd, EPOLLIN, &s->e_grace, err) < 0)
 		return -1;
 	if (o->listen) {
 		s->lfd = listen_tcp(o->listen, err);
@@ -1008,7 +1018,10 @@ static void on_signal(struct server *s)
 		if (s->terminating)
 			continue;
 		s->terminating = true;
-		logev(s, "signal", fill_msg, si.ssi_signo == SIGTERM ? "SIGTERM" : si.ssi_signo == SIGINT ? "SIGINT" : "SIGHUP");
+		logev(s, "signal", fill_msg,
+		      si.ssi_signo == SIGTERM  ? "SIGTERM"
+		      : si.ssi_signo == SIGINT ? "SIGINT"
+					       : "SIGHUP");
 		/* capture once if nothing of this target was captured yet (a baseline does not count) */
 		if (!s->capturing && !s->target_captured) {
 			ai_err_t err;
@@ -1027,8 +1040,16 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 	/* One malloc arena: a capture thread's arena would keep its pages (and per-thread
 	 * leftovers) resident between captures; the main one is trimmed when idle. */
 	mallopt(M_ARENA_MAX, 1);
-	struct server s = { .o = o, .proc_fd = -1, .ep = -1, .lfd = -1, .ufd = -1, .sfd = -1, .wfd = -1,
-			    .pidfd = -1, .rtfd = -1, .gtfd = -1 };
+	struct server s = {.o = o,
+			   .proc_fd = -1,
+			   .ep = -1,
+			   .lfd = -1,
+			   .ufd = -1,
+			   .sfd = -1,
+			   .wfd = -1,
+			   .pidfd = -1,
+			   .rtfd = -1,
+			   .gtfd = -1};
 	int ret = server_init(&s, err);
 	s.trim_pending = true;
 	while (ret == 0 && !(s.terminating && !s.capturing)) {
@@ -1048,15 +1069,29 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 		for (int i = 0; i < n && ret == 0; i++) {
 			struct ev *e = evs[i].data.ptr;
 			switch (e->kind) {
-			case K_LISTEN: accept_one(&s, s.lfd, false); break;
-			case K_ULISTEN: accept_one(&s, s.ufd, true); break;
-			case K_SIGNAL: on_signal(&s); break;
-			case K_TARGET: if (s.pidfd >= 0) target_exited(&s); break;
-			case K_WORKER: worker_done(&s); break;
-			case K_REDISCOVER: rediscover(&s); break;
+			case K_LISTEN:
+				accept_one(&s, s.lfd, false);
+				break;
+			case K_ULISTEN:
+				accept_one(&s, s.ufd, true);
+				break;
+			case K_SIGNAL:
+				on_signal(&s);
+				break;
+			case K_TARGET:
+				if (s.pidfd >= 0)
+					target_exited(&s);
+				break;
+			case K_WORKER:
+				worker_done(&s);
+				break;
+			case K_REDISCOVER:
+				rediscover(&s);
+				break;
 			case K_GRACE:
 				if (s.capturing)
-					ret = ai_err_set(err, ETIMEDOUT, "grace period over with the capture still running");
+					ret = ai_err_set(err, ETIMEDOUT,
+							 "grace period over with the capture still running");
 				break;
 			case K_CONN: {
 				bool alive = false;
@@ -1098,7 +1133,7 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 
 int ai_trigger(const char *socket_path, const char *cmd, struct ai_buf *reply, ai_err_t *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
 		return ai_err_set(err, 0, "socket path too long");
 	strcpy(sa.sun_path, socket_path);

@@ -12,11 +12,11 @@
 enum ai_select { AI_SELECT_AUTO, AI_SELECT_PID, AI_SELECT_EXE, AI_SELECT_CGROUP };
 struct ai_discover_opts {
 	enum ai_select sel;
-	pid_t pid;             /* AI_SELECT_PID */
-	const char *pattern;   /* AI_SELECT_EXE: POSIX ERE on /proc/PID/exe; CGROUP: substring */
+	pid_t pid;	     /* AI_SELECT_PID */
+	const char *pattern; /* AI_SELECT_EXE: POSIX ERE on /proc/PID/exe; CGROUP: substring */
 };
 struct ai_found {
-	pid_t pid;             /* the lowest pid of the container: its main process */
+	pid_t pid; /* the lowest pid of the container: its main process */
 	uint64_t mntns;
 	size_t nprocs;
 };
@@ -31,13 +31,13 @@ void ai_discover_overlay_free(struct ai_overlay *ov);
 
 /* ---- freeze.c: cgroup v2 cgroup.freeze or v1 freezer.state, with a thaw watchdog */
 struct ai_freezer {
-	int state_fd;          /* cgroup.freeze or freezer.state, O_RDWR */
-	int events_fd;         /* v2 cgroup.events (-1 for v1) */
-	const char *method;    /* "cgroup2" or "cgroup1" */
+	int state_fd;	    /* cgroup.freeze or freezer.state, O_RDWR */
+	int events_fd;	    /* v2 cgroup.events (-1 for v1) */
+	const char *method; /* "cgroup2" or "cgroup1" */
 	bool frozen;
-	pid_t watchdog;        /* the child that thaws if we die while frozen */
-	int watchdog_pipe;     /* write end; EOF tells the watchdog to thaw */
-	unsigned hold_ms;      /* test hook: stay frozen this long */
+	pid_t watchdog;	   /* the child that thaws if we die while frozen */
+	int watchdog_pipe; /* write end; EOF tells the watchdog to thaw */
+	unsigned hold_ms;  /* test hook: stay frozen this long */
 };
 /* Find pid's freezer under cgroup_root (e.g. /sys/fs/cgroup). */
 int ai_freezer_open(int proc_fd, pid_t pid, const char *cgroup_root, struct ai_freezer *f, ai_err_t *err);
@@ -52,12 +52,12 @@ const char *ai_harden_caps_text(void);
 
 /* ---- upload.c: HTTP(S) PUT of a sealed bundle and its signature */
 struct ai_upload_opts {
-	const char *url;       /* http://host[:port]/prefix/ or https://...; NAME is appended
-				* when the URL ends in '/' */
-	const char *ca_file;   /* NULL: system store */
-	unsigned retries;      /* attempts after the first */
-	unsigned backoff_ms;   /* first delay, doubled each retry */
-	unsigned timeout_ms;   /* per connection step */
+	const char *url;     /* http://host[:port]/prefix/ or https://...; NAME is appended
+			      * when the URL ends in '/' */
+	const char *ca_file; /* NULL: system store */
+	unsigned retries;    /* attempts after the first */
+	unsigned backoff_ms; /* first delay, doubled each retry */
+	unsigned timeout_ms; /* per connection step */
 };
 int ai_upload_file(const struct ai_upload_opts *o, int dirfd, const char *name, ai_err_t *err);
 
@@ -65,24 +65,24 @@ int ai_upload_file(const struct ai_upload_opts *o, int dirfd, const char *name, 
  * the target's pidfd and the capture worker's eventfd; nothing wakes it while idle). */
 struct ai_serve_opts {
 	struct ai_discover_opts target;
-	const char *listen;          /* "ADDR:PORT" or NULL for no HTTP listener */
-	const char *token;           /* bearer token (HTTP); NULL only without a listener */
+	const char *listen; /* "ADDR:PORT" or NULL for no HTTP listener */
+	const char *token;  /* bearer token (HTTP); NULL only without a listener */
 	size_t token_len;
-	const char *socket_path;     /* trigger socket, NULL for none */
+	const char *socket_path; /* trigger socket, NULL for none */
 	int outdir_fd;
 	const char *outdir;
 	EVP_PKEY *key;
 	const char *host_root;
-	const char *cgroup_root;     /* NULL: /sys/fs/cgroup */
+	const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 	bool freeze, freeze_all, baseline, harden, watch_exit;
-	unsigned grace_ms;           /* SIGTERM: the capture must end within this */
-	unsigned http_timeout_ms;    /* a client has this long to send its request head */
+	unsigned grace_ms;	  /* SIGTERM: the capture must end within this */
+	unsigned http_timeout_ms; /* a client has this long to send its request head */
 	unsigned max_conns;
-	unsigned freeze_hold_ms;     /* test hook */
+	unsigned freeze_hold_ms; /* test hook */
 	const struct ai_upload_opts *upload;
 	bool delete_after_upload;
 	const char *const *pod;
-	int log_fd;                  /* JSON event lines */
+	int log_fd; /* JSON event lines */
 };
 /* Runs until SIGTERM/SIGINT; 0 after a clean shutdown. */
 int ai_serve(const struct ai_serve_opts *o, ai_err_t *err);

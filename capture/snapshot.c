@@ -14,15 +14,15 @@
 
 /* Volatile state first (mounts tell where the upperdir is), the upperdir last. */
 static const struct ai_collector *const collectors[] = {
-	&ai_collector_mounts,  &ai_collector_processes, &ai_collector_fds,
-	&ai_collector_sockets, &ai_collector_upper,
+    &ai_collector_mounts,  &ai_collector_processes, &ai_collector_fds,
+    &ai_collector_sockets, &ai_collector_upper,
 };
 /* Split collectors: the half run frozen and the half run after the thaw (capture.h). */
 static int (*const frozen_half[])(struct ai_capture *, ai_err_t *) = {
-	NULL, ai_processes_read, ai_fds_read, NULL, NULL,
+    NULL, ai_processes_read, ai_fds_read, NULL, NULL,
 };
 static int (*const finishers[])(struct ai_capture *, ai_err_t *) = {
-	NULL, ai_processes_finish, ai_fds_finish, NULL, NULL,
+    NULL, ai_processes_finish, ai_fds_finish, NULL, NULL,
 };
 
 int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err)
@@ -61,20 +61,20 @@ static void uuid4(char out[37])
 		memset(r, 0, sizeof(r));
 	r[6] = (r[6] & 0x0f) | 0x40;
 	r[8] = (r[8] & 0x3f) | 0x80;
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
-		 r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+		 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
 }
 
 struct freeze_state {
-	bool frozen;       /* was frozen at some point */
-	bool now;          /* is frozen right now */
+	bool frozen; /* was frozen at some point */
+	bool now;    /* is frozen right now */
 	double ms;
 	struct timespec t0;
 };
 
 static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts *o, const char *name,
-			   const char *id, struct timespec start, struct timespec end, const struct freeze_state *fz,
-			   struct ai_buf *out)
+			   const char *id, struct timespec start, struct timespec end,
+			   const struct freeze_state *fz, struct ai_buf *out)
 {
 	struct utsname u;
 	uname(&u);
@@ -115,7 +115,7 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 	if (o->pod && (o->pod[0] || o->pod[1] || o->pod[2])) {
 		ai_json_key(&j, "pod");
 		ai_json_obj_begin(&j);
-		static const char *const keys[] = { "name", "namespace", "uid" };
+		static const char *const keys[] = {"name", "namespace", "uid"};
 		for (int i = 0; i < 3; i++)
 			ai_json_kbytes(&j, keys[i], o->pod[i], o->pod[i] ? strlen(o->pod[i]) : 0);
 		ai_json_obj_end(&j);
@@ -154,7 +154,7 @@ static void do_freeze(struct ai_capture *cap, const struct ai_snapshot_opts *o, 
 {
 	if (!o->freeze || fz->now)
 		return;
-	ai_err_t ferr = { 0 };
+	ai_err_t ferr = {0};
 	clock_gettime(CLOCK_MONOTONIC, &fz->t0);
 	if (o->freeze->freeze(o->freeze->ctx, &ferr) < 0) {
 		o->freeze->thaw(o->freeze->ctx); /* a half-frozen cgroup is thawed too */
@@ -190,17 +190,18 @@ static int overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src)
 			if (!(dst->lowerdirs[dst->nlower++] = strdup(src->lowerdirs[i])))
 				return -1;
 	}
-	if ((src->upperdir && !dst->upperdir) || (src->workdir && !dst->workdir) || (src->options && !dst->options))
+	if ((src->upperdir && !dst->upperdir) || (src->workdir && !dst->workdir) ||
+	    (src->options && !dst->options))
 		return -1;
 	return 0;
 }
 
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err)
 {
-	struct ai_capture cap = { .proc_fd = -1, .host_root_fd = -1 };
+	struct ai_capture cap = {.proc_fd = -1, .host_root_fd = -1};
 	/* Declared before the first goto: cleanup must never see an uninitialised buffer. */
-	cleanup_buf struct ai_buf timing = { 0 };
-	cleanup_buf struct ai_buf manifest = { 0 };
+	cleanup_buf struct ai_buf timing = {0};
+	cleanup_buf struct ai_buf manifest = {0};
 	struct timespec start, end;
 	clock_gettime(CLOCK_REALTIME, &start);
 	memset(r, 0, sizeof(*r));
@@ -259,10 +260,10 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	if (ai_bundle_create(&cap.bundle, o->outdir_fd, name, err) < 0)
 		goto out;
 
-	struct freeze_state fz = { 0 };
+	struct freeze_state fz = {0};
 	enum { NCOLL = sizeof(collectors) / sizeof(collectors[0]) };
-	double cms[NCOLL] = { 0 };
-	bool cok[NCOLL], cran[NCOLL] = { 0 }, finished = false;
+	double cms[NCOLL] = {0};
+	bool cok[NCOLL], cran[NCOLL] = {0}, finished = false;
 	for (size_t i = 0; i < NCOLL; i++) {
 		const struct ai_collector *c = collectors[i];
 		bool is_upper = c == &ai_collector_upper;
@@ -277,20 +278,22 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 				if (!cran[k] || !cok[k] || !finishers[k])
 					continue;
 				struct timespec t0, t1;
-				ai_err_t cerr = { 0 };
+				ai_err_t cerr = {0};
 				clock_gettime(CLOCK_MONOTONIC, &t0);
 				int cr = finishers[k](&cap, &cerr);
 				clock_gettime(CLOCK_MONOTONIC, &t1);
 				cms[k] += ms_between(t0, t1);
 				if (cr < 0) {
-					ai_log(&cap, AI_LOG_ERROR, collectors[k]->name, "collector failed: %s", cerr.msg);
+					ai_log(&cap, AI_LOG_ERROR, collectors[k]->name,
+					       "collector failed: %s", cerr.msg);
 					cok[k] = false;
 				}
 			}
 		}
 		if (is_upper && !cap.overlay.found && o->overlay_hint && o->overlay_hint->found) {
 			/* the target died under us: the overlay it had is still on disk */
-			ai_log(&cap, AI_LOG_WARNING, "mounts", "root overlay not readable now, using the one seen before");
+			ai_log(&cap, AI_LOG_WARNING, "mounts",
+			       "root overlay not readable now, using the one seen before");
 			overlay_free(&cap.overlay);
 			if (overlay_copy(&cap.overlay, o->overlay_hint) < 0)
 				overlay_free(&cap.overlay);
@@ -299,7 +302,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		if (!is_upper && !target_gone)
 			do_freeze(&cap, o, &fz);
 		struct timespec t0, t1;
-		ai_err_t cerr = { 0 };
+		ai_err_t cerr = {0};
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int cr = frozen_half[i] ? frozen_half[i](&cap, &cerr) : c->collect(&cap, &cerr);
 		clock_gettime(CLOCK_MONOTONIC, &t1);

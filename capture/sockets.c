@@ -21,11 +21,11 @@
 #include "common/cleanup.h"
 #include "common/safeopen.h"
 
-#define COLLECTOR "sockets"
+#define COLLECTOR   "sockets"
 #define MAX_SOCKETS (1u << 20)
 /* /proc/net/tcp lines are 150 bytes: this holds ~400k sockets per file. */
 #define PROC_NET_MAX (64u << 20)
-#define NL_BUF 65536
+#define NL_BUF	     65536
 /* Every recv returns at least one message, so a dump cannot need more recvs than sockets. */
 #define NL_MAX_RECV (MAX_SOCKETS + 1024)
 
@@ -38,14 +38,14 @@ struct owner {
 };
 
 struct sock {
-	int family;   /* AF_INET, AF_INET6, AF_UNIX */
-	int proto;    /* IPPROTO_TCP, IPPROTO_UDP, 0 for unix */
-	int type;     /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
-	int state;    /* TCP_* numbering, as both sources use */
+	int family;	  /* AF_INET, AF_INET6, AF_UNIX */
+	int proto;	  /* IPPROTO_TCP, IPPROTO_UDP, 0 for unix */
+	int type;	  /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	int state;	  /* TCP_* numbering, as both sources use */
 	bool unix_listen; /* /proc/net/unix reports listening as a flag, not a state */
 	uint8_t laddr[16], raddr[16];
 	uint16_t lport, rport;
-	char *path;   /* unix name bytes, abstract ones starting with '@' */
+	char *path; /* unix name bytes, abstract ones starting with '@' */
 	size_t path_len;
 	bool abstract;
 	bool has_peer, has_uid, has_queues;
@@ -79,8 +79,8 @@ static struct sock *sock_new(struct ai_capture *cap, struct sockset *s)
 {
 	if (s->n >= MAX_SOCKETS) {
 		if (!s->full)
-			ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR, "more than %u sockets: the rest are not recorded",
-			       MAX_SOCKETS);
+			ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR,
+			       "more than %u sockets: the rest are not recorded", MAX_SOCKETS);
 		s->full = true;
 		return NULL;
 	}
@@ -119,7 +119,8 @@ static int diag_socket_in(const struct ai_capture *cap, const struct ai_proc *p,
 	if (fstat(target, &st) < 0)
 		return ai_err_set(err, errno, "stat /proc/%d/ns/net", (int)p->pid);
 	if (cap->target.netns && st.st_ino != cap->target.netns)
-		return ai_err_set(err, 0, "pid %d is no longer in net ns %" PRIu64, (int)p->pid, cap->target.netns);
+		return ai_err_set(err, 0, "pid %d is no longer in net ns %" PRIu64, (int)p->pid,
+				  cap->target.netns);
 	cleanup_close int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return ai_err_set(err, errno, "open /proc/thread-self/ns/net");
@@ -137,7 +138,7 @@ static int diag_socket_in(const struct ai_capture *cap, const struct ai_proc *p,
 	if (fd < 0)
 		return ai_err_set(err, saved, "socket(NETLINK_SOCK_DIAG)");
 	/* A kernel that stops answering must not hang the capture. */
-	struct timeval tv = { .tv_sec = 10 };
+	struct timeval tv = {.tv_sec = 10};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
 }
@@ -145,13 +146,13 @@ static int diag_socket_in(const struct ai_capture *cap, const struct ai_proc *p,
 typedef int (*diag_cb)(struct ai_capture *cap, struct sockset *s, const struct nlmsghdr *h, void *ctx);
 
 /* Send one dump request and feed every answer to cb. */
-static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, uint32_t seq, struct sockset *s,
-		     diag_cb cb, void *ctx, ai_err_t *err)
+static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, uint32_t seq,
+		     struct sockset *s, diag_cb cb, void *ctx, ai_err_t *err)
 {
 	struct {
 		struct nlmsghdr h;
 		char body[64];
-	} msg = { 0 };
+	} msg = {0};
 	if (reqlen > sizeof(msg.body))
 		return ai_err_set(err, EINVAL, "diag request too large");
 	msg.h.nlmsg_len = (uint32_t)NLMSG_LENGTH(reqlen);
@@ -159,7 +160,7 @@ static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, u
 	msg.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	msg.h.nlmsg_seq = seq;
 	memcpy(NLMSG_DATA(&msg.h), req, reqlen);
-	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
 	if (sendto(fd, &msg, msg.h.nlmsg_len, 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
 		return ai_err_set(err, errno, "send sock_diag request");
 
@@ -179,7 +180,8 @@ static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, u
 			return ai_err_set(err, 0, "sock_diag: connection closed mid-dump");
 		if (from.nl_pid != 0)
 			continue; /* not the kernel */
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+		     h = NLMSG_NEXT(h, n)) {
 			if (h->nlmsg_seq != seq)
 				continue;
 			if (h->nlmsg_type == NLMSG_DONE)
@@ -193,7 +195,8 @@ static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, u
 			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
 				continue;
 			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
-				ai_log(cap, AI_LOG_INFO, COLLECTOR, "sock_diag dump interrupted by a change: may be inconsistent");
+				ai_log(cap, AI_LOG_INFO, COLLECTOR,
+				       "sock_diag dump interrupted by a change: may be inconsistent");
 			if (cb(cap, s, h, ctx) < 0)
 				return 0; /* the bound was reached; the rest is dropped, logged */
 		}
@@ -302,26 +305,26 @@ static int collect_netlink(struct ai_capture *cap, int fd, struct sockset *s, ai
 		int family, proto;
 		const char *what;
 	} kinds[] = {
-		{ AF_INET, IPPROTO_TCP, "tcp" },
-		{ AF_INET6, IPPROTO_TCP, "tcp6" },
-		{ AF_INET, IPPROTO_UDP, "udp" },
-		{ AF_INET6, IPPROTO_UDP, "udp6" },
+	    {AF_INET, IPPROTO_TCP, "tcp"},
+	    {AF_INET6, IPPROTO_TCP, "tcp6"},
+	    {AF_INET, IPPROTO_UDP, "udp"},
+	    {AF_INET6, IPPROTO_UDP, "udp6"},
 	};
 	uint32_t seq = 1;
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct inet_diag_req_v2 req = {
-			.sdiag_family = (uint8_t)kinds[i].family,
-			.sdiag_protocol = (uint8_t)kinds[i].proto,
-			.idiag_states = ~0u,
+		    .sdiag_family = (uint8_t)kinds[i].family,
+		    .sdiag_protocol = (uint8_t)kinds[i].proto,
+		    .idiag_states = ~0u,
 		};
 		int proto = kinds[i].proto;
 		if (diag_dump(cap, fd, &req, sizeof(req), seq++, s, inet_cb, &proto, err) < 0)
 			return ai_err_wrap(err, "%s", kinds[i].what);
 	}
 	struct unix_diag_req ureq = {
-		.sdiag_family = AF_UNIX,
-		.udiag_states = ~0u,
-		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID,
+	    .sdiag_family = AF_UNIX,
+	    .udiag_states = ~0u,
+	    .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID,
 	};
 	if (diag_dump(cap, fd, &ureq, sizeof(ureq), seq++, s, unix_cb, NULL, err) < 0)
 		return ai_err_wrap(err, "unix");
@@ -481,7 +484,10 @@ static bool parse_unix_line(const char *p, const char *end, struct sock *k)
 	k->inode = inode;
 	/* __SO_ACCEPTCON: a listening socket; otherwise the socket_state SS_* numbering. */
 	k->unix_listen = (flags & 0x10000) != 0;
-	k->state = st == 3 ? 1 /* ESTABLISHED */ : st == 2 ? 2 /* SYN_SENT */ : st == 4 ? 11 /* CLOSING */ : 7;
+	k->state = st == 3   ? 1  /* ESTABLISHED */
+		   : st == 2 ? 2  /* SYN_SENT */
+		   : st == 4 ? 11 /* CLOSING */
+			     : 7;
 	if (p < end && *p == ' ') {
 		p++;
 		size_t len = (size_t)(end - p);
@@ -504,7 +510,7 @@ static int collect_proc_file(struct ai_capture *cap, const struct ai_proc *pr, c
 	cleanup_free char *data = NULL;
 	size_t len = 0;
 	bool truncated = false;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	if (ai_read_small(pr->procfd, rel, PROC_NET_MAX, &data, &len, &truncated, &err) < 0) {
 		/* No IPv6 in the kernel means no tcp6/udp6: nothing lost. */
 		ai_log(cap, err.errnum == ENOENT ? AI_LOG_INFO : AI_LOG_ERROR, COLLECTOR, "/proc/%d/%s: %s",
@@ -512,8 +518,8 @@ static int collect_proc_file(struct ai_capture *cap, const struct ai_proc *pr, c
 		return 0;
 	}
 	if (truncated) {
-		ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR, "/proc/%d/%s larger than %u bytes, rest dropped", (int)pr->pid,
-		       rel, PROC_NET_MAX);
+		ai_log(cap, AI_LOG_TRUNCATED, COLLECTOR, "/proc/%d/%s larger than %u bytes, rest dropped",
+		       (int)pr->pid, rel, PROC_NET_MAX);
 		char *nl = memrchr(data, '\n', len);
 		len = nl ? (size_t)(nl - data) + 1 : 0;
 	}
@@ -540,7 +546,8 @@ static int collect_proc_file(struct ai_capture *cap, const struct ai_proc *pr, c
 				free(k->path);
 				s->n--;
 				ai_log_path(cap, AI_LOG_ERROR, COLLECTOR, p, (size_t)(e - p),
-					    "/proc/%d/%s line %zu not understood, skipped", (int)pr->pid, rel, lineno);
+					    "/proc/%d/%s line %zu not understood, skipped", (int)pr->pid, rel,
+					    lineno);
 			}
 		}
 		p = e + 1;
@@ -576,14 +583,15 @@ static void add_owner(struct sock *k, pid_t pid, int fd)
 		k->owners = n;
 		k->owners_cap = ncap;
 	}
-	k->owners[k->nowners++] = (struct owner){ pid, fd };
+	k->owners[k->nowners++] = (struct owner){pid, fd};
 }
 
 static void owners_of(struct ai_capture *cap, const struct ai_proc *pr, struct sockset *s, const size_t *idx)
 {
 	int dfd = openat(pr->procfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
-		ai_log(cap, AI_LOG_WARNING, COLLECTOR, "pid %d: fd dir: %s (exited?)", (int)pr->pid, strerror(errno));
+		ai_log(cap, AI_LOG_WARNING, COLLECTOR, "pid %d: fd dir: %s (exited?)", (int)pr->pid,
+		       strerror(errno));
 		return;
 	}
 	cleanup_closedir DIR *d = fdopendir(dfd);
@@ -641,10 +649,9 @@ static int map_owners(struct ai_capture *cap, struct sockset *s, ai_err_t *err)
 
 static const char *state_name(const struct sock *k)
 {
-	static const char *const tcp[] = { NULL,        "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
-					   "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
-					   "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING",
-					   "NEW_SYN_RECV" };
+	static const char *const tcp[] = {
+	    NULL,    "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",	"TIME_WAIT",
+	    "CLOSE", "CLOSE_WAIT",  "LAST_ACK", "LISTEN",   "CLOSING",	 "NEW_SYN_RECV"};
 	if (k->family == AF_UNIX && k->unix_listen)
 		return "LISTEN";
 	/* Datagram and unix sockets reuse TCP_CLOSE for "not connected"; ss calls it UNCONN. */
@@ -733,10 +740,10 @@ static int collect_sockets(struct ai_capture *cap, ai_err_t *err)
 	if (!pr)
 		return ai_err_set(err, 0, "no target process");
 
-	struct sockset s cleanup_sockset = { 0 };
+	struct sockset s cleanup_sockset = {0};
 	const char *source = "proc";
 	if (!ai_sockets_force_proc) {
-		ai_err_t nerr = { 0 };
+		ai_err_t nerr = {0};
 		cleanup_close int fd = diag_socket_in(cap, pr, &nerr);
 		if (fd == -2) {
 			*err = nerr;
@@ -758,7 +765,7 @@ static int collect_sockets(struct ai_capture *cap, ai_err_t *err)
 	if (map_owners(cap, &s, err) < 0)
 		return -1;
 
-	struct ai_buf doc cleanup_buf = { 0 };
+	struct ai_buf doc cleanup_buf = {0};
 	struct ai_json j;
 	ai_json_init(&j, &doc);
 	ai_json_obj_begin(&j);
@@ -772,4 +779,4 @@ static int collect_sockets(struct ai_capture *cap, ai_err_t *err)
 	return ai_capture_put_json(cap, AI_M_SOCKETS, &doc, err);
 }
 
-const struct ai_collector ai_collector_sockets = { "sockets", collect_sockets };
+const struct ai_collector ai_collector_sockets = {"sockets", collect_sockets};

@@ -153,7 +153,8 @@ int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 			ns_inode(me, "mnt", &my_mntns, &e2);
 	}
 	if (my_mntns == t->mntns)
-		return ai_err_set(err, 0, "pid %d shares our own mount namespace: not a container to capture", pid);
+		return ai_err_set(err, 0, "pid %d shares our own mount namespace: not a container to capture",
+				  pid);
 
 	cleanup_closedir DIR *dir = ai_proc_opendir(cap->proc_fd);
 	if (!dir)

@@ -89,7 +89,7 @@ static void ssl_freep(SSL **s)
 	}
 }
 #define cleanup_ssl_ctx __attribute__((cleanup(ssl_ctx_freep)))
-#define cleanup_ssl     __attribute__((cleanup(ssl_freep)))
+#define cleanup_ssl	__attribute__((cleanup(ssl_freep)))
 
 struct conn {
 	int fd;
@@ -99,7 +99,7 @@ struct conn {
 
 static int wait_fd(int fd, short ev, unsigned ms)
 {
-	struct pollfd p = { .fd = fd, .events = ev };
+	struct pollfd p = {.fd = fd, .events = ev};
 	int r;
 	do
 		r = poll(&p, 1, (int)ms);
@@ -109,7 +109,7 @@ static int wait_fd(int fd, short ev, unsigned ms)
 
 static int tcp_connect(const struct url *u, unsigned ms, ai_err_t *err)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
 	int rc = getaddrinfo(u->host, u->port, &hints, &ai);
 	if (rc != 0)
 		return ai_err_set(err, 0, "resolve %s: %s", u->host, gai_strerror(rc));
@@ -126,7 +126,8 @@ static int tcp_connect(const struct url *u, unsigned ms, ai_err_t *err)
 		}
 		int so = 0;
 		socklen_t sl = sizeof(so);
-		if (wait_fd(fd, POLLOUT, ms) < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) < 0 || so) {
+		if (wait_fd(fd, POLLOUT, ms) < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) < 0 ||
+		    so) {
 			e = so ? so : ETIMEDOUT;
 			close(fd);
 			fd = -1;
@@ -146,7 +147,8 @@ static int io(struct conn *c, void *buf, size_t len, bool wr, size_t *done, ai_e
 		short want = wr ? POLLOUT : POLLIN;
 		if (c->ssl) {
 			size_t got = 0;
-			int r = wr ? SSL_write_ex(c->ssl, buf, len, &got) : SSL_read_ex(c->ssl, buf, len, &got);
+			int r =
+			    wr ? SSL_write_ex(c->ssl, buf, len, &got) : SSL_read_ex(c->ssl, buf, len, &got);
 			if (r == 1) {
 				*done = got;
 				return 0;
@@ -162,7 +164,8 @@ static int io(struct conn *c, void *buf, size_t len, bool wr, size_t *done, ai_e
 				want = POLLOUT;
 			else
 				return ai_err_set(err, 0, "TLS %s: %s", wr ? "write" : "read",
-						  ERR_reason_error_string(ERR_get_error()) ?: "connection closed");
+						  ERR_reason_error_string(ERR_get_error())
+						      ?: "connection closed");
 		} else {
 			n = wr ? send(c->fd, buf, len, MSG_NOSIGNAL) : recv(c->fd, buf, len, 0);
 			if (n >= 0) {
@@ -190,15 +193,15 @@ static int write_all(struct conn *c, const void *buf, size_t len, ai_err_t *err)
 	return 0;
 }
 
-static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX *ctx, int fd_file, off_t size,
-		    ai_err_t *err)
+static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX *ctx, int fd_file,
+		    off_t size, ai_err_t *err)
 {
 	unsigned tmo = o->timeout_ms ? o->timeout_ms : 10000;
 	cleanup_close int fd = tcp_connect(u, tmo, err);
 	if (fd < 0)
 		return -1;
 	cleanup_ssl SSL *ssl = NULL;
-	struct conn c = { .fd = fd, .timeout_ms = tmo };
+	struct conn c = {.fd = fd, .timeout_ms = tmo};
 	if (u->tls) {
 		ssl = SSL_new(ctx);
 		struct in6_addr ip;
@@ -215,12 +218,15 @@ static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 			if (r == 1)
 				break;
 			int e = SSL_get_error(ssl, r);
-			short want = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+			short want = e == SSL_ERROR_WANT_READ	 ? POLLIN
+				     : e == SSL_ERROR_WANT_WRITE ? POLLOUT
+								 : 0;
 			if (!want) {
 				long vr = SSL_get_verify_result(ssl);
-				return ai_err_set(err, 0, "TLS handshake with %s: %s", u->host,
-						  vr != X509_V_OK ? X509_verify_cert_error_string(vr)
-								  : (ERR_reason_error_string(ERR_get_error()) ?: "failed"));
+				return ai_err_set(
+				    err, 0, "TLS handshake with %s: %s", u->host,
+				    vr != X509_V_OK ? X509_verify_cert_error_string(vr)
+						    : (ERR_reason_error_string(ERR_get_error()) ?: "failed"));
 			}
 			if (wait_fd(fd, want, tmo) < 0)
 				return ai_err_set(err, ETIMEDOUT, "TLS handshake");
@@ -229,7 +235,8 @@ static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 	}
 	char head[4096];
 	int hl = snprintf(head, sizeof(head),
-			  "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %lld\r\nContent-Type: application/octet-stream\r\n"
+			  "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %lld\r\nContent-Type: "
+			  "application/octet-stream\r\n"
 			  "Connection: close\r\nUser-Agent: afterimage-capture/" AI_VERSION "\r\n\r\n",
 			  u->path, u->host, (long long)size);
 	if (hl >= (int)sizeof(head))
@@ -268,8 +275,8 @@ static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 	return 0;
 }
 
-static int put_file(const struct ai_upload_opts *o, const struct url *u, SSL_CTX *ctx, int dirfd, const char *name,
-		    ai_err_t *err)
+static int put_file(const struct ai_upload_opts *o, const struct url *u, SSL_CTX *ctx, int dirfd,
+		    const char *name, ai_err_t *err)
 {
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
@@ -281,7 +288,7 @@ static int put_file(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 			return 0;
 		if (attempt >= o->retries)
 			return ai_err_wrap(err, "after %u attempts", attempt + 1);
-		struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000 };
+		struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 		delay = delay > 30000 ? 60000 : delay * 2;
@@ -299,8 +306,10 @@ int ai_upload_file(const struct ai_upload_opts *o, int dirfd, const char *name, 
 	char sig[300];
 	snprintf(sig, sizeof(sig), "%s.minisig", name);
 	if (plen && base.path[plen - 1] == '/') {
-		if (snprintf(ub.path, sizeof(ub.path), "%.*s%s%s", (int)plen, base.path, name, q ? q : "") >= (int)sizeof(ub.path) ||
-		    snprintf(us.path, sizeof(us.path), "%.*s%s%s", (int)plen, base.path, sig, q ? q : "") >= (int)sizeof(us.path))
+		if (snprintf(ub.path, sizeof(ub.path), "%.*s%s%s", (int)plen, base.path, name, q ? q : "") >=
+			(int)sizeof(ub.path) ||
+		    snprintf(us.path, sizeof(us.path), "%.*s%s%s", (int)plen, base.path, sig, q ? q : "") >=
+			(int)sizeof(us.path))
 			return ai_err_set(err, 0, "upload URL too long");
 	} else if (snprintf(us.path, sizeof(us.path), "%.*s.minisig%s", (int)plen, base.path, q ? q : "") >=
 		   (int)sizeof(us.path)) {
@@ -315,7 +324,8 @@ int ai_upload_file(const struct ai_upload_opts *o, int dirfd, const char *name, 
 		int ok = o->ca_file ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
 				    : SSL_CTX_set_default_verify_paths(ctx);
 		if (ok != 1)
-			return ai_err_set(err, 0, "loading CA %s", o->ca_file ? o->ca_file : "(system store)");
+			return ai_err_set(err, 0, "loading CA %s",
+					  o->ca_file ? o->ca_file : "(system store)");
 	}
 	if (put_file(o, &ub, ctx, dirfd, name, err) < 0 || put_file(o, &us, ctx, dirfd, sig, err) < 0)
 		return ai_err_wrap(err, "upload to %s", base.host);

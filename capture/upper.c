@@ -16,10 +16,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define MAX_DEPTH     512
+#define MAX_DEPTH	     512
 #define XATTR_LIST_MAX_BYTES 65536
-#define XATTR_VAL_MAX 65536
-#define MAX_XATTRS    64
+#define XATTR_VAL_MAX	     65536
+#define MAX_XATTRS	     64
 
 static const char C[] = "upper";
 
@@ -33,7 +33,7 @@ struct link_slot {
 
 struct walk {
 	struct ai_capture *cap;
-	struct ai_json j; /* the index */
+	struct ai_json j;  /* the index */
 	struct ai_buf rel; /* path relative to the upperdir, no leading slash */
 	struct link_slot *links;
 	size_t nlinks, links_cap;
@@ -79,10 +79,12 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 	cleanup_free char *list = malloc(XATTR_LIST_MAX_BYTES);
 	if (!list)
 		return;
-	ssize_t ll = fd >= 0 ? flistxattr(fd, list, XATTR_LIST_MAX_BYTES) : llistxattr(path, list, XATTR_LIST_MAX_BYTES);
+	ssize_t ll = fd >= 0 ? flistxattr(fd, list, XATTR_LIST_MAX_BYTES)
+			     : llistxattr(path, list, XATTR_LIST_MAX_BYTES);
 	if (ll < 0) {
 		if (errno != ENOTSUP && errno != EPERM)
-			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "listxattr: %s", strerror(errno));
+			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "listxattr: %s",
+				    strerror(errno));
 		return;
 	}
 	for (ssize_t off = 0; off < ll && x->n < MAX_XATTRS;) {
@@ -92,7 +94,8 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 		cleanup_free void *val = malloc(XATTR_VAL_MAX);
 		if (!val)
 			return;
-		ssize_t vl = fd >= 0 ? fgetxattr(fd, n, val, XATTR_VAL_MAX) : lgetxattr(path, n, val, XATTR_VAL_MAX);
+		ssize_t vl =
+		    fd >= 0 ? fgetxattr(fd, n, val, XATTR_VAL_MAX) : lgetxattr(path, n, val, XATTR_VAL_MAX);
 		if (vl < 0) {
 			ai_log_path(w->cap, errno == ERANGE ? AI_LOG_TRUNCATED : AI_LOG_ERROR, C, w->rel.data,
 				    w->rel.len, "getxattr %s: %s", n, strerror(errno));
@@ -287,18 +290,19 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 	if (st->st_nlink > 1) {
 		struct link_slot *s = link_find(w, st->st_dev, st->st_ino, false);
 		if (s) {
-			struct xattrs none = { 0 };
+			struct xattrs none = {0};
 			member_meta(w, &member, st, NULL, &m);
 			m.hardlink = s->member;
 			m.hardlink_sha256 = s->sha256[0] ? s->sha256 : NULL;
 			m.hardlink_size = s->size;
-			ai_err_t err = { 0 };
+			ai_err_t err = {0};
 			index_begin(w, st, false, &none);
 			ai_json_kbytes(j, "hardlink_to", s->member + strlen(AI_M_UPPER_DIR),
 				       strlen(s->member) - strlen(AI_M_UPPER_DIR));
 			ai_json_kstr(j, "sha256", s->sha256[0] ? s->sha256 : NULL);
 			if (ai_bundle_add_entry(w->cap->bundle, &m, &err) < 0) {
-				ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "hardlink: %s", err.msg);
+				ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "hardlink: %s",
+					    err.msg);
 				ai_json_kstr(j, "error", err.msg);
 				ai_json_key(j, "member");
 				ai_json_null(j);
@@ -310,9 +314,9 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 		}
 	}
 
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	cleanup_close int fd = ai_open_regular(dirfd, name, st, &err);
-	struct xattrs x = { 0 };
+	struct xattrs x = {0};
 	if (fd >= 0)
 		read_xattrs(w, fd, dirfd, name, &x);
 	index_begin(w, st, false, &x);
@@ -350,7 +354,8 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 		}
 		if (res.truncated)
 			ai_log_path(w->cap, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
-				    "file grew while read: kept the first %llu bytes", (unsigned long long)res.size);
+				    "file grew while read: kept the first %llu bytes",
+				    (unsigned long long)res.size);
 		ai_json_kstr(j, "sha256", res.sha256);
 		ai_json_kbytes(j, "member", member.data, member.len);
 		ai_json_kbool(j, "truncated", res.truncated);
@@ -370,10 +375,10 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 static void add_symlink(struct walk *w, int dirfd, const char *name, const struct stat *st)
 {
 	struct ai_json *j = &w->j;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	cleanup_free char *target = NULL;
 	size_t tl = 0;
-	struct xattrs x = { 0 };
+	struct xattrs x = {0};
 	read_xattrs(w, -1, dirfd, name, &x);
 	index_begin(w, st, false, &x);
 	if (ai_readlinkat(dirfd, name, &target, &tl, &err) < 0) {
@@ -411,14 +416,14 @@ static int add_marker(struct walk *w, const char *dir, size_t dirlen, const char
 	}
 	ai_buf_add(member, marker, mlen);
 	struct ai_member_meta m = {
-		.path = member->data,
-		.path_len = member->len,
-		.mode = S_IFREG | 0000,
-		.uid = st->st_uid,
-		.gid = st->st_gid,
-		.atime = st->st_atim,
-		.mtime = st->st_mtim,
-		.ctime = st->st_ctim,
+	    .path = member->data,
+	    .path_len = member->len,
+	    .mode = S_IFREG | 0000,
+	    .uid = st->st_uid,
+	    .gid = st->st_gid,
+	    .atime = st->st_atim,
+	    .mtime = st->st_mtim,
+	    .ctime = st->st_ctim,
 	};
 	return ai_bundle_add_entry(w->cap->bundle, &m, err);
 }
@@ -429,8 +434,8 @@ static void add_special(struct walk *w, int dirfd, const char *name, const struc
 	bool whiteout = S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 	index_begin(w, st, whiteout, NULL);
 	if (!whiteout) {
-		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len, "%s: metadata only, never opened",
-			    type_name(st->st_mode, false));
+		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len,
+			    "%s: metadata only, never opened", type_name(st->st_mode, false));
 		ai_json_key(j, "member");
 		ai_json_null(j);
 		ai_json_obj_end(j);
@@ -443,7 +448,7 @@ static void add_special(struct walk *w, int dirfd, const char *name, const struc
 	ai_buf_init(&member);
 	ai_buf_adds(&marker, ".wh.");
 	ai_buf_adds(&marker, name);
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	if (add_marker(w, w->rel.data, dirlen, marker.data, marker.len, st, &member, &err) < 0) {
 		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "whiteout: %s", err.msg);
 		ai_json_kstr(j, "error", err.msg);
@@ -458,13 +463,13 @@ static void walk_dir(struct walk *w, int dirfd, int depth);
 static void add_dir(struct walk *w, int dirfd, const char *name, const struct stat *st, int depth)
 {
 	struct ai_json *j = &w->j;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	/* O_NOATIME: listing a directory would otherwise touch its atime. */
 	int fl = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	cleanup_close int fd = openat(dirfd, name, fl | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dirfd, name, fl);
-	struct xattrs x = { 0 };
+	struct xattrs x = {0};
 	if (fd >= 0)
 		read_xattrs(w, fd, dirfd, name, &x);
 	index_begin(w, st, false, &x);
@@ -484,7 +489,8 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 	if (opaque && add_marker(w, w->rel.data, w->rel.len, ".wh..wh..opq", 12, st, &member, &err) < 0)
 		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "opaque marker: %s", err.msg);
 	if (fd < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "open dir: %s", strerror(errno));
+		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "open dir: %s",
+			    strerror(errno));
 		ai_json_kstr(j, "error", "cannot open directory");
 	}
 	ai_json_obj_end(j);
@@ -492,8 +498,8 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 	if (fd < 0)
 		return;
 	if (depth >= MAX_DEPTH) {
-		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len, "deeper than %d levels: not walked",
-			    MAX_DEPTH);
+		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len,
+			    "deeper than %d levels: not walked", MAX_DEPTH);
 		return;
 	}
 	walk_dir(w, steal_fd(&fd), depth + 1);
@@ -509,7 +515,8 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 {
 	DIR *d = fdopendir(dirfd);
 	if (!d) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "fdopendir: %s", strerror(errno));
+		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "fdopendir: %s",
+			    strerror(errno));
 		close(dirfd);
 		return;
 	}
@@ -543,7 +550,8 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 		ai_buf_adds(&w->rel, names[i]);
 		struct stat st;
 		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "stat: %s", strerror(errno));
+			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "stat: %s",
+				    strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
 			add_dir(w, dirfd, names[i], &st, depth);
 		} else if (S_ISREG(st.st_mode)) {
@@ -573,8 +581,9 @@ static int collect_upper(struct ai_capture *cap, ai_err_t *err)
 	if (fd < 0 && err->errnum == EPERM)
 		fd = ai_safe_openat(cap->host_root_fd, cap->overlay.upperdir, fl, err);
 	if (fd < 0)
-		return ai_err_wrap(err, "upperdir (use --host-root when the host's storage is mounted elsewhere)");
-	struct walk w = { .cap = cap };
+		return ai_err_wrap(err,
+				   "upperdir (use --host-root when the host's storage is mounted elsewhere)");
+	struct walk w = {.cap = cap};
 	w.userxattr = cap->overlay.options && strstr(cap->overlay.options, "userxattr");
 	cleanup_buf struct ai_buf doc;
 	ai_buf_init(&doc);
@@ -595,4 +604,4 @@ static int collect_upper(struct ai_capture *cap, ai_err_t *err)
 	return ai_capture_put_json(cap, AI_M_UPPER_IDX, &doc, err);
 }
 
-const struct ai_collector ai_collector_upper = { "upper", collect_upper };
+const struct ai_collector ai_collector_upper = {"upper", collect_upper};

@@ -242,7 +242,8 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 	return 0;
 }
 
-static int record(struct ai_bundle *b, const char *path, size_t len, uint64_t size, const char *sha, ai_err_t *err)
+static int record(struct ai_bundle *b, const char *path, size_t len, uint64_t size, const char *sha,
+		  ai_err_t *err)
 {
 	if (b->n == b->cap) {
 		size_t ncap = b->cap ? b->cap * 2 : 64;
@@ -309,7 +310,8 @@ static struct archive_entry *make_entry(struct ai_bundle *b, const struct ai_mem
 	archive_entry_set_atime(e, meta->atime.tv_sec, meta->atime.tv_nsec);
 	archive_entry_set_ctime(e, meta->ctime.tv_sec, meta->ctime.tv_nsec);
 	for (size_t i = 0; i < meta->nxattr; i++)
-		archive_entry_xattr_add_entry(e, meta->xattr_names[i], meta->xattr_values[i], meta->xattr_sizes[i]);
+		archive_entry_xattr_add_entry(e, meta->xattr_names[i], meta->xattr_values[i],
+					      meta->xattr_sizes[i]);
 	if (S_ISLNK(meta->mode) && meta->symlink)
 		archive_entry_copy_symlink(e, meta->symlink);
 	if (meta->hardlink)
@@ -323,7 +325,8 @@ static int header(struct ai_bundle *b, struct archive_entry *e, ai_err_t *err)
 	if (r == ARCHIVE_WARN)
 		return 0;
 	if (r != ARCHIVE_OK)
-		return ai_err_set(err, b->io_failed ? b->io_errno : 0, "archive header: %s", archive_error_string(b->a));
+		return ai_err_set(err, b->io_failed ? b->io_errno : 0, "archive header: %s",
+				  archive_error_string(b->a));
 	return 0;
 }
 
@@ -343,12 +346,12 @@ static int data(struct ai_bundle *b, const void *buf, size_t len, ai_err_t *err)
 int ai_bundle_add_mem(struct ai_bundle *b, const char *path, const void *buf, size_t len, ai_err_t *err)
 {
 	struct ai_member_meta meta = {
-		.path = path,
-		.path_len = strlen(path),
-		.mode = S_IFREG | 0444,
-		.atime = b->now,
-		.mtime = b->now,
-		.ctime = b->now,
+	    .path = path,
+	    .path_len = strlen(path),
+	    .mode = S_IFREG | 0444,
+	    .atime = b->now,
+	    .mtime = b->now,
+	    .ctime = b->now,
 	};
 	cleanup_entry struct archive_entry *e = make_entry(b, &meta, err);
 	if (!e)
@@ -437,7 +440,8 @@ int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int
 	if (record(b, meta->path, meta->path_len, want, res->sha256, err) < 0)
 		return -1;
 	if (res->short_read)
-		return ai_err_set(err, read_errno, "source shrank or failed after %llu of %llu bytes (zero padded)",
+		return ai_err_set(err, read_errno,
+				  "source shrank or failed after %llu of %llu bytes (zero padded)",
 				  (unsigned long long)(done), (unsigned long long)want);
 	return 0;
 }
@@ -452,9 +456,9 @@ int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, 
 		return -1;
 	static const char empty_sha[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 	if (meta->hardlink)
-		return meta->hardlink_sha256
-			       ? record(b, meta->path, meta->path_len, meta->hardlink_size, meta->hardlink_sha256, err)
-			       : 0;
+		return meta->hardlink_sha256 ? record(b, meta->path, meta->path_len, meta->hardlink_size,
+						      meta->hardlink_sha256, err)
+					     : 0;
 	if (S_ISREG(meta->mode))
 		return record(b, meta->path, meta->path_len, 0, empty_sha, err);
 	return 0;
@@ -465,8 +469,8 @@ size_t ai_bundle_member_count(const struct ai_bundle *b)
 	return b->n;
 }
 
-void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len, uint64_t *size,
-		      const char **sha256)
+void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len,
+		      uint64_t *size, const char **sha256)
 {
 	*path = b->m[i].path;
 	*path_len = b->m[i].path_len;
@@ -494,7 +498,8 @@ bool ai_sums_escape(const char *name, size_t len, struct ai_buf *out)
 
 static int write_file_at(int dirfd, const char *name, const void *buf, size_t len, ai_err_t *err)
 {
-	cleanup_close int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	cleanup_close int fd =
+	    openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return ai_err_set(err, errno, "create %s", name);
 	const char *p = buf;
@@ -564,7 +569,8 @@ int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json
 	if (ai_minisign_sign(key, md, "afterimage bundle signature", trusted_comment, &sig, err) < 0)
 		return -1;
 	cleanup_free char *sig_name = NULL, *sig_partial = NULL;
-	if (asprintf(&sig_name, "%s.minisig", b->name) < 0 || asprintf(&sig_partial, "%s.minisig.partial", b->name) < 0)
+	if (asprintf(&sig_name, "%s.minisig", b->name) < 0 ||
+	    asprintf(&sig_partial, "%s.minisig.partial", b->name) < 0)
 		return ai_err_set(err, ENOMEM, "seal");
 	if (write_file_at(b->outdir_fd, sig_partial, sig.data, sig.len, err) < 0) {
 		unlinkat(b->outdir_fd, sig_partial, 0);

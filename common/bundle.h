@@ -12,29 +12,29 @@
 #include "common/sign.h"
 
 #define AI_BUNDLE_FORMAT_VERSION 1
-#define AI_M_MANIFEST   "manifest.json"
-#define AI_M_SUMS       "SHA256SUMS"
-#define AI_M_SUMS_SIG   "SHA256SUMS.minisig"
-#define AI_M_PROCESSES  "processes.json"
-#define AI_M_FDS        "fds.json"
-#define AI_M_SOCKETS    "sockets.json"
-#define AI_M_MOUNTS     "mounts.json"
-#define AI_M_UPPER_IDX  "fs/upper.json"
-#define AI_M_UPPER_DIR  "fs/upper"       /* fs/upper/<path in the container> */
-#define AI_M_LOG        "capture-log.json"
-#define AI_M_RECOVERED  "fds/recovered"  /* fds/recovered/<pid>-<fd> */
-#define AI_M_EXE        "exe"            /* exe/<pid> */
+#define AI_M_MANIFEST		 "manifest.json"
+#define AI_M_SUMS		 "SHA256SUMS"
+#define AI_M_SUMS_SIG		 "SHA256SUMS.minisig"
+#define AI_M_PROCESSES		 "processes.json"
+#define AI_M_FDS		 "fds.json"
+#define AI_M_SOCKETS		 "sockets.json"
+#define AI_M_MOUNTS		 "mounts.json"
+#define AI_M_UPPER_IDX		 "fs/upper.json"
+#define AI_M_UPPER_DIR		 "fs/upper" /* fs/upper/<path in the container> */
+#define AI_M_LOG		 "capture-log.json"
+#define AI_M_RECOVERED		 "fds/recovered" /* fds/recovered/<pid>-<fd> */
+#define AI_M_EXE		 "exe"		 /* exe/<pid> */
 
 /* Metadata for a member that is not a plain in-memory document. */
 struct ai_member_meta {
 	const char *path; /* member name, relative, bytes */
 	size_t path_len;
-	mode_t mode;      /* includes S_IFMT */
+	mode_t mode; /* includes S_IFMT */
 	uid_t uid;
 	gid_t gid;
 	struct timespec atime, mtime, ctime;
-	const char *symlink;   /* for S_IFLNK */
-	const char *hardlink;  /* member name of the first link; makes this a hardlink entry */
+	const char *symlink;	     /* for S_IFLNK */
+	const char *hardlink;	     /* member name of the first link; makes this a hardlink entry */
 	const char *hardlink_sha256; /* content hash of that first link, for SHA256SUMS */
 	uint64_t hardlink_size;
 	/* xattrs: parallel arrays */
@@ -45,10 +45,10 @@ struct ai_member_meta {
 };
 
 struct ai_member_result {
-	uint64_t size;   /* bytes stored */
+	uint64_t size;	      /* bytes stored */
 	uint64_t source_size; /* size the source claimed at open */
-	bool truncated;  /* capped or the source grew: only size bytes kept */
-	bool short_read; /* the source shrank while read: the rest is zero padded */
+	bool truncated;	      /* capped or the source grew: only size bytes kept */
+	bool short_read;      /* the source shrank while read: the rest is zero padded */
 	char sha256[AI_SHA256_HEXLEN];
 };
 
@@ -66,8 +66,8 @@ int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int
 int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, ai_err_t *err);
 /* Members added so far: used to build the manifest. */
 size_t ai_bundle_member_count(const struct ai_bundle *b);
-void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len, uint64_t *size,
-		      const char **sha256);
+void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len,
+		      uint64_t *size, const char **sha256);
 /* Write manifest (given JSON), SHA256SUMS, its signature, close the archive, write NAME.tar.minisig
  * and rename both into place. trusted_comment goes into both signatures. */
 int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json, size_t manifest_len,

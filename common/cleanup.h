@@ -31,9 +31,9 @@ static inline void ai_closedirp(DIR **d)
 		closedir(*d);
 }
 
-#define cleanup_free    __attribute__((cleanup(ai_freep)))
-#define cleanup_close   __attribute__((cleanup(ai_closep)))
-#define cleanup_fclose  __attribute__((cleanup(ai_fclosep)))
+#define cleanup_free	 __attribute__((cleanup(ai_freep)))
+#define cleanup_close	 __attribute__((cleanup(ai_closep)))
+#define cleanup_fclose	 __attribute__((cleanup(ai_fclosep)))
 #define cleanup_closedir __attribute__((cleanup(ai_closedirp)))
 
 static inline void *ai_steal_pointer(void *pp)
@@ -50,6 +50,6 @@ static inline int ai_steal_fd(int *fd)
 	return v;
 }
 #define steal_pointer(pp) ai_steal_pointer(pp)
-#define steal_fd(fdp)     ai_steal_fd(fdp)
+#define steal_fd(fdp)	  ai_steal_fd(fdp)
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 
 typedef struct ai_err {
-	int errnum;    /* errno of the root cause, 0 when none */
+	int errnum;	/* errno of the root cause, 0 when none */
 	char msg[1024]; /* "outer context: inner context: strerror" */
 } ai_err_t;
 

@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include "common/err.h"
 
-#define AI_SHA256_LEN     32
-#define AI_SHA256_HEXLEN  65
-#define AI_BLAKE2B_LEN    64
+#define AI_SHA256_LEN	 32
+#define AI_SHA256_HEXLEN 65
+#define AI_BLAKE2B_LEN	 64
 
 struct ai_hash {
 	void *ctx; /* EVP_MD_CTX */

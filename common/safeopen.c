@@ -54,8 +54,8 @@ int ai_safe_openat(int dirfd, const char *path, int flags, ai_err_t *err)
 		path = ".";
 	if (!ai_safe_openat_force_fallback) {
 		struct open_how how = {
-			.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
-			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		    .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 		};
 		if (flags & O_CREAT)
 			how.mode = 0600;
@@ -84,7 +84,8 @@ int ai_open_regular(int dirfd, const char *name, const struct stat *expect, ai_e
 		close(fd);
 		return ai_err_set(err, e, "fstat");
 	}
-	if (!S_ISREG(st.st_mode) || (expect && (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino))) {
+	if (!S_ISREG(st.st_mode) ||
+	    (expect && (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino))) {
 		close(fd);
 		return ai_err_set(err, 0, "changed under us (not the regular file seen before)");
 	}

@@ -280,8 +280,8 @@ static int ed_sign(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[64
 {
 	cleanup_mdctx EVP_MD_CTX *c = EVP_MD_CTX_new();
 	size_t siglen = 64;
-	if (!c || EVP_DigestSignInit(c, NULL, NULL, NULL, key) != 1 || EVP_DigestSign(c, sig, &siglen, msg, len) != 1 ||
-	    siglen != 64)
+	if (!c || EVP_DigestSignInit(c, NULL, NULL, NULL, key) != 1 ||
+	    EVP_DigestSign(c, sig, &siglen, msg, len) != 1 || siglen != 64)
 		return ai_err_set(err, 0, "Ed25519 signing failed");
 	return 0;
 }
@@ -342,7 +342,8 @@ int ai_minisign_verify(const struct ai_pubkey *pub, const uint8_t digest[AI_BLAK
 		return ai_err_set(err, 0, "unsupported signature algorithm (only prehashed ED)");
 	if (memcmp(raw + 2, pub->keyid, 8) != 0)
 		return ai_err_set(err, 0, "signed by another key (key id %016llX, expected %016llX)",
-				  (unsigned long long)keyid_num(raw + 2), (unsigned long long)keyid_num(pub->keyid));
+				  (unsigned long long)keyid_num(raw + 2),
+				  (unsigned long long)keyid_num(pub->keyid));
 	if (ed_verify(pub->pk, digest, AI_BLAKE2B_LEN, raw + 10) < 0)
 		return ai_err_set(err, 0, "signature verification failed");
 	const char *tc = line[2] + 17;

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 	if (system(cmd) != 0)
 		return 1;
 	int gz = argc == 6;
-	char (*digests)[72] = calloc((size_t)L, 72), (*diffids)[72] = calloc((size_t)L, 72);
+	char(*digests)[72] = calloc((size_t)L, 72), (*diffids)[72] = calloc((size_t)L, 72);
 	for (int l = 0; l < L; l++) {
 		snprintf(p, sizeof(p), "%s/oci/layer.tmp", out);
 		struct archive *a = archive_write_new();
@@ -122,28 +122,40 @@ int main(int argc, char **argv)
 	}
 	/* config, manifest, index */
 	char *buf = malloc((size_t)L * 400 + 4096);
-	size_t n = (size_t)sprintf(buf, "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[");
+	size_t n = (size_t)sprintf(
+	    buf,
+	    "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[");
 	for (int l = 0; l < L; l++)
 		n += (size_t)sprintf(buf + n, "%s\"%s\"", l ? "," : "", diffids[l]);
 	n += (size_t)sprintf(buf + n, "]},\"history\":[");
 	for (int l = 0; l < L; l++)
-		n += (size_t)sprintf(buf + n, "%s{\"created\":\"2024-01-01T00:00:%02dZ\",\"created_by\":\"bench layer %d\"}", l ? "," : "",
-				     l % 60, l + 1);
+		n += (size_t)sprintf(
+		    buf + n, "%s{\"created\":\"2024-01-01T00:00:%02dZ\",\"created_by\":\"bench layer %d\"}",
+		    l ? "," : "", l % 60, l + 1);
 	sprintf(buf + n, "]}");
 	snprintf(p, sizeof(p), "%s/oci/cfg.tmp", out);
 	put(p, buf);
 	to_blob(out, p, hex);
 	char cfgd[72];
 	snprintf(cfgd, sizeof(cfgd), "sha256:%s", hex);
-	n = (size_t)sprintf(buf, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":1},\"layers\":[", cfgd);
+	n = (size_t)sprintf(buf,
+			    "{\"schemaVersion\":2,\"mediaType\":\"application/"
+			    "vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/"
+			    "vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":1},\"layers\":[",
+			    cfgd);
 	for (int l = 0; l < L; l++)
-		n += (size_t)sprintf(buf + n, "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar%s\",\"digest\":\"%s\",\"size\":1}",
+		n += (size_t)sprintf(buf + n,
+				     "%s{\"mediaType\":\"application/"
+				     "vnd.oci.image.layer.v1.tar%s\",\"digest\":\"%s\",\"size\":1}",
 				     l ? "," : "", gz ? "+gzip" : "", digests[l]);
 	sprintf(buf + n, "]}");
 	snprintf(p, sizeof(p), "%s/oci/man.tmp", out);
 	put(p, buf);
 	to_blob(out, p, hex);
-	sprintf(buf, "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:%s\",\"size\":1}]}", hex);
+	sprintf(buf,
+		"{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/"
+		"vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:%s\",\"size\":1}]}",
+		hex);
 	snprintf(p, sizeof(p), "%s/oci/index.json", out);
 	put(p, buf);
 	snprintf(p, sizeof(p), "%s/oci/oci-layout", out);
@@ -154,14 +166,17 @@ int main(int argc, char **argv)
 	len += (size_t)sprintf(up, "{\"upperdir\":\"/u\",\"entries\":[");
 	for (long i = 0; i < U; i++) {
 		if (i % 2 == 0)
-			snprintf(name, sizeof(name), "/l%02ld/d%04ld/f%07ld", (i / 2) % L, ((i / 2) % N) / 1000, (i / 2) % N);
+			snprintf(name, sizeof(name), "/l%02ld/d%04ld/f%07ld", (i / 2) % L,
+				 ((i / 2) % N) / 1000, (i / 2) % N);
 		else
 			snprintf(name, sizeof(name), "/new/d%04ld/f%07ld", i / 1000, i);
-		len += (size_t)sprintf(up + len,
-				       "%s{\"path\":\"%s\",\"type\":\"file\",\"mode\":\"0644\",\"uid\":0,\"gid\":0,\"size\":4,"
-				       "\"mtime_ns\":1700000000000000000,\"atime_ns\":1700000000000000000,\"ctime_ns\":1700000000000000000,"
-				       "\"sha256\":\"%064d\",\"overlay\":[]}",
-				       i ? "," : "", name, 0);
+		len += (size_t)sprintf(
+		    up + len,
+		    "%s{\"path\":\"%s\",\"type\":\"file\",\"mode\":\"0644\",\"uid\":0,\"gid\":0,\"size\":4,"
+		    "\"mtime_ns\":1700000000000000000,\"atime_ns\":1700000000000000000,\"ctime_ns\":"
+		    "1700000000000000000,"
+		    "\"sha256\":\"%064d\",\"overlay\":[]}",
+		    i ? "," : "", name, 0);
 	}
 	len += (size_t)sprintf(up + len, "]}");
 	snprintf(p, sizeof(p), "%s/bundle.tar", out);
@@ -172,7 +187,9 @@ int main(int argc, char **argv)
 	n = (size_t)sprintf(buf, "{\"mounts\":[],\"overlay\":{\"mount_point\":\"/\",\"lowerdirs\":[");
 	for (int l = 0; l < L; l++)
 		n += (size_t)sprintf(buf + n, "%s\"/l/%d\"", l ? "," : "", l);
-	n += (size_t)sprintf(buf + n, "],\"upperdir\":\"/u\",\"workdir\":\"/w\",\"options\":\"\",\"metacopy\":false,\"redirect_dir\":null,\"userxattr\":false}}");
+	n += (size_t)sprintf(
+	    buf + n, "],\"upperdir\":\"/u\",\"workdir\":\"/"
+		     "w\",\"options\":\"\",\"metacopy\":false,\"redirect_dir\":null,\"userxattr\":false}}");
 	member(a, "mounts.json", buf, n);
 	archive_write_close(a);
 	archive_write_free(a);

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	static int (*const rd[])(struct az_model *, const char *, size_t, ai_err_t *) = {
-		az_processes_read, az_fds_read, az_sockets_read, az_mounts_read, az_upper_read, az_manifest_read};
+	    az_processes_read, az_fds_read, az_sockets_read, az_mounts_read, az_upper_read, az_manifest_read};
 	struct az_ctx c;
 	memset(&c, 0, sizeof(c));
 	c.img.dirfd = -1;

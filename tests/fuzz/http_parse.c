@@ -14,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r > 0) {
 		if ((size_t)r > size || r > AI_HTTP_MAX_HEAD || memcmp(data + r - 4, "\r\n\r\n", 4) != 0)
 			abort();
-		if (memchr(req.path, '\0', sizeof(req.path)) == NULL || memchr(req.query, '\0', sizeof(req.query)) == NULL)
+		if (memchr(req.path, '\0', sizeof(req.path)) == NULL ||
+		    memchr(req.query, '\0', sizeof(req.query)) == NULL)
 			abort();
 		if (req.path[0] != '/')
 			abort();

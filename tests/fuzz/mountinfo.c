@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (i < size && buf[i] != '\n')
 			continue;
 		struct ai_mountinfo m;
-		ai_err_t err = { 0 };
+		ai_err_t err = {0};
 		if (ai_mountinfo_parse_line(buf + start, i - start, &m, &err) == 0) {
 			struct ai_ovl_opts o;
 			if (ai_mountinfo_parse_overlay(m.super_options.s, m.super_options.len, &o, &err) == 0)
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* the whole input as one overlay option string as well */
 	struct ai_ovl_opts o;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	if (ai_mountinfo_parse_overlay((const char *)data, size, &o, &err) == 0)
 		ai_mountinfo_ovl_free(&o);
 	free(buf);

@@ -8,27 +8,27 @@
 
 static int t_failed, t_passed;
 
-#define T_OK(cond, ...)                                                                                        \
-	do {                                                                                                   \
-		int t_cond_ = !!(cond);                                                                        \
-		if (t_cond_) {                                                                                 \
-			t_passed++;                                                                            \
-			printf("ok - ");                                                                       \
-		} else {                                                                                       \
-			t_failed++;                                                                            \
-			printf("not ok - ");                                                                   \
-		}                                                                                              \
-		printf(__VA_ARGS__);                                                                           \
-		printf(t_cond_ ? "\n" : "  (%s:%d)\n", __FILE__, __LINE__);                                    \
+#define T_OK(cond, ...)                                                                                      \
+	do {                                                                                                 \
+		int t_cond_ = !!(cond);                                                                      \
+		if (t_cond_) {                                                                               \
+			t_passed++;                                                                          \
+			printf("ok - ");                                                                     \
+		} else {                                                                                     \
+			t_failed++;                                                                          \
+			printf("not ok - ");                                                                 \
+		}                                                                                            \
+		printf(__VA_ARGS__);                                                                         \
+		printf(t_cond_ ? "\n" : "  (%s:%d)\n", __FILE__, __LINE__);                                  \
 	} while (0)
 
-#define T_STREQ(a, b, ...)                                                                                     \
-	do {                                                                                                   \
-		const char *t_a = (a), *t_b = (b);                                                             \
-		int t_c = t_a && t_b && strcmp(t_a, t_b) == 0;                                                 \
-		T_OK(t_c, __VA_ARGS__);                                                                        \
-		if (!t_c)                                                                                      \
-			printf("#   got:  %s\n#   want: %s\n", t_a ? t_a : "(null)", t_b ? t_b : "(null)");    \
+#define T_STREQ(a, b, ...)                                                                                   \
+	do {                                                                                                 \
+		const char *t_a = (a), *t_b = (b);                                                           \
+		int t_c = t_a && t_b && strcmp(t_a, t_b) == 0;                                               \
+		T_OK(t_c, __VA_ARGS__);                                                                      \
+		if (!t_c)                                                                                    \
+			printf("#   got:  %s\n#   want: %s\n", t_a ? t_a : "(null)", t_b ? t_b : "(null)");  \
 	} while (0)
 
 static inline int t_done(void)

@@ -19,7 +19,7 @@
 
 struct ent {
 	const char *path;
-	char type;        /* f file, d dir, l symlink, h hardlink, 0 end */
+	char type;	  /* f file, d dir, l symlink, h hardlink, 0 end */
 	const char *data; /* content, link target */
 	unsigned mode;
 };
@@ -67,7 +67,9 @@ static void layer_tar(const struct ent *es, struct ai_buf *out)
 			archive_entry_set_filetype(x, AE_IFREG);
 			archive_entry_set_size(x, (la_int64_t)strlen(e->data ? e->data : ""));
 			break;
-		case 'd': archive_entry_set_filetype(x, AE_IFDIR); break;
+		case 'd':
+			archive_entry_set_filetype(x, AE_IFDIR);
+			break;
 		case 'l':
 			archive_entry_set_filetype(x, AE_IFLNK);
 			archive_entry_set_symlink(x, e->data);
@@ -102,8 +104,12 @@ static void make_image(const struct ent *const *layers, int n)
 	struct ai_buf cfg, man;
 	ai_buf_init(&cfg);
 	ai_buf_init(&man);
-	ai_buf_adds(&cfg, "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[");
-	ai_buf_adds(&man, "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"layers\":[");
+	ai_buf_adds(
+	    &cfg,
+	    "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[");
+	ai_buf_adds(
+	    &man,
+	    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"layers\":[");
 	for (int i = 0; i < n; i++) {
 		struct ai_buf t;
 		ai_buf_init(&t);
@@ -111,7 +117,9 @@ static void make_image(const struct ent *const *layers, int n)
 		char d[80];
 		put_blob(t.data, t.len, d);
 		ai_buf_printf(&cfg, "%s\"%s\"", i ? "," : "", d);
-		ai_buf_printf(&man, "%s{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":%zu}",
+		ai_buf_printf(&man,
+			      "%s{\"mediaType\":\"application/"
+			      "vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":%zu}",
 			      i ? "," : "", d, t.len);
 		ai_buf_free(&t);
 	}
@@ -122,13 +130,16 @@ static void make_image(const struct ent *const *layers, int n)
 	ai_buf_adds(&cfg, "]}");
 	char cd[80], md[80];
 	put_blob(cfg.data, cfg.len, cd);
-	ai_buf_printf(&man, "],\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu}}",
+	ai_buf_printf(&man,
+		      "],\"config\":{\"mediaType\":\"application/"
+		      "vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu}}",
 		      cd, cfg.len);
 	put_blob(man.data, man.len, md);
 	struct ai_buf idx;
 	ai_buf_init(&idx);
 	ai_buf_printf(&idx,
-		      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+		      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/"
+		      "vnd.oci.image.manifest.v1+json\","
 		      "\"digest\":\"%s\",\"size\":%zu}]}",
 		      md, man.len);
 	write_file(tmpdir, "index.json", idx.data, idx.len);
@@ -157,52 +168,56 @@ static const char *st(const struct az_attr *a, const char *path)
 }
 
 static const struct ent L1[] = {
-	{"bin/", 'd', NULL, 0755},
-	{"bin/sh", 'f', "shell", 0755},
-	{"bin/ls", 'f', "ls", 0755},
-	{"etc/passwd", 'f', "root:x:0:0", 0644}, /* parent created implicitly */
-	{"etc/group", 'f', "root:x:0:", 0644},
-	{"etc/app/", 'd', NULL, 0755},
-	{"etc/app/a.conf", 'f', "a", 0644},
-	{"etc/app/b.conf", 'f', "b", 0644},
-	{"opt/old/", 'd', NULL, 0755},
-	{"opt/old/x", 'f', "x", 0644},
-	{"usr/lib/libc.so", 'f', "libc", 0755},
-	{"usr/lib/libc.so.6", 'h', "usr/lib/libc.so", 0},
-	{"usr/link", 'l', "lib", 0777},
-	{"./srv/./dotted", 'f', "dots", 0644},
-	{"./usr//share/./doc", 'f', "doc", 0644}, /* a marked path under a non-canonical name */
-	{"../escape", 'f', "no", 0644},
-	{NULL, 0, NULL, 0},
+    {"bin/", 'd', NULL, 0755},
+    {"bin/sh", 'f', "shell", 0755},
+    {"bin/ls", 'f', "ls", 0755},
+    {"etc/passwd", 'f', "root:x:0:0", 0644}, /* parent created implicitly */
+    {"etc/group", 'f', "root:x:0:", 0644},
+    {"etc/app/", 'd', NULL, 0755},
+    {"etc/app/a.conf", 'f', "a", 0644},
+    {"etc/app/b.conf", 'f', "b", 0644},
+    {"opt/old/", 'd', NULL, 0755},
+    {"opt/old/x", 'f', "x", 0644},
+    {"usr/lib/libc.so", 'f', "libc", 0755},
+    {"usr/lib/libc.so.6", 'h', "usr/lib/libc.so", 0},
+    {"usr/link", 'l', "lib", 0777},
+    {"./srv/./dotted", 'f', "dots", 0644},
+    {"./usr//share/./doc", 'f', "doc", 0644}, /* a marked path under a non-canonical name */
+    {"../escape", 'f', "no", 0644},
+    {NULL, 0, NULL, 0},
 };
 static const struct ent L2[] = {
-	{"bin/.wh.ls", 'f', "", 0},         /* whiteout: removes bin/ls */
-	{"etc/app/.wh..wh..opq", 'f', "", 0}, /* opaque: hides a.conf, b.conf */
-	{"etc/app/c.conf", 'f', "c", 0644},
-	{"etc/passwd", 'f', "root:x:0:0\nuser:x:1000", 0644},
-	{"opt/.wh.old", 'f', "", 0},
-	{"opt/old/", 'd', NULL, 0755}, /* re-created after its whiteout in the same layer */
-	{"opt/old/y", 'f', "y", 0644},
-	{NULL, 0, NULL, 0},
+    {"bin/.wh.ls", 'f', "", 0},		  /* whiteout: removes bin/ls */
+    {"etc/app/.wh..wh..opq", 'f', "", 0}, /* opaque: hides a.conf, b.conf */
+    {"etc/app/c.conf", 'f', "c", 0644},
+    {"etc/passwd", 'f', "root:x:0:0\nuser:x:1000", 0644},
+    {"opt/.wh.old", 'f', "", 0},
+    {"opt/old/", 'd', NULL, 0755}, /* re-created after its whiteout in the same layer */
+    {"opt/old/y", 'f', "y", 0644},
+    {NULL, 0, NULL, 0},
 };
 static const struct ent L3[] = {
-	{"etc/group", 'd', NULL, 0755}, /* a file replaced by a dir */
-	{"srv/dotted", 'f', "dots", 0644},
-	{NULL, 0, NULL, 0},
+    {"etc/group", 'd', NULL, 0755}, /* a file replaced by a dir */
+    {"srv/dotted", 'f', "dots", 0644},
+    {NULL, 0, NULL, 0},
 };
 
-static void upper_entry(struct ai_buf *j, const char *path, const char *type, const char *mode, const char *content,
-			const char *overlay, const char *extra)
+static void upper_entry(struct ai_buf *j, const char *path, const char *type, const char *mode,
+			const char *content, const char *overlay, const char *extra)
 {
 	char hex[65] = "";
 	if (content)
 		sha_of(content, hex);
-	ai_buf_printf(j, "%s{\"path\":\"%s\",\"type\":\"%s\",\"mode\":\"%s\",\"uid\":0,\"gid\":0,\"size\":%zu,\"ino\":7,"
-		      "\"mtime_ns\":1700000000000000000,\"atime_ns\":1700000000000000000,\"ctime_ns\":1700000000000000000",
-		      j->len > 12 ? "," : "", path, type, mode, content ? strlen(content) : 0);
+	ai_buf_printf(
+	    j,
+	    "%s{\"path\":\"%s\",\"type\":\"%s\",\"mode\":\"%s\",\"uid\":0,\"gid\":0,\"size\":%zu,\"ino\":7,"
+	    "\"mtime_ns\":1700000000000000000,\"atime_ns\":1700000000000000000,\"ctime_ns\":"
+	    "1700000000000000000",
+	    j->len > 12 ? "," : "", path, type, mode, content ? strlen(content) : 0);
 	if (content)
 		ai_buf_printf(j, ",\"sha256\":\"%s\"", hex);
-	ai_buf_printf(j, ",\"overlay\":[%s]%s%s}", overlay ? overlay : "", extra ? "," : "", extra ? extra : "");
+	ai_buf_printf(j, ",\"overlay\":[%s]%s%s}", overlay ? overlay : "", extra ? "," : "",
+		      extra ? extra : "");
 }
 
 static void test_attribution(void)
@@ -226,20 +241,21 @@ static void test_attribution(void)
 	struct ai_buf j;
 	ai_buf_init(&j);
 	ai_buf_adds(&j, "{\"entries\":[");
-	upper_entry(&j, "/bin", "dir", "0755", NULL, NULL, NULL);                   /* same mode: image */
-	upper_entry(&j, "/bin/sh", "file", "0755", "shell", NULL, NULL);            /* same content: metadata */
-	upper_entry(&j, "/etc", "dir", "0700", NULL, NULL, NULL);                   /* chmod: metadata */
-	upper_entry(&j, "/etc/passwd", "file", "0644", "changed", NULL, NULL);      /* modified */
-	upper_entry(&j, "/etc/new", "file", "0755", "new", NULL, NULL);             /* added */
-	upper_entry(&j, "/etc/app", "dir", "0755", NULL, "\"opaque\"", NULL);       /* replaced */
-	upper_entry(&j, "/etc/app/d.conf", "file", "0644", "d", NULL, NULL);        /* added */
-	upper_entry(&j, "/usr/lib/libc.so.6", "file", "0755", "libc", NULL, NULL);  /* hardlink in the layer: metadata */
+	upper_entry(&j, "/bin", "dir", "0755", NULL, NULL, NULL);	       /* same mode: image */
+	upper_entry(&j, "/bin/sh", "file", "0755", "shell", NULL, NULL);       /* same content: metadata */
+	upper_entry(&j, "/etc", "dir", "0700", NULL, NULL, NULL);	       /* chmod: metadata */
+	upper_entry(&j, "/etc/passwd", "file", "0644", "changed", NULL, NULL); /* modified */
+	upper_entry(&j, "/etc/new", "file", "0755", "new", NULL, NULL);	       /* added */
+	upper_entry(&j, "/etc/app", "dir", "0755", NULL, "\"opaque\"", NULL);  /* replaced */
+	upper_entry(&j, "/etc/app/d.conf", "file", "0644", "d", NULL, NULL);   /* added */
+	upper_entry(&j, "/usr/lib/libc.so.6", "file", "0755", "libc", NULL,
+		    NULL); /* hardlink in the layer: metadata */
 	upper_entry(&j, "/usr/link", "symlink", "0777", NULL, NULL, "\"target\":\"lib64\""); /* modified */
 	upper_entry(&j, "/usr/lib/libc.so", "whiteout", "0000", NULL, "\"whiteout\"", NULL); /* deleted */
-	upper_entry(&j, "/opt/old/y", "file", "0644", "y", "\"metacopy\"", NULL);   /* metacopy: metadata */
+	upper_entry(&j, "/opt/old/y", "file", "0644", "y", "\"metacopy\"", NULL); /* metacopy: metadata */
 	upper_entry(&j, "/srv", "dir", "0755", NULL, "\"redirect\"", "\"redirect\":\"/opt/old\"");
-	upper_entry(&j, "/srv/y", "file", "0644", "y", NULL, NULL);                 /* via the redirect: metadata */
-	upper_entry(&j, "/usr/share/doc", "file", "0600", "doc", NULL, NULL);       /* same content: metadata */
+	upper_entry(&j, "/srv/y", "file", "0644", "y", NULL, NULL);	      /* via the redirect: metadata */
+	upper_entry(&j, "/usr/share/doc", "file", "0600", "doc", NULL, NULL); /* same content: metadata */
 	ai_buf_adds(&j, "]}");
 	r = az_upper_read(&c.m, j.data, j.len, &err);
 	T_OK(r == 0, "az_upper_read (%s)", r ? err.msg : "ok");
@@ -251,16 +267,20 @@ static void test_attribution(void)
 		return;
 	/* the path table and whiteouts */
 	T_STREQ(st(c.attr, "/bin/ls"), "layer-deleted 1", "a layer whiteout: layer-deleted");
-	T_STREQ(st(c.attr, "/etc/app/a.conf"), "layer-deleted 1", "hidden by layer 2's opaque marker: layer-deleted");
-	T_STREQ(st(c.attr, "/etc/app/c.conf"), "deleted 2", "a later layer's file under the upper opaque dir: deleted");
-	T_STREQ(st(c.attr, "/opt/old/x"), "layer-deleted 1", "whiteout then re-created dir: old child stays deleted");
+	T_STREQ(st(c.attr, "/etc/app/a.conf"), "layer-deleted 1",
+		"hidden by layer 2's opaque marker: layer-deleted");
+	T_STREQ(st(c.attr, "/etc/app/c.conf"), "deleted 2",
+		"a later layer's file under the upper opaque dir: deleted");
+	T_STREQ(st(c.attr, "/opt/old/x"), "layer-deleted 1",
+		"whiteout then re-created dir: old child stays deleted");
 	T_STREQ(st(c.attr, "/opt/old"), "image 2", "the re-created dir belongs to layer 2");
 	T_STREQ(st(c.attr, "/etc/group"), "image 3", "a file replaced by a dir in layer 3");
 	T_STREQ(st(c.attr, "/etc/shadow"), "unknown", "a path no one provides is unknown");
 	T_STREQ(st(c.attr, "/escape"), "unknown", "a '..' entry is skipped");
 	T_STREQ(st(c.attr, "/srv/dotted"), "image 3", "'./' components fold onto one path");
 	T_STREQ(st(c.attr, "//etc///passwd/"), "modified 2", "lookups fold repeated slashes");
-	T_OK(strstr(az_attr_warnings(c.attr), "1 layer entries with unsafe") != NULL, "the skipped entry is counted in a warning");
+	T_OK(strstr(az_attr_warnings(c.attr), "1 layer entries with unsafe") != NULL,
+	     "the skipped entry is counted in a warning");
 	/* classification of upper entries */
 	T_STREQ(st(c.attr, "/bin"), "image 1", "dir copied up as a parent only: image");
 	T_STREQ(st(c.attr, "/bin/sh"), "metadata 1", "same sha256: metadata");
@@ -269,12 +289,14 @@ static void test_attribution(void)
 	T_STREQ(st(c.attr, "/etc/new"), "added 0", "no layer provides it: added");
 	T_STREQ(st(c.attr, "/etc/app"), "replaced 1", "opaque over a layer dir: replaced");
 	T_STREQ(st(c.attr, "/etc/app/d.conf"), "added 0", "new under the opaque dir: added");
-	T_STREQ(st(c.attr, "/usr/lib/libc.so.6"), "metadata 1", "a layer hardlink carries its target's sha256");
+	T_STREQ(st(c.attr, "/usr/lib/libc.so.6"), "metadata 1",
+		"a layer hardlink carries its target's sha256");
 	T_STREQ(st(c.attr, "/usr/link"), "modified 1", "symlink target differs: modified");
 	T_STREQ(st(c.attr, "/usr/lib/libc.so"), "deleted 1", "upper whiteout: deleted");
 	T_STREQ(st(c.attr, "/opt/old/y"), "metadata 2", "metacopy: metadata");
 	T_STREQ(st(c.attr, "/srv/y"), "metadata 2", "redirect dir resolved to its lower path");
-	T_STREQ(st(c.attr, "/usr/share/doc"), "metadata 1", "content hashed under a non-canonical layer name");
+	T_STREQ(st(c.attr, "/usr/share/doc"), "metadata 1",
+		"content hashed under a non-canonical layer name");
 	size_t paths, bytes, counts[AZ_ST__COUNT] = {0};
 	az_attr_stats(c.attr, &paths, &bytes, counts);
 	T_OK(counts[AZ_ST_ADDED] == 2 && counts[AZ_ST_MODIFIED] == 2 && counts[AZ_ST_REPLACED] == 1,
@@ -286,9 +308,12 @@ static void test_attribution(void)
 	ai_buf_init(&out);
 	az_timeline_render(&c, AZ_TL_BODYFILE, &out);
 	const char *b = ai_buf_cstr(&out);
-	T_OK(strstr(b, "0|/etc/passwd (modified)|7|r/rrw-r--r--|0|0|7|1700000000|1700000000|1700000000|0\n") != NULL,
-	     "bodyfile line of a modified file");
-	T_OK(strstr(b, "0|/usr/lib/libc.so (deleted: whiteout)|7|-/-") != NULL, "bodyfile line of a whiteout");
+	T_OK(
+	    strstr(b, "0|/etc/passwd (modified)|7|r/rrw-r--r--|0|0|7|1700000000|1700000000|1700000000|0\n") !=
+		NULL,
+	    "bodyfile line of a modified file");
+	T_OK(strstr(b, "0|/usr/lib/libc.so (deleted: whiteout)|7|-/-") != NULL,
+	     "bodyfile line of a whiteout");
 	T_OK(strstr(b, "0|/usr/link (modified)|7|l/lrwxrwxrwx|") != NULL, "bodyfile symlink mode string");
 	ai_buf_free(&out);
 
@@ -304,15 +329,17 @@ static void test_bodyfile_escaping(void)
 	memset(&c, 0, sizeof(c));
 	c.img.dirfd = -1;
 	ai_err_t err;
-	const char *doc = "{\"entries\":[{\"path\":\"/a|b\\nc\",\"path_hex\":\"2f617c620a63ff\",\"type\":\"file\","
-			  "\"mode\":\"4755\",\"size\":1,\"ino\":3,\"mtime_ns\":2000000000}]}";
+	const char *doc =
+	    "{\"entries\":[{\"path\":\"/a|b\\nc\",\"path_hex\":\"2f617c620a63ff\",\"type\":\"file\","
+	    "\"mode\":\"4755\",\"size\":1,\"ino\":3,\"mtime_ns\":2000000000}]}";
 	T_OK(az_upper_read(&c.m, doc, strlen(doc), &err) == 0, "upper.json with a hostile name");
 	T_OK(az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0, "attr without an image");
 	struct ai_buf out;
 	ai_buf_init(&out);
 	az_timeline_render(&c, AZ_TL_BODYFILE, &out);
 	const char *b = ai_buf_cstr(&out);
-	T_OK(!strncmp(b, "0|/a\\x7cb\\x0ac\\xff|3|r/rrwsr-xr-x|0|0|1|0|2|0|0\n", 45), "pipe, newline, invalid byte escaped");
+	T_OK(!strncmp(b, "0|/a\\x7cb\\x0ac\\xff|3|r/rrwsr-xr-x|0|0|1|0|2|0|0\n", 45),
+	     "pipe, newline, invalid byte escaped");
 	const char *nl = strchr(b, '\n');
 	size_t bars = 0;
 	for (const char *p = b; p < nl; p++)
@@ -327,7 +354,7 @@ static void test_mode_strings(void)
 	static const struct {
 		uint32_t mode;
 		const char *s;
-	} v[] = {{0644, "rw-r--r--"}, {0755, "rwxr-xr-x"}, {04755, "rwsr-xr-x"}, {04644, "rwSr--r--"},
+	} v[] = {{0644, "rw-r--r--"},  {0755, "rwxr-xr-x"},  {04755, "rwsr-xr-x"}, {04644, "rwSr--r--"},
 		 {02755, "rwxr-sr-x"}, {02745, "rwxr-Sr-x"}, {01777, "rwxrwxrwt"}, {01776, "rwxrwxrwT"},
 		 {0, "---------"},     {07777, "rwsrwsrwt"}};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -344,13 +371,15 @@ static void test_text_escaping(void)
 	struct ai_buf b;
 	ai_buf_init(&b);
 	az_esc_text(&b, "ok\\\x01\xc3\xa9\xff", 7);
-	T_STREQ(ai_buf_cstr(&b), "ok\\\\\\x01\xc3\xa9\\xff", "terminal escaping: backslash, control, UTF-8 kept, invalid byte");
+	T_STREQ(ai_buf_cstr(&b), "ok\\\\\\x01\xc3\xa9\\xff",
+		"terminal escaping: backslash, control, UTF-8 kept, invalid byte");
 	ai_buf_reset(&b);
 	az_esc_csv(&b, "a\"b,c", 5);
 	T_STREQ(ai_buf_cstr(&b), "\"a\"\"b,c\"", "csv quoting");
 	ai_buf_reset(&b);
 	az_esc_html(&b, "<a href='x'>&", 13);
-	T_OK(!strchr(ai_buf_cstr(&b), '<') && !strchr(ai_buf_cstr(&b), '\''), "html escaping: %s", ai_buf_cstr(&b));
+	T_OK(!strchr(ai_buf_cstr(&b), '<') && !strchr(ai_buf_cstr(&b), '\''), "html escaping: %s",
+	     ai_buf_cstr(&b));
 	ai_buf_free(&b);
 }
 
@@ -365,7 +394,8 @@ static void test_proc_tree(void)
 	ai_buf_adds(&j, "{\"processes\":[");
 	for (int pid = 1; pid <= 80; pid++) /* a chain 80 deep */
 		ai_buf_printf(&j, "{\"pid\":%d,\"ppid\":%d},", pid, pid - 1);
-	ai_buf_adds(&j, "{\"pid\":200,\"ppid\":201},{\"pid\":201,\"ppid\":200},{\"pid\":300,\"ppid\":1},{\"pid\":300,\"ppid\":2}]}");
+	ai_buf_adds(&j, "{\"pid\":200,\"ppid\":201},{\"pid\":201,\"ppid\":200},{\"pid\":300,\"ppid\":1},{"
+			"\"pid\":300,\"ppid\":2}]}");
 	T_OK(az_processes_read(&m, j.data, j.len, &err) == 0, "processes.json");
 	ai_buf_free(&j);
 	size_t order[85];
@@ -387,13 +417,13 @@ static void test_proc_tree(void)
 		if (m.procs[order[k]].pid == 66)
 			k66 = k;
 	}
-	T_OK(maxd == 64 && depth[k65] == 64 && depth[k66] == 0, "depth capped at 64: deeper ones start again at 0");
+	T_OK(maxd == 64 && depth[k65] == 64 && depth[k66] == 0,
+	     "depth capped at 64: deeper ones start again at 0");
 	T_OK(az_model_proc(&m, 300) && az_model_proc(&m, 300) == &m.procs[az_model_proc(&m, 300) - m.procs] &&
-		     !az_model_proc(&m, 999) && az_model_proc(&m, 201)->pid == 201,
+		 !az_model_proc(&m, 999) && az_model_proc(&m, 201)->pid == 201,
 	     "az_model_proc: binary search");
 	az_model_free(&m);
 }
-
 
 /* The walk's pipeline: entries in order across many chunks, layer ends after their entries,
  * content hashed only where want() asks, and an entry() failure stops the parser thread. */
@@ -445,7 +475,8 @@ static void test_walk_pipeline(void)
 	static char names[3][PER + 1][128];
 	for (int l = 0; l < 3; l++) {
 		for (int i = 0; i < PER; i++) {
-			/* ~100-byte names: ~18 chunks of records, more than the ring holds, so the parser waits */
+			/* ~100-byte names: ~18 chunks of records, more than the ring holds, so the parser
+			 * waits */
 			snprintf(names[l][i], sizeof(names[l][i]), "l%d/%090d/f%05d", l, 0, i);
 			/* the content is the name: want() entries can be checked against sha256(name) */
 			ls[l][i] = (struct ent){names[l][i], 'f', names[l][i], 0644};
@@ -470,16 +501,18 @@ static void test_walk_pipeline(void)
 	T_OK(r == 0, "walk: every layer (%s)", r ? err.msg : "ok");
 	T_OK(w.n[0] == PER + 1 && w.n[1] == PER + 1 && w.n[2] == PER + 1 && !w.order_errors,
 	     "walk: %zu/%zu/%zu entries, in layer order", w.n[0], w.n[1], w.n[2]);
-	T_OK(w.ndone == 3 && w.done_at[0] == PER + 1 && w.done_at[2] == PER + 1, "walk: done() after each layer's entries");
-	T_OK(w.hashed == 3 * (PER / 10) && !w.bad_sha, "walk: %zu contents hashed (want() said %d), %zu wrong", w.hashed,
-	     3 * (PER / 10), w.bad_sha);
+	T_OK(w.ndone == 3 && w.done_at[0] == PER + 1 && w.done_at[2] == PER + 1,
+	     "walk: done() after each layer's entries");
+	T_OK(w.hashed == 3 * (PER / 10) && !w.bad_sha,
+	     "walk: %zu contents hashed (want() said %d), %zu wrong", w.hashed, 3 * (PER / 10), w.bad_sha);
 	T_OK(w.links == 3, "walk: symlink targets handed over where wanted");
 
 	struct walk_seen f = {.last_layer = -1, .fail_at = PER + 5000};
 	r = az_image_walk(&img, &ops, &f, &err);
 	T_OK(r < 0 && strstr(err.msg, "stop at"), "walk: an entry() error ends the walk with that error (%s)",
 	     r ? err.msg : "no error");
-	T_OK(f.n[0] + f.n[1] + f.n[2] == PER + 5000 && f.ndone == 1, "walk: nothing handed over after the error");
+	T_OK(f.n[0] + f.n[1] + f.n[2] == PER + 5000 && f.ndone == 1,
+	     "walk: nothing handed over after the error");
 
 	/* a layer whose blob no longer matches its digest: the layers before it arrive, then its error */
 	char blob[512];
@@ -523,7 +556,10 @@ static int js_other(void *ud, const char *key, json_t *v, ai_err_t *err)
 	struct js_seen *w = ud;
 	size_t l = strlen(w->others);
 	snprintf(w->others + l, sizeof(w->others) - l, "%s=%s;", key,
-		 json_is_integer(v) ? "int" : json_is_true(v) ? "true" : json_is_array(v) ? "array" : "other");
+		 json_is_integer(v) ? "int"
+		 : json_is_true(v)  ? "true"
+		 : json_is_array(v) ? "array"
+				    : "other");
 	return 0;
 }
 
@@ -538,11 +574,12 @@ static void test_json_stream(void)
 {
 	struct js_seen w;
 	ai_err_t err;
-	T_OK(js("{\"a\":1,\"entries\":[{\"x\":1},{\"x\":2}],\"b\":[1,2],\"c\":true}", &w, &err) == 0 && w.n == 2 &&
-		     w.sum == 200,
+	T_OK(js("{\"a\":1,\"entries\":[{\"x\":1},{\"x\":2}],\"b\":[1,2],\"c\":true}", &w, &err) == 0 &&
+		 w.n == 2 && w.sum == 200,
 	     "stream: two objects (%s)", w.n == 2 ? "ok" : err.msg);
 	T_STREQ(w.others, "a=int;b=array;c=true;", "stream: the other members, in order");
-	T_OK(js(" {\"n\":123,\"entries\" : [ 1, 2 ,3\n] , \"z\":7 }\n", &w, &err) == 0 && w.n == 3 && w.sum == 6,
+	T_OK(js(" {\"n\":123,\"entries\" : [ 1, 2 ,3\n] , \"z\":7 }\n", &w, &err) == 0 && w.n == 3 &&
+		 w.sum == 6,
 	     "stream: numbers end exactly where jansson says (%s)", w.n == 3 ? "ok" : err.msg);
 	T_STREQ(w.others, "n=int;z=int;", "stream: a number before and after the array");
 	T_OK(js("{\"entries\":[]}", &w, &err) == 0 && w.n == 0, "stream: empty array");
@@ -554,15 +591,18 @@ static void test_json_stream(void)
 	     "stream: repeated array key refused");
 	T_OK(js("{\"a\":1,\"a\":2,\"entries\":[]}", &w, &err) < 0 && strstr(err.msg, "duplicate"),
 	     "stream: repeated other key refused");
-	T_OK(js("{\"a\":1}", &w, &err) < 0 && strstr(err.msg, "no \"entries\" array"), "stream: missing array");
+	T_OK(js("{\"a\":1}", &w, &err) < 0 && strstr(err.msg, "no \"entries\" array"),
+	     "stream: missing array");
 	T_OK(js("{\"entries\":{}}", &w, &err) < 0 && strstr(err.msg, "not an array"), "stream: not an array");
-	T_OK(js("{\"entries\":[]} x", &w, &err) < 0 && strstr(err.msg, "end of input"), "stream: trailing garbage");
+	T_OK(js("{\"entries\":[]} x", &w, &err) < 0 && strstr(err.msg, "end of input"),
+	     "stream: trailing garbage");
 	T_OK(js("[1]", &w, &err) < 0 && strstr(err.msg, "not a JSON object"), "stream: not an object");
-	T_OK(js("{\"entries\":[{\"x\":1}", &w, &err) < 0 && strstr(err.msg, "expected"), "stream: truncated (%s)",
-	     err.msg);
+	T_OK(js("{\"entries\":[{\"x\":1}", &w, &err) < 0 && strstr(err.msg, "expected"),
+	     "stream: truncated (%s)", err.msg);
 	T_OK(js("{\"entries\":[1x]}", &w, &err) < 0 && js("{\"n\":1x,\"entries\":[]}", &w, &err) < 0,
 	     "stream: junk after a number refused");
-	T_OK(js("{\"entries\":[1;2]}", &w, &err) < 0 && strstr(err.msg, "',' or ']' expected"), "stream: bad separator");
+	T_OK(js("{\"entries\":[1;2]}", &w, &err) < 0 && strstr(err.msg, "',' or ']' expected"),
+	     "stream: bad separator");
 	T_OK(js("{\"entries\":[{\"x\":1,\"x\":2}]}", &w, &err) < 0 && strstr(err.msg, "invalid JSON"),
 	     "stream: duplicate key inside an element refused (%s)", err.msg);
 	T_OK(js("{\"entries\":[1,]}", &w, &err) < 0, "stream: trailing comma refused");
@@ -572,7 +612,7 @@ static void test_json_stream(void)
 	w.fail_at = 1;
 	const char *d = "{\"entries\":[1,2,3]}";
 	T_OK(az_j_stream(d, strlen(d), "t.json", "entries", js_elem, NULL, &w, &err) < 0 &&
-		     strstr(err.msg, "entries[1]") && strstr(err.msg, "element refused") && w.n == 1,
+		 strstr(err.msg, "entries[1]") && strstr(err.msg, "element refused") && w.n == 1,
 	     "stream: an element's error names its index (%s)", err.msg);
 }
 

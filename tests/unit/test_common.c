@@ -35,7 +35,8 @@ static void test_json(void)
 	ai_json_ktime(&j, "t", 0, 5);
 	ai_json_obj_end(&j);
 	T_STREQ(ai_buf_cstr(&b),
-		"{\"name\":\"a\\\"b\\\\c\\nd\\u0001\xef\xbf\xbd\xc3\xa9\",\"name_hex\":\"6122625c630a6401ffc3a9\","
+		"{\"name\":\"a\\\"b\\\\c\\nd\\u0001\xef\xbf\xbd\xc3\xa9\",\"name_hex\":"
+		"\"6122625c630a6401ffc3a9\","
 		"\"ok\":\"caf\xc3\xa9\",\"arr\":[-5,9007199254740993,true,null],"
 		"\"t\":\"1970-01-01T00:00:00.000000005Z\",\"t_ns\":5}",
 		"json writer escapes hostile bytes and adds _hex");
@@ -43,7 +44,8 @@ static void test_json(void)
 	json_t *root = json_loads(b.data, 0, &e);
 	T_OK(root != NULL, "jansson parses the writer's output");
 	if (root) {
-		T_STREQ(json_string_value(json_object_get(root, "ok")), "caf\xc3\xa9", "valid UTF-8 kept as is");
+		T_STREQ(json_string_value(json_object_get(root, "ok")), "caf\xc3\xa9",
+			"valid UTF-8 kept as is");
 		json_decref(root);
 	}
 	T_OK(!ai_utf8_valid("\xed\xa0\x80", 3), "surrogates are not valid UTF-8");
@@ -56,11 +58,12 @@ static void test_hash(void)
 {
 	char path[512], cmd[1024], want[128] = "", got[AI_SHA256_HEXLEN];
 	snprintf(path, sizeof(path), "%s/blob", tmp);
-	snprintf(cmd, sizeof(cmd), "head -c 3145739 /dev/urandom > %s && sha256sum %s | cut -d' ' -f1", path, path);
+	snprintf(cmd, sizeof(cmd), "head -c 3145739 /dev/urandom > %s && sha256sum %s | cut -d' ' -f1", path,
+		 path);
 	t_sh(want, sizeof(want), cmd);
 	int fd = open(path, O_RDONLY);
 	uint8_t md[32];
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	T_OK(fd >= 0 && ai_hash_fd(fd, 0, md, &err) == 0, "hash a 3 MiB file");
 	ai_hex(md, 32, got);
 	T_STREQ(got, want, "streaming SHA-256 equals sha256sum");
@@ -69,11 +72,12 @@ static void test_hash(void)
 
 static void test_sign(void)
 {
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	char base[512], cmd[2048], path[600];
 	snprintf(base, sizeof(base), "%s/k", tmp);
 	cleanup_pkey EVP_PKEY *key = NULL;
-	T_OK(ai_key_generate(&key, &err) == 0 && ai_key_write(key, base, &err) == 0, "keygen writes key files");
+	T_OK(ai_key_generate(&key, &err) == 0 && ai_key_write(key, base, &err) == 0,
+	     "keygen writes key files");
 	struct stat st;
 	snprintf(path, sizeof(path), "%s.key", base);
 	T_OK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "private key is mode 0600");
@@ -106,20 +110,23 @@ static void test_sign(void)
 	snprintf(path, sizeof(path), "%s.pub", base);
 	T_OK(ai_pubkey_read_file(path, &pub, &err) == 0, "read the minisign public key back");
 	char tc[1024];
-	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, tc, sizeof(tc), &err) == 0, "our verifier accepts it");
+	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, tc, sizeof(tc), &err) == 0,
+	     "our verifier accepts it");
 	T_STREQ(tc, "trusted words", "trusted comment comes back");
 	md[0] ^= 1;
 	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, NULL, 0, &err) < 0, "a changed digest fails");
 	md[0] ^= 1;
 	char *tcp = strstr(sig.data, "trusted words");
 	tcp[0] = 'T';
-	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, NULL, 0, &err) < 0, "a changed trusted comment fails");
+	T_OK(ai_minisign_verify(&pub, md, sig.data, sig.len, NULL, 0, &err) < 0,
+	     "a changed trusted comment fails");
 	cleanup_pkey EVP_PKEY *other = NULL;
 	ai_key_generate(&other, &err);
 	struct ai_pubkey opub;
 	ai_key_pub(other, &opub, &err);
 	tcp[0] = 't';
-	T_OK(ai_minisign_verify(&opub, md, sig.data, sig.len, NULL, 0, &err) < 0 && strstr(err.msg, "another key"),
+	T_OK(ai_minisign_verify(&opub, md, sig.data, sig.len, NULL, 0, &err) < 0 &&
+		 strstr(err.msg, "another key"),
 	     "another key is named as such");
 	T_OK(ai_minisign_verify(&pub, md, "junk", 4, NULL, 0, &err) < 0, "junk is refused");
 	ai_buf_free(&sig);
@@ -138,7 +145,7 @@ static void test_sign(void)
 
 static void test_bundle(void)
 {
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	char cmd[4096], line[512], base[512];
 	snprintf(base, sizeof(base), "%s/k", tmp);
 	cleanup_pkey EVP_PKEY *key = NULL;
@@ -155,22 +162,25 @@ static void test_bundle(void)
 	snprintf(blob, sizeof(blob), "%s/blob", tmp);
 	int fd = open(blob, O_RDONLY);
 	struct ai_member_result res;
-	struct ai_member_meta m = { .path = "fs/upper/weird\nname\xff", .path_len = 20, .mode = S_IFREG | 0644 };
-	T_OK(ai_bundle_add_fd(b, &m, fd, 0, &res, &err) == 0 && !res.truncated, "add a file with a hostile name");
+	struct ai_member_meta m = {
+	    .path = "fs/upper/weird\nname\xff", .path_len = 20, .mode = S_IFREG | 0644};
+	T_OK(ai_bundle_add_fd(b, &m, fd, 0, &res, &err) == 0 && !res.truncated,
+	     "add a file with a hostile name");
 	lseek(fd, 0, SEEK_SET);
-	struct ai_member_meta m2 = { .path = "capped", .path_len = 6, .mode = S_IFREG | 0600 };
+	struct ai_member_meta m2 = {.path = "capped", .path_len = 6, .mode = S_IFREG | 0600};
 	T_OK(ai_bundle_add_fd(b, &m2, fd, 1000, &res, &err) == 0 && res.truncated && res.size == 1000,
 	     "a cap truncates and says so");
 	close(fd);
-	struct ai_member_meta bad = { .path = "a/../../etc/passwd", .path_len = 18, .mode = S_IFREG | 0644 };
+	struct ai_member_meta bad = {.path = "a/../../etc/passwd", .path_len = 18, .mode = S_IFREG | 0644};
 	T_OK(ai_bundle_add_entry(b, &bad, &err) < 0, "a '..' member name is refused");
-	struct ai_member_meta abs = { .path = "/etc/passwd", .path_len = 11, .mode = S_IFREG | 0644 };
+	struct ai_member_meta abs = {.path = "/etc/passwd", .path_len = 11, .mode = S_IFREG | 0644};
 	T_OK(ai_bundle_add_entry(b, &abs, &err) < 0, "an absolute member name is refused");
-	struct ai_member_meta ln = { .path = "fs/upper/link", .path_len = 13, .mode = S_IFLNK | 0777,
-				     .symlink = "/etc/shadow" };
+	struct ai_member_meta ln = {
+	    .path = "fs/upper/link", .path_len = 13, .mode = S_IFLNK | 0777, .symlink = "/etc/shadow"};
 	T_OK(ai_bundle_add_entry(b, &ln, &err) == 0, "add a symlink entry");
 	char sha[AI_SHA256_HEXLEN];
-	T_OK(ai_bundle_seal(b, key, "{\"m\":1}\n", 8, "afterimage test", sha, &err) == 0, "seal (%s)", err.msg);
+	T_OK(ai_bundle_seal(b, key, "{\"m\":1}\n", 8, "afterimage test", sha, &err) == 0, "seal (%s)",
+	     err.msg);
 	ai_bundle_free(b);
 	T_OK(faccessat(dfd, "b1.tar", F_OK, 0) == 0 && faccessat(dfd, "b1.tar.partial", F_OK, 0) != 0,
 	     "sealed bundle renamed into place");
@@ -180,17 +190,22 @@ static void test_bundle(void)
 	T_STREQ(sha, line, "printed archive sha256 matches sha256sum of the file");
 	snprintf(cmd, sizeof(cmd), "cd %s && tar -tf b1.tar >/dev/null && bsdtar -tf b1.tar >/dev/null", tmp);
 	T_OK(t_sh(NULL, 0, cmd) == 0, "tar and bsdtar list the bundle");
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s && rm -rf x && mkdir x && tar -xf b1.tar -C x && cd x && sha256sum -c --quiet SHA256SUMS", tmp);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %s && rm -rf x && mkdir x && tar -xf b1.tar -C x && cd x && sha256sum -c --quiet SHA256SUMS",
+	    tmp);
 	T_OK(t_sh(NULL, 0, cmd) == 0, "sha256sum -c passes in the extracted bundle");
-	snprintf(cmd, sizeof(cmd), "cd %s/x && ls fs/upper | od -c | head -1 | grep -q 'n   a   m   e 377'", tmp);
+	snprintf(cmd, sizeof(cmd), "cd %s/x && ls fs/upper | od -c | head -1 | grep -q 'n   a   m   e 377'",
+		 tmp);
 	T_OK(t_sh(NULL, 0, cmd) == 0, "the hostile name is stored byte-exact");
-	snprintf(cmd, sizeof(cmd), "cd %s/x && minisign -Vm SHA256SUMS -x SHA256SUMS.minisig -p ../k.pub -q", tmp);
+	snprintf(cmd, sizeof(cmd), "cd %s/x && minisign -Vm SHA256SUMS -x SHA256SUMS.minisig -p ../k.pub -q",
+		 tmp);
 	T_OK(t_sh(NULL, 0, cmd) == 0, "minisign verifies SHA256SUMS.minisig");
 	snprintf(cmd, sizeof(cmd), "cd %s && minisign -Vm b1.tar -p k.pub -q", tmp);
 	T_OK(t_sh(NULL, 0, cmd) == 0, "minisign verifies the bundle");
 	snprintf(cmd, sizeof(cmd),
-		 "cd %s && cp b1.tar f.tar && cp b1.tar.minisig f.tar.minisig && printf '\\x01' | dd of=f.tar bs=1 "
+		 "cd %s && cp b1.tar f.tar && cp b1.tar.minisig f.tar.minisig && printf '\\x01' | dd "
+		 "of=f.tar bs=1 "
 		 "seek=5000 conv=notrunc 2>/dev/null && minisign -Vm f.tar -p k.pub -q",
 		 tmp);
 	T_OK(t_sh(NULL, 0, cmd) != 0, "one flipped byte fails minisign");
@@ -215,7 +230,7 @@ static void test_safeopen(void)
 	char rootp[600];
 	snprintf(rootp, sizeof(rootp), "%s/root", tmp);
 	cleanup_close int root = open(rootp, O_PATH | O_DIRECTORY);
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	for (int mode = 0; mode < 2; mode++) {
 		ai_safe_openat_force_fallback = mode;
 		const char *m = mode ? "fallback" : "openat2";
@@ -240,9 +255,11 @@ static void test_safeopen(void)
 	size_t len = 0;
 	bool trunc = false;
 	cleanup_close int bdir = ai_safe_openat(root, "a/b", O_RDONLY | O_DIRECTORY, &err);
-	T_OK(ai_read_small(bdir, "f", 2, &txt, &len, &trunc, &err) == 0 && len == 2 && trunc, "bounded read truncates");
+	T_OK(ai_read_small(bdir, "f", 2, &txt, &len, &trunc, &err) == 0 && len == 2 && trunc,
+	     "bounded read truncates");
 	free(txt);
-	T_OK(ai_read_small(bdir, "f", 100, &txt, &len, &trunc, &err) == 0 && len == 3 && !trunc, "small read whole");
+	T_OK(ai_read_small(bdir, "f", 100, &txt, &len, &trunc, &err) == 0 && len == 3 && !trunc,
+	     "small read whole");
 	free(txt);
 }
 

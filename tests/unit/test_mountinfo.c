@@ -6,12 +6,12 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                        \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-			failures++;                                                        \
-		}                                                                          \
+#define CHECK(cond)                                                                                          \
+	do {                                                                                                 \
+		if (!(cond)) {                                                                               \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);             \
+			failures++;                                                                          \
+		}                                                                                            \
 	} while (0)
 
 static bool str_is(const struct ai_mi_str *s, const char *want, size_t wlen)
@@ -22,7 +22,7 @@ static bool str_is(const struct ai_mi_str *s, const char *want, size_t wlen)
 
 static int parse(const char *text, struct ai_mountinfo *m, char **keep)
 {
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	*keep = strdup(text);
 	return ai_mountinfo_parse_line(*keep, strlen(text), m, &err);
 }
@@ -31,8 +31,10 @@ static void test_podman_root(void)
 {
 	cleanup_free char *l = NULL;
 	struct ai_mountinfo m;
-	CHECK(parse("76 49 0:39 / / rw,relatime - overlay overlay rw,lowerdir=/var/lib/containers/storage/overlay/l/"
-		    "PDMA:/var/lib/containers/storage/overlay/l/QQQ,upperdir=/var/lib/containers/storage/overlay/8c/"
+	CHECK(parse("76 49 0:39 / / rw,relatime - overlay overlay "
+		    "rw,lowerdir=/var/lib/containers/storage/overlay/l/"
+		    "PDMA:/var/lib/containers/storage/overlay/l/QQQ,upperdir=/var/lib/containers/storage/"
+		    "overlay/8c/"
 		    "diff,workdir=/var/lib/containers/storage/overlay/8c/work,uuid=on",
 		    &m, &l) == 0);
 	CHECK(m.mount_id == 76 && m.parent_id == 49 && m.major == 0 && m.minor == 39);
@@ -42,7 +44,7 @@ static void test_podman_root(void)
 	CHECK(STR_IS(m.fstype, "overlay") && STR_IS(m.source, "overlay"));
 
 	struct ai_ovl_opts o;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	CHECK(ai_mountinfo_parse_overlay(m.super_options.s, m.super_options.len, &o, &err) == 0);
 	CHECK(o.nlower == 2 && o.ndata == 0);
 	if (o.nlower == 2) {
@@ -82,14 +84,14 @@ static void test_nul_escape_keeps_length(void)
 static void test_bad_lines(void)
 {
 	const char *bad[] = {
-		"",
-		"76 49 0:39 / /",
-		"76 49 0:39 / / rw shared:1 overlay overlay rw",   /* no "-" */
-		"x 49 0:39 / / rw - overlay overlay rw",            /* bad id */
-		"76 49 039 / / rw - overlay overlay rw",            /* bad dev */
-		"76 49 0:39 / / rw -",                              /* no fstype */
-		"76 49 0:39 / / rw - overlay",                      /* no source */
-		"99999999999999999999999 1 0:1 / / rw - a b c",     /* overflow */
+	    "",
+	    "76 49 0:39 / /",
+	    "76 49 0:39 / / rw shared:1 overlay overlay rw", /* no "-" */
+	    "x 49 0:39 / / rw - overlay overlay rw",	     /* bad id */
+	    "76 49 039 / / rw - overlay overlay rw",	     /* bad dev */
+	    "76 49 0:39 / / rw -",			     /* no fstype */
+	    "76 49 0:39 / / rw - overlay",		     /* no source */
+	    "99999999999999999999999 1 0:1 / / rw - a b c",  /* overflow */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cleanup_free char *l = NULL;
@@ -108,7 +110,7 @@ static void test_bad_lines(void)
 static void check_lowers(const char *opts, size_t n, const char *const *want, size_t ndata)
 {
 	struct ai_ovl_opts o;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	if (ai_mountinfo_parse_overlay(opts, strlen(opts), &o, &err) < 0) {
 		fprintf(stderr, "parse_overlay(%s): %s\n", opts, err.msg);
 		failures++;
@@ -118,7 +120,8 @@ static void check_lowers(const char *opts, size_t n, const char *const *want, si
 	CHECK(o.ndata == ndata);
 	for (size_t i = 0; i < n && i < o.nlower; i++) {
 		if (strcmp(o.lowerdirs[i], want[i]) != 0) {
-			fprintf(stderr, "%s: lowerdir %zu is \"%s\", want \"%s\"\n", opts, i, o.lowerdirs[i], want[i]);
+			fprintf(stderr, "%s: lowerdir %zu is \"%s\", want \"%s\"\n", opts, i, o.lowerdirs[i],
+				want[i]);
 			failures++;
 		}
 	}
@@ -128,26 +131,27 @@ static void check_lowers(const char *opts, size_t n, const char *const *want, si
 static void test_lowerdir_escapes(void)
 {
 	/* Kernel >= 6.5: paths unescaped, ':' shown as \072, ',' as \054. */
-	check_lowers("rw,lowerdir=/l/a\\072b:/l/c\\054d,upperdir=/u", 2, (const char *[]){ "/l/a:b", "/l/c,d" }, 0);
+	check_lowers("rw,lowerdir=/l/a\\072b:/l/c\\054d,upperdir=/u", 2, (const char *[]){"/l/a:b", "/l/c,d"},
+		     0);
 	/* Older kernels: the user's "\:" shown with its backslash escaped. */
-	check_lowers("rw,lowerdir=/l/a\\134:b:/l/c,upperdir=/u", 2, (const char *[]){ "/l/a:b", "/l/c" }, 0);
-	check_lowers("lowerdir=/l/back\\134\\134slash", 1, (const char *[]){ "/l/back\\slash" }, 0);
+	check_lowers("rw,lowerdir=/l/a\\134:b:/l/c,upperdir=/u", 2, (const char *[]){"/l/a:b", "/l/c"}, 0);
+	check_lowers("lowerdir=/l/back\\134\\134slash", 1, (const char *[]){"/l/back\\slash"}, 0);
 	/* A real backslash in a new kernel's path. */
-	check_lowers("lowerdir=/l/x\\134y", 1, (const char *[]){ "/l/x\\y" }, 0);
+	check_lowers("lowerdir=/l/x\\134y", 1, (const char *[]){"/l/x\\y"}, 0);
 	/* Raw "\:" and "\," as the user typed them. */
-	check_lowers("lowerdir=/l/a\\:b:/l/c\\,d,workdir=/w", 2, (const char *[]){ "/l/a:b", "/l/c,d" }, 0);
+	check_lowers("lowerdir=/l/a\\:b:/l/c\\,d,workdir=/w", 2, (const char *[]){"/l/a:b", "/l/c,d"}, 0);
 	/* Spaces and tabs. */
-	check_lowers("lowerdir=/l/a\\040b:/l/t\\011", 2, (const char *[]){ "/l/a b", "/l/t\t" }, 0);
+	check_lowers("lowerdir=/l/a\\040b:/l/t\\011", 2, (const char *[]){"/l/a b", "/l/t\t"}, 0);
 	/* Data-only layers after "::". */
-	check_lowers("lowerdir=/l/1:/l/2::/d/1:/d/2", 4, (const char *[]){ "/l/1", "/l/2", "/d/1", "/d/2" }, 2);
+	check_lowers("lowerdir=/l/1:/l/2::/d/1:/d/2", 4, (const char *[]){"/l/1", "/l/2", "/d/1", "/d/2"}, 2);
 	/* Last lowerdir option wins. */
-	check_lowers("lowerdir=/old,lowerdir=/new", 1, (const char *[]){ "/new" }, 0);
+	check_lowers("lowerdir=/old,lowerdir=/new", 1, (const char *[]){"/new"}, 0);
 
-	const char *bad[] = { "lowerdir=", "lowerdir=:/a", "lowerdir=/a:", "lowerdir=/a::/b::/c",
-			      "lowerdir=/a:::/b" };
+	const char *bad[] = {"lowerdir=", "lowerdir=:/a", "lowerdir=/a:", "lowerdir=/a::/b::/c",
+			     "lowerdir=/a:::/b"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ai_ovl_opts o;
-		ai_err_t err = { 0 };
+		ai_err_t err = {0};
 		if (ai_mountinfo_parse_overlay(bad[i], strlen(bad[i]), &o, &err) == 0) {
 			fprintf(stderr, "accepted bad options: %s\n", bad[i]);
 			failures++;
@@ -161,8 +165,9 @@ static void test_lowerdir_escapes(void)
 static void test_other_options(void)
 {
 	struct ai_ovl_opts o;
-	ai_err_t err = { 0 };
-	const char *s = "rw,lowerdir=/l,upperdir=/u\\054x,workdir=/w\\040y,redirect_dir=on,metacopy=on,userxattr";
+	ai_err_t err = {0};
+	const char *s =
+	    "rw,lowerdir=/l,upperdir=/u\\054x,workdir=/w\\040y,redirect_dir=on,metacopy=on,userxattr";
 	CHECK(ai_mountinfo_parse_overlay(s, strlen(s), &o, &err) == 0);
 	CHECK(o.upperdir && strcmp(o.upperdir, "/u,x") == 0);
 	CHECK(o.workdir && strcmp(o.workdir, "/w y") == 0);

@@ -16,12 +16,12 @@
 #include "capture/fds.c"
 
 static int failures;
-#define CHECK(c)                                                                   \
-	do {                                                                       \
-		if (!(c)) {                                                        \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); \
-			failures++;                                                \
-		}                                                                  \
+#define CHECK(c)                                                                                             \
+	do {                                                                                                 \
+		if (!(c)) {                                                                                  \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c);                \
+			failures++;                                                                          \
+		}                                                                                            \
 	} while (0)
 
 static bool slice_is(struct pp_slice s, const char *want)
@@ -83,8 +83,9 @@ static void test_stat(void)
 
 static void test_status(void)
 {
-	const char *s = "Name:\tevil\\nUid:\t0\nUmask:\t0022\nNSpid:\t4242\t7\t1\nUid:\t1000\t1001\t1002\t1003\n"
-			"Groups:\t\nCapEff:\t000001ffffffffff\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+	const char *s =
+	    "Name:\tevil\\nUid:\t0\nUmask:\t0022\nNSpid:\t4242\t7\t1\nUid:\t1000\t1001\t1002\t1003\n"
+	    "Groups:\t\nCapEff:\t000001ffffffffff\nNoNewPrivs:\t1\nSeccomp:\t2\n";
 	struct pp_slice v;
 	uint64_t n;
 	CHECK(pp_field(s, strlen(s), "Uid", &v));
@@ -120,7 +121,8 @@ static void test_ns_nul_ticks(void)
 static void test_maps(void)
 {
 	struct pp_map m;
-	const char *l1 = "7f0000000000-7f0000021000 r-xp 00001000 fd:01 1234567                    /usr/lib/my lib (deleted)";
+	const char *l1 = "7f0000000000-7f0000021000 r-xp 00001000 fd:01 1234567                    "
+			 "/usr/lib/my lib (deleted)";
 	CHECK(pp_parse_map(l1, strlen(l1), &m) == 0);
 	CHECK(slice_is(m.start, "7f0000000000") && slice_is(m.end, "7f0000021000"));
 	CHECK(slice_is(m.perms, "r-xp") && slice_is(m.offset, "00001000") && slice_is(m.dev, "fd:01"));
@@ -145,15 +147,16 @@ static void test_limits(void)
 	CHECK(pp_parse_limit(b, strlen(b), &l) == 0);
 	CHECK(slice_is(l.name, "Max realtime priority") && slice_is(l.soft, "0") && l.units.len == 0);
 	const char *c = "Max cpu time              unlimited            unlimited            seconds   ";
-	CHECK(pp_parse_limit(c, strlen(c), &l) == 0 && slice_is(l.soft, "unlimited") && slice_is(l.units, "seconds"));
+	CHECK(pp_parse_limit(c, strlen(c), &l) == 0 && slice_is(l.soft, "unlimited") &&
+	      slice_is(l.units, "seconds"));
 	const char *d = "garbage";
 	CHECK(pp_parse_limit(d, strlen(d), &l) < 0);
 }
 
 static void test_fd_helpers(void)
 {
-	struct stat reg = { .st_mode = S_IFREG | 0644 }, dir = { .st_mode = S_IFDIR | 0755 },
-		    chr = { .st_mode = S_IFCHR | 0666 };
+	struct stat reg = {.st_mode = S_IFREG | 0644}, dir = {.st_mode = S_IFDIR | 0755},
+		    chr = {.st_mode = S_IFCHR | 0666};
 	CHECK(fdi_classify("socket:[123]", 12, NULL) == FDT_SOCKET);
 	CHECK(fdi_classify("pipe:[9]", 8, NULL) == FDT_PIPE);
 	CHECK(fdi_classify("anon_inode:[eventpoll]", 22, NULL) == FDT_ANON);
@@ -165,7 +168,8 @@ static void test_fd_helpers(void)
 	CHECK(fdi_classify("net:[4026531992]", 16, NULL) == FDT_OTHER);
 
 	struct fdi_info fi;
-	const char *info = "pos:\t42\nflags:\t0100002\nmnt_id:\t27\nino:\t9876\ntfd:        5 events:       19\n";
+	const char *info =
+	    "pos:\t42\nflags:\t0100002\nmnt_id:\t27\nino:\t9876\ntfd:        5 events:       19\n";
 	fdi_parse_info(info, strlen(info), &fi);
 	CHECK(fi.has_pos && fi.pos == 42);
 	CHECK(fi.has_flags && !strcmp(fi.flags, "0100002"));
@@ -183,13 +187,13 @@ static void test_self(void)
 	CHECK(procfd >= 0);
 	int pfd[2];
 	CHECK(pipe(pfd) == 0);
-	struct ai_proc proc = { .pid = getpid(), .procfd = procfd, .pidfd = -1 };
+	struct ai_proc proc = {.pid = getpid(), .procfd = procfd, .pidfd = -1};
 	struct ai_capture cap;
 	memset(&cap, 0, sizeof(cap));
 	cap.target.procs = &proc;
 	cap.target.nprocs = 1;
 	cap.host_root_fd = -1;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 
 	memset(nlogs, 0, sizeof(nlogs));
 	CHECK(ai_collector_processes.collect(&cap, &err) == 0);
@@ -243,13 +247,13 @@ static void test_vanished(void)
 	CHECK(procfd >= 0);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
-	struct ai_proc proc = { .pid = child, .procfd = procfd, .pidfd = -1 };
+	struct ai_proc proc = {.pid = child, .procfd = procfd, .pidfd = -1};
 	struct ai_capture cap;
 	memset(&cap, 0, sizeof(cap));
 	cap.target.procs = &proc;
 	cap.target.nprocs = 1;
 	cap.host_root_fd = -1;
-	ai_err_t err = { 0 };
+	ai_err_t err = {0};
 	stub_alive = false;
 
 	memset(nlogs, 0, sizeof(nlogs));
