@@ -35,14 +35,16 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 
 CAPTURE_LIBS := -larchive -lacl -lzstd -llz4 -llzma -lbz2 -lz -lseccomp -lcap -lssl -lcrypto -ljansson -pthread
 ANALYZE_LIBS := -larchive -lcrypto -ljansson -lz -lzstd -llzma -pthread
-UNIT_LIBS := -larchive -lssl -lcrypto -ljansson -lseccomp -lcap -pthread
 
-.PHONY: all check bench demo clean format fuzz unit deps
+.PHONY: all check bench demo clean format format-check fuzz unit deps
 all: $(BUILD)/afterimage-capture $(BUILD)/afterimage-analyze $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/tests/fixtures/holder
 
-$(BUILD)/%.o: %.c $(wildcard common/*.h capture/*.h analyze/*.h)
+# Exact dependencies: the compiler writes a .d file beside every object and binary it builds.
+DEPFLAGS = -MMD -MP
+
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/libcommon.a: $(COMMON_OBJS)
 	@rm -f $@
@@ -54,36 +56,28 @@ $(BUILD)/afterimage-capture: $(CAPTURE_OBJS) $(BUILD)/libcommon.a
 $(BUILD)/afterimage-analyze: $(ANALYZE_OBJS) $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS_SAN) -Wl,--gc-sections -o $@ $^ $(ANALYZE_LIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libcommon.a $(wildcard common/*.h tests/unit/*.h capture/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libcommon.a $(UNIT_LIBS)
-
-# Unit tests and fuzz targets named *analyze* also link the analyzer's modules (all but main).
-ANALYZE_LIB_OBJS := $(filter-out $(BUILD)/analyze/main.o,$(ANALYZE_OBJS))
-$(BUILD)/libanalyze.a: $(ANALYZE_LIB_OBJS)
+# Unit tests and fuzz targets link the modules they test: every capture and analyzer module but
+# the two mains, from static archives, so each binary takes only what it calls.
+$(BUILD)/libcapture.a: $(filter-out $(BUILD)/capture/main.o,$(CAPTURE_OBJS))
 	@rm -f $@
 	ar rcs $@ $^
 
-UNIT_ANALYZE_BINS := $(foreach b,$(UNIT_BINS),$(if $(findstring analyze,$(notdir $(b))),$(b)))
-FUZZ_ANALYZE_BINS := $(foreach b,$(FUZZ_BINS),$(if $(findstring analyze,$(notdir $(b))),$(b)))
-$(UNIT_ANALYZE_BINS): $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(wildcard common/*.h tests/unit/*.h analyze/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -o $@ $< $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS)
+$(BUILD)/libanalyze.a: $(filter-out $(BUILD)/analyze/main.o,$(ANALYZE_OBJS))
+	@rm -f $@
+	ar rcs $@ $^
 
-$(FUZZ_ANALYZE_BINS): $(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.inc tests/fuzz/views.inc $(BUILD)/libanalyze.a $(BUILD)/libcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -DAI_FUZZ_REPLAY -o $@ $< $(BUILD)/libanalyze.a $(BUILD)/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS)
+TEST_LIBS := $(BUILD)/libcapture.a $(BUILD)/libanalyze.a $(BUILD)/libcommon.a
+TEST_LDLIBS := $(sort $(CAPTURE_LIBS) $(ANALYZE_LIBS))
 
-# Fuzz targets build as plain replay drivers (tests/fuzz/driver.c) so make check runs every
+$(BUILD)/tests/unit/%: tests/unit/%.c $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS_SAN) -o $@ $< $(TEST_LIBS) $(TEST_LDLIBS)
+
+# Fuzz targets build as plain replay drivers (tests/fuzz/driver.inc) so make check runs every
 # corpus input; `make fuzz` builds them with libFuzzer instead.
-$(BUILD)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/driver.inc $(BUILD)/libcommon.a $(BUILD)/libcapture-fuzz.a
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS_SAN) -DAI_FUZZ_REPLAY -o $@ $< $(BUILD)/libcapture-fuzz.a $(BUILD)/libcommon.a $(UNIT_LIBS)
-
-# Capture modules a fuzz target may exercise (everything but main).
-$(BUILD)/libcapture-fuzz.a: $(filter-out $(BUILD)/capture/main.o,$(CAPTURE_OBJS))
-	@rm -f $@
-	ar rcs $@ $^
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS_SAN) -DAI_FUZZ_REPLAY -o $@ $< $(TEST_LIBS) $(TEST_LDLIBS)
 
 # A static helper baked into the test image: it holds a memfd, a UNIX and a UDP socket.
 $(BUILD)/tests/fixtures/holder: tests/fixtures/holder.c
@@ -95,16 +89,15 @@ $(BUILD)/tests/fixtures/holder: tests/fixtures/holder.c
 # and keep every crash input in the corpus: make check replays them all.
 fuzz:
 	$(MAKE) CC=clang BUILD=build-fuzz SANITIZER=address,undefined EXTRA_CFLAGS=-fsanitize=fuzzer-no-link \
-		build-fuzz/libcommon.a build-fuzz/libcapture-fuzz.a build-fuzz/libanalyze.a
+		build-fuzz/libcommon.a build-fuzz/libcapture.a build-fuzz/libanalyze.a
 	for f in $(FUZZ_SRCS:tests/fuzz/%.c=%); do \
 		clang $(CFLAGS_BASE) -g -O1 -fsanitize=fuzzer,address,undefined -o build-fuzz/$$f tests/fuzz/$$f.c \
-			$$(case $$f in *analyze*) echo build-fuzz/libanalyze.a;; esac) \
-			build-fuzz/libcapture-fuzz.a build-fuzz/libcommon.a $(UNIT_LIBS) $(ANALYZE_LIBS) || exit 1; \
+			build-fuzz/libcapture.a build-fuzz/libanalyze.a build-fuzz/libcommon.a $(TEST_LDLIBS) || exit 1; \
 	done
 
 unit: $(UNIT_BINS)
 
-check: all
+check: all format-check
 	bash tests/run $(BUILD)
 
 bench: all
@@ -115,8 +108,18 @@ demo:
 	$(MAKE) all
 	bash scripts/demo $(BUILD)
 
+# Every C file git tracks (or would track) follows the committed .clang-format.
+FORMAT_SRCS = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' '*.inc' 2>/dev/null)
+
 format:
-	clang-format -i $(COMMON_SRCS) $(CAPTURE_SRCS) $(ANALYZE_SRCS) $(wildcard */*.h) $(UNIT_SRCS)
+	clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	@bad=$$(for f in $(FORMAT_SRCS); do clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "format-check: not formatted (make format):" $$bad; exit 1; fi; \
+	echo "format-check: $(words $(FORMAT_SRCS)) files formatted"
 
 clean:
 	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
