@@ -124,21 +124,20 @@ t_empty "no layer count warning with the right image" "$(jq -r '.warnings[]' "$L
 t_match "text table" 'modified +2 +/etc/config.txt' "$("$A" layers "$B" --image "oci:$T_TMP/ocidir" --changed)"
 
 # the wrong image: the real 3-layer OCI archive from another machine has a different history
-SHARED=$ROOT/../shared/testdata/podman-checkpoint
-[[ -d $SHARED ]] || SHARED=/work/shared/testdata/podman-checkpoint
-if [[ -f $SHARED/image-oci-archive.tar ]]; then
-	o=$("$A" layers "$B" --image "oci-archive:$SHARED/image-oci-archive.tar" --json)
+DATA=$ROOT/tests/data/podman-checkpoint
+if [[ -f $DATA/image-oci-archive.tar ]]; then
+	o=$("$A" layers "$B" --image "oci-archive:$DATA/image-oci-archive.tar" --json)
 	t_eq "foreign oci-archive: 3 layers read" 3 "$(jq '.image.layers | length' <<<"$o")"
 	t_eq "foreign oci-archive: /bin/ls removed by its layer 3 too" "layer-deleted" \
 		"$(jq -r '.paths[] | select(.path=="/bin/ls") | .status' <<<"$o")"
 	t_eq "foreign oci-archive: our holder binary is not in it" "added" \
 		"$(jq -r '.paths[] | select(.path=="/data/holder-upper") | .status' <<<"$o")"
 	# checkpoint archives are read as evidence: tests/integration/53-analyze-checkpoint.sh
-	"$A" verify "$SHARED/checkpoint.tar" --pub "$K.pub" >"$T_TMP/ck.out" 2>&1; rc=$?
+	"$A" verify "$DATA/checkpoint.tar" --pub "$K.pub" >"$T_TMP/ck.out" 2>&1; rc=$?
 	t_eq "a Podman checkpoint archive is not a signed bundle (exit 5)" 5 "$rc"
 	t_match "checkpoint: no signature said" "NOT SIGNED: .*no signature" "$(cat "$T_TMP/ck.out")"
 else
-	t_skip "shared testdata" "no $SHARED"
+	t_bail "test data" "no $DATA (committed under tests/data)"
 fi
 
 # ---- findings

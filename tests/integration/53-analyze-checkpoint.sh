@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # afterimage-analyze over a real Podman checkpoint archive (podman container checkpoint --export,
-# the format of Kubernetes' forensic checkpointing on CRI-O) from shared/testdata and its real
+# the format of Kubernetes' forensic checkpointing on CRI-O) from tests/data and its real
 # 3-layer image: files (sha256 against the inner rootfs-diff.tar), layers (the workload's
 # statuses, as far as the format can express them), findings, timeline through the stock mactime,
 # report, ps from the CRIU images, verify ("no signature", exit 5), and truncated / garbled /
@@ -8,13 +8,12 @@
 . "$(dirname "$0")/../lib.sh"
 t_require_analyze
 A=$ANALYZE
-SHARED=$ROOT/../shared/testdata/podman-checkpoint
-if [[ ! -f $SHARED/checkpoint.tar || ! -f $SHARED/image-oci-archive.tar ]]; then
-	t_skip "checkpoint archive" "no $SHARED (shared/ must sit beside the clone)"
-	exit 0
+DATA=$ROOT/tests/data/podman-checkpoint
+if [[ ! -f $DATA/checkpoint.tar || ! -f $DATA/image-oci-archive.tar ]]; then
+	t_bail "checkpoint archive" "no $DATA (committed under tests/data)"
 fi
-CK=$SHARED/checkpoint.tar
-IMG=oci-archive:$SHARED/image-oci-archive.tar
+CK=$DATA/checkpoint.tar
+IMG=oci-archive:$DATA/image-oci-archive.tar
 
 # ---- files: every rootfs-diff.tar entry, sha256 as the inner tar's own bytes give it
 t_ok "files on a checkpoint archive" "$A" files "$CK"
