@@ -506,9 +506,12 @@ static void on_layer_done(void *ud, size_t li)
 {
 	struct az_attr *a = ud;
 	a->lastdir_node = UINT32_MAX;
-	if (a->progress)
-		fprintf(stderr, "\rlayer %zu/%zu: %zu entries, %zu paths   %s", li + 1, a->img->nlayers,
-			a->layer_entries, a->nn - 1, li + 1 == a->img->nlayers ? "\n" : "");
+	if (a->progress) {
+		ai_eprogress("layer %zu/%zu: %zu entries, %zu paths   ", li + 1, a->img->nlayers,
+			     a->layer_entries, a->nn - 1);
+		if (li + 1 == a->img->nlayers)
+			ai_eprintf(NULL, "%s", "");
+	}
 }
 
 static uint32_t mark_path(struct az_attr *a, const char *p, size_t len)
@@ -895,7 +898,7 @@ static void render_row(void *ud, const char *path, size_t len, const struct az_o
 	if (o->layer)
 		snprintf(lay, sizeof(lay), "%d", o->layer);
 	ai_buf_printf(r->out, "%-13s %-5s ", az_status_name(o->status), lay);
-	az_esc_text(r->out, path, len);
+	ai_esc_text(r->out, path, len);
 	ai_buf_addc(r->out, '\n');
 }
 
@@ -965,7 +968,7 @@ void az_attr_render(const struct az_attr *a, bool json, bool changed_only, struc
 		for (size_t i = 0; i < img->nlayers; i++) {
 			const struct az_layer *L = &img->layers[i];
 			ai_buf_printf(out, "  layer %zu %.19s ", i + 1, L->digest);
-			az_esc_text(out, L->created_by.s ? L->created_by.s : "", L->created_by.len);
+			ai_esc_text(out, L->created_by.s ? L->created_by.s : "", L->created_by.len);
 			ai_buf_addc(out, '\n');
 		}
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "analyze/cli.h"
+#include "common/esc.h"
 #include "analyze/context.h"
 #include "analyze/diff.h"
 #include "analyze/extract.h"
@@ -17,7 +18,7 @@ int az_cmd_layers(struct az_opts *o);
 
 static int fail_input(const struct az_opts *o, const ai_err_t *err)
 {
-	fprintf(stderr, "afterimage-analyze %s: %s\n", o->cmd, err->msg);
+	ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, err->msg);
 	return AZ_EXIT_INPUT;
 }
 
@@ -70,7 +71,7 @@ static int cmd_timeline(struct az_opts *o)
 {
 	enum az_tl_format fmt;
 	if (az_tl_format_parse(o->format, &fmt) < 0) {
-		fprintf(stderr, "afterimage-analyze timeline: --format bodyfile|jsonl|csv is required\n");
+		ai_eprintf("afterimage-analyze timeline", "--format bodyfile|jsonl|csv is required");
 		return AZ_EXIT_USAGE;
 	}
 	cleanup_buf struct ai_buf out;
@@ -113,7 +114,7 @@ static void render_report(struct az_ctx *c, const void *arg, struct ai_buf *out)
 static int cmd_report(struct az_opts *o)
 {
 	if (!o->output) {
-		fprintf(stderr, "afterimage-analyze report: -o report.html is required\n");
+		ai_eprintf("afterimage-analyze report", "-o report.html is required");
 		return AZ_EXIT_USAGE;
 	}
 	cleanup_buf struct ai_buf out;
@@ -125,7 +126,7 @@ static int cmd_report(struct az_opts *o)
 	if (write_new_file(o->output, &out, &err) < 0)
 		return fail_input(o, &err);
 	if (!o->quiet)
-		fprintf(stderr, "wrote %s (%zu bytes)\n", o->output, out.len);
+		ai_eprintf(NULL, "wrote %s (%zu bytes)", o->output, out.len);
 	return 0;
 }
 
@@ -153,7 +154,7 @@ static int cmd_diff(struct az_opts *o)
 static int cmd_extract(struct az_opts *o)
 {
 	if (!o->output) {
-		fprintf(stderr, "afterimage-analyze extract: -o DIR is required\n");
+		ai_eprintf("afterimage-analyze extract", "-o DIR is required");
 		return AZ_EXIT_USAGE;
 	}
 	size_t n;
@@ -161,7 +162,7 @@ static int cmd_extract(struct az_opts *o)
 	if (az_extract(o->bundle, o->output, &n, &err) < 0)
 		return fail_input(o, &err);
 	if (!o->quiet)
-		fprintf(stderr, "extracted %zu members into %s\n", n, o->output);
+		ai_eprintf(NULL, "extracted %zu members into %s", n, o->output);
 	return 0;
 }
 

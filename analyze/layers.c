@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "analyze/attr.h"
+#include "common/esc.h"
 #include "analyze/cli.h"
 #include "analyze/util.h"
 
@@ -17,7 +18,7 @@ static double now(void)
 int az_cmd_layers(struct az_opts *o)
 {
 	if (!o->image) {
-		fprintf(stderr, "afterimage-analyze layers: --image REF is required\n");
+		ai_eprintf("afterimage-analyze layers", "--image REF is required");
 		return AZ_EXIT_USAGE;
 	}
 	struct az_model m;
@@ -25,12 +26,12 @@ int az_cmd_layers(struct az_opts *o)
 	ai_err_t err;
 	double t0 = now();
 	if (az_model_load(&m, o->bundle, &err) < 0) {
-		fprintf(stderr, "afterimage-analyze layers: %s\n", err.msg);
+		ai_eprintf("afterimage-analyze layers", "%s", err.msg);
 		az_model_free(&m);
 		return AZ_EXIT_INPUT;
 	}
 	if (az_image_open(&img, o->image, &err) < 0) {
-		fprintf(stderr, "afterimage-analyze layers: %s\n", err.msg);
+		ai_eprintf("afterimage-analyze layers", "%s", err.msg);
 		az_image_free(&img);
 		az_model_free(&m);
 		return AZ_EXIT_INPUT;
@@ -38,7 +39,7 @@ int az_cmd_layers(struct az_opts *o)
 	double t1 = now();
 	struct az_attr *a = NULL;
 	if (az_attr_build(&a, &m, &img, o->progress, &err) < 0) {
-		fprintf(stderr, "afterimage-analyze layers: %s\n", err.msg);
+		ai_eprintf("afterimage-analyze layers", "%s", err.msg);
 		az_image_free(&img);
 		az_model_free(&m);
 		return AZ_EXIT_INPUT;
@@ -67,7 +68,7 @@ int az_cmd_layers(struct az_opts *o)
 	az_image_free(&img);
 	az_model_free(&m);
 	if (az_write_stdout(&out, &err) < 0) {
-		fprintf(stderr, "afterimage-analyze: %s\n", err.msg);
+		ai_eprintf("afterimage-analyze", "%s", err.msg);
 		return AZ_EXIT_INPUT;
 	}
 	return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "analyze/checkpoint.h"
+#include "common/esc.h"
 #include "analyze/cli.h"
 #include "analyze/model.h"
 #include "analyze/util.h"
@@ -39,22 +40,22 @@ static int cmd_verify(struct az_opts *o)
 {
 	/* a checkpoint archive carries no afterimage signature: say so, distinctly (exit 5) */
 	if (az_ck_detect(o->bundle) == 1) {
-		fprintf(stderr,
-			"NOT SIGNED: %s is a Podman/CRI-O checkpoint archive: it carries no signature, "
-			"SHA256SUMS or"
-			" manifest.json (no signature), so nothing can be verified; its views and "
-			"attribution still work\n",
-			o->bundle);
+		ai_eprintf(
+		    NULL,
+		    "NOT SIGNED: %s is a Podman/CRI-O checkpoint archive: it carries no signature, "
+		    "SHA256SUMS or manifest.json (no signature), so nothing can be verified; its views "
+		    "and attribution still work",
+		    o->bundle);
 		return AZ_EXIT_UNSIGNED;
 	}
 	if (!o->pub) {
-		fprintf(stderr, "afterimage-analyze verify: --pub KEY.pub is required\n");
+		ai_eprintf("afterimage-analyze verify", "--pub KEY.pub is required");
 		return AZ_EXIT_USAGE;
 	}
 	struct az_verify_result res;
 	ai_err_t err;
 	if (az_verify(o->bundle, o->pub, &res, &err) < 0) {
-		fprintf(stderr, "afterimage-analyze verify: %s\n", err.msg);
+		ai_eprintf("afterimage-analyze verify", "%s", err.msg);
 		az_verify_result_free(&res);
 		return AZ_EXIT_INPUT;
 	}
@@ -63,8 +64,8 @@ static int cmd_verify(struct az_opts *o)
 		       res.failures ? stderr : stdout);
 	int rc = res.failures ? AZ_EXIT_FAIL : res.complete ? AZ_EXIT_OK : AZ_EXIT_PARTIAL;
 	if (res.failures)
-		fprintf(stderr, "VERIFICATION FAILED: %s: %zu problem%s\n", o->bundle, res.failures,
-			res.failures == 1 ? "" : "s");
+		ai_eprintf(NULL, "VERIFICATION FAILED: %s: %zu problem%s", o->bundle, res.failures,
+			   res.failures == 1 ? "" : "s");
 	else
 		printf("verified: %s (key id %s)%s\n", o->bundle, res.keyid,
 		       res.complete ? "" : ", partial bundle");
@@ -77,7 +78,7 @@ static int cmd_view(struct az_opts *o, void (*view)(const struct az_model *, boo
 	struct az_model m;
 	ai_err_t err;
 	if (az_model_load(&m, o->bundle, &err) < 0) {
-		fprintf(stderr, "afterimage-analyze %s: %s\n", o->cmd, err.msg);
+		ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, err.msg);
 		az_model_free(&m);
 		return AZ_EXIT_INPUT;
 	}
@@ -86,7 +87,7 @@ static int cmd_view(struct az_opts *o, void (*view)(const struct az_model *, boo
 	view(&m, o->json, &out);
 	az_model_free(&m);
 	if (az_write_stdout(&out, &err) < 0) {
-		fprintf(stderr, "afterimage-analyze: %s\n", err.msg);
+		ai_eprintf("afterimage-analyze", "%s", err.msg);
 		return AZ_EXIT_INPUT;
 	}
 	return 0;
@@ -154,8 +155,8 @@ int main(int argc, char **argv)
 	int npos = argc - optind;
 	bool is_diff = !strcmp(cmd, "diff");
 	if (npos != (is_diff ? 2 : 1)) {
-		fprintf(stderr, "afterimage-analyze %s: expected %s\n", cmd,
-			is_diff ? "two bundles" : "one bundle");
+		ai_eprintf("afterimage-analyze", "%s: expected %s", cmd,
+			   is_diff ? "two bundles" : "one bundle");
 		usage(stderr);
 		return AZ_EXIT_USAGE;
 	}
@@ -179,7 +180,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; az_commands[i].name; i++)
 		if (!strcmp(cmd, az_commands[i].name))
 			return az_commands[i].run(&o);
-	fprintf(stderr, "afterimage-analyze: unknown command %s\n", cmd);
+	ai_eprintf("afterimage-analyze", "unknown command %s", cmd);
 	usage(stderr);
 	return AZ_EXIT_USAGE;
 }

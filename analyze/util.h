@@ -1,5 +1,5 @@
 /* Small helpers shared by the analyzer's modules: reading hostile JSON with jansson into
- * az_str bytes, and escaping bytes for a terminal, CSV, HTML. */
+ * az_str bytes (escaping for a terminal, CSV, HTML: common/esc.h). */
 #ifndef AZ_UTIL_H
 #define AZ_UTIL_H
 #include <jansson.h>
@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "analyze/model.h"
 #include "common/buf.h"
+#include "common/esc.h"
 #include "common/err.h"
 
 static inline void az_json_decrefp(json_t **j)
@@ -46,12 +47,6 @@ void az_str_free(struct az_str *s);
 int az_str_set(struct az_str *s, const char *p, size_t len);
 bool az_str_eq(const struct az_str *a, const struct az_str *b);
 
-/* Terminal text: valid UTF-8 printable text as is, everything else as \xHH, backslash doubled. */
-void az_esc_text(struct ai_buf *out, const char *s, size_t len);
-/* HTML text (also valid in attributes): &<>"' escaped, invalid UTF-8 and controls as \xHH. */
-void az_esc_html(struct ai_buf *out, const char *s, size_t len);
-/* A CSV field, always quoted, quotes doubled, controls and invalid UTF-8 as \xHH. */
-void az_esc_csv(struct ai_buf *out, const char *s, size_t len);
 /* Write a buffer fully to stdout; -1 on error. */
 int az_write_stdout(const struct ai_buf *b, ai_err_t *err);
 /* Read a whole regular file from an open fd, refusing anything else or more than max bytes;

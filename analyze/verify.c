@@ -152,7 +152,7 @@ static struct member *find(struct member *ms, size_t n, const char *name, size_t
 static const char *shown(struct ai_buf *b, const char *s, size_t len)
 {
 	ai_buf_reset(b);
-	az_esc_text(b, s, len);
+	ai_esc_text(b, s, len);
 	return ai_buf_cstr(b);
 }
 

@@ -1,5 +1,6 @@
 /* afterimage-capture: the only place that prints and exits. */
 #include "capture/capture.h"
+#include "common/esc.h"
 #include "capture/sidecar.h"
 #include "common/cleanup.h"
 #include "common/sign.h"
@@ -45,14 +46,14 @@ static const char usage_text[] =
 static int usage(const char *msg)
 {
 	if (msg)
-		fprintf(stderr, "afterimage-capture: %s\n", msg);
+		ai_eprintf("afterimage-capture", "%s", msg);
 	fputs(usage_text, stderr);
 	return EXIT_USAGE;
 }
 
 static int fail(const ai_err_t *err, int code)
 {
-	fprintf(stderr, "afterimage-capture: %s\n", err->msg);
+	ai_eprintf("afterimage-capture", "%s", err->msg);
 	return code;
 }
 

@@ -370,14 +370,14 @@ static void test_text_escaping(void)
 {
 	struct ai_buf b;
 	ai_buf_init(&b);
-	az_esc_text(&b, "ok\\\x01\xc3\xa9\xff", 7);
+	ai_esc_text(&b, "ok\\\x01\xc3\xa9\xff", 7);
 	T_STREQ(ai_buf_cstr(&b), "ok\\\\\\x01\xc3\xa9\\xff",
 		"terminal escaping: backslash, control, UTF-8 kept, invalid byte");
 	ai_buf_reset(&b);
-	az_esc_csv(&b, "a\"b,c", 5);
+	ai_esc_csv(&b, "a\"b,c", 5);
 	T_STREQ(ai_buf_cstr(&b), "\"a\"\"b,c\"", "csv quoting");
 	ai_buf_reset(&b);
-	az_esc_html(&b, "<a href='x'>&", 13);
+	ai_esc_html(&b, "<a href='x'>&", 13);
 	T_OK(!strchr(ai_buf_cstr(&b), '<') && !strchr(ai_buf_cstr(&b), '\''), "html escaping: %s",
 	     ai_buf_cstr(&b));
 	ai_buf_free(&b);
