@@ -10,13 +10,56 @@
 
 bool ai_safe_openat_force_fallback;
 
+/* Whether any '/'-separated component of path is "..". */
+static bool has_dotdot(const char *path)
+{
+	for (const char *p = path; *p;) {
+		const char *e = strchrnul(p, '/');
+		if (e - p == 2 && p[0] == '.' && p[1] == '.')
+			return true;
+		p = *e ? e + 1 : e;
+	}
+	return false;
+}
+
+/* The id of the mount fd lives on (statx STATX_MNT_ID, Linux 5.8); st_dev where the kernel
+ * does not report it, which still tells filesystems apart. */
+static int mount_id(int fd, uint64_t *id)
+{
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0)
+		return -1;
+	if (stx.stx_mask & STATX_MNT_ID)
+		*id = stx.stx_mnt_id;
+	else
+		*id = ((uint64_t)stx.stx_dev_major << 32) | stx.stx_dev_minor;
+	return 0;
+}
+
+/* The fallback's RESOLVE_NO_XDEV: fd must be on the mount the walk started on. */
+static int same_mount(int fd, bool check, uint64_t want, const char *path, ai_err_t *err)
+{
+	if (!check)
+		return 0;
+	uint64_t id;
+	if (mount_id(fd, &id) < 0)
+		return ai_err_set(err, errno, "statx %s", path);
+	if (id != want)
+		return ai_err_set(err, EXDEV, "open %s: crosses a mount point", path);
+	return 0;
+}
+
 /* Walk component by component: each intermediate is a directory opened O_NOFOLLOW, so a
  * symlink anywhere fails with ELOOP/ENOTDIR exactly as RESOLVE_NO_SYMLINKS would. */
-static int walk_fallback(int dirfd, const char *path, int flags, ai_err_t *err)
+static int walk_fallback(int dirfd, const char *path, int flags, unsigned safe_flags, ai_err_t *err)
 {
 	cleanup_free char *copy = strdup(path);
 	if (!copy)
 		return ai_err_set(err, ENOMEM, "safe open");
+	bool xdev = safe_flags & AI_SAFE_NO_XDEV;
+	uint64_t mnt = 0;
+	if (xdev && mount_id(dirfd, &mnt) < 0)
+		return ai_err_set(err, errno, "statx (the walk's root)");
 	cleanup_close int cur = -1;
 	int base = dirfd;
 	char *save = NULL;
@@ -25,13 +68,13 @@ static int walk_fallback(int dirfd, const char *path, int flags, ai_err_t *err)
 		return ai_err_set(err, EINVAL, "empty path");
 	for (;;) {
 		char *next = strtok_r(NULL, "/", &save);
-		if (strcmp(comp, "..") == 0)
-			return ai_err_set(err, EXDEV, "'..' in path %s", path);
 		if (!next) {
-			int fd = openat(base, comp, flags | O_NOFOLLOW | O_CLOEXEC);
+			cleanup_close int fd = openat(base, comp, flags | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
 				return ai_err_set(err, errno, "open %s", path);
-			return fd;
+			if (same_mount(fd, xdev, mnt, path, err) < 0)
+				return -1;
+			return steal_fd(&fd);
 		}
 		if (strcmp(comp, ".") != 0) {
 			int nfd = openat(base, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -41,6 +84,8 @@ static int walk_fallback(int dirfd, const char *path, int flags, ai_err_t *err)
 				close(cur);
 			cur = nfd;
 			base = cur;
+			if (same_mount(cur, xdev, mnt, path, err) < 0)
+				return -1;
 		}
 		comp = next;
 	}
@@ -48,14 +93,24 @@ static int walk_fallback(int dirfd, const char *path, int flags, ai_err_t *err)
 
 int ai_safe_openat(int dirfd, const char *path, int flags, ai_err_t *err)
 {
+	return ai_safe_openat2(dirfd, path, flags, 0, err);
+}
+
+int ai_safe_openat2(int dirfd, const char *path, int flags, unsigned safe_flags, ai_err_t *err)
+{
 	while (*path == '/')
 		path++; /* always relative to dirfd: the root is the caller's */
 	if (!*path)
 		path = ".";
+	/* openat2's RESOLVE_BENEATH accepts a ".." that stays beneath; the walk cannot tell. One
+	 * meaning for both: no ".." at all (paths from a hostile tree never need one). */
+	if (has_dotdot(path))
+		return ai_err_set(err, EXDEV, "'..' in path %s", path);
 	if (!ai_safe_openat_force_fallback) {
 		struct open_how how = {
 		    .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
-		    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+			       ((safe_flags & AI_SAFE_NO_XDEV) ? RESOLVE_NO_XDEV : 0),
 		};
 		if (flags & O_CREAT)
 			how.mode = 0600;
@@ -67,7 +122,7 @@ int ai_safe_openat(int dirfd, const char *path, int flags, ai_err_t *err)
 		/* ENOSYS: old kernel; EPERM: a seccomp filter (e.g. a container runtime's) that
 		 * does not know openat2. Both are what the fallback is for. */
 	}
-	return walk_fallback(dirfd, path, flags, err);
+	return walk_fallback(dirfd, path, flags, safe_flags, err);
 }
 
 int ai_open_regular(int dirfd, const char *name, const struct stat *expect, ai_err_t *err)

@@ -8,8 +8,18 @@
 
 /* Open a multi-component relative path beneath dirfd with no symlink in any component
  * (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, or a component walk with
- * O_NOFOLLOW when openat2 is missing). flags as for openat; ".." components are refused. */
+ * O_NOFOLLOW when openat2 is missing). flags as for openat. Both modes mean the same: a ".."
+ * component anywhere is refused (EXDEV) before anything is opened, even one that would stay
+ * beneath dirfd ("a/b/../b/f"), and a leading "/" is taken relative to dirfd. */
 int ai_safe_openat(int dirfd, const char *path, int flags, ai_err_t *err);
+
+/* Resolution flags for ai_safe_openat2. */
+enum {
+	/* Stay on dirfd's mount: crossing any mount point (another filesystem or a bind mount of the
+	 * same one) fails with EXDEV, as RESOLVE_NO_XDEV does; the fallback compares mount ids. */
+	AI_SAFE_NO_XDEV = 1 << 0,
+};
+int ai_safe_openat2(int dirfd, const char *path, int flags, unsigned safe_flags, ai_err_t *err);
 /* Force the component-walk fallback (tests prove it behaves the same). */
 extern bool ai_safe_openat_force_fallback;
 
