@@ -100,7 +100,7 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 static int setup_key_outdir(const char *key_path, int key_fd, const char *outdir, EVP_PKEY **key, int *outfd,
 			    const char *pod[3], ai_err_t *err)
 {
-	int kr = key_path ? ai_key_read_file(key_path, key, err) : ai_key_read_fd(key_fd, key, err);
+	int kr = key_path ? ai_key_read_file(key_path, false, key, err) : ai_key_read_fd(key_fd, key, err);
 	if (key_fd >= 0)
 		close(key_fd);
 	if (kr < 0)

@@ -147,6 +147,28 @@ int ai_open_regular(int dirfd, const char *name, const struct stat *expect, ai_e
 	return fd;
 }
 
+int ai_open_secret(const char *path, const char *what, bool allow_loose_mode, ai_err_t *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return ai_err_set(err, errno, "%s %s", what, path);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ai_err_set(err, errno, "%s %s", what, path);
+	if (!S_ISREG(st.st_mode))
+		return ai_err_set(err, 0, "%s %s: not a regular file", what, path);
+	if ((st.st_mode & 077) && !allow_loose_mode)
+		return ai_err_set(err, 0,
+				  "%s %s: mode %04o lets group or others read or write it; chmod 600 it "
+				  "(or pass --allow-loose-secret-mode)",
+				  what, path, (unsigned)(st.st_mode & 07777));
+	/* reads block as usual from here: O_NONBLOCK only kept a FIFO from hanging the open */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return steal_fd(&fd);
+}
+
 int ai_read_small(int dirfd, const char *name, size_t max, char **out, size_t *outlen, bool *truncated,
 		  ai_err_t *err)
 {

@@ -28,6 +28,12 @@ extern bool ai_safe_openat_force_fallback;
  * the same dev/ino). Never opens FIFOs or devices. Returns fd or -1. */
 int ai_open_regular(int dirfd, const char *name, const struct stat *expect, ai_err_t *err);
 
+/* Open a secret (a private key, a bearer token) named on the command line for reading. Symlinks
+ * are followed (Kubernetes mounts secrets through ..data links); a FIFO, device or directory is
+ * refused without blocking (O_NONBLOCK, then fstat), and so is a file that group or others may
+ * read or write, as ssh refuses such keys, unless allow_loose_mode. what names it in messages. */
+int ai_open_secret(const char *path, const char *what, bool allow_loose_mode, ai_err_t *err);
+
 /* Read at most max bytes of a small (proc) file into a NUL-terminated malloc'ed buffer.
  * *truncated set when the file was larger. */
 int ai_read_small(int dirfd, const char *name, size_t max, char **out, size_t *outlen, bool *truncated,

@@ -1,4 +1,5 @@
 #include "common/sign.h"
+#include "common/safeopen.h"
 #include "common/cleanup.h"
 #include <errno.h>
 #include <stdbool.h>
@@ -266,11 +267,11 @@ out:
 	return ret;
 }
 
-int ai_key_read_file(const char *path, EVP_PKEY **out, ai_err_t *err)
+int ai_key_read_file(const char *path, bool allow_loose_mode, EVP_PKEY **out, ai_err_t *err)
 {
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	cleanup_close int fd = ai_open_secret(path, "key file", allow_loose_mode, err);
 	if (fd < 0)
-		return ai_err_set(err, errno, "open %s", path);
+		return -1;
 	if (ai_key_read_fd(fd, out, err) < 0)
 		return ai_err_wrap(err, "%s", path);
 	return 0;

@@ -3,6 +3,7 @@
 #ifndef AI_SIGN_H
 #define AI_SIGN_H
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "common/buf.h"
 #include "common/err.h"
@@ -22,7 +23,9 @@ int ai_key_generate(EVP_PKEY **out, ai_err_t *err);
 int ai_key_write(EVP_PKEY *key, const char *base, ai_err_t *err);
 /* Read a PEM private key from fd into locked memory, wipe the copy; never from env or argv. */
 int ai_key_read_fd(int fd, EVP_PKEY **out, ai_err_t *err);
-int ai_key_read_file(const char *path, EVP_PKEY **out, ai_err_t *err);
+/* The key file must be a regular file that only its owner can read (ai_open_secret), unless
+ * allow_loose_mode. */
+int ai_key_read_file(const char *path, bool allow_loose_mode, EVP_PKEY **out, ai_err_t *err);
 int ai_key_pub(EVP_PKEY *key, struct ai_pubkey *pub, ai_err_t *err);
 /* "untrusted comment: ...\nBASE64\n" */
 void ai_pubkey_format(const struct ai_pubkey *pub, struct ai_buf *out);

@@ -85,6 +85,33 @@ static void test_sign(void)
 	T_OK(t_sh(NULL, 0, cmd) == 0, "openssl pkey reads the private key");
 	T_OK(ai_key_write(key, base, &err) < 0, "keygen refuses to overwrite");
 
+	/* key files as ssh treats them: owner-only regular files, symlinks followed (Kubernetes
+	 * secret volumes), a FIFO refused at once instead of blocking the open */
+	snprintf(path, sizeof(path), "%s.key", base);
+	cleanup_pkey EVP_PKEY *kf1 = NULL;
+	T_OK(ai_key_read_file(path, false, &kf1, &err) == 0, "a 0600 key file is read");
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && cp k.key loose.key && chmod 644 loose.key && ln -s k.key link.key && "
+		 "mkfifo fifo.key && cp k.key grpw.key && chmod 620 grpw.key",
+		 tmp);
+	t_sh(NULL, 0, cmd);
+	snprintf(path, sizeof(path), "%s/loose.key", tmp);
+	cleanup_pkey EVP_PKEY *kf2 = NULL;
+	T_OK(ai_key_read_file(path, false, &kf2, &err) < 0 && strstr(err.msg, "mode 0644"),
+	     "a 0644 key file is refused, the message says its mode");
+	T_OK(ai_key_read_file(path, true, &kf2, &err) == 0, "... and read with the explicit override");
+	snprintf(path, sizeof(path), "%s/grpw.key", tmp);
+	cleanup_pkey EVP_PKEY *kf4 = NULL;
+	T_OK(ai_key_read_file(path, false, &kf4, &err) < 0, "a group-writable key file is refused");
+	snprintf(path, sizeof(path), "%s/link.key", tmp);
+	cleanup_pkey EVP_PKEY *kf5 = NULL;
+	T_OK(ai_key_read_file(path, false, &kf5, &err) == 0, "a symlink to a 0600 key file is followed");
+	snprintf(path, sizeof(path), "%s/fifo.key", tmp);
+	cleanup_pkey EVP_PKEY *kf6 = NULL;
+	T_OK(ai_key_read_file(path, true, &kf6, &err) < 0 && strstr(err.msg, "not a regular file"),
+	     "a FIFO as the key file is refused without blocking");
+	T_OK(ai_key_read_file(tmp, true, &kf6, &err) < 0, "a directory as the key file is refused");
+
 	/* sign a file the way the bundle does, verify with stock minisign */
 	snprintf(path, sizeof(path), "%s/msg", tmp);
 	FILE *f = fopen(path, "w");
@@ -151,7 +178,7 @@ static void test_bundle(void)
 	cleanup_pkey EVP_PKEY *key = NULL;
 	char kp[600];
 	snprintf(kp, sizeof(kp), "%s.key", base);
-	ai_key_read_file(kp, &key, &err);
+	ai_key_read_file(kp, false, &key, &err);
 	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY);
 	struct ai_bundle *b = NULL;
 	T_OK(ai_bundle_create(&b, dfd, "b1", &err) == 0, "create bundle");
