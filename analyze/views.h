@@ -11,11 +11,18 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out);
 void az_view_net(const struct az_model *m, bool json, struct ai_buf *out);
 void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out);
 void az_view_files(const struct az_model *m, bool json, struct ai_buf *out);
-
 /* Shared by other views: JSON bytes field and a process's display line. */
 void az_json_str(struct ai_json *j, const char *key, const struct az_str *s);
 void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out);
 /* Order of processes as a tree (parents first, depth-first); depth[i] for each. */
 void az_proc_tree(const struct az_model *m, size_t *order, int *depth);
+
+/* The one JSON record of a process and of an open fd, as members of an object the caller opened
+ * (and may extend before closing it). AZ_REC_FULL: the ps / fds --json record (depth: the
+ * process's tree depth); AZ_REC_ID: the identity that findings extends with an origin: pid, comm
+ * and the exe's path (without " (deleted)"); fd and path. */
+enum az_rec { AZ_REC_FULL, AZ_REC_ID };
+void az_json_proc(struct ai_json *j, const struct az_proc *p, enum az_rec rec, int depth);
+void az_json_fd(struct ai_json *j, const struct az_fd *f, enum az_rec rec);
 
 #endif
