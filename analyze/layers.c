@@ -7,6 +7,7 @@
 #include "common/esc.h"
 #include "analyze/cli.h"
 #include "analyze/util.h"
+#include "analyze/views.h"
 
 static double now(void)
 {
@@ -63,7 +64,7 @@ int az_cmd_layers(struct az_opts *o)
 		fputs("", stderr);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_attr_render(a, o->json, o->changed, &out);
+	az_view_layers(a, o->json, o->changed, &out);
 	az_attr_free(a);
 	az_image_free(&img);
 	az_model_free(&m);

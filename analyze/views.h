@@ -1,7 +1,9 @@
-/* Table and JSON views of the model: ps, fds, net, mounts, files. Each renders into out. */
+/* Table and JSON views: ps, fds, net, mounts, files of the model (views.c) and the attribution
+ * of layers (views_layers.c). Each renders into out; text is escaped for a terminal. */
 #ifndef AZ_VIEWS_H
 #define AZ_VIEWS_H
 #include <stdbool.h>
+#include "analyze/attr.h"
 #include "analyze/model.h"
 #include "common/buf.h"
 #include "common/json.h"
@@ -11,6 +13,10 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out);
 void az_view_net(const struct az_model *m, bool json, struct ai_buf *out);
 void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out);
 void az_view_files(const struct az_model *m, bool json, struct ai_buf *out);
+/* The image's layers, the attribution's warnings and counts, then every path with its status
+ * (changed_only: all but status image). */
+void az_view_layers(const struct az_attr *a, bool json, bool changed_only, struct ai_buf *out);
+
 /* Shared by other views: JSON bytes field and a process's display line. */
 void az_json_str(struct ai_json *j, const char *key, const struct az_str *s);
 void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out);
