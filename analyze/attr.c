@@ -1,14 +1,11 @@
 #include "analyze/attr.h"
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "analyze/util.h"
-#include "analyze/views.h"
 #include "common/cleanup.h"
 #include "common/hash.h"
-#include "common/json.h"
 
 static const char *const status_names[] = {"none",     "image",	  "added",    "modified",
 					   "metadata", "deleted", "replaced", "layer-deleted"};
@@ -750,6 +747,11 @@ const struct az_image *az_attr_image(const struct az_attr *a)
 	return a->img;
 }
 
+const struct az_model *az_attr_model(const struct az_attr *a)
+{
+	return a->m;
+}
+
 const char *az_attr_warnings(const struct az_attr *a)
 {
 	return a->warnings.len ? a->warnings.data : "";
@@ -851,140 +853,6 @@ void az_attr_each(const struct az_attr *a, bool changed_only, az_attr_visit_fn f
 		free(rows[i].path);
 	}
 	free(rows);
-}
-
-struct render {
-	const struct az_attr *a;
-	struct ai_json j;
-	struct ai_buf *out;
-	bool json;
-};
-
-static void render_row(void *ud, const char *path, size_t len, const struct az_origin *o)
-{
-	struct render *r = ud;
-	const struct az_image *img = r->a->img;
-	const struct az_layer *L =
-	    img && o->layer > 0 && (size_t)o->layer <= img->nlayers ? &img->layers[o->layer - 1] : NULL;
-	if (r->json) {
-		struct ai_json *j = &r->j;
-		ai_json_obj_begin(j);
-		ai_json_kbytes(j, "path", path, len);
-		ai_json_kstr(j, "status", az_status_name(o->status));
-		ai_json_key(j, "layer");
-		if (o->layer)
-			ai_json_int(j, o->layer);
-		else
-			ai_json_null(j);
-		ai_json_kstr(j, "digest", L ? L->digest : NULL);
-		ai_json_key(j, "created_by");
-		if (L && L->created_by.s)
-			ai_json_strn(j, L->created_by.s, L->created_by.len);
-		else
-			ai_json_null(j);
-		if (o->upper) {
-			ai_json_kstr(j, "type", az_utype_name(o->upper->type));
-			ai_json_kstr(j, "sha256", o->upper->sha256[0] ? o->upper->sha256 : NULL);
-			char mode[8];
-			snprintf(mode, sizeof(mode), "%04o", o->upper->mode);
-			ai_json_kstr(j, "mode", mode);
-		}
-		if (o->sha_known)
-			ai_json_kstr(j, "lower_sha256", o->lower_sha256);
-		ai_json_obj_end(j);
-		return;
-	}
-	char lay[16] = "-";
-	if (o->layer)
-		snprintf(lay, sizeof(lay), "%d", o->layer);
-	ai_buf_printf(r->out, "%-13s %-5s ", az_status_name(o->status), lay);
-	ai_esc_text(r->out, path, len);
-	ai_buf_addc(r->out, '\n');
-}
-
-void az_attr_render(const struct az_attr *a, bool json, bool changed_only, struct ai_buf *out)
-{
-	struct render r = {.a = a, .out = out, .json = json};
-	const struct az_image *img = a->img;
-	size_t counts[AZ_ST__COUNT] = {0}, paths, bytes;
-	az_attr_stats(a, &paths, &bytes, counts);
-	if (json) {
-		ai_json_init(&r.j, out);
-		struct ai_json *j = &r.j;
-		ai_json_obj_begin(j);
-		ai_json_key(j, "image");
-		if (!img)
-			ai_json_null(j);
-		else {
-			ai_json_obj_begin(j);
-			ai_json_kstr(j, "ref", img->ref);
-			ai_json_key(j, "layers");
-			ai_json_arr_begin(j);
-			for (size_t i = 0; i < img->nlayers; i++) {
-				const struct az_layer *L = &img->layers[i];
-				ai_json_obj_begin(j);
-				ai_json_kint(j, "index", (int64_t)i + 1);
-				ai_json_kstr(j, "digest", L->digest);
-				ai_json_kstr(j, "diff_id", L->diff_id);
-				ai_json_kstr(j, "media_type", L->media_type);
-				az_json_str(j, "created_by", &L->created_by);
-				if (L->created_ns)
-					ai_json_ktime(j, "created", L->created_ns / 1000000000,
-						      (long)(L->created_ns % 1000000000));
-				ai_json_obj_end(j);
-			}
-			ai_json_arr_end(j);
-			ai_json_obj_end(j);
-		}
-		ai_json_key(j, "container_lowerdirs");
-		if (a->m->ov.present)
-			ai_json_uint(j, a->m->ov.nlower - a->m->ov.data_only);
-		else
-			ai_json_null(j);
-		ai_json_key(j, "warnings");
-		ai_json_arr_begin(j);
-		for (const char *p = az_attr_warnings(a); *p;) {
-			const char *nl = strchr(p, '\n');
-			size_t l = nl ? (size_t)(nl - p) : strlen(p);
-			ai_json_strn(j, p, l);
-			p += l + (nl ? 1 : 0);
-		}
-		ai_json_arr_end(j);
-		ai_json_key(j, "counts");
-		ai_json_obj_begin(j);
-		for (int s = 1; s < AZ_ST__COUNT; s++)
-			ai_json_kuint(j, status_names[s], counts[s]);
-		ai_json_obj_end(j);
-		ai_json_key(j, "paths");
-		ai_json_arr_begin(j);
-		az_attr_each(a, changed_only, render_row, &r);
-		ai_json_arr_end(j);
-		ai_json_obj_end(j);
-		ai_buf_addc(out, '\n');
-		return;
-	}
-	if (img) {
-		ai_buf_printf(out, "image %s: %zu layers\n", img->ref, img->nlayers);
-		for (size_t i = 0; i < img->nlayers; i++) {
-			const struct az_layer *L = &img->layers[i];
-			ai_buf_printf(out, "  layer %zu %.19s ", i + 1, L->digest);
-			ai_esc_text(out, L->created_by.s ? L->created_by.s : "", L->created_by.len);
-			ai_buf_addc(out, '\n');
-		}
-	}
-	for (const char *p = az_attr_warnings(a); *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t l = nl ? (size_t)(nl - p) : strlen(p);
-		ai_buf_adds(out, "warning: ");
-		ai_buf_add(out, p, l);
-		ai_buf_addc(out, '\n');
-		p += l + (nl ? 1 : 0);
-	}
-	ai_buf_adds(out, "counts:");
-	for (int s = 1; s < AZ_ST__COUNT; s++)
-		ai_buf_printf(out, " %s=%zu", status_names[s], counts[s]);
-	ai_buf_printf(out, "\n%-13s %-5s %s\n", "STATUS", "LAYER", "PATH");
-	az_attr_each(a, changed_only, render_row, &r);
 }
 
 void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t counts[AZ_ST__COUNT])

@@ -44,13 +44,13 @@ void az_attr_free(struct az_attr *a);
 bool az_attr_lookup(const struct az_attr *a, const char *path, size_t len, struct az_origin *o);
 /* Warnings (layer count mismatch, ...), one per line. */
 const char *az_attr_warnings(const struct az_attr *a);
-/* Render: text table or JSON; changed_only skips status image. */
-void az_attr_render(const struct az_attr *a, bool json, bool changed_only, struct ai_buf *out);
 /* Counters for --stats and the bench. */
 void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t counts[AZ_ST__COUNT]);
 /* Iterate every path with its origin in path order (used by report and timeline). */
 typedef void (*az_attr_visit_fn)(void *ud, const char *path, size_t len, const struct az_origin *o);
 void az_attr_each(const struct az_attr *a, bool changed_only, az_attr_visit_fn fn, void *ud);
+/* What it was built from: the image (NULL without one) and the model. */
 const struct az_image *az_attr_image(const struct az_attr *a);
+const struct az_model *az_attr_model(const struct az_attr *a);
 
 #endif

@@ -1,5 +1,7 @@
-/* Options shared by the subcommands; each heavier subcommand lives in its own module and is
- * registered in az_commands (commands.c). Only main() and the az_cmd_* entry points print. */
+/* The analyzer's subcommands: the options they share, their exit codes, and the row each has in
+ * the one command table (main.c), whose dispatcher parses the options, answers --help and checks
+ * the arguments for every row alike. The entry points (commands.c) and main() are the only code
+ * that prints. */
 #ifndef AZ_CLI_H
 #define AZ_CLI_H
 #include <stdbool.h>
@@ -20,8 +22,22 @@ struct az_opts {
 
 struct az_command {
 	const char *name;
+	int nargs;	   /* positional arguments: 0, 1 (BUNDLE: o->bundle) or 2 (A B: o->bundle2 too) */
+	const char *usage; /* its synopsis line (the overall usage lists these), then what it does */
 	int (*run)(struct az_opts *o);
 };
-extern const struct az_command az_commands[];
+
+/* The entry points: a return value is the exit code. */
+int az_cmd_ps(struct az_opts *o);
+int az_cmd_fds(struct az_opts *o);
+int az_cmd_net(struct az_opts *o);
+int az_cmd_mounts(struct az_opts *o);
+int az_cmd_files(struct az_opts *o);
+int az_cmd_layers(struct az_opts *o);
+int az_cmd_findings(struct az_opts *o);
+int az_cmd_timeline(struct az_opts *o);
+int az_cmd_report(struct az_opts *o);
+int az_cmd_diff(struct az_opts *o);
+int az_cmd_extract(struct az_opts *o);
 
 #endif

@@ -1,11 +1,12 @@
-/* Entry points of the subcommands that need more than one module. Only these (and main) print. */
+/* The entry points of the subcommands (cli.h): load what each needs, render it, write it out.
+ * Only these (and main) print. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "analyze/cli.h"
-#include "common/esc.h"
 #include "analyze/context.h"
 #include "analyze/diff.h"
 #include "analyze/extract.h"
@@ -13,8 +14,8 @@
 #include "analyze/report.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
-
-int az_cmd_layers(struct az_opts *o);
+#include "analyze/views.h"
+#include "common/esc.h"
 
 static int fail_input(const struct az_opts *o, const ai_err_t *err)
 {
@@ -30,54 +31,120 @@ static int put(const struct az_opts *o, const struct ai_buf *b)
 	return 0;
 }
 
-/* Load the bundle (and --image) and render it into out: 0, or the exit code of a load failure. */
-static int load_render(struct az_opts *o,
-		       void (*render)(struct az_ctx *c, const void *arg, struct ai_buf *out), const void *arg,
-		       struct ai_buf *out)
+/* The model alone, through one of the model's views. */
+static int view(struct az_opts *o, void (*render)(const struct az_model *, bool, struct ai_buf *))
 {
-	struct az_ctx c;
+	struct az_model m;
 	ai_err_t err;
-	int rc = 0;
-	if (az_ctx_load(&c, o->bundle, o->image, o->progress, &err) < 0)
-		rc = fail_input(o, &err);
-	else
-		render(&c, arg, out);
-	az_ctx_free(&c);
-	return rc;
-}
-
-static void render_findings(struct az_ctx *c, const void *arg, struct ai_buf *out)
-{
-	struct az_findings f;
-	az_findings_build(&f, &c->m, c->attr);
-	az_findings_render(&f, &c->m, c->attr, *(const bool *)arg, out);
-	az_findings_free(&f);
-}
-
-static int cmd_findings(struct az_opts *o)
-{
+	if (az_model_load(&m, o->bundle, &err) < 0) {
+		az_model_free(&m);
+		return fail_input(o, &err);
+	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	int rc = load_render(o, render_findings, &o->json, &out);
-	return rc ? rc : put(o, &out);
+	render(&m, o->json, &out);
+	az_model_free(&m);
+	return put(o, &out);
 }
 
-static void render_timeline(struct az_ctx *c, const void *arg, struct ai_buf *out)
+int az_cmd_ps(struct az_opts *o)
 {
-	az_timeline_render(c, *(const enum az_tl_format *)arg, out);
+	return view(o, az_view_ps);
 }
 
-static int cmd_timeline(struct az_opts *o)
+int az_cmd_fds(struct az_opts *o)
+{
+	return view(o, az_view_fds);
+}
+
+int az_cmd_net(struct az_opts *o)
+{
+	return view(o, az_view_net);
+}
+
+int az_cmd_mounts(struct az_opts *o)
+{
+	return view(o, az_view_mounts);
+}
+
+int az_cmd_files(struct az_opts *o)
+{
+	return view(o, az_view_files);
+}
+
+/* The bundle with --image and the attribution (az_ctx_load): 0, or the exit code of a failure
+ * (then c is already freed). */
+static int load(const struct az_opts *o, struct az_ctx *c)
+{
+	ai_err_t err;
+	if (az_ctx_load(c, o->bundle, o->image, o->progress, &err) < 0) {
+		az_ctx_free(c);
+		return fail_input(o, &err);
+	}
+	return 0;
+}
+
+int az_cmd_layers(struct az_opts *o)
+{
+	if (!o->image) {
+		ai_eprintf("afterimage-analyze layers", "--image REF is required");
+		return AZ_EXIT_USAGE;
+	}
+	struct az_ctx c;
+	int rc = load(o, &c);
+	if (rc)
+		return rc;
+	if (o->stats) {
+		size_t paths, bytes, counts[AZ_ST__COUNT] = {0};
+		az_attr_stats(c.attr, &paths, &bytes, counts);
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		ai_eprintf(NULL,
+			   "stats: paths=%zu upper=%zu layers=%zu load_s=%.3f attr_s=%.3f paths_per_s=%.0f "
+			   "model_bytes=%zu model_bytes_per_path=%.1f maxrss_kib=%ld",
+			   paths, c.m.nupper, c.img.nlayers, c.load_s, c.attr_s,
+			   paths / (c.attr_s > 0 ? c.attr_s : 1e-9), bytes,
+			   paths ? (double)bytes / (double)paths : 0.0, ru.ru_maxrss);
+	}
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	az_view_layers(c.attr, o->json, o->changed, &out);
+	az_ctx_free(&c);
+	return put(o, &out);
+}
+
+int az_cmd_findings(struct az_opts *o)
+{
+	struct az_ctx c;
+	int rc = load(o, &c);
+	if (rc)
+		return rc;
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	struct az_findings f;
+	az_findings_build(&f, &c.m, c.attr);
+	az_findings_render(&f, &c.m, c.attr, o->json, &out);
+	az_findings_free(&f);
+	az_ctx_free(&c);
+	return put(o, &out);
+}
+
+int az_cmd_timeline(struct az_opts *o)
 {
 	enum az_tl_format fmt;
 	if (az_tl_format_parse(o->format, &fmt) < 0) {
 		ai_eprintf("afterimage-analyze timeline", "--format bodyfile|jsonl|csv is required");
 		return AZ_EXIT_USAGE;
 	}
+	struct az_ctx c;
+	int rc = load(o, &c);
+	if (rc)
+		return rc;
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	int rc = load_render(o, render_timeline, &fmt, &out);
-	return rc ? rc : put(o, &out);
+	az_timeline_render(&c, fmt, &out);
+	az_ctx_free(&c);
+	return put(o, &out);
 }
 
 static int write_new_file(const char *path, const struct ai_buf *b, ai_err_t *err)
@@ -102,26 +169,23 @@ static int write_new_file(const char *path, const struct ai_buf *b, ai_err_t *er
 	return 0;
 }
 
-static void render_report(struct az_ctx *c, const void *arg, struct ai_buf *out)
-{
-	(void)arg;
-	struct az_findings f;
-	az_findings_build(&f, &c->m, c->attr);
-	az_report_render(c, &f, out);
-	az_findings_free(&f);
-}
-
-static int cmd_report(struct az_opts *o)
+int az_cmd_report(struct az_opts *o)
 {
 	if (!o->output) {
 		ai_eprintf("afterimage-analyze report", "-o report.html is required");
 		return AZ_EXIT_USAGE;
 	}
-	cleanup_buf struct ai_buf out;
-	ai_buf_init(&out);
-	int rc = load_render(o, render_report, NULL, &out);
+	struct az_ctx c;
+	int rc = load(o, &c);
 	if (rc)
 		return rc;
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	struct az_findings f;
+	az_findings_build(&f, &c.m, c.attr);
+	az_report_render(&c, &f, &out);
+	az_findings_free(&f);
+	az_ctx_free(&c);
 	ai_err_t err;
 	if (write_new_file(o->output, &out, &err) < 0)
 		return fail_input(o, &err);
@@ -130,7 +194,7 @@ static int cmd_report(struct az_opts *o)
 	return 0;
 }
 
-static int cmd_diff(struct az_opts *o)
+int az_cmd_diff(struct az_opts *o)
 {
 	struct az_model a, b;
 	ai_err_t err;
@@ -151,7 +215,7 @@ static int cmd_diff(struct az_opts *o)
 	return put(o, &out);
 }
 
-static int cmd_extract(struct az_opts *o)
+int az_cmd_extract(struct az_opts *o)
 {
 	if (!o->output) {
 		ai_eprintf("afterimage-analyze extract", "-o DIR is required");
@@ -165,13 +229,3 @@ static int cmd_extract(struct az_opts *o)
 		ai_eprintf(NULL, "extracted %zu members into %s", n, o->output);
 	return 0;
 }
-
-const struct az_command az_commands[] = {
-    {"layers", az_cmd_layers},
-    {"findings", cmd_findings},
-    {"timeline", cmd_timeline},
-    {"report", cmd_report},
-    {"diff", cmd_diff},
-    {"extract", cmd_extract},
-    {NULL, NULL},
-};

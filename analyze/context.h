@@ -1,4 +1,5 @@
-/* One bundle loaded with its (optional) image and attribution: what findings, timeline and report use. */
+/* One bundle loaded with its (optional) image and attribution: what layers, findings, timeline
+ * and report use. */
 #ifndef AZ_CONTEXT_H
 #define AZ_CONTEXT_H
 #include <stdbool.h>
@@ -10,9 +11,11 @@ struct az_ctx {
 	struct az_model m;
 	struct az_image img;
 	bool have_img;
-	struct az_attr *attr; /* always built (upperdir-only when there is no image) */
+	struct az_attr *attr;  /* always built (upperdir-only when there is no image) */
+	double load_s, attr_s; /* seconds spent loading the bundle and the image, then attributing */
 };
 
+/* Free with az_ctx_free, also after a failure. */
 int az_ctx_load(struct az_ctx *c, const char *bundle, const char *image, bool progress, ai_err_t *err);
 void az_ctx_free(struct az_ctx *c);
 

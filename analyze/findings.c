@@ -358,13 +358,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		for (size_t i = 0; i < m->nprocs; i++) {
 			const struct az_proc *p = &m->procs[i];
 			ai_json_obj_begin(&j);
-			ai_json_kint(&j, "pid", p->pid);
-			az_json_str(&j, "comm", &p->comm);
-			ai_json_key(&j, "exe");
-			if (p->exe.s)
-				ai_json_strn(&j, p->exe.s, az_exe_path_len(p));
-			else
-				ai_json_null(&j);
+			az_json_proc(&j, p, AZ_REC_ID, 0);
 			if (p->exe_memfd || p->exe_deleted)
 				ai_json_kstr(&j, "status", p->exe_memfd ? "memfd" : "deleted");
 			else if (p->exe.s)
@@ -379,8 +373,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 				     d->type != AZ_FD_MEMFD))
 					continue;
 				ai_json_obj_begin(&j);
-				ai_json_kint(&j, "fd", d->fd);
-				az_json_str(&j, "path", &d->target);
+				az_json_fd(&j, d, AZ_REC_ID);
 				if (d->type == AZ_FD_FILE)
 					origin_text(a, d->target.s, d->target.len, NULL, &j);
 				else

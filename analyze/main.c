@@ -1,5 +1,5 @@
 /* afterimage-analyze: offline analysis of afterimage bundles (docs/analyze.md).
- * Exit codes: 0 success; 1 verification failed (verify) or findings flagged with --fail-on-findings;
+ * Exit codes: 0 success; 1 verification failed (verify);
  * 2 usage; 3 unreadable or malformed input (bundle, key, image); 4 verify: valid but partial bundle;
  * 5 verify: a checkpoint archive, which carries no signature. */
 #include <getopt.h>
@@ -13,28 +13,9 @@
 #include "analyze/model.h"
 #include "analyze/util.h"
 #include "analyze/verify.h"
-#include "analyze/views.h"
 #include "common/buf.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: afterimage-analyze COMMAND [options]\n"
-		"  verify BUNDLE --pub KEY.pub          check signatures, hashes, manifest\n"
-		"BUNDLE: an afterimage bundle, or a Podman/CRI-O checkpoint archive (checkpoint --export)\n"
-		"  ps|fds|net|mounts|files BUNDLE [--json]\n"
-		"  layers BUNDLE --image REF [--json] [--changed]\n"
-		"  findings BUNDLE [--image REF] [--json]\n"
-		"  timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv\n"
-		"  diff A B [--json]\n"
-		"  report BUNDLE [--image REF] -o report.html\n"
-		"  extract BUNDLE -o DIR\n"
-		"  version\n"
-		"REF: oci:DIR[:TAG] | oci-archive:FILE[:TAG] | docker-archive:FILE\n"
-		"common options: --quiet (no progress on stderr)\n"
-		"exit: 0 ok, 1 verification failed, 2 usage, 3 unreadable input, 4 partial bundle (verify),\n"
-		"      5 verify: a checkpoint archive (no signature to verify)\n");
-}
+#define PROG "afterimage-analyze"
 
 static int cmd_verify(struct az_opts *o)
 {
@@ -73,53 +54,159 @@ static int cmd_verify(struct az_opts *o)
 	return rc;
 }
 
-static int cmd_view(struct az_opts *o, void (*view)(const struct az_model *, bool, struct ai_buf *))
+static int cmd_version(struct az_opts *o)
 {
-	struct az_model m;
-	ai_err_t err;
-	if (az_model_load(&m, o->bundle, &err) < 0) {
-		ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, err.msg);
-		az_model_free(&m);
-		return AZ_EXIT_INPUT;
-	}
-	cleanup_buf struct ai_buf out;
-	ai_buf_init(&out);
-	view(&m, o->json, &out);
-	az_model_free(&m);
-	if (az_write_stdout(&out, &err) < 0) {
-		ai_eprintf("afterimage-analyze", "%s", err.msg);
-		return AZ_EXIT_INPUT;
-	}
+	(void)o;
+	printf(PROG " %s\n", AI_VERSION);
 	return 0;
 }
 
+/* Every subcommand, in the order the overall usage lists them. */
+static const struct az_command commands[] = {
+    {"verify", 1,
+     "verify BUNDLE --pub KEY.pub\n"
+     "  check the bundle's outer signature, SHA256SUMS and its signature, every member's hash and\n"
+     "  manifest.json; one ok or FAIL line per check (failures on stderr)\n"
+     "  exit 0 verified, 1 a check failed, 3 unreadable input, 4 valid but a partial bundle,\n"
+     "  5 a checkpoint archive (no signature to verify)\n",
+     cmd_verify},
+    {"ps", 1,
+     "ps BUNDLE [--json]\n"
+     "  the processes as a tree: pid, ppid, uid, state, start time, command line, exe\n",
+     az_cmd_ps},
+    {"fds", 1,
+     "fds BUNDLE [--json]\n"
+     "  every open file descriptor: type, flags, size, target, recovered content\n",
+     az_cmd_fds},
+    {"net", 1,
+     "net BUNDLE [--json]\n"
+     "  the sockets: protocol, state, local and remote address, owning processes\n",
+     az_cmd_net},
+    {"mounts", 1,
+     "mounts BUNDLE [--json]\n"
+     "  the container's mounts and its overlay root (lowerdirs, upperdir, metacopy)\n",
+     az_cmd_mounts},
+    {"files", 1,
+     "files BUNDLE [--json]\n"
+     "  the upperdir index: every file the container created, changed or deleted\n",
+     az_cmd_files},
+    {"layers", 1,
+     "layers BUNDLE --image REF [--json] [--changed] [--stats]\n"
+     "  attribute every path to an image layer or the upperdir (image, added, modified, metadata,\n"
+     "  deleted, replaced, layer-deleted); --changed: all but status image; --stats: timings and\n"
+     "  memory on stderr\n",
+     az_cmd_layers},
+    {"findings", 1,
+     "findings BUNDLE [--image REF] [--json]\n"
+     "  what to look at first (deleted or memfd executables, binaries added or modified at runtime,\n"
+     "  setuid files, deleted open files, their listeners), then every process's exe and open\n"
+     "  files with their origin\n",
+     az_cmd_findings},
+    {"timeline", 1,
+     "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv\n"
+     "  every dated event (upperdir times, whiteouts, process starts, image history, the capture)\n"
+     "  as a Sleuthkit bodyfile (for mactime -b) or Timesketch JSONL / CSV\n",
+     az_cmd_timeline},
+    {"report", 1,
+     "report BUNDLE [--image REF] -o report.html\n"
+     "  one self-contained HTML report (no script, no network): findings, process tree, sockets,\n"
+     "  attribution, timeline\n",
+     az_cmd_report},
+    {"diff", 2,
+     "diff A B [--json]\n"
+     "  processes, sockets and upperdir entries that differ between two bundles\n",
+     az_cmd_diff},
+    {"extract", 1,
+     "extract BUNDLE -o DIR\n"
+     "  extract a bundle's members into a new or empty DIR (files, dirs, symlinks, hardlinks only)\n",
+     az_cmd_extract},
+    {"version", 0, "version\n  print the version\n", cmd_version},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char footer[] =
+    "BUNDLE: an afterimage bundle, or a Podman/CRI-O checkpoint archive (checkpoint --export)\n"
+    "REF: oci:DIR[:TAG] | oci-archive:FILE[:TAG] | docker-archive:FILE\n"
+    "common options: --quiet (no progress on stderr), -h|--help (this usage)\n";
+
+static void usage(FILE *f)
+{
+	fputs("usage: " PROG " COMMAND [options]   (" PROG " COMMAND --help: its usage)\n", f);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const char *u = commands[i].usage, *nl = strchr(u, '\n');
+		fprintf(f, "  %.*s\n", nl ? (int)(nl - u) : (int)strlen(u), u);
+	}
+	fputs(footer, f);
+	fputs("exit: 0 ok, 1 verification failed, 2 usage, 3 unreadable input, 4 partial bundle (verify),\n"
+	      "      5 verify: a checkpoint archive (no signature to verify)\n",
+	      f);
+}
+
+static void command_usage(const struct az_command *c, FILE *f)
+{
+	fputs("usage: " PROG " ", f);
+	fputs(c->usage, f);
+	if (c->nargs)
+		fputs(footer, f);
+}
+
+static const struct az_command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	return NULL;
+}
+
+/* The one dispatcher: the command's row, the options every command shares, --help, the count of
+ * positional arguments; then the command's entry point. */
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
 		return AZ_EXIT_USAGE;
 	}
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("afterimage-analyze %s\n", AI_VERSION);
+	const char *name = argv[1];
+	if (!strcmp(name, "--version"))
+		name = "version";
+	if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+		const struct az_command *c = argc > 2 ? find_command(argv[2]) : NULL;
+		if (argc > 2 && !c) {
+			ai_eprintf(PROG, "unknown command %s", argv[2]);
+			usage(stderr);
+			return AZ_EXIT_USAGE;
+		}
+		if (c)
+			command_usage(c, stdout);
+		else
+			usage(stdout);
 		return 0;
 	}
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		usage(stdout);
-		return 0;
+	const struct az_command *c = find_command(name);
+	if (!c) {
+		ai_eprintf(PROG, "unknown command %s", name);
+		usage(stderr);
+		return AZ_EXIT_USAGE;
 	}
-	struct az_opts o = {.cmd = cmd};
+	struct az_opts o = {.cmd = c->name};
 	static const struct option lo[] = {
-	    {"pub", required_argument, NULL, 'p'},    {"json", no_argument, NULL, 'j'},
-	    {"image", required_argument, NULL, 'i'},  {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
-	    {"changed", no_argument, NULL, 'c'},      {"stats", no_argument, NULL, 's'},
-	    {"all", no_argument, NULL, 'a'},	      {NULL, 0, NULL, 0},
+	    {"pub", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"image", required_argument, NULL, 'i'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"changed", no_argument, NULL, 'c'},
+	    {"stats", no_argument, NULL, 's'},
+	    {"all", no_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	int c;
+	int ch;
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "o:qj", lo, NULL)) != -1) {
-		switch (c) {
+	opterr = 0; /* reported below, through the escaping printer */
+	while ((ch = getopt_long(argc, argv, ":o:qjh", lo, NULL)) != -1) {
+		switch (ch) {
 		case 'p':
 			o.pub = optarg;
 			break;
@@ -147,40 +234,31 @@ int main(int argc, char **argv)
 		case 'a':
 			o.all = true;
 			break;
+		case 'h':
+			command_usage(c, stdout);
+			return 0;
 		default:
-			usage(stderr);
+			if (ch == ':')
+				ai_eprintf(PROG, "%s: option %s needs an argument", c->name,
+					   argv[optind - 1]);
+			else if (optopt)
+				ai_eprintf(PROG, "%s: unknown option -%c", c->name, optopt);
+			else
+				ai_eprintf(PROG, "%s: unknown option %s", c->name, argv[optind - 1]);
+			command_usage(c, stderr);
 			return AZ_EXIT_USAGE;
 		}
 	}
 	int npos = argc - optind;
-	bool is_diff = !strcmp(cmd, "diff");
-	if (npos != (is_diff ? 2 : 1)) {
-		ai_eprintf("afterimage-analyze", "%s: expected %s", cmd,
-			   is_diff ? "two bundles" : "one bundle");
-		usage(stderr);
+	if (npos != c->nargs) {
+		static const char *const want[] = {"no arguments", "one bundle", "two bundles"};
+		ai_eprintf(PROG, "%s: expected %s", c->name, want[c->nargs]);
+		command_usage(c, stderr);
 		return AZ_EXIT_USAGE;
 	}
-	o.bundle = argv[optind];
-	o.bundle2 = is_diff ? argv[optind + 1] : NULL;
+	o.bundle = c->nargs > 0 ? argv[optind] : NULL;
+	o.bundle2 = c->nargs > 1 ? argv[optind + 1] : NULL;
 	if (!o.quiet && isatty(STDERR_FILENO))
 		o.progress = true;
-
-	if (!strcmp(cmd, "verify"))
-		return cmd_verify(&o);
-	if (!strcmp(cmd, "ps"))
-		return cmd_view(&o, az_view_ps);
-	if (!strcmp(cmd, "fds"))
-		return cmd_view(&o, az_view_fds);
-	if (!strcmp(cmd, "net"))
-		return cmd_view(&o, az_view_net);
-	if (!strcmp(cmd, "mounts"))
-		return cmd_view(&o, az_view_mounts);
-	if (!strcmp(cmd, "files"))
-		return cmd_view(&o, az_view_files);
-	for (size_t i = 0; az_commands[i].name; i++)
-		if (!strcmp(cmd, az_commands[i].name))
-			return az_commands[i].run(&o);
-	ai_eprintf("afterimage-analyze", "unknown command %s", cmd);
-	usage(stderr);
-	return AZ_EXIT_USAGE;
+	return c->run(&o);
 }

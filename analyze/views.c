@@ -29,6 +29,63 @@ void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out)
 	}
 }
 
+void az_json_proc(struct ai_json *j, const struct az_proc *p, enum az_rec rec, int depth)
+{
+	ai_json_kint(j, "pid", p->pid);
+	if (rec == AZ_REC_FULL) {
+		ai_json_kint(j, "ppid", p->ppid);
+		ai_json_kint(j, "nspid", p->nspid);
+		ai_json_kint(j, "depth", depth);
+	}
+	az_json_str(j, "comm", &p->comm);
+	if (rec == AZ_REC_ID) {
+		ai_json_key(j, "exe");
+		if (p->exe.s)
+			ai_json_strn(j, p->exe.s, az_exe_path_len(p));
+		else
+			ai_json_null(j);
+		return;
+	}
+	ai_json_key(j, "cmdline");
+	ai_json_arr_begin(j);
+	for (size_t i = 0; i < p->argc; i++)
+		ai_json_strn(j, p->argv[i].s, p->argv[i].len);
+	ai_json_arr_end(j);
+	az_json_str(j, "exe", &p->exe);
+	ai_json_kbool(j, "exe_deleted", p->exe_deleted);
+	ai_json_kbool(j, "exe_memfd", p->exe_memfd);
+	ai_json_kstr(j, "exe_sha256", p->exe_sha256[0] ? p->exe_sha256 : NULL);
+	az_json_str(j, "exe_member", &p->exe_member);
+	ai_json_kint(j, "uid", p->uid[1]);
+	ai_json_kint(j, "gid", p->gid[1]);
+	ai_json_kstr(j, "state", p->state);
+	ai_json_kint(j, "threads", p->threads);
+	if (p->start_ns)
+		ai_json_ktime(j, "start_time", p->start_ns / 1000000000, (long)(p->start_ns % 1000000000));
+	ai_json_kbool(j, "zombie", p->zombie);
+	ai_json_kbool(j, "vanished", p->vanished);
+}
+
+void az_json_fd(struct ai_json *j, const struct az_fd *f, enum az_rec rec)
+{
+	if (rec == AZ_REC_ID) {
+		ai_json_kint(j, "fd", f->fd);
+		az_json_str(j, "path", &f->target);
+		return;
+	}
+	ai_json_kint(j, "pid", f->pid);
+	ai_json_kint(j, "fd", f->fd);
+	ai_json_kstr(j, "type", az_fd_type_name(f->type));
+	az_json_str(j, "target", &f->target);
+	ai_json_kstr(j, "flags", f->flags);
+	ai_json_kint(j, "pos", f->pos);
+	ai_json_kint(j, "ino", f->ino);
+	ai_json_kint(j, "size", f->size);
+	ai_json_kbool(j, "deleted", f->deleted);
+	ai_json_kbool(j, "memfd", f->memfd);
+	az_json_str(j, "recovered", &f->rec_member);
+}
+
 /* Children lists in CSR form: kids[first[i] .. first[i+1]) are the indexes of i's children, in
  * index (pid) order. A child belongs to the first process carrying its ppid (pids are unique in a
  * real bundle; a hostile one may repeat them). O(n log n) over n processes. */
@@ -106,32 +163,8 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_key(&j, "processes");
 		ai_json_arr_begin(&j);
 		for (size_t k = 0; k < m->nprocs; k++) {
-			const struct az_proc *p = &m->procs[order[k]];
 			ai_json_obj_begin(&j);
-			ai_json_kint(&j, "pid", p->pid);
-			ai_json_kint(&j, "ppid", p->ppid);
-			ai_json_kint(&j, "nspid", p->nspid);
-			ai_json_kint(&j, "depth", depth[k]);
-			az_json_str(&j, "comm", &p->comm);
-			ai_json_key(&j, "cmdline");
-			ai_json_arr_begin(&j);
-			for (size_t i = 0; i < p->argc; i++)
-				ai_json_strn(&j, p->argv[i].s, p->argv[i].len);
-			ai_json_arr_end(&j);
-			az_json_str(&j, "exe", &p->exe);
-			ai_json_kbool(&j, "exe_deleted", p->exe_deleted);
-			ai_json_kbool(&j, "exe_memfd", p->exe_memfd);
-			ai_json_kstr(&j, "exe_sha256", p->exe_sha256[0] ? p->exe_sha256 : NULL);
-			az_json_str(&j, "exe_member", &p->exe_member);
-			ai_json_kint(&j, "uid", p->uid[1]);
-			ai_json_kint(&j, "gid", p->gid[1]);
-			ai_json_kstr(&j, "state", p->state);
-			ai_json_kint(&j, "threads", p->threads);
-			if (p->start_ns)
-				ai_json_ktime(&j, "start_time", p->start_ns / 1000000000,
-					      (long)(p->start_ns % 1000000000));
-			ai_json_kbool(&j, "zombie", p->zombie);
-			ai_json_kbool(&j, "vanished", p->vanished);
+			az_json_proc(&j, &m->procs[order[k]], AZ_REC_FULL, depth[k]);
 			ai_json_obj_end(&j);
 		}
 		ai_json_arr_end(&j);
@@ -179,19 +212,8 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_key(&j, "fds");
 		ai_json_arr_begin(&j);
 		for (size_t i = 0; i < m->nfds; i++) {
-			const struct az_fd *f = &m->fds[i];
 			ai_json_obj_begin(&j);
-			ai_json_kint(&j, "pid", f->pid);
-			ai_json_kint(&j, "fd", f->fd);
-			ai_json_kstr(&j, "type", az_fd_type_name(f->type));
-			az_json_str(&j, "target", &f->target);
-			ai_json_kstr(&j, "flags", f->flags);
-			ai_json_kint(&j, "pos", f->pos);
-			ai_json_kint(&j, "ino", f->ino);
-			ai_json_kint(&j, "size", f->size);
-			ai_json_kbool(&j, "deleted", f->deleted);
-			ai_json_kbool(&j, "memfd", f->memfd);
-			az_json_str(&j, "recovered", &f->rec_member);
+			az_json_fd(&j, &m->fds[i], AZ_REC_FULL);
 			ai_json_obj_end(&j);
 		}
 		ai_json_arr_end(&j);

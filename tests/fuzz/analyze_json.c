@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ai_buf_init(&out);
 		fuzz_views(&c.m, &out);
 		if (az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0) {
-			az_attr_render(c.attr, true, false, &out);
+			fuzz_layers_view(c.attr, &out);
 			struct az_findings f;
 			az_findings_build(&f, &c.m, c.attr);
 			az_findings_render(&f, &c.m, c.attr, false, &out);

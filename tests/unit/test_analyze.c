@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "analyze/attr.h"
 #include "analyze/context.h"
+#include "analyze/findings.h"
 #include "analyze/image.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
@@ -302,6 +303,32 @@ static void test_attribution(void)
 	T_OK(counts[AZ_ST_ADDED] == 2 && counts[AZ_ST_MODIFIED] == 2 && counts[AZ_ST_REPLACED] == 1,
 	     "counts: added=%zu modified=%zu replaced=%zu", counts[AZ_ST_ADDED], counts[AZ_ST_MODIFIED],
 	     counts[AZ_ST_REPLACED]);
+
+	/* the layers view over the same attribution (views_layers.c, through attr's accessors) */
+	struct ai_buf v;
+	ai_buf_init(&v);
+	az_view_layers(c.attr, false, true, &v);
+	const char *t = ai_buf_cstr(&v);
+	T_OK(!strncmp(t, "image oci:", 10) && strstr(t, ": 3 layers\n  layer 1 sha256:") != NULL,
+	     "layers text: the image and its layers first");
+	T_OK(strstr(t, "\nwarning: 1 layer entries with unsafe or oversized names were skipped\n") != NULL,
+	     "layers text: each warning on its own line");
+	T_OK(strstr(t, " added=2 modified=2 metadata=") != NULL &&
+		 strstr(t, "\nmodified      2     /etc/passwd\n") && !strstr(t, " /etc/group\n"),
+	     "layers text: counts, rows, --changed leaves out status image");
+	ai_buf_reset(&v);
+	az_view_layers(c.attr, true, false, &v);
+	json_t *lj = json_loadb(v.data, v.len, 0, NULL);
+	size_t rows = 0;
+	for (int k = AZ_ST_IMAGE; k < AZ_ST__COUNT; k++)
+		rows += counts[k];
+	T_OK(lj && json_array_size(json_object_get(lj, "paths")) == rows &&
+		 json_integer_value(json_object_get(json_object_get(lj, "counts"), "replaced")) == 1 &&
+		 json_array_size(json_object_get(json_object_get(lj, "image"), "layers")) == 3 &&
+		 json_array_size(json_object_get(lj, "warnings")) >= 1,
+	     "layers --json: every path, the counts, the layers, the warnings");
+	json_decref(lj);
+	ai_buf_free(&v);
 
 	/* bodyfile: 11 fields, the status in the name, mode string */
 	struct ai_buf out;
@@ -616,12 +643,66 @@ static void test_json_stream(void)
 	     "stream: an element's error names its index (%s)", err.msg);
 }
 
+/* The one JSON record of a process and of an fd: ps / fds --json and findings --json emit it
+ * through the same emitter, byte for byte as before (hostile bytes as \u escapes). */
+static void test_json_records(void)
+{
+	struct az_model m;
+	memset(&m, 0, sizeof(m));
+	ai_err_t err;
+	const char *procs = "{\"processes\":[{\"pid\":7,\"ppid\":1,\"comm\":\"evil\\u001b]0;PWNED\\u0007\","
+			    "\"cmdline\":[\"./x\"],\"exe\":{\"path\":\"/tmp/x (deleted)\",\"deleted\":true,"
+			    "\"member\":\"exe/7\"},\"state\":\"R\"}]}";
+	const char *fds = "{\"fds\":[{\"pid\":7,\"fd\":3,\"type\":\"deleted\",\"target\":\"/tmp/gone "
+			  "(deleted)\",\"deleted\":true,\"ino\":5,\"size\":10}]}";
+	T_OK(az_processes_read(&m, procs, strlen(procs), &err) == 0 &&
+		 az_fds_read(&m, fds, strlen(fds), &err) == 0,
+	     "processes.json and fds.json");
+	struct ai_buf b;
+	ai_buf_init(&b);
+	az_view_ps(&m, true, &b);
+	T_STREQ(ai_buf_cstr(&b),
+		"{\"processes\":[{\"pid\":7,\"ppid\":1,\"nspid\":-1,\"depth\":0,\"comm\":\"evil\\u001b]0;"
+		"PWNED\\u0007\",\"cmdline\":[\"./x\"],\"exe\":\"/tmp/x (deleted)\",\"exe_deleted\":true,"
+		"\"exe_memfd\":false,\"exe_sha256\":null,\"exe_member\":\"exe/7\",\"uid\":-1,\"gid\":-1,"
+		"\"state\":\"R\",\"threads\":-1,\"zombie\":false,\"vanished\":false}]}\n",
+		"ps --json: the full process record");
+	ai_buf_reset(&b);
+	az_view_fds(&m, true, &b);
+	T_STREQ(ai_buf_cstr(&b),
+		"{\"fds\":[{\"pid\":7,\"fd\":3,\"type\":\"deleted\",\"target\":\"/tmp/gone (deleted)\","
+		"\"flags\":\"\",\"pos\":-1,\"ino\":5,\"size\":10,\"deleted\":true,\"memfd\":false,"
+		"\"recovered\":null}]}\n",
+		"fds --json: the full fd record");
+	struct az_attr *a = NULL;
+	T_OK(az_attr_build(&a, &m, NULL, false, &err) == 0, "attr without an image");
+	struct az_findings f;
+	az_findings_build(&f, &m, a);
+	ai_buf_reset(&b);
+	az_findings_render(&f, &m, a, true, &b);
+	T_OK(strstr(ai_buf_cstr(&b),
+		    "\"processes\":[{\"pid\":7,\"comm\":\"evil\\u001b]0;PWNED\\u0007\",\"exe\":\"/tmp/x\","
+		    "\"status\":\"deleted\",\"files\":[{\"fd\":3,\"path\":\"/tmp/gone (deleted)\","
+		    "\"status\":\"deleted\"}]}]}\n") != NULL,
+	     "findings --json: the identity records (exe without \" (deleted)\"), extended with origins");
+	ai_buf_reset(&b);
+	az_findings_render(&f, &m, a, false, &b);
+	T_OK(!memchr(b.data, 0x1b, b.len) && !memchr(b.data, 0x07, b.len) &&
+		 strstr(ai_buf_cstr(&b), "evil\\x1b]0;PWNED\\x07") != NULL,
+	     "findings text: the hostile comm escaped");
+	az_findings_free(&f);
+	az_attr_free(a);
+	ai_buf_free(&b);
+	az_model_free(&m);
+}
+
 int main(void)
 {
 	test_mode_strings();
 	test_text_escaping();
 	test_bodyfile_escaping();
 	test_proc_tree();
+	test_json_records();
 	test_attribution();
 	test_walk_pipeline();
 	test_json_stream();
