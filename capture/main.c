@@ -1,5 +1,6 @@
 /* afterimage-capture: the only place that prints and exits. */
 #include "capture/capture.h"
+#include "capture/jsonline.h"
 #include "common/esc.h"
 #include "capture/sidecar.h"
 #include "common/cleanup.h"
@@ -198,17 +199,12 @@ static int cmd_snapshot(int argc, char **argv)
 	struct ai_snapshot_result r;
 	if (ai_snapshot(&o, &r, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
-	/* The path is ours (OUTDIR/NAME) and NAME has no control characters; OUTDIR is the
-	 * operator's, so escape it through the JSON writer anyway. */
 	cleanup_buf struct ai_buf line;
 	ai_buf_init(&line);
 	struct ai_json j;
 	ai_json_init(&j, &line);
 	ai_json_obj_begin(&j);
-	ai_json_kbytes(&j, "bundle", r.path, strlen(r.path));
-	ai_json_kstr(&j, "sha256", r.sha256);
-	ai_json_kbool(&j, "complete", r.complete);
-	ai_json_kuint(&j, "errors", r.nerrors);
+	ai_jsonline_result(&j, &r);
 	ai_json_obj_end(&j);
 	printf("%s\n", ai_buf_cstr(&line));
 	return r.complete ? EXIT_COMPLETE : EXIT_PARTIAL;

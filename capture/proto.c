@@ -1,6 +1,7 @@
 /* The trigger protocol: GET /v1/capture (bearer token, ?reason=), /healthz, and the unix socket's
  * "capture [REASON]", "status", "sandbox-check" lines, each turned into a reply (an HTTP response
  * or one JSON line) or a capture whose result answers it. */
+#include "capture/jsonline.h"
 #include "capture/serve.h"
 #include "common/cleanup.h"
 #include <errno.h>
@@ -20,10 +21,7 @@ static void result_json(const struct server *s, struct ai_buf *b)
 	if (jb->rc < 0) {
 		ai_json_kbytes(&j, "error", jb->err.msg, strlen(jb->err.msg));
 	} else {
-		ai_json_kbytes(&j, "bundle", jb->res.path, strlen(jb->res.path));
-		ai_json_kstr(&j, "sha256", jb->res.sha256);
-		ai_json_kbool(&j, "complete", jb->res.complete);
-		ai_json_kuint(&j, "errors", jb->res.nerrors);
+		ai_jsonline_result(&j, &jb->res);
 	}
 	ai_json_kstr(&j, "trigger", jb->trigger);
 	if (jb->reason[0])
