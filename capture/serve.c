@@ -90,12 +90,54 @@ static int listen_tcp(const char *spec, ai_err_t *err)
 	return steal_fd(&fd);
 }
 
+/* The socket's directory (/run/afterimage by default, missing on a plain host): created 0700
+ * when missing, its last component only, never through a symlink there. */
+static int socket_dir(const char *path, ai_err_t *err)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return 0;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (stat(dir, &st) == 0 || errno != ENOENT)
+		return 0; /* there (bind says if it is not a directory) */
+	char *last = strrchr(dir, '/');
+	const char *parent = ".";
+	if (last == dir)
+		parent = "/";
+	else if (last)
+		parent = dir;
+	if (last)
+		*last++ = '\0';
+	else
+		last = dir;
+	cleanup_close int pfd = open(parent, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 && errno == ENOENT)
+		return ai_err_set(
+		    err, 0,
+		    "--socket %s: the socket's directory is missing and so is %s (create the directory, "
+		    "or pass --socket with another path, or --socket none)",
+		    path, parent);
+	if (pfd < 0)
+		return ai_err_set(err, errno,
+				  "--socket %s: opening %s to create the socket's directory in it", path,
+				  parent);
+	if (mkdirat(pfd, last, 0700) < 0 && errno != EEXIST)
+		return ai_err_set(err, errno, "--socket %s: creating its directory %s in %s", path, last,
+				  parent);
+	return 0;
+}
+
 static int listen_unix(const char *path, ai_err_t *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return ai_err_set(err, 0, "socket path too long: %s", path);
 	strcpy(sa.sun_path, path);
+	if (socket_dir(path, err) < 0)
+		return -1;
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return ai_err_set(err, errno, "socket");
