@@ -1,4 +1,5 @@
 /* serve's event log: one JSON object per line on log_fd (stderr), the one place serve prints. */
+#include "capture/jsonline.h"
 #include "capture/serve.h"
 #include "common/cleanup.h"
 #include <string.h>
@@ -22,6 +23,7 @@ void ai_srv_log(struct server *s, const char *event, void (*fill)(struct ai_json
 	if (fill)
 		fill(&j, arg);
 	ai_json_obj_end(&j);
+	ai_jsonline_safe(&b);
 	ai_buf_addc(&b, '\n');
 	if (write(s->o->log_fd, b.data, b.len) < 0) {
 		/* nowhere left to report it */

@@ -172,6 +172,7 @@ static int cmd_keygen(const struct command *cmd, int argc, char **argv)
 	ai_json_kbytes(&j, "pub", path.data, path.len);
 	ai_json_kstr(&j, "key_id", id);
 	ai_json_obj_end(&j);
+	ai_jsonline_safe(&line);
 	printf("%s\n", ai_buf_cstr(&line));
 	return 0;
 }
@@ -239,6 +240,7 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	ai_json_obj_begin(&j);
 	ai_jsonline_result(&j, &res);
 	ai_json_obj_end(&j);
+	ai_jsonline_safe(&line);
 	printf("%s\n", ai_buf_cstr(&line));
 	return res.complete ? EXIT_COMPLETE : EXIT_PARTIAL;
 }

@@ -46,8 +46,16 @@ static void result_json(const struct server *s, struct ai_buf *b)
 	ai_json_obj_end(&j);
 }
 
+/* Every answer leaves through here; the JSON body is made terminal-safe here once. */
 static void respond(struct server *s, struct conn *c, int status, const char *extra_hdr, const char *body)
 {
+	cleanup_buf struct ai_buf safe;
+	ai_buf_init(&safe);
+	if (body) {
+		ai_buf_adds(&safe, body);
+		ai_jsonline_safe(&safe);
+		body = ai_buf_cstr(&safe);
+	}
 	ai_buf_reset(&c->out);
 	if (c->is_unix) {
 		if (status == 200)
