@@ -104,17 +104,10 @@ struct common {
 };
 
 #define COMMON_OPTS(co)                                                                                      \
-	{.name = "key", .letter = 'k', .kind = AI_OPT_STR, .dst = &(co).key_path},                           \
-	    {.name = "key-fd",                                                                               \
-	     .kind = AI_OPT_INT,                                                                             \
-	     .dst = &(co).key_fd,                                                                            \
-	     .lo = 0,                                                                                        \
-	     .hi = 65535,                                                                                    \
-	     .bad = "--key-fd takes a descriptor number"},                                                   \
-	    {.name = "output", .letter = 'o', .kind = AI_OPT_STR, .dst = &(co).outdir},                      \
-	{                                                                                                    \
-		.name = "host-root", .kind = AI_OPT_STR, .dst = &(co).host_root                              \
-	}
+	AI_OPT_S("key", 'k', AI_OPT_STR, &(co).key_path),                                                    \
+	    AI_OPT_N("key-fd", 0, AI_OPT_INT, &(co).key_fd, 0, 65535, "--key-fd takes a descriptor number"), \
+	    AI_OPT_S("output", 'o', AI_OPT_STR, &(co).outdir),                                               \
+	    AI_OPT_S("host-root", 0, AI_OPT_STR, &(co).host_root)
 
 /* -o and exactly one of --key, --key-fd */
 static bool common_complete(const struct common *co)
@@ -144,7 +137,7 @@ static int common_setup(const struct common *co, EVP_PKEY **key, int *outfd, con
 static int cmd_keygen(const struct command *cmd, int argc, char **argv)
 {
 	const char *base = NULL;
-	const struct ai_opt opts[] = {{.name = "output", .letter = 'o', .kind = AI_OPT_STR, .dst = &base}};
+	const struct ai_opt opts[] = {AI_OPT_S("output", 'o', AI_OPT_STR, &base)};
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
 	if (r >= 0)
 		return r;
@@ -183,23 +176,12 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	struct common co = {.key_fd = -1};
 	const char *sockets_source = NULL;
 	const struct ai_opt opts[] = {
-	    {.name = "pid",
-	     .letter = 'p',
-	     .kind = AI_OPT_INT,
-	     .dst = &o.pid,
-	     .lo = 1,
-	     .hi = 4194304,
-	     .bad = "--pid takes a process id"},
+	    AI_OPT_N("pid", 'p', AI_OPT_INT, &o.pid, 1, 4194304, "--pid takes a process id"),
 	    COMMON_OPTS(co),
-	    {.name = "name", .letter = 'n', .kind = AI_OPT_STR, .dst = &o.name},
-	    {.name = "fd-cap",
-	     .kind = AI_OPT_U64,
-	     .dst = &o.fd_cap,
-	     .lo = 1,
-	     .hi = UINT64_MAX,
-	     .bad = "--fd-cap takes a byte count > 0"},
-	    {.name = "trigger", .kind = AI_OPT_STR, .dst = &o.trigger},
-	    {.name = "sockets-source", .kind = AI_OPT_STR, .dst = &sockets_source},
+	    AI_OPT_S("name", 'n', AI_OPT_STR, &o.name),
+	    AI_OPT_N("fd-cap", 0, AI_OPT_U64, &o.fd_cap, 1, UINT64_MAX, "--fd-cap takes a byte count > 0"),
+	    AI_OPT_S("trigger", 0, AI_OPT_STR, &o.trigger),
+	    AI_OPT_S("sockets-source", 0, AI_OPT_STR, &sockets_source),
 	};
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
 	if (r >= 0)
@@ -326,61 +308,39 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	struct ai_upload_opts up = {.retries = 4, .backoff_ms = 500, .timeout_ms = 10000};
 	struct common co = {.key_fd = -1};
 	const char *token_file = NULL;
+	unsigned grace_s = o.grace_ms / 1000;
 	struct target_sel sel = {.d = &o.target};
 	const struct ai_opt opts[] = {
 	    COMMON_OPTS(co),
-	    {.name = "token-file", .kind = AI_OPT_STR, .dst = &token_file},
-	    {.name = "listen", .kind = AI_OPT_STR_NONE, .dst = &o.listen},
-	    {.name = "socket", .kind = AI_OPT_STR_NONE, .dst = &o.socket_path},
-	    {.name = "target", .kind = AI_OPT_FN, .dst = &sel, .fn = sel_target},
-	    {.name = "target-pid", .kind = AI_OPT_FN, .dst = &sel, .fn = sel_target},
-	    {.name = "target-exe", .kind = AI_OPT_FN, .dst = &sel, .fn = sel_target},
-	    {.name = "target-cgroup", .kind = AI_OPT_FN, .dst = &sel, .fn = sel_target},
-	    {.name = "baseline", .kind = AI_OPT_TRUE, .dst = &o.baseline},
-	    {.name = "no-freeze", .kind = AI_OPT_FALSE, .dst = &o.freeze},
-	    {.name = "freeze-all", .kind = AI_OPT_TRUE, .dst = &o.freeze_all},
-	    {.name = "no-harden", .kind = AI_OPT_FALSE, .dst = &o.harden},
-	    {.name = "no-exit-trigger", .kind = AI_OPT_FALSE, .dst = &o.watch_exit},
-	    {.name = "grace",
-	     .kind = AI_OPT_UINT,
-	     .dst = &o.grace_ms,
-	     .lo = 1,
-	     .hi = 3600,
-	     .scale = 1000,
-	     .bad = "--grace takes seconds (1..3600)"},
-	    {.name = "http-timeout",
-	     .kind = AI_OPT_UINT,
-	     .dst = &o.http_timeout_ms,
-	     .lo = 10,
-	     .hi = 600000,
-	     .bad = "--http-timeout takes milliseconds (10..600000)"},
-	    {.name = "max-conns",
-	     .kind = AI_OPT_UINT,
-	     .dst = &o.max_conns,
-	     .lo = 1,
-	     .hi = 4096,
-	     .bad = "--max-conns takes 1..4096"},
-	    {.name = "cgroup-root", .kind = AI_OPT_STR, .dst = &o.cgroup_root},
-	    {.name = "upload", .kind = AI_OPT_STR, .dst = &up.url},
-	    {.name = "ca-file", .kind = AI_OPT_STR, .dst = &up.ca_file},
-	    {.name = "upload-retries",
-	     .kind = AI_OPT_UINT,
-	     .dst = &up.retries,
-	     .lo = 0,
-	     .hi = 100,
-	     .bad = "--upload-retries takes 0..100"},
-	    {.name = "delete-after-upload", .kind = AI_OPT_TRUE, .dst = &o.delete_after_upload},
-	    {.name = "debug-freeze-hold-ms",
-	     .kind = AI_OPT_UINT,
-	     .dst = &o.freeze_hold_ms,
-	     .lo = 0,
-	     .hi = 600000,
-	     .bad = "--debug-freeze-hold-ms takes milliseconds"},
+	    AI_OPT_S("token-file", 0, AI_OPT_STR, &token_file),
+	    AI_OPT_S("listen", 0, AI_OPT_STR_NONE, &o.listen),
+	    AI_OPT_S("socket", 0, AI_OPT_STR_NONE, &o.socket_path),
+	    AI_OPT_F("target", &sel, sel_target),
+	    AI_OPT_F("target-pid", &sel, sel_target),
+	    AI_OPT_F("target-exe", &sel, sel_target),
+	    AI_OPT_F("target-cgroup", &sel, sel_target),
+	    AI_OPT_FLAG("baseline", AI_OPT_TRUE, &o.baseline),
+	    AI_OPT_FLAG("no-freeze", AI_OPT_FALSE, &o.freeze),
+	    AI_OPT_FLAG("freeze-all", AI_OPT_TRUE, &o.freeze_all),
+	    AI_OPT_FLAG("no-harden", AI_OPT_FALSE, &o.harden),
+	    AI_OPT_FLAG("no-exit-trigger", AI_OPT_FALSE, &o.watch_exit),
+	    AI_OPT_N("grace", 0, AI_OPT_UINT, &grace_s, 1, 3600, "--grace takes seconds (1..3600)"),
+	    AI_OPT_N("http-timeout", 0, AI_OPT_UINT, &o.http_timeout_ms, 10, 600000,
+		     "--http-timeout takes milliseconds (10..600000)"),
+	    AI_OPT_N("max-conns", 0, AI_OPT_UINT, &o.max_conns, 1, 4096, "--max-conns takes 1..4096"),
+	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &o.cgroup_root),
+	    AI_OPT_S("upload", 0, AI_OPT_STR, &up.url),
+	    AI_OPT_S("ca-file", 0, AI_OPT_STR, &up.ca_file),
+	    AI_OPT_N("upload-retries", 0, AI_OPT_UINT, &up.retries, 0, 100, "--upload-retries takes 0..100"),
+	    AI_OPT_FLAG("delete-after-upload", AI_OPT_TRUE, &o.delete_after_upload),
+	    AI_OPT_N("debug-freeze-hold-ms", 0, AI_OPT_UINT, &o.freeze_hold_ms, 0, 600000,
+		     "--debug-freeze-hold-ms takes milliseconds"),
 	};
 	int first_arg;
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, &first_arg);
 	if (r >= 0)
 		return r;
+	o.grace_ms = grace_s * 1000;
 	if (first_arg != argc)
 		return usage(cmd, "serve takes no positional arguments");
 	if (!common_complete(&co))
@@ -420,10 +380,10 @@ static int cmd_trigger(const struct command *cmd, int argc, char **argv)
 {
 	const char *sock = AI_DEFAULT_SOCKET, *reason = NULL, *req = NULL;
 	const struct ai_opt opts[] = {
-	    {.name = "socket", .kind = AI_OPT_STR, .dst = &sock},
-	    {.name = "reason", .kind = AI_OPT_STR, .dst = &reason},
-	    {.name = "status", .kind = AI_OPT_CONST, .dst = &req, .value = "status"},
-	    {.name = "sandbox-check", .kind = AI_OPT_CONST, .dst = &req, .value = "sandbox-check"},
+	    AI_OPT_S("socket", 0, AI_OPT_STR, &sock),
+	    AI_OPT_S("reason", 0, AI_OPT_STR, &reason),
+	    AI_OPT_K("status", &req, "status"),
+	    AI_OPT_K("sandbox-check", &req, "sandbox-check"),
 	};
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
 	if (r >= 0)

@@ -55,7 +55,7 @@ static const char *apply(const struct ai_opt *o, const char *arg)
 	if (o->kind == AI_OPT_INT)
 		*(int *)o->dst = (int)v;
 	else if (o->kind == AI_OPT_UINT)
-		*(unsigned *)o->dst = (unsigned)v * (o->scale ? o->scale : 1);
+		*(unsigned *)o->dst = (unsigned)v;
 	else
 		*(uint64_t *)o->dst = v;
 	return NULL;

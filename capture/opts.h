@@ -14,7 +14,7 @@ enum ai_opt_kind {
 	AI_OPT_FALSE,	 /* bool *dst = false, no value */
 	AI_OPT_CONST,	 /* const char *dst = o->value, no value */
 	AI_OPT_INT,	 /* int *dst, a decimal in lo..hi */
-	AI_OPT_UINT,	 /* unsigned *dst, a decimal in lo..hi, times scale */
+	AI_OPT_UINT,	 /* unsigned *dst, a decimal in lo..hi */
 	AI_OPT_U64,	 /* uint64_t *dst, a decimal in lo..hi */
 	AI_OPT_FN,	 /* o->fn handles the value */
 };
@@ -31,6 +31,16 @@ struct ai_opt {
 	/* AI_OPT_FN: NULL when the value is taken, else the usage message */
 	const char *(*fn)(const struct ai_opt *o, const char *arg);
 };
+
+/* Table rows: a string (or, with AI_OPT_STR_NONE, a string or "none"), a flag (AI_OPT_TRUE,
+ * AI_OPT_FALSE), a constant, a number, a handler. */
+#define AI_OPT_S(n, l, k, d) ((struct ai_opt){.name = (n), .letter = (l), .kind = (k), .dst = (d)})
+#define AI_OPT_FLAG(n, k, d) ((struct ai_opt){.name = (n), .kind = (k), .dst = (d)})
+#define AI_OPT_K(n, d, v)    ((struct ai_opt){.name = (n), .kind = AI_OPT_CONST, .dst = (d), .value = (v)})
+#define AI_OPT_F(n, d, f)    ((struct ai_opt){.name = (n), .kind = AI_OPT_FN, .dst = (d), .fn = (f)})
+#define AI_OPT_N(n, l, k, d, lo_, hi_, msg)                                                                  \
+	((struct ai_opt){                                                                                    \
+	    .name = (n), .letter = (l), .kind = (k), .dst = (d), .lo = (lo_), .hi = (hi_), .bad = (msg)})
 
 enum { AI_OPTS_OK, AI_OPTS_HELP, AI_OPTS_USAGE };
 
