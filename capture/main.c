@@ -277,10 +277,8 @@ static const char *sel_target(const struct ai_opt *o, const char *arg)
 			return "--target takes auto (or use --target-pid/-exe/-cgroup)";
 		t->d->sel = AI_SELECT_AUTO;
 	} else if (!strcmp(o->name, "target-pid")) {
-		char *end;
-		errno = 0;
-		unsigned long long v = strtoull(arg, &end, 10);
-		if (errno || end == arg || *end || arg[0] == '-' || v < 1 || v > 4194304)
+		uint64_t v;
+		if (ai_opt_number(arg, 1, 4194304, &v) < 0)
 			return "--target-pid takes a process id";
 		t->d->sel = AI_SELECT_PID;
 		t->d->pid = (pid_t)v;
@@ -451,13 +449,19 @@ static void print_overall(FILE *f)
 		const struct command *c = &commands[i];
 		const char *p = c->synopsis, *line;
 		int len, col = fprintf(f, "  %s", c->name);
-		for (bool first = true; next_line(&p, &line, &len); first = false)
-			col = first ? col + fprintf(f, " %.*s", len, line)
-				    : fprintf(f, "\n" CONT_INDENT "%.*s", len, line) - 1;
+		for (bool first = true; next_line(&p, &line, &len); first = false) {
+			if (first)
+				col += fprintf(f, " %.*s", len, line);
+			else
+				col = fprintf(f, "\n" CONT_INDENT "%.*s", len, line) -
+				      1; /* after the newline */
+		}
 		p = c->summary;
 		for (bool first = true; next_line(&p, &line, &len); first = false) {
-			if (!first || col > SUMMARY_COL - 2)
-				col = fprintf(f, "\n") - 1;
+			if (!first || col > SUMMARY_COL - 2) { /* a line of its own past the synopsis */
+				fputc('\n', f);
+				col = 0;
+			}
 			fprintf(f, "%*s%.*s", SUMMARY_COL - col, "", len, line);
 		}
 		fputc('\n', f);

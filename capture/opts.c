@@ -8,8 +8,7 @@
 #define AI_OPTS_MAX 40
 #define LONG_ONLY   256 /* getopt_long's value for table entry i without a letter: LONG_ONLY + i */
 
-/* A decimal in [lo, hi]. */
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+int ai_opt_number(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
 	errno = 0;
@@ -50,7 +49,7 @@ static const char *apply(const struct ai_opt *o, const char *arg)
 	case AI_OPT_U64:
 		break;
 	}
-	if (parse_u64(arg, o->lo, o->hi, &v) < 0)
+	if (ai_opt_number(arg, o->lo, o->hi, &v) < 0)
 		return o->bad;
 	if (o->kind == AI_OPT_INT)
 		*(int *)o->dst = (int)v;
@@ -61,18 +60,23 @@ static const char *apply(const struct ai_opt *o, const char *arg)
 	return NULL;
 }
 
+/* What getopt_long returns for table entry i. */
+static int getopt_val(const struct ai_opt *opts, size_t i)
+{
+	return opts[i].letter ? opts[i].letter : LONG_ONLY + (int)i;
+}
+
 int ai_opts_parse(const struct ai_opt *opts, size_t n, int argc, char **argv, int *first_arg, ai_err_t *err)
 {
 	if (n > AI_OPTS_MAX)
 		abort(); /* a programming error: the tables are ours */
 	struct option lo[AI_OPTS_MAX + 2];
-	char shorts[2 * AI_OPTS_MAX + 4] =
-	    ":h"; /* ':' first: a missing value is told from an unknown option */
+	/* ':' first: a missing value is told from an unknown option */
+	char shorts[2 * AI_OPTS_MAX + 4] = ":h";
 	size_t ns = strlen(shorts);
 	for (size_t i = 0; i < n; i++) {
 		int has = takes_value(&opts[i]) ? required_argument : no_argument;
-		lo[i] = (struct option){opts[i].name, has, NULL,
-					opts[i].letter ? opts[i].letter : LONG_ONLY + (int)i};
+		lo[i] = (struct option){opts[i].name, has, NULL, getopt_val(opts, i)};
 		if (opts[i].letter) {
 			shorts[ns++] = (char)opts[i].letter;
 			if (has == required_argument)
@@ -103,7 +107,7 @@ int ai_opts_parse(const struct ai_opt *opts, size_t n, int argc, char **argv, in
 		}
 		const struct ai_opt *o = NULL;
 		for (size_t i = 0; i < n && !o; i++)
-			if (c == (opts[i].letter ? opts[i].letter : LONG_ONLY + (int)i))
+			if (c == getopt_val(opts, i))
 				o = &opts[i];
 		const char *msg = o ? apply(o, optarg) : "unexpected option";
 		if (msg) {

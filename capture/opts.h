@@ -49,4 +49,7 @@ enum { AI_OPTS_OK, AI_OPTS_HELP, AI_OPTS_USAGE };
  * for --help, or AI_OPTS_USAGE with the message in err. */
 int ai_opts_parse(const struct ai_opt *opts, size_t n, int argc, char **argv, int *first_arg, ai_err_t *err);
 
+/* A decimal (no sign, nothing after it) in lo..hi into *out; -1 for anything else. */
+int ai_opt_number(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
 #endif
