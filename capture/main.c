@@ -1,12 +1,15 @@
-/* afterimage-capture: the only place that prints and exits. */
+/* afterimage-capture: the only place that prints and exits. One table of commands, each with its
+ * usage; one dispatch; every command answers --help and -h with its own usage on stdout. */
 #include "capture/capture.h"
-#include "common/esc.h"
+#include "capture/jsonline.h"
+#include "capture/opts.h"
 #include "capture/sidecar.h"
 #include "common/cleanup.h"
+#include "common/esc.h"
+#include "common/safeopen.h"
 #include "common/sign.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,61 +18,134 @@
 #include <unistd.h>
 
 #define AI_DEFAULT_SOCKET "/run/afterimage/trigger.sock"
+#define PROG		  "afterimage-capture"
 
 enum { EXIT_COMPLETE = 0, EXIT_NOBUNDLE = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
 
-static const char usage_text[] =
-    "usage: afterimage-capture COMMAND [OPTIONS]\n"
-    "\n"
-    "commands:\n"
-    "  keygen -o BASE              write BASE.key (Ed25519 PKCS#8 PEM, 0600) and BASE.pub (minisign)\n"
-    "  snapshot --pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
-    "           [--host-root DIR] [--fd-cap BYTES] [--trigger WORD]\n"
-    "                              capture the container PID belongs to into OUTDIR/NAME.tar\n"
-    "  serve (--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
-    "           [--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
-    "           --target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
-    "           [--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
-    "           [--host-root DIR] [--cgroup-root DIR] [--upload URL [--ca-file FILE]\n"
-    "           [--upload-retries N] [--delete-after-upload]]\n"
-    "                              the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
-    "                              (docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
-    "                              --socket " AI_DEFAULT_SOCKET "\n"
-    "  trigger [--socket PATH] [--reason TEXT | --status | --sandbox-check]\n"
-    "                              ask a running serve to capture now; prints its JSON reply\n"
-    "  version                     print the version\n"
-    "\n"
-    "snapshot prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed\n"
-    "and signed, complete=false), 1 when no bundle was written, 2 for a usage error.\n"
-    "The key is never taken from the environment or the command line: pass a file or a descriptor.\n";
+struct command {
+	const char *name;
+	int (*run)(const struct command *cmd, int argc, char **argv);
+	/* What follows the name in a usage line; continuation lines after '\n'. */
+	const char *synopsis;
+	/* What it does, one line or a few after '\n'. */
+	const char *summary;
+	/* Said in the command's own usage only; NULL for nothing. */
+	const char *notes;
+};
 
-static int usage(const char *msg)
+/* Lines of a '\n'-separated text: the next one into line/len, false after the last. */
+static bool next_line(const char **p, const char **line, int *len)
 {
-	if (msg)
-		ai_eprintf("afterimage-capture", "%s", msg);
-	fputs(usage_text, stderr);
+	if (!*p)
+		return false;
+	const char *nl = strchr(*p, '\n');
+	*line = *p;
+	*len = nl ? (int)(nl - *p) : (int)strlen(*p);
+	*p = nl ? nl + 1 : NULL;
+	return true;
+}
+
+#define SUMMARY_COL 30
+#define CONT_INDENT "           "
+
+static void print_usage(FILE *f, const struct command *c)
+{
+	const char *p = c->synopsis, *line;
+	int len;
+	fprintf(f, "usage: " PROG " %s", c->name);
+	for (bool first = true; next_line(&p, &line, &len); first = false)
+		fprintf(f, first ? " %.*s" : "\n" CONT_INDENT "%.*s", len, line);
+	fputs("\n\n", f);
+	for (p = c->summary; next_line(&p, &line, &len);)
+		fprintf(f, "%.*s\n", len, line);
+	if (c->notes)
+		fprintf(f, "\n%s", c->notes);
+}
+
+/* A usage error: the message (escaped: it may quote argv) and the command's usage, on stderr. */
+static int usage(const struct command *c, const char *msg)
+{
+	ai_eprintf(PROG, "%s", msg);
+	print_usage(stderr, c);
 	return EXIT_USAGE;
 }
 
 static int fail(const ai_err_t *err, int code)
 {
-	ai_eprintf("afterimage-capture", "%s", err->msg);
+	ai_eprintf(PROG, "%s", err->msg);
 	return code;
 }
 
-static int cmd_keygen(int argc, char **argv)
+/* Parse a command's options; -1 to go on, else the status to exit with. */
+static int parse(const struct command *c, const struct ai_opt *opts, size_t n, int argc, char **argv,
+		 int *first_arg)
+{
+	ai_err_t err = {0};
+	int arg0;
+	switch (ai_opts_parse(opts, n, argc, argv, first_arg ? first_arg : &arg0, &err)) {
+	case AI_OPTS_OK:
+		return -1;
+	case AI_OPTS_HELP:
+		print_usage(stdout, c);
+		return 0;
+	default:
+		return usage(c, err.msg);
+	}
+}
+
+#define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- what snapshot and serve share: the key from a file or a descriptor (never env or argv,
+ * closed once read), the output directory, the host root, the pod identity */
+struct common {
+	const char *key_path;
+	int key_fd;
+	const char *outdir;
+	const char *host_root;
+	bool allow_loose_mode; /* key and token files that group or others may read */
+};
+
+#define COMMON_OPTS(co)                                                                                      \
+	AI_OPT_S("key", 'k', AI_OPT_STR, &(co).key_path),                                                    \
+	    AI_OPT_N("key-fd", 0, AI_OPT_INT, &(co).key_fd, 0, 65535, "--key-fd takes a descriptor number"), \
+	    AI_OPT_S("output", 'o', AI_OPT_STR, &(co).outdir),                                               \
+	    AI_OPT_S("host-root", 0, AI_OPT_STR, &(co).host_root),                                           \
+	    AI_OPT_FLAG("allow-loose-secret-mode", AI_OPT_TRUE, &(co).allow_loose_mode)
+
+/* -o and exactly one of --key, --key-fd */
+static bool common_complete(const struct common *co)
+{
+	return co->outdir && (co->key_path != NULL) != (co->key_fd >= 0);
+}
+
+static int common_setup(const struct common *co, EVP_PKEY **key, int *outfd, const char *pod[3],
+			ai_err_t *err)
+{
+	int kr = co->key_path ? ai_key_read_file(co->key_path, co->allow_loose_mode, key, err)
+			      : ai_key_read_fd(co->key_fd, key, err);
+	if (co->key_fd >= 0)
+		close(co->key_fd);
+	if (kr < 0)
+		return -1;
+	*outfd = open(co->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*outfd < 0)
+		return ai_err_set(err, errno, "output directory %s", co->outdir);
+	pod[0] = getenv("AFTERIMAGE_POD_NAME");
+	pod[1] = getenv("AFTERIMAGE_POD_NAMESPACE");
+	pod[2] = getenv("AFTERIMAGE_POD_UID");
+	return 0;
+}
+
+/* ---- the commands */
+static int cmd_keygen(const struct command *cmd, int argc, char **argv)
 {
 	const char *base = NULL;
-	static const struct option opts[] = {{"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
-	int c;
-	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (c == 'o')
-			base = optarg;
-		else
-			return usage(NULL);
-	}
+	const struct ai_opt opts[] = {AI_OPT_S("output", 'o', AI_OPT_STR, &base)};
+	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
+	if (r >= 0)
+		return r;
 	if (!base)
-		return usage("keygen needs -o BASE");
+		return usage(cmd, "keygen needs -o BASE");
 	ai_err_t err = {0};
 	cleanup_pkey EVP_PKEY *key = NULL;
 	if (ai_key_generate(&key, &err) < 0 || ai_key_write(key, base, &err) < 0)
@@ -79,149 +155,87 @@ static int cmd_keygen(int argc, char **argv)
 		return fail(&err, 1);
 	char id[17];
 	ai_hex(pub.keyid, 8, id);
-	printf("{\"key\":\"%s.key\",\"pub\":\"%s.pub\",\"key_id\":\"%s\"}\n", base, base, id);
+	cleanup_buf struct ai_buf line, path;
+	ai_buf_init(&line);
+	ai_buf_init(&path);
+	struct ai_json j;
+	ai_json_init(&j, &line);
+	ai_json_obj_begin(&j);
+	ai_buf_printf(&path, "%s.key", base);
+	ai_json_kbytes(&j, "key", path.data, path.len);
+	ai_buf_reset(&path);
+	ai_buf_printf(&path, "%s.pub", base);
+	ai_json_kbytes(&j, "pub", path.data, path.len);
+	ai_json_kstr(&j, "key_id", id);
+	ai_json_obj_end(&j);
+	ai_jsonline_safe(&line);
+	printf("%s\n", ai_buf_cstr(&line));
 	return 0;
 }
 
-/* A decimal option value in [lo, hi]. */
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* Setup shared by snapshot and serve: the key from a file or a descriptor (never env or argv,
- * closed once read), the output directory, and the pod identity the downward API exports. */
-static int setup_key_outdir(const char *key_path, int key_fd, const char *outdir, EVP_PKEY **key, int *outfd,
-			    const char *pod[3], ai_err_t *err)
-{
-	int kr = key_path ? ai_key_read_file(key_path, false, key, err) : ai_key_read_fd(key_fd, key, err);
-	if (key_fd >= 0)
-		close(key_fd);
-	if (kr < 0)
-		return -1;
-	*outfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (*outfd < 0)
-		return ai_err_set(err, errno, "output directory %s", outdir);
-	pod[0] = getenv("AFTERIMAGE_POD_NAME");
-	pod[1] = getenv("AFTERIMAGE_POD_NAMESPACE");
-	pod[2] = getenv("AFTERIMAGE_POD_UID");
-	return 0;
-}
-
-static int cmd_snapshot(int argc, char **argv)
+static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 {
 	struct ai_snapshot_opts o = {.trigger = "manual"};
-	const char *key_path = NULL, *sockets_source = NULL;
-	int key_fd = -1;
-	uint64_t v;
-	enum { O_KEYFD = 256, O_HOSTROOT, O_FDCAP, O_TRIGGER, O_SOCKSRC };
-	static const struct option opts[] = {
-	    {"pid", required_argument, 0, 'p'},
-	    {"key", required_argument, 0, 'k'},
-	    {"key-fd", required_argument, 0, O_KEYFD},
-	    {"output", required_argument, 0, 'o'},
-	    {"name", required_argument, 0, 'n'},
-	    {"host-root", required_argument, 0, O_HOSTROOT},
-	    {"fd-cap", required_argument, 0, O_FDCAP},
-	    {"trigger", required_argument, 0, O_TRIGGER},
-	    {"sockets-source", required_argument, 0, O_SOCKSRC},
-	    {0, 0, 0, 0},
+	struct common co = {.key_fd = -1};
+	const char *sockets_source = NULL;
+	const struct ai_opt opts[] = {
+	    AI_OPT_N("pid", 'p', AI_OPT_INT, &o.pid, 1, 4194304, "--pid takes a process id"),
+	    COMMON_OPTS(co),
+	    AI_OPT_S("name", 'n', AI_OPT_STR, &o.name),
+	    AI_OPT_N("fd-cap", 0, AI_OPT_U64, &o.fd_cap, 1, UINT64_MAX, "--fd-cap takes a byte count > 0"),
+	    AI_OPT_S("trigger", 0, AI_OPT_STR, &o.trigger),
+	    AI_OPT_S("sockets-source", 0, AI_OPT_STR, &sockets_source),
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "p:k:o:n:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (parse_u64(optarg, 1, 4194304, &v) < 0)
-				return usage("--pid takes a process id");
-			o.pid = (pid_t)v;
-			break;
-		case 'k':
-			key_path = optarg;
-			break;
-		case O_KEYFD:
-			if (parse_u64(optarg, 0, 65535, &v) < 0)
-				return usage("--key-fd takes a descriptor number");
-			key_fd = (int)v;
-			break;
-		case 'o':
-			o.outdir = optarg;
-			break;
-		case 'n':
-			o.name = optarg;
-			break;
-		case O_HOSTROOT:
-			o.host_root = optarg;
-			break;
-		case O_FDCAP:
-			if (parse_u64(optarg, 1, UINT64_MAX, &o.fd_cap) < 0)
-				return usage("--fd-cap takes a byte count > 0");
-			break;
-		case O_TRIGGER:
-			o.trigger = optarg;
-			break;
-		case O_SOCKSRC:
-			sockets_source = optarg;
-			break;
-		default:
-			return usage(NULL);
-		}
-	}
-	if (!o.pid || !o.outdir || (!key_path && key_fd < 0) || (key_path && key_fd >= 0))
-		return usage("snapshot needs --pid, -o OUTDIR and one of --key or --key-fd");
+	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
+	if (r >= 0)
+		return r;
+	if (!o.pid || !common_complete(&co))
+		return usage(cmd, "snapshot needs --pid, -o OUTDIR and one of --key or --key-fd");
 	if (sockets_source) {
 		if (strcmp(sockets_source, "proc") == 0)
 			ai_sockets_force_proc = true;
 		else if (strcmp(sockets_source, "netlink") != 0)
-			return usage("--sockets-source is netlink or proc");
+			return usage(cmd, "--sockets-source is netlink or proc");
 	}
 	if (o.name)
 		for (const char *p = o.name; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == '/' || *p == 0x7f)
-				return usage("--name must be a plain file name without control characters");
+				return usage(cmd,
+					     "--name must be a plain file name without control characters");
 
 	ai_err_t err = {0};
 	cleanup_pkey EVP_PKEY *key = NULL;
 	cleanup_close int outfd = -1;
 	const char *pod[3];
-	if (setup_key_outdir(key_path, key_fd, o.outdir, &key, &outfd, pod, &err) < 0)
+	if (common_setup(&co, &key, &outfd, pod, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
+	o.outdir = co.outdir;
+	o.host_root = co.host_root;
 	o.outdir_fd = outfd;
 	o.key = key;
 	o.pod = pod;
 
-	struct ai_snapshot_result r;
-	if (ai_snapshot(&o, &r, &err) < 0)
+	struct ai_snapshot_result res;
+	if (ai_snapshot(&o, &res, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
-	/* The path is ours (OUTDIR/NAME) and NAME has no control characters; OUTDIR is the
-	 * operator's, so escape it through the JSON writer anyway. */
 	cleanup_buf struct ai_buf line;
 	ai_buf_init(&line);
 	struct ai_json j;
 	ai_json_init(&j, &line);
 	ai_json_obj_begin(&j);
-	ai_json_kbytes(&j, "bundle", r.path, strlen(r.path));
-	ai_json_kstr(&j, "sha256", r.sha256);
-	ai_json_kbool(&j, "complete", r.complete);
-	ai_json_kuint(&j, "errors", r.nerrors);
+	ai_jsonline_result(&j, &res);
 	ai_json_obj_end(&j);
+	ai_jsonline_safe(&line);
 	printf("%s\n", ai_buf_cstr(&line));
-	return r.complete ? EXIT_COMPLETE : EXIT_PARTIAL;
+	return res.complete ? EXIT_COMPLETE : EXIT_PARTIAL;
 }
 
 /* The bearer token: read once from its file into a locked page, never from env or argv. */
-static char *read_token(const char *path, size_t *len, ai_err_t *err)
+static char *read_token(const char *path, bool allow_loose_mode, size_t *len, ai_err_t *err)
 {
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ai_err_set(err, errno, "token file %s", path);
+	cleanup_close int fd = ai_open_secret(path, "token file", allow_loose_mode, err);
+	if (fd < 0)
 		return NULL;
-	}
 	char *buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED) {
 		ai_err_set(err, errno, "mmap");
@@ -250,7 +264,34 @@ static char *read_token(const char *path, size_t *len, ai_err_t *err)
 	return buf;
 }
 
-static int cmd_serve(int argc, char **argv)
+/* serve's target selection: one of --target auto, --target-pid, --target-exe, --target-cgroup */
+struct target_sel {
+	struct ai_discover_opts *d;
+	int n;
+};
+
+static const char *sel_target(const struct ai_opt *o, const char *arg)
+{
+	struct target_sel *t = o->dst;
+	if (!strcmp(o->name, "target")) {
+		if (strcmp(arg, "auto") != 0)
+			return "--target takes auto (or use --target-pid/-exe/-cgroup)";
+		t->d->sel = AI_SELECT_AUTO;
+	} else if (!strcmp(o->name, "target-pid")) {
+		uint64_t v;
+		if (ai_opt_number(arg, 1, 4194304, &v) < 0)
+			return "--target-pid takes a process id";
+		t->d->sel = AI_SELECT_PID;
+		t->d->pid = (pid_t)v;
+	} else {
+		t->d->sel = !strcmp(o->name, "target-exe") ? AI_SELECT_EXE : AI_SELECT_CGROUP;
+		t->d->pattern = arg;
+	}
+	t->n++;
+	return NULL;
+}
+
+static int cmd_serve(const struct command *cmd, int argc, char **argv)
 {
 	struct ai_serve_opts o = {
 	    .listen = "0.0.0.0:9102",
@@ -264,192 +305,67 @@ static int cmd_serve(int argc, char **argv)
 	    .log_fd = 2,
 	};
 	struct ai_upload_opts up = {.retries = 4, .backoff_ms = 500, .timeout_ms = 10000};
-	const char *key_path = NULL, *token_file = NULL;
-	int key_fd = -1;
-	uint64_t v;
-	int nsel = 0;
-	enum {
-		O_KEYFD = 256,
-		O_TOKEN,
-		O_LISTEN,
-		O_SOCKET,
-		O_TARGET,
-		O_TPID,
-		O_TEXE,
-		O_TCG,
-		O_BASELINE,
-		O_NOFREEZE,
-		O_FREEZEALL,
-		O_NOHARDEN,
-		O_NOEXIT,
-		O_GRACE,
-		O_HTTPTMO,
-		O_MAXCONN,
-		O_HOSTROOT,
-		O_CGROOT,
-		O_UPLOAD,
-		O_CAFILE,
-		O_RETRIES,
-		O_DELETE,
-		O_HOLD,
+	struct common co = {.key_fd = -1};
+	const char *token_file = NULL;
+	unsigned grace_s = o.grace_ms / 1000;
+	struct target_sel sel = {.d = &o.target};
+	const struct ai_opt opts[] = {
+	    COMMON_OPTS(co),
+	    AI_OPT_S("token-file", 0, AI_OPT_STR, &token_file),
+	    AI_OPT_S("listen", 0, AI_OPT_STR_NONE, &o.listen),
+	    AI_OPT_S("socket", 0, AI_OPT_STR_NONE, &o.socket_path),
+	    AI_OPT_F("target", &sel, sel_target),
+	    AI_OPT_F("target-pid", &sel, sel_target),
+	    AI_OPT_F("target-exe", &sel, sel_target),
+	    AI_OPT_F("target-cgroup", &sel, sel_target),
+	    AI_OPT_FLAG("baseline", AI_OPT_TRUE, &o.baseline),
+	    AI_OPT_FLAG("no-freeze", AI_OPT_FALSE, &o.freeze),
+	    AI_OPT_FLAG("freeze-all", AI_OPT_TRUE, &o.freeze_all),
+	    AI_OPT_FLAG("no-harden", AI_OPT_FALSE, &o.harden),
+	    AI_OPT_FLAG("no-exit-trigger", AI_OPT_FALSE, &o.watch_exit),
+	    AI_OPT_N("grace", 0, AI_OPT_UINT, &grace_s, 1, 3600, "--grace takes seconds (1..3600)"),
+	    AI_OPT_N("http-timeout", 0, AI_OPT_UINT, &o.http_timeout_ms, 10, 600000,
+		     "--http-timeout takes milliseconds (10..600000)"),
+	    AI_OPT_N("max-conns", 0, AI_OPT_UINT, &o.max_conns, 1, 4096, "--max-conns takes 1..4096"),
+	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &o.cgroup_root),
+	    AI_OPT_S("upload", 0, AI_OPT_STR, &up.url),
+	    AI_OPT_S("ca-file", 0, AI_OPT_STR, &up.ca_file),
+	    AI_OPT_N("upload-retries", 0, AI_OPT_UINT, &up.retries, 0, 100, "--upload-retries takes 0..100"),
+	    AI_OPT_FLAG("delete-after-upload", AI_OPT_TRUE, &o.delete_after_upload),
+	    AI_OPT_N("debug-freeze-hold-ms", 0, AI_OPT_UINT, &o.freeze_hold_ms, 0, 600000,
+		     "--debug-freeze-hold-ms takes milliseconds"),
 	};
-	static const struct option opts[] = {
-	    {"key", required_argument, 0, 'k'},
-	    {"key-fd", required_argument, 0, O_KEYFD},
-	    {"output", required_argument, 0, 'o'},
-	    {"token-file", required_argument, 0, O_TOKEN},
-	    {"listen", required_argument, 0, O_LISTEN},
-	    {"socket", required_argument, 0, O_SOCKET},
-	    {"target", required_argument, 0, O_TARGET},
-	    {"target-pid", required_argument, 0, O_TPID},
-	    {"target-exe", required_argument, 0, O_TEXE},
-	    {"target-cgroup", required_argument, 0, O_TCG},
-	    {"baseline", no_argument, 0, O_BASELINE},
-	    {"no-freeze", no_argument, 0, O_NOFREEZE},
-	    {"freeze-all", no_argument, 0, O_FREEZEALL},
-	    {"no-harden", no_argument, 0, O_NOHARDEN},
-	    {"no-exit-trigger", no_argument, 0, O_NOEXIT},
-	    {"grace", required_argument, 0, O_GRACE},
-	    {"http-timeout", required_argument, 0, O_HTTPTMO},
-	    {"max-conns", required_argument, 0, O_MAXCONN},
-	    {"host-root", required_argument, 0, O_HOSTROOT},
-	    {"cgroup-root", required_argument, 0, O_CGROOT},
-	    {"upload", required_argument, 0, O_UPLOAD},
-	    {"ca-file", required_argument, 0, O_CAFILE},
-	    {"upload-retries", required_argument, 0, O_RETRIES},
-	    {"delete-after-upload", no_argument, 0, O_DELETE},
-	    {"debug-freeze-hold-ms", required_argument, 0, O_HOLD},
-	    {0, 0, 0, 0},
-	};
-	int c;
-	while ((c = getopt_long(argc, argv, "k:o:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			key_path = optarg;
-			break;
-		case O_KEYFD:
-			if (parse_u64(optarg, 0, 65535, &v) < 0)
-				return usage("--key-fd takes a descriptor number");
-			key_fd = (int)v;
-			break;
-		case 'o':
-			o.outdir = optarg;
-			break;
-		case O_TOKEN:
-			token_file = optarg;
-			break;
-		case O_LISTEN:
-			o.listen = strcmp(optarg, "none") ? optarg : NULL;
-			break;
-		case O_SOCKET:
-			o.socket_path = strcmp(optarg, "none") ? optarg : NULL;
-			break;
-		case O_TARGET:
-			if (strcmp(optarg, "auto") != 0)
-				return usage("--target takes auto (or use --target-pid/-exe/-cgroup)");
-			o.target.sel = AI_SELECT_AUTO;
-			nsel++;
-			break;
-		case O_TPID:
-			if (parse_u64(optarg, 1, 4194304, &v) < 0)
-				return usage("--target-pid takes a process id");
-			o.target.sel = AI_SELECT_PID;
-			o.target.pid = (pid_t)v;
-			nsel++;
-			break;
-		case O_TEXE:
-			o.target.sel = AI_SELECT_EXE;
-			o.target.pattern = optarg;
-			nsel++;
-			break;
-		case O_TCG:
-			o.target.sel = AI_SELECT_CGROUP;
-			o.target.pattern = optarg;
-			nsel++;
-			break;
-		case O_BASELINE:
-			o.baseline = true;
-			break;
-		case O_NOFREEZE:
-			o.freeze = false;
-			break;
-		case O_FREEZEALL:
-			o.freeze_all = true;
-			break;
-		case O_NOHARDEN:
-			o.harden = false;
-			break;
-		case O_NOEXIT:
-			o.watch_exit = false;
-			break;
-		case O_GRACE:
-			if (parse_u64(optarg, 1, 3600, &v) < 0)
-				return usage("--grace takes seconds (1..3600)");
-			o.grace_ms = (unsigned)v * 1000;
-			break;
-		case O_HTTPTMO:
-			if (parse_u64(optarg, 10, 600000, &v) < 0)
-				return usage("--http-timeout takes milliseconds (10..600000)");
-			o.http_timeout_ms = (unsigned)v;
-			break;
-		case O_MAXCONN:
-			if (parse_u64(optarg, 1, 4096, &v) < 0)
-				return usage("--max-conns takes 1..4096");
-			o.max_conns = (unsigned)v;
-			break;
-		case O_HOSTROOT:
-			o.host_root = optarg;
-			break;
-		case O_CGROOT:
-			o.cgroup_root = optarg;
-			break;
-		case O_UPLOAD:
-			up.url = optarg;
-			break;
-		case O_CAFILE:
-			up.ca_file = optarg;
-			break;
-		case O_RETRIES:
-			if (parse_u64(optarg, 0, 100, &v) < 0)
-				return usage("--upload-retries takes 0..100");
-			up.retries = (unsigned)v;
-			break;
-		case O_DELETE:
-			o.delete_after_upload = true;
-			break;
-		case O_HOLD:
-			if (parse_u64(optarg, 0, 600000, &v) < 0)
-				return usage("--debug-freeze-hold-ms takes milliseconds");
-			o.freeze_hold_ms = (unsigned)v;
-			break;
-		default:
-			return usage(NULL);
-		}
-	}
-	if (optind != argc)
-		return usage("serve takes no positional arguments");
-	if (!o.outdir || (!key_path && key_fd < 0) || (key_path && key_fd >= 0))
-		return usage("serve needs -o OUTDIR and one of --key or --key-fd");
-	if (nsel > 1)
-		return usage("choose one of --target, --target-pid, --target-exe, --target-cgroup");
+	int first_arg;
+	int r = parse(cmd, opts, NOPTS(opts), argc, argv, &first_arg);
+	if (r >= 0)
+		return r;
+	o.grace_ms = grace_s * 1000;
+	if (first_arg != argc)
+		return usage(cmd, "serve takes no positional arguments");
+	if (!common_complete(&co))
+		return usage(cmd, "serve needs -o OUTDIR and one of --key or --key-fd");
+	if (sel.n > 1)
+		return usage(cmd, "choose one of --target, --target-pid, --target-exe, --target-cgroup");
 	if (o.listen && !token_file)
-		return usage("the HTTP trigger needs --token-file (or --listen none)");
+		return usage(cmd, "the HTTP trigger needs --token-file (or --listen none)");
 	if (up.ca_file && !up.url)
-		return usage("--ca-file goes with --upload");
+		return usage(cmd, "--ca-file goes with --upload");
 	if (o.delete_after_upload && !up.url)
-		return usage("--delete-after-upload goes with --upload");
+		return usage(cmd, "--delete-after-upload goes with --upload");
 
 	ai_err_t err = {0};
 	if (token_file) {
-		o.token = read_token(token_file, &o.token_len, &err);
+		o.token = read_token(token_file, co.allow_loose_mode, &o.token_len, &err);
 		if (!o.token)
 			return fail(&err, EXIT_NOBUNDLE);
 	}
 	cleanup_pkey EVP_PKEY *key = NULL;
 	cleanup_close int outfd = -1;
 	const char *pod[3];
-	if (setup_key_outdir(key_path, key_fd, o.outdir, &key, &outfd, pod, &err) < 0)
+	if (common_setup(&co, &key, &outfd, pod, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
+	o.outdir = co.outdir;
+	o.host_root = co.host_root;
 	o.outdir_fd = outfd;
 	o.key = key;
 	o.upload = up.url ? &up : NULL;
@@ -459,81 +375,124 @@ static int cmd_serve(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_trigger(int argc, char **argv)
+static int cmd_trigger(const struct command *cmd, int argc, char **argv)
 {
-	const char *sock = AI_DEFAULT_SOCKET, *reason = NULL;
-	const char *cmd = NULL;
-	enum { O_SOCKET = 256, O_REASON, O_STATUS, O_SANDBOX };
-	static const struct option opts[] = {
-	    {"socket", required_argument, 0, O_SOCKET},
-	    {"reason", required_argument, 0, O_REASON},
-	    {"status", no_argument, 0, O_STATUS},
-	    {"sandbox-check", no_argument, 0, O_SANDBOX},
-	    {0, 0, 0, 0},
+	const char *sock = AI_DEFAULT_SOCKET, *reason = NULL, *req = NULL;
+	const struct ai_opt opts[] = {
+	    AI_OPT_S("socket", 0, AI_OPT_STR, &sock),
+	    AI_OPT_S("reason", 0, AI_OPT_STR, &reason),
+	    AI_OPT_K("status", &req, "status"),
+	    AI_OPT_K("sandbox-check", &req, "sandbox-check"),
 	};
-	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case O_SOCKET:
-			sock = optarg;
-			break;
-		case O_REASON:
-			reason = optarg;
-			break;
-		case O_STATUS:
-			cmd = "status";
-			break;
-		case O_SANDBOX:
-			cmd = "sandbox-check";
-			break;
-		default:
-			return usage(NULL);
-		}
-	}
-	if (reason && cmd)
-		return usage("--reason goes with a capture, not with --status or --sandbox-check");
+	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
+	if (r >= 0)
+		return r;
+	if (reason && req)
+		return usage(cmd, "--reason goes with a capture, not with --status or --sandbox-check");
 	if (reason && (strlen(reason) > 128 || strchr(reason, '\n')))
-		return usage("--reason: at most 128 characters on one line");
+		return usage(cmd, "--reason: at most 128 characters on one line");
 	char line[160];
-	if (!cmd) {
+	if (!req) {
 		snprintf(line, sizeof(line), "capture%s%s", reason ? " " : "", reason ? reason : "");
-		cmd = line;
+		req = line;
 	}
 	ai_err_t err = {0};
 	cleanup_buf struct ai_buf reply;
 	ai_buf_init(&reply);
-	if (ai_trigger(sock, cmd, &reply, &err) < 0)
+	if (ai_trigger(sock, req, &reply, &err) < 0)
 		return fail(&err, EXIT_NOBUNDLE);
 	fwrite(reply.data, 1, reply.len, stdout);
 	return strstr(ai_buf_cstr(&reply), "\"error\"") ? EXIT_NOBUNDLE : 0;
 }
 
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv);
-};
+static int cmd_version(const struct command *cmd, int argc, char **argv)
+{
+	int r = parse(cmd, NULL, 0, argc, argv, NULL);
+	if (r >= 0)
+		return r;
+	printf(PROG " %s\n", AI_VERSION);
+	return 0;
+}
 
 static const struct command commands[] = {
-    {"keygen", cmd_keygen},
-    {"snapshot", cmd_snapshot},
-    {"serve", cmd_serve},
-    {"trigger", cmd_trigger},
+    {"keygen", cmd_keygen, "-o BASE", "write BASE.key (Ed25519 PKCS#8 PEM, 0600) and BASE.pub (minisign)",
+     NULL},
+    {"snapshot", cmd_snapshot,
+     "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
+     "[--host-root DIR] [--fd-cap BYTES] [--trigger WORD] [--allow-loose-secret-mode]",
+     "capture the container PID belongs to into OUTDIR/NAME.tar",
+     "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
+     "signed, complete=false), 1 when no bundle was written, 2 for a usage error.\n"
+     "The key is never taken from the environment or the command line: pass a file or a descriptor.\n"
+     "A key file must be a regular file only its owner can read (chmod 600), unless\n"
+     "--allow-loose-secret-mode.\n"},
+    {"serve", cmd_serve,
+     "(--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
+     "[--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
+     "--target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
+     "[--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
+     "[--host-root DIR] [--cgroup-root DIR] [--upload URL [--ca-file FILE]\n"
+     "[--upload-retries N] [--delete-after-upload]] [--allow-loose-secret-mode]",
+     "the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
+     "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
+     "--socket " AI_DEFAULT_SOCKET,
+     "The HTTP trigger needs --token-file; the socket's directory is created (0700) when missing.\n"
+     "Logs one JSON object per line on stderr. The key is never taken from the environment or the\n"
+     "command line: pass a file or a descriptor. Key and token files must be regular files only\n"
+     "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n"},
+    {"trigger", cmd_trigger, "[--socket PATH] [--reason TEXT | --status | --sandbox-check]",
+     "ask a running serve to capture now; prints its JSON reply", NULL},
+    {"version", cmd_version, NULL, "print the version", NULL},
 };
+
+/* The overall usage: every command's synopsis with its summary in a column. */
+static void print_overall(FILE *f)
+{
+	fputs("usage: " PROG " COMMAND [OPTIONS]\n\ncommands:\n", f);
+	for (size_t i = 0; i < NOPTS(commands); i++) {
+		const struct command *c = &commands[i];
+		const char *p = c->synopsis, *line;
+		int len, col = fprintf(f, "  %s", c->name);
+		for (bool first = true; next_line(&p, &line, &len); first = false) {
+			if (first)
+				col += fprintf(f, " %.*s", len, line);
+			else
+				col = fprintf(f, "\n" CONT_INDENT "%.*s", len, line) -
+				      1; /* after the newline */
+		}
+		p = c->summary;
+		for (bool first = true; next_line(&p, &line, &len); first = false) {
+			if (!first || col > SUMMARY_COL - 2) { /* a line of its own past the synopsis */
+				fputc('\n', f);
+				col = 0;
+			}
+			fprintf(f, "%*s%.*s", SUMMARY_COL - col, "", len, line);
+		}
+		fputc('\n', f);
+	}
+	fputs(
+	    "\n" PROG " COMMAND --help prints that command's usage.\n"
+	    "snapshot prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed\n"
+	    "and signed, complete=false), 1 when no bundle was written, 2 for a usage error.\n"
+	    "The key is never taken from the environment or the command line: pass a file or a descriptor.\n",
+	    f);
+}
 
 int main(int argc, char **argv)
 {
-	if (argc < 2)
-		return usage(NULL);
-	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-		printf("afterimage-capture %s\n", AI_VERSION);
-		return 0;
+	if (argc < 2) {
+		print_overall(stderr);
+		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		fputs(usage_text, stdout);
+		print_overall(stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
-	return usage("unknown command");
+	const char *name = !strcmp(argv[1], "--version") ? "version" : argv[1];
+	for (size_t i = 0; i < NOPTS(commands); i++)
+		if (!strcmp(name, commands[i].name))
+			return commands[i].run(&commands[i], argc - 1, argv + 1);
+	ai_eprintf(PROG, "unknown command");
+	print_overall(stderr);
+	return EXIT_USAGE;
 }

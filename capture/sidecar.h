@@ -61,8 +61,9 @@ struct ai_upload_opts {
 };
 int ai_upload_file(const struct ai_upload_opts *o, int dirfd, const char *name, ai_err_t *err);
 
-/* ---- serve.c: the event loop (epoll over the HTTP listener, the trigger socket, a signalfd,
- * the target's pidfd and the capture worker's eventfd; nothing wakes it while idle). */
+/* ---- serve.c (and the parts serve.h lists): the event loop (epoll over the HTTP listener, the
+ * trigger socket, a signalfd, the target's pidfd and the capture worker's eventfd; nothing wakes
+ * it while idle). */
 struct ai_serve_opts {
 	struct ai_discover_opts target;
 	const char *listen; /* "ADDR:PORT" or NULL for no HTTP listener */
@@ -86,7 +87,7 @@ struct ai_serve_opts {
 };
 /* Runs until SIGTERM/SIGINT; 0 after a clean shutdown. */
 int ai_serve(const struct ai_serve_opts *o, ai_err_t *err);
-/* Ask a running serve over its socket; reply receives its JSON line. cmd: "capture REASON",
+/* trigger.c: ask a running serve over its socket; reply receives its JSON line. cmd: "capture REASON",
  * "status" or "sandbox-check". */
 int ai_trigger(const char *socket_path, const char *cmd, struct ai_buf *reply, ai_err_t *err);
 

@@ -18,6 +18,7 @@ KEYS=$T_TMP/keys OUT=$T_TMP/out
 mkdir -p "$KEYS" "$OUT"
 "$CAPTURE" keygen -o "$KEYS/k" >/dev/null
 head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$KEYS/token"
+chmod 600 "$KEYS/token"
 TOKEN=$(cat "$KEYS/token")
 
 # ---- the distroless sidecar image: FROM scratch, one file

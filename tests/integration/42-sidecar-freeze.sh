@@ -19,6 +19,8 @@ frozen() { # prints 1 when the target's cgroup is frozen, 0 when not
 t_eq "target not frozen before" 0 "$(frozen)"
 
 start() {
+	# the previous serve's log says "listening" too: gone before the next serve truncates it
+	rm -f "$T_TMP/serve.log"
 	"$CAPTURE" serve --key "$KEYS/k.key" -o "$OUT" --listen none --socket "$T_TMP/s.sock" --target-pid "$P" "$@" \
 		2>"$T_TMP/serve.log" &
 	SPID=$!

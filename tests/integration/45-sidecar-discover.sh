@@ -9,6 +9,7 @@ KEYS=$T_TMP/keys
 mkdir -p "$KEYS"
 "$CAPTURE" keygen -o "$KEYS/k" >/dev/null
 head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$KEYS/token"
+chmod 600 "$KEYS/token"
 TOKEN=$(cat "$KEYS/token")
 PORT=$((20000 + ($$ + 7) % 20000))
 

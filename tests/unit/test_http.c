@@ -1,7 +1,8 @@
-/* The sidecar's strict HTTP/1.1 head parser (capture/http.c). Unit tests link only libcommon,
- * so the source is included directly. */
-#include "capture/http.c"
+/* The sidecar's strict HTTP/1.1 head parser (capture/http.c, linked from libcapture.a). */
+#include "capture/http.h"
 #include "tests/unit/t.h"
+#include <stdio.h>
+#include <string.h>
 
 static int P(const char *s, struct ai_http_req *r)
 {

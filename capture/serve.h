@@ -1,0 +1,122 @@
+/* Inside afterimage-capture serve: the state its parts share and what each offers the others.
+ *   serve.c   setup, the epoll loop and shutdown (ai_serve)
+ *   conn.c    a client connection: accept, read a request, write the answer, close
+ *   proto.c   the trigger protocol: HTTP and unix-socket requests to replies
+ *   worker.c  the target (discovery, exit, rediscovery) and the capture worker thread
+ *   evlog.c   the event log, one JSON object per line
+ *   trim.c    giving memory back when idle
+ * struct server belongs to the loop thread; while s->capturing the worker thread reads its
+ * options and target and fills s->job, and the loop reads the job once the worker's eventfd
+ * says it is done. */
+#ifndef AI_SERVE_H
+#define AI_SERVE_H
+#include "capture/http.h"
+#include "capture/sidecar.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define REASON_MAX 128 /* bytes of a trigger's free-text reason */
+
+enum kind { K_LISTEN, K_ULISTEN, K_SIGNAL, K_TARGET, K_WORKER, K_REDISCOVER, K_GRACE, K_CONN, K_TIMER };
+
+struct ev {
+	enum kind kind;
+	struct conn *c;
+};
+
+enum cstate { C_READING, C_WAITING, C_WRITING, C_DRAIN };
+
+struct conn {
+	struct ev sev, tev;
+	int fd, tfd;
+	bool is_unix;
+	enum cstate state;
+	size_t len;
+	char buf[AI_HTTP_MAX_HEAD];
+	struct ai_buf out;
+	size_t outoff;
+	struct conn *prev, *next;
+};
+
+struct job {
+	const char *trigger;
+	char reason[REASON_MAX + 1];
+	char name[200];
+	pid_t pid;
+	bool have_hint;
+	int rc;
+	ai_err_t err;
+	struct ai_snapshot_result res;
+	double ms;
+	int upload_rc; /* 1: not configured */
+	ai_err_t upload_err;
+};
+
+struct server {
+	const struct ai_serve_opts *o;
+	int proc_fd, ep, lfd, ufd, sfd, wfd, pidfd, rtfd, gtfd;
+	struct ev e_listen, e_ulisten, e_signal, e_target, e_worker, e_redisc, e_grace;
+	bool have_target;
+	struct ai_found target;
+	struct ai_overlay overlay; /* the target's root overlay, for the exit trigger */
+	time_t target_captured;	   /* last capture (monotonic s) of the container below, 0 never */
+	uint64_t captured_mntns;   /* a container is its mount namespace, whatever its pids */
+	unsigned rediscover_ms;
+	struct conn *conns;
+	unsigned nconns;
+	bool capturing;
+	pthread_t worker;
+	struct job job;
+	unsigned waiters; /* triggers coalesced into the running capture */
+	unsigned ncaptures;
+	bool terminating, baseline_done;
+	bool trim_pending; /* memory to give back once idle again */
+	void *wstack;	   /* the worker's stack (ours: glibc would cache it) */
+};
+
+/* serve.c: the loop's helpers */
+void ai_srv_fd_close(int *fd);
+int ai_srv_ep_add(struct server *s, int fd, uint32_t events, struct ev *e, ai_err_t *err);
+/* One-shot in ms; 0 disarms. */
+void ai_srv_arm_timer(int tfd, unsigned ms);
+
+/* evlog.c: one event on o->log_fd; fill adds its members. */
+void ai_srv_log(struct server *s, const char *event, void (*fill)(struct ai_json *, const void *),
+		const void *arg);
+/* fill for a "message" member (arg: the C string) */
+void ai_srv_fill_msg(struct ai_json *j, const void *msg);
+
+/* conn.c */
+void ai_srv_accept(struct server *s, int lfd, bool is_unix);
+/* The client's socket or its timer fired; c may have been freed since the batch was read. */
+void ai_srv_conn_event(struct server *s, struct conn *c);
+void ai_srv_conn_timer(struct server *s, struct conn *c);
+/* Send c->out, then drain until the client closes. */
+void ai_srv_conn_flush(struct server *s, struct conn *c);
+void ai_srv_conn_free(struct server *s, struct conn *c);
+
+/* proto.c: a complete request read on c; answered now or, for a capture, when it ends */
+void ai_srv_handle_http(struct server *s, struct conn *c, const struct ai_http_req *req);
+void ai_srv_handle_unix_line(struct server *s, struct conn *c, char *line);
+void ai_srv_respond_error(struct server *s, struct conn *c, int status);
+/* The capture ended: its result to every client waiting for it. */
+void ai_srv_reply_waiters(struct server *s);
+
+/* worker.c */
+int ai_srv_target_find(struct server *s, ai_err_t *err);
+void ai_srv_target_forget(struct server *s);
+void ai_srv_schedule_rediscover(struct server *s);
+/* Start a capture, or count one more waiter for the running one. */
+int ai_srv_capture_start(struct server *s, const char *trigger, const char *reason, ai_err_t *err);
+void ai_srv_worker_done(struct server *s);
+void ai_srv_target_exited(struct server *s);
+void ai_srv_rediscover(struct server *s);
+
+/* trim.c */
+void ai_idle_trim(void);
+
+#endif
