@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Capture benchmark (issue: capture core). A target whose upperdir holds ~1 GiB in ~10k files;
-# the capture's wall time is compared, in the same run, with the stock pipeline doing the same
-# reading, archiving, writing and hashing:  tar -cf - UPPER | tee OUT.tar | openssl dgst -sha256
-# Prints ratios (goal: time <= 1.0x the pipeline), peak RSS (goal <= 32 MiB) and the stripped
-# static binary size (goal <= 4 MB). Not a test: numbers are printed, never asserted.
+# Capture benchmark. A target whose upperdir holds ~1 GiB in ~10k files; `snapshot` is timed in
+# alternating pairs (tests/bench/lib.sh) against the durable stock pipeline doing the same reading,
+# archiving, writing, hashing and syncing:
+#     tar -cf - UPPER | tee OUT.tar | openssl dgst -sha256; sync OUT.tar OUTDIR
+# (the capture fsyncs its bundle and its directory; `sync FILE...` fsyncs each). Before every run,
+# not timed, each deletes its previous output the same way: rm -f, then sync of its directory.
+# Prints the ratio (goal: <= 0.90x the pipeline), peak RSS (goal <= 32 MiB) and the stripped static
+# binary size (goal <= 4 MB). With AI_BENCH_BASE_BUILD=OTHER_BUILD also this build against that one
+# in pairs (new/old). Not a test: numbers are printed, never asserted.
+# Env: AI_BENCH_PAIRS (default 7), AI_BENCH_FILES (10000), AI_BENCH_FILE_KIB (105).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/tests/bench/lib.sh"
 BUILD=${1:-build}
 [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
 CAPTURE=$BUILD/afterimage-capture
+BASE=${AI_BENCH_BASE_BUILD:-}
+[[ -z $BASE || $BASE == /* ]] || BASE=$ROOT/$BASE
 export CONTAINERS_CONF=$ROOT/tests/containers.conf
 FILES=${AI_BENCH_FILES:-10000}
 KIB=${AI_BENCH_FILE_KIB:-105} # 10k x 105 KiB ~= 1 GiB
@@ -29,46 +37,38 @@ podman exec "$NAME" sh -c "mkdir -p /bulk && head -c $((KIB * 1024)) /dev/urando
 	while [ \$i -lt $FILES ]; do d=/bulk/d\$((i / 100)); mkdir -p \$d; cp /seed \$d/f\$i; i=\$((i + 1)); done"
 # make each file distinct (identical content would let a dedup-ing tool cheat)
 podman exec "$NAME" sh -c "i=0; for f in /bulk/*/*; do echo \$i >> \$f; i=\$((i+1)); done"
+sync
 bytes=$(du -sb "$UPPER" | cut -f1)
 nfiles=$(find "$UPPER" -type f | wc -l)
 "$CAPTURE" keygen -o "$TMP/key" >/dev/null
-mkdir -p "$TMP/out"
+mkdir -p "$TMP/new" "$TMP/old" "$TMP/pipe"
+export PID UPPER TMP
 
-now() { date +%s.%N; }
-run_baseline() {
-	local t0 t1
-	rm -f "$TMP/base.tar"
-	t0=$(now)
-	tar -cf - -C "$UPPER" . | tee "$TMP/base.tar" | openssl dgst -sha256 >/dev/null
-	t1=$(now)
-	rm -f "$TMP/base.tar"
-	echo "$t1 - $t0" | bc
+# snap BINARY OUTDIR: one capture of the target into OUTDIR/b.tar (+ .minisig)
+snap() { "$1" snapshot --pid "$PID" --key "$TMP/key.key" -o "$2" --name b; }
+# pipeline OUT: the stock pipeline, then fsync of the archive and of its directory
+pipeline() {
+	tar -cf - -C "$UPPER" . | tee "$1" | openssl dgst -sha256 >/dev/null
+	sync "$1" "$(dirname "$1")"
 }
-run_capture() {
-	local t0 t1 n=$1
-	t0=$(now)
-	/usr/bin/time -f %M -o "$TMP/rss.$n" "$CAPTURE" snapshot --pid "$PID" --key "$TMP/key.key" -o "$TMP/out" --name "b$n" >/dev/null
-	t1=$(now)
-	rm -f "$TMP/out/b$n.tar"
-	echo "$t1 - $t0" | bc
-}
-# warm the page cache once for both, then alternate 3 rounds and keep the best of each
-run_baseline >/dev/null
-best_b=999999
-best_c=999999
-rss=0
-for n in 1 2 3; do
-	b=$(run_baseline)
-	c=$(run_capture "$n")
-	r=$(cat "$TMP/rss.$n")
-	((r > rss)) && rss=$r
-	best_b=$(echo "if ($b < $best_b) $b else $best_b" | bc)
-	best_c=$(echo "if ($c < $best_c) $c else $best_c" | bc)
-done
+clear_snap() { rm -f "$1/b.tar" "$1/b.tar.minisig" && sync "$1"; }
+clear_pipe() { rm -f "$TMP/pipe/base.tar" && sync "$TMP/pipe"; }
+
+printf 'capture: upperdir %d files, %.1f MiB; pipeline = tar -cf - UPPER | tee OUT.tar | openssl dgst -sha256; sync OUT.tar OUTDIR\n' \
+	"$nfiles" "$(echo "$bytes / 1048576" | bc -l)"
+bench_pairs -a capture -b pipeline --prep-a "clear_snap $TMP/new" --prep-b clear_pipe \
+	capture snap "$CAPTURE" "$TMP/new" -- pipeline "$TMP/pipe/base.tar"
+bench_goal "capture: time / durable pipeline (median of pairs)" "${BENCH_RATIO[wall]}" "<=" 0.90 x
+bench_goal "capture: peak RSS (max of runs)" "${BENCH_MAX_A[rss]}" "<=" 32 " MiB"
 strip -o "$TMP/stripped" "$CAPTURE"
 size=$(stat -c %s "$TMP/stripped")
-printf 'capture: upperdir %d files, %.1f MiB\n' "$nfiles" "$(echo "$bytes / 1048576" | bc -l)"
-printf 'capture: baseline tar|tee|openssl  %.2f s\n' "$best_b"
-printf 'capture: afterimage snapshot       %.2f s   ratio %.2f (goal <= 1.00)\n' "$best_c" "$(echo "$best_c / $best_b" | bc -l)"
-printf 'capture: peak RSS %.1f MiB (goal <= 32)\n' "$(echo "$rss / 1024" | bc -l)"
-printf 'capture: stripped static binary %.2f MB (goal <= 4.00)\n' "$(echo "$size / 1000000" | bc -l)"
+bench_goal "capture: stripped static binary" "$(echo "$size / 1000000" | bc -l)" "<=" 4.00 " MB"
+
+if [[ -n $BASE ]]; then
+	clear_snap "$TMP/new"
+	bench_pairs -a new -b old --prep-a "clear_snap $TMP/new" --prep-b "clear_snap $TMP/old" \
+		"capture new/old" snap "$CAPTURE" "$TMP/new" -- snap "$BASE/afterimage-capture" "$TMP/old"
+	strip -o "$TMP/stripped-old" "$BASE/afterimage-capture"
+	printf 'capture new/old stripped binary: new %.2f MB  old %.2f MB\n' "$(echo "$size / 1000000" | bc -l)" \
+		"$(echo "$(stat -c %s "$TMP/stripped-old") / 1000000" | bc -l)"
+fi

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Sidecar benchmark (issue 3): the freeze window for a target of 200 processes holding 5k fds
-# (goal < 100 ms), the idle RSS of serve (goal <= 1 MiB) and its idle CPU (goal 0: no wakeups).
-# Not a test: numbers are printed, never asserted.
-# Usage: tests/bench/sidecar.sh [BUILD [OTHER_BUILD]]. With OTHER_BUILD, both serves watch the same
-# target and are triggered alternately (AI_BENCH_N rounds each, default 5), so a machine loaded by
-# others weighs on both alike: the way to compare a change with the binary before it.
+# Sidecar benchmark: the freeze window for a target of 200 processes holding 5k fds (goal <= 30 ms),
+# the idle RSS of serve (goal <= 1 MiB) and its idle CPU (goal 0: no wakeups).
+# The freeze window is freeze.ms of each bundle's manifest.json, over AI_BENCH_PAIRS captures
+# triggered through serve after a warm-up one (tests/bench/lib.sh: median, min-max), beside the
+# collectors' ms from capture-log.json and the capture's own ms from the trigger reply.
+# Usage: tests/bench/sidecar.sh [BUILD [OTHER_BUILD]] (OTHER_BUILD defaults to $AI_BENCH_BASE_BUILD).
+# With OTHER_BUILD, both serves watch the same target and are triggered in alternating pairs, so a
+# machine loaded by others weighs on both alike: the way to compare a change with the binary before
+# it (ratios new/old). Not a test: numbers are printed, never asserted.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/tests/bench/lib.sh"
 BUILD=${1:-build}
 [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
 CAPTURE=$BUILD/afterimage-capture
-OTHER=${2:-}
+OTHER=${2:-${AI_BENCH_BASE_BUILD:-}}
 [[ -z $OTHER || $OTHER == /* ]] || OTHER=$ROOT/$OTHER
-N=${AI_BENCH_N:-5}
 export CONTAINERS_CONF=$ROOT/tests/containers.conf
 TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/ai-bench-sc.XXXXXX")
 NAME=ai-bench-sc-$$
-SPID= OPID=
+SPID='' OPID=''
 cleanup() {
 	# disown first: bash would report the killed jobs
 	[[ -n $SPID ]] && { disown "$SPID" 2>/dev/null; kill -9 "$SPID" 2>/dev/null; }
@@ -39,11 +42,16 @@ for p in $PID $(pgrep -P "$PID"); do nfd=$((nfd + $(ls "/proc/$p/fd" | wc -l)));
 echo "target: $((nproc + 1)) processes, $nfd fds"
 
 "$CAPTURE" keygen -o "$TMP/k" >/dev/null
-mkdir -p "$TMP/out"
-"$CAPTURE" serve --key "$TMP/k.key" -o "$TMP/out" --listen none --socket "$TMP/s.sock" --target-pid "$PID" \
-	2>"$TMP/log" &
-SPID=$!
-for ((i = 0; i < 100; i++)); do grep -q listening "$TMP/log" 2>/dev/null && break; sleep 0.05; done
+mkdir -p "$TMP/out" "$TMP/out-old"
+# start_serve VAR BINARY SOCKET OUTDIR LOG: starts serve, sets VAR to its pid once it listens
+start_serve() {
+	"$2" serve --key "$TMP/k.key" -o "$4" --listen none --socket "$3" --target-pid "$PID" 2>"$5" &
+	printf -v "$1" %s $!
+	local i
+	for ((i = 0; i < 100; i++)); do grep -q listening "$5" 2>/dev/null && break; sleep 0.05; done
+	grep -q listening "$5" || { echo "sidecar bench: $2 serve did not start" >&2; cat "$5" >&2; return 1; }
+}
+start_serve SPID "$CAPTURE" "$TMP/s.sock" "$TMP/out" "$TMP/log"
 
 rss() { sed -n 's/^VmRSS:[[:space:]]*//p' "/proc/$SPID/status"; }
 cpu() { awk '{print $14 + $15}' "/proc/$SPID/stat"; }
@@ -54,51 +62,40 @@ c0=$(cpu) x0=$(ctx)
 sleep 5
 echo "idle 5 s: $(($(cpu) - c0)) CPU ticks, $(($(ctx) - x0)) context switches (goal 0)"
 
-# One capture through serve socket $1: prints "FREEZE_MS PROCESSES_MS FDS_MS TOTAL_MS" (the
-# collectors' ms from capture-log.json: both halves, frozen and after the thaw).
-capture() {
-	local r f log total
-	r=$("$CAPTURE" trigger --socket "$1" 2>&1)
-	f=$(grep -o '"freeze":{"frozen":true,"ms":[0-9.]*' <<<"$r" | grep -o '[0-9.]*$')
-	log=$(tar -xOf "$(ls "$TMP"/out/*.tar | head -1)" capture-log.json 2>/dev/null | grep -o '"collectors":.*' || true)
-	total=$(grep -o '"ms":[0-9.]*}*$' <<<"$r" | grep -o '[0-9.]*')
-	rm -f "$TMP"/out/*
-	echo "$f $(grep -o '"name":"processes","ms":[0-9.]*' <<<"$log" | grep -o '[0-9.]*$') $(grep -o '"name":"fds","ms":[0-9.]*' <<<"$log" | grep -o '[0-9.]*$') $total"
-}
-# min/median/max of column $2 of the lines in $1
-stats() {
-	local sorted n
-	sorted=$(awk -v c="$2" '{print $c}' <<<"$1" | sort -n)
-	n=$(wc -l <<<"$sorted")
-	echo "min $(head -1 <<<"$sorted"), median $(sed -n "$(((n + 1) / 2))p" <<<"$sorted"), max $(tail -1 <<<"$sorted")"
-}
-report() {
-	echo "$1 freeze window over $N captures: $(stats "$2" 1) ms (goal < 100 ms)"
-	echo "$1   processes collector: $(stats "$2" 2) ms; fds collector: $(stats "$2" 3) ms (both halves); whole capture: $(stats "$2" 4) ms"
+# after_capture OUTDIR (a --post, not timed): the figures of the capture just triggered, from its
+# manifest (freeze.ms), capture log (the processes and fds collectors: both halves, frozen and
+# after the thaw) and the trigger's reply (the whole capture); then deletes the bundle.
+after_capture() {
+	local b m log v c
+	if ! b=$(ls "$1"/*.tar) || ! m=$(tar -xOf "$b" manifest.json) || ! log=$(tar -xOf "$b" capture-log.json); then
+		echo "sidecar bench: no readable bundle in $1" >&2
+		return 1
+	fi
+	v=$(grep -o '"freeze":{"frozen":true,"ms":[0-9.]*' <<<"$m" | grep -o '[0-9.]*$') ||
+		{ echo "sidecar bench: $b was not frozen: $(grep -o '"freeze":{[^}]*}' <<<"$m")" >&2; return 1; }
+	echo "freeze $v ms" >>"$BENCH_FIGURES"
+	log=$(grep -o '"collectors":.*' <<<"$log")
+	for c in processes fds; do
+		v=$(grep -o "\"name\":\"$c\",\"ms\":[0-9.]*" <<<"$log" | head -1 | grep -o '[0-9.]*$')
+		echo "$c $v ms" >>"$BENCH_FIGURES"
+	done
+	v=$(grep -o '"ms":[0-9.]*}*$' "$BENCH_OUT" | grep -o '[0-9.]*')
+	echo "capture $v ms" >>"$BENCH_FIGURES"
+	rm -f "$1"/*
 }
 
 if [[ -n $OTHER ]]; then
-	"$OTHER/afterimage-capture" serve --key "$TMP/k.key" -o "$TMP/out" --listen none --socket "$TMP/o.sock" \
-		--target-pid "$PID" 2>"$TMP/olog" &
-	OPID=$!
-	for ((i = 0; i < 100; i++)); do grep -q listening "$TMP/olog" 2>/dev/null && break; sleep 0.05; done
-	a= b=
-	for ((i = 0; i < N; i++)); do
-		a+=$(capture "$TMP/s.sock")$'\n'
-		b+=$(capture "$TMP/o.sock")$'\n'
-	done
-	report "$BUILD:" "${a%$'\n'}"
-	report "$OTHER:" "${b%$'\n'}"
-	exit 0
+	start_serve OPID "$OTHER/afterimage-capture" "$TMP/o.sock" "$TMP/out-old" "$TMP/olog"
+	bench_pairs --no-wall --no-rss -a new -b old --post-a "after_capture $TMP/out" \
+		--post-b "after_capture $TMP/out-old" "sidecar new/old" \
+		"$CAPTURE" trigger --socket "$TMP/s.sock" -- "$OTHER/afterimage-capture" trigger --socket "$TMP/o.sock"
+else
+	bench_runs --no-wall --no-rss --post-a "after_capture $TMP/out" sidecar \
+		"$CAPTURE" trigger --socket "$TMP/s.sock"
 fi
-
-a=
-for ((i = 0; i < N; i++)); do
-	a+=$(capture "$TMP/s.sock")$'\n'
-done
-report "" "${a%$'\n'}"
+bench_goal "sidecar: freeze window for $((nproc + 1)) processes, $nfd fds (median)" "${BENCH_MED_A[freeze]}" "<=" 30 " ms"
 sleep 1
-echo "idle RSS after $N captures: $(rss)"
+echo "idle RSS after $((BENCH_PAIRS_DEFAULT + 1)) captures: $(rss)"
 c0=$(cpu) x0=$(ctx)
 sleep 5
 echo "idle 5 s after captures: $(($(cpu) - c0)) CPU ticks, $(($(ctx) - x0)) context switches"
