@@ -4,12 +4,17 @@
 #include "analyze/util.h"
 #include "common/bundle.h"
 
-static const char *const type_names[] = {"file",  "dir",     "socket", "pipe", "anon",
-					 "memfd", "deleted", "device", "other"};
+/* The model's fd types are the bundle's, in the same order. */
+_Static_assert(AZ_FD_FILE == (int)AI_FD_FILE && AZ_FD_DIR == (int)AI_FD_DIR &&
+		   AZ_FD_SOCKET == (int)AI_FD_SOCKET && AZ_FD_PIPE == (int)AI_FD_PIPE &&
+		   AZ_FD_ANON == (int)AI_FD_ANON && AZ_FD_MEMFD == (int)AI_FD_MEMFD &&
+		   AZ_FD_DELETED == (int)AI_FD_DELETED && AZ_FD_DEVICE == (int)AI_FD_DEVICE &&
+		   AZ_FD_OTHER == (int)AI_FD_OTHER && AZ_FD_OTHER + 1 == (int)AI_FD_NTYPES,
+	       "enum az_fd_type must follow enum ai_fd_type");
 
 const char *az_fd_type_name(enum az_fd_type t)
 {
-	return (unsigned)t < sizeof(type_names) / sizeof(type_names[0]) ? type_names[t] : "other";
+	return ai_fd_type_name((enum ai_fd_type)t);
 }
 
 static int fd_read_one(json_t *o, void *item, ai_err_t *err)
@@ -21,11 +26,7 @@ static int fd_read_one(json_t *o, void *item, ai_err_t *err)
 	f->fd = az_j_int(o, "fd", -1);
 	if (az_j_str(o, "target", &f->target, err) < 0)
 		return -1;
-	const char *t = json_string_value(json_object_get(o, "type"));
-	f->type = AZ_FD_OTHER;
-	for (size_t i = 0; t && i < sizeof(type_names) / sizeof(type_names[0]); i++)
-		if (!strcmp(t, type_names[i]))
-			f->type = (enum az_fd_type)i;
+	f->type = (enum az_fd_type)ai_fd_type_parse(json_string_value(json_object_get(o, "type")));
 	az_j_fixed(o, "flags", f->flags, sizeof(f->flags));
 	f->pos = az_j_int(o, "pos", -1);
 	f->ino = az_j_int(o, "ino", -1);

@@ -1,5 +1,4 @@
-/* The capture context shared by the collectors. One collector per evidence kind, each behind
- * a small ops table (CRIU's fdtype_ops): { name, collect }. */
+/* The capture context shared by the collectors, and the collectors' ops table. */
 #ifndef AI_CAPTURE_H
 #define AI_CAPTURE_H
 #include <dirent.h>
@@ -20,10 +19,10 @@ struct ai_proc {
 	int pidfd;  /* -1 when pidfd_open is not available */
 };
 
+/* The processes of one container, found from a pid: every process sharing its mount namespace. */
 struct ai_target {
-	pid_t pid;	/* the pid given on the command line */
-	uint64_t mntns; /* inode of its mount namespace */
-	uint64_t netns;
+	pid_t pid;	       /* the pid given on the command line */
+	uint64_t mntns;	       /* inode of its mount namespace */
 	char *cgroup;	       /* its cgroup line(s) */
 	char *container_id;    /* 64-hex id found in the cgroup path, or NULL */
 	struct ai_proc *procs; /* every process sharing mntns, sorted by pid */
@@ -40,19 +39,27 @@ struct ai_overlay {
 	char *options; /* the full super options string */
 };
 
+/* Everything that is one container's: a pod has several, sharing the network namespace. */
+struct ai_container {
+	struct ai_target target; /* no process pinned (nprocs 0) when it was gone at the start */
+	struct ai_overlay overlay;
+	/* The overlay it had when last seen alive (ai_snapshot_opts.overlay_hint), NULL for none:
+	 * the upperdir is still on disk when the processes are gone. */
+	const struct ai_overlay *overlay_hint;
+};
+
+/* The capture context shared by the collectors. What a collector keeps between its phases is
+ * its own (the state pointer of struct ai_collector), never a field here. */
 struct ai_capture {
 	struct ai_bundle *bundle;
-	struct ai_target target;
-	struct ai_overlay overlay;
+	struct ai_container *containers; /* the first one is the target the capture was asked for */
+	size_t ncontainers;
+	uint64_t netns;	  /* the network namespace its containers share */
 	int proc_fd;	  /* /proc */
 	int host_root_fd; /* --host-root, "/" by default */
 	uint64_t fd_cap;  /* bytes kept of a deleted-open file or memfd */
 	uint64_t exe_cap;
 	const char *trigger;
-
-	/* What processes and fds read while frozen, turned into JSON after the thaw. */
-	struct ai_procs_raw *procs_raw;
-	struct ai_fds_raw *fds_raw;
 
 	/* The capture log (a JSON array of events) and its counters. */
 	struct ai_buf log;
@@ -70,24 +77,39 @@ void ai_log(struct ai_capture *cap, enum ai_log_level lvl, const char *collector
 void ai_log_path(struct ai_capture *cap, enum ai_log_level lvl, const char *collector, const char *path,
 		 size_t path_len, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-struct ai_collector {
-	const char *name;
-	/* Returns < 0 only when the whole kind could not be collected (logged by the caller);
-	 * a bad item is logged with ai_log and skipped. */
-	int (*collect)(struct ai_capture *cap, ai_err_t *err);
+/* One evidence kind (CRIU's fdtype_ops): a file of its own plus one row of the table in
+ * collectors.c. ai_snapshot drives every row by these fields alone:
+ *   1. pin the target; freeze its cgroup;
+ *   2. .collect of every AI_COLL_VOLATILE collector, in table order, inside the freeze window;
+ *   3. thaw (unless --freeze-all); .finish of those whose .collect succeeded, in table order;
+ *   4. .collect (then .finish) of the other collectors, in table order;
+ *   5. seal.
+ * When no process of the target is left to pin (the exit trigger), only the collectors flagged
+ * AI_COLL_WORKS_WITHOUT_TARGET run. A collector that needs what another learns (upper needs the
+ * overlay mounts finds) comes after it in the table. */
+enum {
+	AI_COLL_VOLATILE = 1 << 0,	       /* reads state the target changes: inside the freeze */
+	AI_COLL_WORKS_WITHOUT_TARGET = 1 << 1, /* meaningful with no live process (upperdir) */
 };
 
-/* fds in two halves (ai_collector_fds.collect runs both): snapshot.c calls ai_fds_read while
- * the target is frozen (it only reads /proc into cap->fds_raw and opens the deleted/memfd
- * files to store: no logging, no bundle writes, several threads) and ai_fds_finish after the
- * thaw (logs, stores content through the fds opened while frozen, writes fds.json). */
-int ai_fds_read(struct ai_capture *cap, ai_err_t *err);
-int ai_fds_finish(struct ai_capture *cap, ai_err_t *err);
-/* processes the same way: ai_processes_read reads stat, status, cmdline, environ, the cwd/root/
- * exe/ns links, cgroup, maps and limits into cap->procs_raw and opens /proc/PID/exe (threads, no
- * logging); ai_processes_finish logs, hashes or stores the executables, writes processes.json. */
-int ai_processes_read(struct ai_capture *cap, ai_err_t *err);
-int ai_processes_finish(struct ai_capture *cap, ai_err_t *err);
+struct ai_collector {
+	const char *name; /* the "collector" of its log events and its "collectors" timing entry */
+	unsigned flags;
+	/* Phase one. A collector without .finish does all its work here (logs, writes its member).
+	 * One with .finish only reads here, possibly on several threads: no logging, no bundle
+	 * writes; what it read goes to *state for .finish. < 0 only when the whole kind could not
+	 * be collected (logged by the caller); a bad item is logged with ai_log and skipped. */
+	int (*collect)(struct ai_capture *cap, void **state, ai_err_t *err);
+	/* Phase two, after the thaw, only when .collect succeeded: logs, stores, writes members. */
+	int (*finish)(struct ai_capture *cap, void *state, ai_err_t *err);
+	/* Frees what .collect left in *state (fds it opened, what it read), whatever happened: the
+	 * driver calls it once for every non-NULL state, right after .finish or when abandoning. */
+	void (*discard)(void *state);
+};
+
+/* collectors.c: the only list of collectors, in the order they run and are reported. */
+extern const struct ai_collector *const ai_collectors[];
+extern const size_t ai_ncollectors;
 
 extern const struct ai_collector ai_collector_processes;
 extern const struct ai_collector ai_collector_fds;
@@ -106,11 +128,25 @@ int ai_ns_inode(int dirfd, const char *path, uint64_t *ino);
 DIR *ai_proc_opendir(int proc_fd);
 /* target.c: the pid a /proc entry names; 0 for the others ("self", "sys", ...). */
 pid_t ai_proc_pid(const char *name);
-/* target.c: find every process sharing pid's mount namespace, pin them. */
-int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err);
-void ai_target_close(struct ai_target *t);
-/* True while the pinned process is still the same process (pidfd still open and alive). */
+/* target.c: true while the pinned process is still the same process (pidfd still open and
+ * alive). */
 bool ai_proc_alive(const struct ai_proc *p);
+/* target.c: find every process sharing pid's mount namespace, pin them into t; the pod's
+ * network namespace is read from pid too. */
+int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns, ai_err_t *err);
+void ai_target_close(struct ai_target *t);
+/* target.c: the pinned process of the pid given (the first one when it is gone), NULL when none. */
+const struct ai_proc *ai_target_main(const struct ai_target *t);
+/* target.c: every pinned process of every container, as one list: how many, and the i-th with
+ * the container it belongs to (ct may be NULL). */
+size_t ai_capture_nprocs(const struct ai_capture *cap);
+const struct ai_proc *ai_capture_proc(const struct ai_capture *cap, size_t i, const struct ai_container **ct);
+/* target.c: close what the container pinned and free its overlay. */
+void ai_container_fini(struct ai_container *ct);
+
+/* mounts.c: a deep copy of an overlay (dst is overwritten), and freeing one. */
+int ai_overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src);
+void ai_overlay_free(struct ai_overlay *o);
 
 /* snapshot.c */
 /* Freeze hooks around the volatile collectors (processes, fds, sockets; mounts too). */
@@ -133,8 +169,9 @@ struct ai_snapshot_opts {
 	const char *reason;		      /* free text from the trigger, NULL for none */
 	const struct ai_freeze_hooks *freeze; /* NULL: no freezing */
 	bool freeze_all;		      /* keep frozen through the upperdir copy */
-	/* When the target is gone (exit trigger): the overlay it had, so the upperdir is still
-	 * captured. Used only when no process is left to pin. */
+	/* The overlay the target had when last seen (the sidecar keeps it for the exit trigger):
+	 * used when no process is left to pin, or when its root overlay cannot be read any more,
+	 * so the upperdir, still on disk, is captured. */
 	const struct ai_overlay *overlay_hint;
 };
 struct ai_snapshot_result {
@@ -147,7 +184,7 @@ struct ai_snapshot_result {
 };
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err);
 
-/* A collector writes one JSON document member; helper for the common pattern. */
+/* collectors.c: a collector writes one JSON document member; helper for the common pattern. */
 int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "capture/capture.h"
 #include "capture/parallel.h"
+#include "capture/procparse.h"
 #include "common/buf.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -25,129 +26,6 @@
 #define COLL "fds"
 /* epoll and inotify fdinfo list every watch; the fields we use come first. */
 #define FDINFO_MAX (256u << 10)
-
-/* ---- pure helpers (exercised by tests/unit/test_procparse.c) ---- */
-
-enum fdi_type {
-	FDT_FILE,
-	FDT_DIR,
-	FDT_SOCKET,
-	FDT_PIPE,
-	FDT_ANON,
-	FDT_MEMFD,
-	FDT_DELETED,
-	FDT_DEVICE,
-	FDT_OTHER
-};
-
-static const char *const fdi_type_names[] = {"file",  "dir",	 "socket", "pipe", "anon",
-					     "memfd", "deleted", "device", "other"};
-
-static bool fdi_prefix(const char *s, size_t len, const char *pre)
-{
-	size_t n = strlen(pre);
-	return len >= n && !memcmp(s, pre, n);
-}
-
-static bool fdi_suffix(const char *s, size_t len, const char *suf)
-{
-	size_t n = strlen(suf);
-	return len >= n && !memcmp(s + len - n, suf, n);
-}
-
-/* The link text decides for the kernel's pseudo files; the inode mode (st, NULL when fstatat
- * failed) decides for paths, so a file named "/dev/x" in the container is not a device. */
-static enum fdi_type fdi_classify(const char *t, size_t len, const struct stat *st)
-{
-	if (fdi_prefix(t, len, "socket:["))
-		return FDT_SOCKET;
-	if (fdi_prefix(t, len, "pipe:["))
-		return FDT_PIPE;
-	if (fdi_prefix(t, len, "anon_inode:"))
-		return FDT_ANON;
-	if (fdi_prefix(t, len, "/memfd:"))
-		return FDT_MEMFD;
-	if (len && t[0] == '/' && fdi_suffix(t, len, " (deleted)"))
-		return FDT_DELETED;
-	if (st) {
-		if (S_ISDIR(st->st_mode))
-			return FDT_DIR;
-		if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
-			return FDT_DEVICE;
-		if (S_ISREG(st->st_mode))
-			return FDT_FILE;
-		if (S_ISSOCK(st->st_mode))
-			return FDT_SOCKET;
-		return FDT_OTHER;
-	}
-	if (fdi_prefix(t, len, "/dev/"))
-		return FDT_DEVICE;
-	return FDT_OTHER;
-}
-
-struct fdi_info {
-	bool has_pos, has_flags, has_mnt, has_ino;
-	uint64_t pos, mnt_id, ino;
-	char flags[24]; /* octal digits as the kernel printed them */
-};
-
-static bool fdi_u64(const char *s, size_t len, int base, uint64_t *out)
-{
-	char num[32];
-	if (!len || len >= sizeof(num))
-		return false;
-	memcpy(num, s, len);
-	num[len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		if (num[i] < '0' || num[i] > (base == 8 ? '7' : '9'))
-			return false;
-	errno = 0;
-	char *ep;
-	unsigned long long v = strtoull(num, &ep, base);
-	if (errno || *ep)
-		return false;
-	*out = v;
-	return true;
-}
-
-static void fdi_parse_info(const char *buf, size_t len, struct fdi_info *fi)
-{
-	memset(fi, 0, sizeof(*fi));
-	const char *p = buf, *end = buf + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		const char *colon = memchr(p, ':', (size_t)(le - p));
-		if (colon) {
-			size_t klen = (size_t)(colon - p);
-			const char *v = colon + 1;
-			while (v < le && (*v == ' ' || *v == '\t'))
-				v++;
-			size_t vlen = (size_t)(le - v);
-			while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-				vlen--;
-			uint64_t n;
-			if (klen == 3 && !memcmp(p, "pos", 3) && !fi->has_pos && fdi_u64(v, vlen, 10, &n)) {
-				fi->pos = n;
-				fi->has_pos = true;
-			} else if (klen == 5 && !memcmp(p, "flags", 5) && !fi->has_flags &&
-				   vlen < sizeof(fi->flags) && fdi_u64(v, vlen, 8, &n)) {
-				memcpy(fi->flags, v, vlen);
-				fi->flags[vlen] = '\0';
-				fi->has_flags = true;
-			} else if (klen == 6 && !memcmp(p, "mnt_id", 6) && !fi->has_mnt &&
-				   fdi_u64(v, vlen, 10, &n)) {
-				fi->mnt_id = n;
-				fi->has_mnt = true;
-			} else if (klen == 3 && !memcmp(p, "ino", 3) && !fi->has_ino &&
-				   fdi_u64(v, vlen, 10, &n)) {
-				fi->ino = n;
-				fi->has_ino = true;
-			}
-		}
-		p = le + 1;
-	}
-}
 
 static int fdi_cmp_int(const void *a, const void *b)
 {
@@ -172,7 +50,7 @@ struct rawfd {
 	int st_errno;
 	bool st_alive;
 	bool have_info, itrunc;
-	struct fdi_info fi;
+	struct ai_pp_fdinfo fi;
 	int ie_errnum;
 	char *ie_msg;
 	bool ie_alive;
@@ -201,14 +79,14 @@ struct seen {
 	ino_t ino;
 };
 
-struct ai_fds_raw {
+struct fds_raw {
 	struct rawfdproc *procs;
 	size_t n;
 	struct seen *seen[AI_PAR_MAX]; /* per thread: inodes already opened for recovery */
 	size_t nseen[AI_PAR_MAX];
 };
 
-static void fds_raw_free(struct ai_fds_raw *r)
+static void fds_raw_free(struct fds_raw *r)
 {
 	if (!r)
 		return;
@@ -289,14 +167,14 @@ static void raw_fdinfo(int infodir, const char *name, const struct ai_proc *p, s
 		f->itrunc = len > FDINFO_MAX;
 		if (f->itrunc)
 			len = FDINFO_MAX;
-		fdi_parse_info(buf, len, &f->fi);
+		ai_pp_parse_fdinfo(buf, len, &f->fi);
 		f->have_info = true;
 	}
 	if (buf != stackbuf)
 		free(buf);
 }
 
-static void raw_fd(struct ai_fds_raw *r, unsigned t, const struct ai_proc *p, int fddir, int infodir,
+static void raw_fd(struct fds_raw *r, unsigned t, const struct ai_proc *p, int fddir, int infodir,
 		   struct rawfd *f)
 {
 	char name[16];
@@ -317,8 +195,8 @@ static void raw_fd(struct ai_fds_raw *r, unsigned t, const struct ai_proc *p, in
 	}
 	raw_fdinfo(infodir, name, p, f);
 
-	enum fdi_type type = fdi_classify(f->target, f->tlen, f->have_st ? &f->st : NULL);
-	bool deleted = type == FDT_MEMFD || type == FDT_DELETED;
+	enum ai_fd_type type = ai_pp_fd_classify(f->target, f->tlen, f->have_st ? &f->st : NULL);
+	bool deleted = type == AI_FD_MEMFD || type == AI_FD_DELETED;
 	if (!(deleted && f->have_st && S_ISREG(f->st.st_mode)))
 		return;
 	for (size_t i = 0; i < r->nseen[t]; i++)
@@ -359,13 +237,13 @@ static void raw_fd(struct ai_fds_raw *r, unsigned t, const struct ai_proc *p, in
 
 struct raw_job {
 	struct ai_capture *cap;
-	struct ai_fds_raw *r;
+	struct fds_raw *r;
 };
 
 static void raw_proc(void *arg, size_t i, unsigned t)
 {
 	struct raw_job *jb = arg;
-	const struct ai_proc *p = &jb->cap->target.procs[i];
+	const struct ai_proc *p = ai_capture_proc(jb->cap, i, NULL);
 	struct rawfdproc *rp = &jb->r->procs[i];
 	int fdd = openat(p->procfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fdd < 0) {
@@ -582,7 +460,7 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 	size_t tlen = f->tlen;
 	bool have_st = f->have_st;
 	const struct stat st = f->st;
-	struct fdi_info fi;
+	struct ai_pp_fdinfo fi;
 	memset(&fi, 0, sizeof(fi));
 	if (f->have_info) {
 		fi = f->fi;
@@ -602,9 +480,9 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 			    COLL, target, tlen, "pid %d fd %d: fstatat: %s", (int)p->pid, fdnum,
 			    strerror(f->st_errno));
 
-	enum fdi_type type = fdi_classify(target, tlen, have_st ? &st : NULL);
-	bool memfd = type == FDT_MEMFD;
-	bool deleted = memfd || type == FDT_DELETED;
+	enum ai_fd_type type = ai_pp_fd_classify(target, tlen, have_st ? &st : NULL);
+	bool memfd = type == AI_FD_MEMFD;
+	bool deleted = memfd || type == AI_FD_DELETED;
 
 	/* Without a stat we do not know what sits behind the link, so it is never opened. */
 	struct recovered recbuf;
@@ -621,7 +499,7 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 	ai_json_kint(j, "pid", p->pid);
 	ai_json_kint(j, "fd", fdnum);
 	ai_json_kbytes(j, "target", target, tlen);
-	ai_json_kstr(j, "type", fdi_type_names[type]);
+	ai_json_kstr(j, "type", ai_fd_type_name(type));
 	ai_json_kstr(j, "flags", fi.has_flags ? fi.flags : NULL);
 	ai_json_key(j, "pos");
 	if (fi.has_pos)
@@ -690,24 +568,25 @@ static void finish_proc(struct fctx *c, const struct ai_proc *p, struct rawfdpro
 }
 
 /* Frozen: every fd's link, stat and fdinfo, and an fd on every deleted file or memfd. */
-int ai_fds_read(struct ai_capture *cap, ai_err_t *err)
+static int fds_collect(struct ai_capture *cap, void **state, ai_err_t *err)
 {
-	struct ai_fds_raw *r = calloc(1, sizeof(*r));
-	if (!r || (cap->target.nprocs && !(r->procs = calloc(cap->target.nprocs, sizeof(*r->procs))))) {
+	size_t n = ai_capture_nprocs(cap);
+	struct fds_raw *r = calloc(1, sizeof(*r));
+	if (!r || (n && !(r->procs = calloc(n, sizeof(*r->procs))))) {
 		free(r);
 		return ai_err_set(err, ENOMEM, "fds");
 	}
-	r->n = cap->target.nprocs;
+	r->n = n;
 	struct raw_job jb = {cap, r};
 	ai_parallel(r->n, raw_proc, &jb);
-	cap->fds_raw = r;
+	*state = r;
 	return 0;
 }
 
-int ai_fds_finish(struct ai_capture *cap, ai_err_t *err)
+/* Thawed: log what the frozen half met, store the recovered contents, write fds.json. */
+static int fds_finish(struct ai_capture *cap, void *state, ai_err_t *err)
 {
-	struct ai_fds_raw *r = cap->fds_raw;
-	cap->fds_raw = NULL;
+	struct fds_raw *r = state;
 	cleanup_buf struct ai_buf doc;
 	ai_buf_init(&doc);
 	struct ai_json j;
@@ -718,22 +597,24 @@ int ai_fds_finish(struct ai_capture *cap, ai_err_t *err)
 	ai_json_key(&j, "fds");
 	ai_json_arr_begin(&j);
 	for (size_t i = 0; i < r->n; i++)
-		finish_proc(&c, &cap->target.procs[i], &r->procs[i]);
+		finish_proc(&c, ai_capture_proc(cap, i, NULL), &r->procs[i]);
 	ai_json_arr_end(&j);
 	ai_json_obj_end(&j);
-	fds_raw_free(r);
 
 	if (ai_capture_put_json(cap, AI_M_FDS, &doc, err) < 0)
 		return ai_err_wrap(err, "fds");
 	return 0;
 }
 
-/* Both halves at once, for a caller without a freeze (snapshot.c calls them apart). */
-static int collect_fds(struct ai_capture *cap, ai_err_t *err)
+static void fds_discard(void *state)
 {
-	if (ai_fds_read(cap, err) < 0)
-		return -1;
-	return ai_fds_finish(cap, err);
+	fds_raw_free(state);
 }
 
-const struct ai_collector ai_collector_fds = {"fds", collect_fds};
+const struct ai_collector ai_collector_fds = {
+    .name = "fds",
+    .flags = AI_COLL_VOLATILE,
+    .collect = fds_collect,
+    .finish = fds_finish,
+    .discard = fds_discard,
+};

@@ -12,14 +12,6 @@
 /* A container with thousands of mounts is still far below this; more is not mountinfo. */
 #define MOUNTINFO_MAX (4u << 20)
 
-static const struct ai_proc *target_proc(const struct ai_capture *cap)
-{
-	for (size_t i = 0; i < cap->target.nprocs; i++)
-		if (cap->target.procs[i].pid == cap->target.pid)
-			return &cap->target.procs[i];
-	return cap->target.nprocs ? &cap->target.procs[0] : NULL;
-}
-
 /* A hostile string as an array element; the JSON writer only knows the "key"/"key_hex" form, so
  * an element that is not UTF-8 is flagged for a parallel "<key>_hex" array. */
 static void json_bytes_elem(struct ai_json *j, const char *s, size_t len, bool *need_hex)
@@ -189,7 +181,7 @@ static void ovl_free_p(struct ai_ovl_opts *o)
 }
 #define cleanup_ovl __attribute__((cleanup(ovl_free_p)))
 
-static void overlay_reset(struct ai_overlay *ov)
+void ai_overlay_free(struct ai_overlay *ov)
 {
 	free(ov->upperdir);
 	free(ov->workdir);
@@ -198,12 +190,34 @@ static void overlay_reset(struct ai_overlay *ov)
 	memset(ov, 0, sizeof(*ov));
 }
 
-/* Hand the parsed options to cap->overlay, every string its own allocation (snapshot.c frees
- * them one by one). */
+int ai_overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->found = src->found;
+	if ((src->upperdir && !(dst->upperdir = strdup(src->upperdir))) ||
+	    (src->workdir && !(dst->workdir = strdup(src->workdir))) ||
+	    (src->options && !(dst->options = strdup(src->options))))
+		goto oom;
+	if (src->nlower) {
+		if (!(dst->lowerdirs = calloc(src->nlower, sizeof(char *))))
+			goto oom;
+		for (size_t i = 0; i < src->nlower; i++)
+			if (!(dst->lowerdirs[dst->nlower++] = strdup(src->lowerdirs[i])))
+				goto oom;
+	}
+	return 0;
+oom:
+	ai_overlay_free(dst);
+	errno = ENOMEM;
+	return -1;
+}
+
+/* Hand the parsed options to the container's overlay, every string its own allocation
+ * (ai_overlay_free frees them one by one). */
 static int fill_overlay(struct ai_overlay *ov, struct ai_ovl_opts *o, const struct ai_mountinfo *m,
 			ai_err_t *err)
 {
-	overlay_reset(ov);
+	ai_overlay_free(ov);
 	ov->options = strndup(m->super_options.s, m->super_options.len);
 	if (!ov->options)
 		return ai_err_set(err, ENOMEM, "overlay options");
@@ -216,9 +230,11 @@ static int fill_overlay(struct ai_overlay *ov, struct ai_ovl_opts *o, const stru
 	return 0;
 }
 
-static int collect_mounts(struct ai_capture *cap, ai_err_t *err)
+/* One mounts.json per bundle: the first container's (its mount namespace is the target's). */
+static int collect_mounts(struct ai_capture *cap, void **state, ai_err_t *err)
 {
-	const struct ai_proc *proc = target_proc(cap);
+	struct ai_container *ct = &cap->containers[0];
+	const struct ai_proc *proc = ai_target_main(&ct->target);
 	if (!proc)
 		return ai_err_set(err, 0, "no target process");
 
@@ -318,11 +334,16 @@ static int collect_mounts(struct ai_capture *cap, ai_err_t *err)
 		if (!o.upperdir)
 			ai_log(cap, AI_LOG_WARNING, COLLECTOR,
 			       "root overlay has no upperdir (read-only root)");
-		if (fill_overlay(&cap->overlay, &o, &root, err) < 0)
+		if (fill_overlay(&ct->overlay, &o, &root, err) < 0)
 			return -1;
 	}
 	ai_json_obj_end(&j);
 	return ai_capture_put_json(cap, AI_M_MOUNTS, &doc, err);
 }
 
-const struct ai_collector ai_collector_mounts = {"mounts", collect_mounts};
+/* Volatile: the target can mount and unmount at any time. */
+const struct ai_collector ai_collector_mounts = {
+    .name = "mounts",
+    .flags = AI_COLL_VOLATILE,
+    .collect = collect_mounts,
+};

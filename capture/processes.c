@@ -2,7 +2,6 @@
  * executables an attacker could have brought along (deleted, memfd, upperdir). Everything is
  * read relative to the pinned /proc/PID dirfd so a recycled pid can never feed us another
  * process's data. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 #include "capture/capture.h"
 #include "capture/parallel.h"
+#include "capture/procparse.h"
 #include "common/buf.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -26,283 +26,9 @@
 
 #define COLL "processes"
 
-#define PROC_SMALL_MAX	(64u << 10)
-#define PROC_ARGS_MAX	(256u << 10)
-#define PROC_MAPS_MAX	(1u << 20)
-#define PROC_HASH_BUFSZ (1u << 20)
-
-/* ---- pure parsing helpers (no I/O; exercised by tests/unit/test_procparse.c) ---- */
-
-struct pp_slice {
-	const char *s;
-	size_t len;
-};
-
-struct pp_stat {
-	struct pp_slice comm;
-	char state;
-	int64_t ppid;
-	int64_t threads;
-	uint64_t starttime; /* clock ticks since boot */
-};
-
-/* comm is whatever the process chose (prctl PR_SET_NAME), so it may hold ')' and spaces:
- * only the LAST ')' ends it. */
-static int pp_parse_stat(const char *buf, size_t len, struct pp_stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	const char *open = memchr(buf, '(', len);
-	const char *close = NULL;
-	for (size_t i = len; i > 0; i--) {
-		if (buf[i - 1] == ')') {
-			close = buf + i - 1;
-			break;
-		}
-	}
-	if (!open || !close || close < open)
-		return -1;
-	st->comm.s = open + 1;
-	st->comm.len = (size_t)(close - open - 1);
-
-	/* Fields after comm, numbered as in proc(5): 3 state, 4 ppid, 20 num_threads, 22 starttime. */
-	const char *p = close + 1, *end = buf + len;
-	int field = 3;
-	bool have_state = false, have_ppid = false, have_start = false;
-	st->threads = -1;
-	while (p < end && field <= 22) {
-		while (p < end && *p == ' ')
-			p++;
-		const char *tok = p;
-		while (p < end && *p != ' ' && *p != '\n')
-			p++;
-		size_t tlen = (size_t)(p - tok);
-		if (tlen == 0)
-			break;
-		char num[32];
-		if (tlen < sizeof(num)) {
-			memcpy(num, tok, tlen);
-			num[tlen] = '\0';
-		} else {
-			num[0] = '\0';
-		}
-		char *ep;
-		switch (field) {
-		case 3:
-			st->state = tok[0];
-			have_state = true;
-			break;
-		case 4:
-			errno = 0;
-			st->ppid = strtoll(num, &ep, 10);
-			have_ppid = num[0] && !*ep && !errno;
-			break;
-		case 20:
-			errno = 0;
-			st->threads = strtoll(num, &ep, 10);
-			if (!num[0] || *ep || errno)
-				st->threads = -1;
-			break;
-		case 22:
-			errno = 0;
-			st->starttime = strtoull(num, &ep, 10);
-			have_start = num[0] && !*ep && !errno;
-			break;
-		}
-		field++;
-	}
-	return have_state && have_ppid && have_start ? 0 : -1;
-}
-
-/* Value of "Key:" in a status-like file, without leading blanks and the newline. Only
- * line starts are matched: the kernel escapes newlines in Name, so a comm cannot forge a line. */
-static bool pp_field(const char *buf, size_t len, const char *key, struct pp_slice *out)
-{
-	size_t klen = strlen(key);
-	const char *p = buf, *end = buf + len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		if ((size_t)(le - p) > klen && !memcmp(p, key, klen) && p[klen] == ':') {
-			const char *v = p + klen + 1;
-			while (v < le && (*v == ' ' || *v == '\t'))
-				v++;
-			const char *ve = le;
-			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-				ve--;
-			out->s = v;
-			out->len = (size_t)(ve - v);
-			return true;
-		}
-		p = le + 1;
-	}
-	return false;
-}
-
-/* Next whitespace-separated unsigned decimal of a slice; false at the end or on garbage. */
-static bool pp_next_u64(struct pp_slice *sl, uint64_t *v)
-{
-	while (sl->len && (*sl->s == ' ' || *sl->s == '\t')) {
-		sl->s++;
-		sl->len--;
-	}
-	if (!sl->len || !isdigit((unsigned char)*sl->s))
-		return false;
-	uint64_t n = 0;
-	while (sl->len && isdigit((unsigned char)*sl->s)) {
-		unsigned d = (unsigned)(*sl->s - '0');
-		if (n > (UINT64_MAX - d) / 10)
-			return false;
-		n = n * 10 + d;
-		sl->s++;
-		sl->len--;
-	}
-	if (sl->len && *sl->s != ' ' && *sl->s != '\t')
-		return false;
-	*v = n;
-	return true;
-}
-
-static bool pp_is_hex(const struct pp_slice *sl)
-{
-	if (!sl->len)
-		return false;
-	for (size_t i = 0; i < sl->len; i++)
-		if (!isxdigit((unsigned char)sl->s[i]))
-			return false;
-	return true;
-}
-
-/* "mnt:[4026531840]" -> 4026531840 */
-static bool pp_ns_inode(const char *link, size_t len, uint64_t *ino)
-{
-	const char *lb = memchr(link, '[', len);
-	if (!lb || len < 2 || link[len - 1] != ']')
-		return false;
-	struct pp_slice sl = {lb + 1, (size_t)(link + len - 1 - (lb + 1))};
-	return pp_next_u64(&sl, ino) && sl.len == 0;
-}
-
-struct pp_map {
-	struct pp_slice start, end, perms, offset, dev, path;
-	uint64_t inode;
-};
-
-/* "start-end perms offset dev inode   path": the path is the rest of the line after the
- * padding; it can hold spaces (the kernel escapes only '\n'). */
-static int pp_parse_map(const char *line, size_t len, struct pp_map *m)
-{
-	struct pp_slice toks[5];
-	const char *p = line, *end = line + len;
-	for (int i = 0; i < 5; i++) {
-		while (p < end && *p == ' ')
-			p++;
-		toks[i].s = p;
-		while (p < end && *p != ' ')
-			p++;
-		toks[i].len = (size_t)(p - toks[i].s);
-		if (!toks[i].len)
-			return -1;
-	}
-	const char *dash = memchr(toks[0].s, '-', toks[0].len);
-	if (!dash)
-		return -1;
-	m->start = (struct pp_slice){toks[0].s, (size_t)(dash - toks[0].s)};
-	m->end = (struct pp_slice){dash + 1, toks[0].len - m->start.len - 1};
-	if (!pp_is_hex(&m->start) || !pp_is_hex(&m->end) || !pp_is_hex(&toks[2]))
-		return -1;
-	m->perms = toks[1];
-	m->offset = toks[2];
-	m->dev = toks[3];
-	struct pp_slice ino = toks[4];
-	if (!pp_next_u64(&ino, &m->inode) || ino.len)
-		return -1;
-	while (p < end && *p == ' ')
-		p++;
-	m->path = (struct pp_slice){p, (size_t)(end - p)};
-	return 0;
-}
-
-struct pp_limit {
-	struct pp_slice name, soft, hard, units;
-};
-
-static bool pp_is_limit_value(const struct pp_slice *t)
-{
-	if (t->len == 9 && !memcmp(t->s, "unlimited", 9))
-		return true;
-	for (size_t i = 0; i < t->len; i++)
-		if (!isdigit((unsigned char)t->s[i]))
-			return false;
-	return t->len > 0;
-}
-
-/* "Max open files            1024                 1048576              files     ": names have
- * spaces and some limits have no unit, so parse from the right. */
-static int pp_parse_limit(const char *line, size_t len, struct pp_limit *l)
-{
-	struct pp_slice t[3];
-	size_t n = 0;
-	const char *p = line + len;
-	while (n < 3) {
-		while (p > line && p[-1] == ' ')
-			p--;
-		const char *te = p;
-		while (p > line && p[-1] != ' ')
-			p--;
-		if (p == te)
-			break;
-		t[n++] = (struct pp_slice){p, (size_t)(te - p)};
-	}
-	if (n < 3)
-		return -1;
-	size_t hi = 0; /* index in t of the hard limit */
-	if (pp_is_limit_value(&t[0])) {
-		l->units = (struct pp_slice){t[0].s + t[0].len, 0};
-	} else {
-		l->units = t[0];
-		hi = 1;
-	}
-	l->hard = t[hi];
-	l->soft = t[hi + 1];
-	p = l->soft.s;
-	if (!pp_is_limit_value(&l->soft) || !pp_is_limit_value(&l->hard))
-		return -1;
-	while (p > line && p[-1] == ' ')
-		p--;
-	if (p == line)
-		return -1;
-	l->name = (struct pp_slice){line, (size_t)(p - line)};
-	return 0;
-}
-
-/* Split a NUL-separated block (cmdline, environ). A final piece without a NUL (a process that
- * rewrote its argv, or a read cut at the cap) still counts. */
-static bool pp_next_nul(const char **p, const char *end, struct pp_slice *out)
-{
-	if (*p >= end)
-		return false;
-	const char *z = memchr(*p, '\0', (size_t)(end - *p));
-	const char *e = z ? z : end;
-	out->s = *p;
-	out->len = (size_t)(e - *p);
-	*p = z ? z + 1 : end;
-	return true;
-}
-
-static bool pp_has_suffix(const char *s, size_t len, const char *suf)
-{
-	size_t n = strlen(suf);
-	return len >= n && !memcmp(s + len - n, suf, n);
-}
-
-/* ticks since boot -> ns since the epoch, without overflowing on the multiplication. */
-static int64_t pp_ticks_to_ns(int64_t boot_epoch_ns, uint64_t ticks, long hz)
-{
-	if (hz <= 0)
-		hz = 100;
-	uint64_t h = (uint64_t)hz;
-	return boot_epoch_ns + (int64_t)((ticks / h) * 1000000000ull + (ticks % h) * 1000000000ull / h);
-}
+#define PROC_SMALL_MAX (64u << 10)
+#define PROC_ARGS_MAX  (256u << 10)
+#define PROC_MAPS_MAX  (1u << 20)
 
 /* ---- the frozen half: /proc into memory, on several threads (no logging, no bundle) ---- */
 
@@ -343,7 +69,7 @@ struct rawproc {
 	bool alive_end; /* still the same process once everything was read */
 };
 
-struct ai_procs_raw {
+struct procs_raw {
 	struct rawproc *procs;
 	size_t n;
 	int64_t boot_epoch_ns;
@@ -356,7 +82,7 @@ static void rpart_free(struct rpart *rp)
 	free(rp->msg);
 }
 
-static void procs_raw_free(struct ai_procs_raw *r)
+static void procs_raw_free(struct procs_raw *r)
 {
 	if (!r)
 		return;
@@ -452,14 +178,14 @@ static void pr_read_link(const struct ai_proc *p, char *scratch, const char *nam
 
 struct pr_job {
 	struct ai_capture *cap;
-	struct ai_procs_raw *r;
+	struct procs_raw *r;
 	char *scratch[AI_PAR_MAX];
 };
 
 static void pr_read_proc(void *arg, size_t i, unsigned t)
 {
 	struct pr_job *jb = arg;
-	const struct ai_proc *p = &jb->cap->target.procs[i];
+	const struct ai_proc *p = ai_capture_proc(jb->cap, i, NULL);
 	struct rawproc *rp = &jb->r->procs[i];
 	if (!jb->scratch[t]) {
 		void *m = mmap(NULL, PR_SCRATCH, PROT_READ | PROT_WRITE,
@@ -478,8 +204,8 @@ static void pr_read_proc(void *arg, size_t i, unsigned t)
 	char *scratch = jb->scratch[t];
 	/* The order of the thawed half's report: stat first, it tells a zombie (no mm, fs, ns). */
 	pr_read_file(p, scratch, PR_STAT, &rp->file[PR_STAT]);
-	struct pp_stat st;
-	if (rp->file[PR_STAT].s && pp_parse_stat(rp->file[PR_STAT].s, rp->file[PR_STAT].len, &st) == 0)
+	struct ai_pp_stat st;
+	if (rp->file[PR_STAT].s && ai_pp_parse_stat(rp->file[PR_STAT].s, rp->file[PR_STAT].len, &st) == 0)
 		rp->zombie = st.state == 'Z' || st.state == 'X';
 	pr_read_file(p, scratch, PR_STATUS, &rp->file[PR_STATUS]);
 	pr_read_file(p, scratch, PR_CMDLINE, &rp->file[PR_CMDLINE]);
@@ -514,14 +240,17 @@ static int boot_epoch_ns(int64_t *out, struct timespec *now, ai_err_t *err)
 	return 0;
 }
 
-int ai_processes_read(struct ai_capture *cap, ai_err_t *err)
+/* Frozen: stat, status, cmdline, environ, the cwd/root/exe/ns links, cgroup, maps and limits of
+ * every process, and an fd on its executable. */
+static int processes_collect(struct ai_capture *cap, void **state, ai_err_t *err)
 {
-	struct ai_procs_raw *r = calloc(1, sizeof(*r));
-	if (!r || (cap->target.nprocs && !(r->procs = calloc(cap->target.nprocs, sizeof(*r->procs))))) {
+	size_t n = ai_capture_nprocs(cap);
+	struct procs_raw *r = calloc(1, sizeof(*r));
+	if (!r || (n && !(r->procs = calloc(n, sizeof(*r->procs))))) {
 		free(r);
 		return ai_err_set(err, ENOMEM, "processes");
 	}
-	r->n = cap->target.nprocs;
+	r->n = n;
 	for (size_t i = 0; i < r->n; i++)
 		r->procs[i].exefd = -1;
 	if (boot_epoch_ns(&r->boot_epoch_ns, &r->now, err) < 0) {
@@ -533,7 +262,7 @@ int ai_processes_read(struct ai_capture *cap, ai_err_t *err)
 	for (unsigned t = 0; t < AI_PAR_MAX; t++)
 		if (jb.scratch[t])
 			munmap(jb.scratch[t], PR_SCRATCH);
-	cap->procs_raw = r;
+	*state = r;
 	return 0;
 }
 
@@ -548,11 +277,16 @@ struct exe_cache_ent {
 	char sha256[AI_SHA256_HEXLEN];
 };
 
+/* A container's host upperdir, opened at the first executable that needs it. */
+struct upper_slot {
+	int fd; /* -1 when absent or unopenable */
+	bool tried;
+};
+
 struct pctx {
 	struct ai_capture *cap;
 	struct ai_json *j;
-	int upperfd; /* host upperdir, -1 when absent or unopenable */
-	bool upper_tried;
+	struct upper_slot *upper; /* one per container */
 	int64_t boot_epoch_ns;
 	long hz;
 	struct timespec now;
@@ -562,13 +296,16 @@ struct pctx {
 
 static void pctx_release(struct pctx *c)
 {
-	ai_closep(&c->upperfd);
+	for (size_t i = 0; c->upper && i < c->cap->ncontainers; i++)
+		ai_closep(&c->upper[i].fd);
+	free(c->upper);
 	free(c->cache);
 }
 #define cleanup_pctx __attribute__((cleanup(pctx_release)))
 
 struct pstate {
 	struct pctx *c;
+	const struct ai_container *ct; /* the process's container */
 	const struct ai_proc *p;
 	struct rawproc *rp;
 	bool vanished;
@@ -648,11 +385,11 @@ static char *hex_dup(const char *s, size_t len)
  * element. */
 static void emit_nul_list(struct ai_json *j, const char *key, const char *buf, size_t len)
 {
-	struct pp_slice sl;
+	struct ai_pp_slice sl;
 	const char *p = buf, *end = buf + len;
 	bool all_utf8 = true;
 	ai_json_arr_begin(j);
-	while (pp_next_nul(&p, end, &sl)) {
+	while (ai_pp_next_nul(&p, end, &sl)) {
 		ai_json_strn(j, sl.s, sl.len);
 		if (!ai_utf8_valid(sl.s, sl.len))
 			all_utf8 = false;
@@ -665,7 +402,7 @@ static void emit_nul_list(struct ai_json *j, const char *key, const char *buf, s
 	ai_json_key(j, hkey);
 	ai_json_arr_begin(j);
 	p = buf;
-	while (pp_next_nul(&p, end, &sl)) {
+	while (ai_pp_next_nul(&p, end, &sl)) {
 		cleanup_free char *h = hex_dup(sl.s, sl.len);
 		ai_json_str(j, h);
 	}
@@ -675,8 +412,8 @@ static void emit_nul_list(struct ai_json *j, const char *key, const char *buf, s
 static void emit_hex_field(struct ai_json *j, const char *key, const char *status, size_t slen,
 			   const char *skey)
 {
-	struct pp_slice v;
-	if (status && pp_field(status, slen, skey, &v) && pp_is_hex(&v)) {
+	struct ai_pp_slice v;
+	if (status && ai_pp_field(status, slen, skey, &v) && ai_pp_is_hex(&v)) {
 		ai_json_key(j, key);
 		ai_json_strn(j, v.s, v.len);
 	} else {
@@ -688,16 +425,16 @@ static void emit_hex_field(struct ai_json *j, const char *key, const char *statu
 static void emit_u64_list(struct ai_json *j, const char *key, const char *status, size_t slen,
 			  const char *skey, size_t want)
 {
-	struct pp_slice v;
+	struct ai_pp_slice v;
 	ai_json_key(j, key);
-	if (!status || !pp_field(status, slen, skey, &v)) {
+	if (!status || !ai_pp_field(status, slen, skey, &v)) {
 		ai_json_null(j);
 		return;
 	}
 	ai_json_arr_begin(j);
 	uint64_t n;
 	size_t count = 0;
-	while ((want == 0 || count < want) && pp_next_u64(&v, &n)) {
+	while ((want == 0 || count < want) && ai_pp_next_u64(&v, &n)) {
 		ai_json_uint(j, n);
 		count++;
 	}
@@ -707,32 +444,34 @@ static void emit_u64_list(struct ai_json *j, const char *key, const char *status
 static void emit_int_field(struct ai_json *j, const char *key, const char *status, size_t slen,
 			   const char *skey)
 {
-	struct pp_slice v;
+	struct ai_pp_slice v;
 	uint64_t n;
 	ai_json_key(j, key);
-	if (status && pp_field(status, slen, skey, &v) && pp_next_u64(&v, &n))
+	if (status && ai_pp_field(status, slen, skey, &v) && ai_pp_next_u64(&v, &n))
 		ai_json_uint(j, n);
 	else
 		ai_json_null(j);
 }
 
-static int upper_dir(struct pctx *c)
+static int upper_dir(struct pctx *c, const struct ai_container *ct)
 {
-	if (c->upper_tried)
-		return c->upperfd;
-	c->upper_tried = true;
+	struct upper_slot *us = &c->upper[ct - c->cap->containers];
+	if (us->tried)
+		return us->fd;
+	us->tried = true;
 	struct ai_capture *cap = c->cap;
-	if (!cap->overlay.found || !cap->overlay.upperdir)
+	const struct ai_overlay *ov = &ct->overlay;
+	if (!ov->found || !ov->upperdir)
 		return -1;
-	const char *u = cap->overlay.upperdir;
+	const char *u = ov->upperdir;
 	while (*u == '/')
 		u++;
 	ai_err_t e = {0};
-	c->upperfd = ai_safe_openat(cap->host_root_fd, *u ? u : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, &e);
-	if (c->upperfd < 0)
-		ai_log_path(cap, AI_LOG_ERROR, COLL, cap->overlay.upperdir, strlen(cap->overlay.upperdir),
+	us->fd = ai_safe_openat(cap->host_root_fd, *u ? u : ".", O_PATH | O_DIRECTORY | O_CLOEXEC, &e);
+	if (us->fd < 0)
+		ai_log_path(cap, AI_LOG_ERROR, COLL, ov->upperdir, strlen(ov->upperdir),
 			    "open upperdir: %s; every executable will be stored", e.msg);
-	return c->upperfd;
+	return us->fd;
 }
 
 /* 1: the exe path exists as a regular file in the upperdir (added or copied up at runtime),
@@ -741,9 +480,9 @@ static int upper_dir(struct pctx *c)
 static int exe_in_upper(struct pstate *ps, const char *path, size_t len)
 {
 	struct pctx *c = ps->c;
-	if (!c->cap->overlay.found)
+	if (!ps->ct->overlay.found)
 		return 0;
-	int ufd = upper_dir(c);
+	int ufd = upper_dir(c, ps->ct);
 	if (ufd < 0)
 		return -1;
 	while (len && *path == '/') {
@@ -769,34 +508,13 @@ static int exe_in_upper(struct pstate *ps, const char *path, size_t len)
 	return S_ISREG(st.st_mode) ? 1 : 0;
 }
 
-static int hash_fd(int fd, char hex[AI_SHA256_HEXLEN], uint64_t *size, ai_err_t *err)
+/* The whole executable, whatever its size: only what is stored is capped. */
+static int hash_exe(int fd, char hex[AI_SHA256_HEXLEN], uint64_t *size, ai_err_t *err)
 {
-	cleanup_free uint8_t *buf = malloc(PROC_HASH_BUFSZ);
-	if (!buf)
-		return ai_err_set(err, ENOMEM, "hash exe");
-	struct ai_hash h;
-	if (ai_hash_init_sha256(&h, err) < 0)
-		return -1;
-	uint64_t total = 0;
-	for (;;) {
-		ssize_t n = pread(fd, buf, PROC_HASH_BUFSZ, (off_t)total);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int en = errno;
-			ai_hash_free(&h);
-			return ai_err_set(err, en, "read exe");
-		}
-		if (n == 0)
-			break;
-		ai_hash_update(&h, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
 	uint8_t md[AI_SHA256_LEN];
-	if (ai_hash_final(&h, md, err) < 0)
+	if (ai_hash_fd_max(fd, 0, 0, md, size, err) < 0)
 		return -1;
 	ai_hex(md, sizeof(md), hex);
-	*size = total;
 	return 0;
 }
 
@@ -843,8 +561,8 @@ static void emit_exe(struct pstate *ps)
 	}
 	const char *path = link->s;
 	size_t plen = link->len;
-	bool deleted = pp_has_suffix(path, plen, " (deleted)");
-	bool memfd = plen >= 7 && !memcmp(path, "/memfd:", 7);
+	bool deleted = ai_pp_link_deleted(path, plen);
+	bool memfd = ai_pp_link_memfd(path, plen);
 
 	char sha[AI_SHA256_HEXLEN] = "";
 	uint64_t size = 0;
@@ -921,7 +639,7 @@ static void emit_exe(struct pstate *ps)
 				memcpy(sha, ce->sha256, AI_SHA256_HEXLEN);
 				size = ce->hashed;
 				have_hash = true;
-			} else if (hash_fd(fd, sha, &size, &e) < 0) {
+			} else if (hash_exe(fd, sha, &size, &e) < 0) {
 				part_failed(ps, "hash exe", &e);
 			} else {
 				have_hash = true;
@@ -950,7 +668,7 @@ static void emit_ns(struct pstate *ps)
 		const struct rpart *link = &ps->rp->link[PR_NS0 + i];
 		uint64_t ino;
 		ai_json_key(j, pr_ns_kind[i]);
-		if (got_part(ps, pr_ns_link[i], link, 0) && pp_ns_inode(link->s, link->len, &ino))
+		if (got_part(ps, pr_ns_link[i], link, 0) && ai_pp_ns_inode(link->s, link->len, &ino))
 			ai_json_uint(j, ino);
 		else
 			ai_json_null(j);
@@ -976,8 +694,8 @@ static void emit_maps(struct pstate *ps)
 		if (!nl && r == 1)
 			break; /* the line the cap cut in half */
 		const char *le = nl ? nl : end;
-		struct pp_map m;
-		if (pp_parse_map(p, (size_t)(le - p), &m) == 0) {
+		struct ai_pp_map m;
+		if (ai_pp_parse_map(p, (size_t)(le - p), &m) == 0) {
 			ai_json_obj_begin(j);
 			ai_json_kbytes(j, "start", m.start.s, m.start.len);
 			ai_json_kbytes(j, "end", m.end.s, m.end.len);
@@ -1012,10 +730,10 @@ static void emit_limits(struct pstate *ps)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
-		struct pp_limit l;
+		struct ai_pp_limit l;
 		if (header) {
 			header = false; /* "Limit  Soft Limit  Hard Limit  Units" */
-		} else if (le > p && pp_parse_limit(p, (size_t)(le - p), &l) == 0) {
+		} else if (le > p && ai_pp_parse_limit(p, (size_t)(le - p), &l) == 0) {
 			ai_json_obj_begin(j);
 			ai_json_kbytes(j, "name", l.name.s, l.name.len);
 			ai_json_kbytes(j, "soft", l.soft.s, l.soft.len);
@@ -1028,20 +746,21 @@ static void emit_limits(struct pstate *ps)
 	ai_json_arr_end(j);
 }
 
-static void emit_process(struct pctx *c, const struct ai_proc *p, struct rawproc *rp)
+static void emit_process(struct pctx *c, const struct ai_container *ct, const struct ai_proc *p,
+			 struct rawproc *rp)
 {
 	struct ai_json *j = c->j;
-	cleanup_pstate struct pstate ps = {.c = c, .p = p, .rp = rp};
+	cleanup_pstate struct pstate ps = {.c = c, .ct = ct, .p = p, .rp = rp};
 	ai_buf_init(&ps.errs);
 	const struct rpart *f = rp->file;
 	const char *status = NULL;
 	size_t slen = 0;
-	struct pp_stat st = {0};
+	struct ai_pp_stat st = {0};
 	bool have_stat = false;
 	int pid = (int)p->pid;
 
 	if (got_file(&ps, PR_STAT)) {
-		if (pp_parse_stat(f[PR_STAT].s, f[PR_STAT].len, &st) == 0) {
+		if (ai_pp_parse_stat(f[PR_STAT].s, f[PR_STAT].len, &st) == 0) {
 			have_stat = true;
 			ps.zombie = st.state == 'Z' || st.state == 'X';
 		} else {
@@ -1093,10 +812,10 @@ static void emit_process(struct pctx *c, const struct ai_proc *p, struct rawproc
 	} else {
 		ai_json_kstr(j, "state", NULL);
 	}
-	struct pp_slice v;
+	struct ai_pp_slice v;
 	uint64_t n;
 	ai_json_key(j, "threads");
-	if (status && pp_field(status, slen, "Threads", &v) && pp_next_u64(&v, &n))
+	if (status && ai_pp_field(status, slen, "Threads", &v) && ai_pp_next_u64(&v, &n))
 		ai_json_uint(j, n);
 	else if (have_stat && st.threads >= 0)
 		ai_json_int(j, st.threads);
@@ -1125,7 +844,7 @@ static void emit_process(struct pctx *c, const struct ai_proc *p, struct rawproc
 	}
 
 	if (have_stat) {
-		int64_t ns = pp_ticks_to_ns(c->boot_epoch_ns, st.starttime, c->hz);
+		int64_t ns = ai_pp_ticks_to_ns(c->boot_epoch_ns, st.starttime, c->hz);
 		int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
 		if (nsec < 0) {
 			sec--;
@@ -1161,15 +880,20 @@ static void emit_process(struct pctx *c, const struct ai_proc *p, struct rawproc
 	ai_json_obj_end(j);
 }
 
-int ai_processes_finish(struct ai_capture *cap, ai_err_t *err)
+/* Thawed: log what the frozen half met, hash or store the executables, write processes.json. */
+static int processes_finish(struct ai_capture *cap, void *state, ai_err_t *err)
 {
-	struct ai_procs_raw *r = cap->procs_raw;
-	cap->procs_raw = NULL;
+	struct procs_raw *r = state;
 	cleanup_buf struct ai_buf doc;
 	ai_buf_init(&doc);
 	struct ai_json j;
 	ai_json_init(&j, &doc);
-	cleanup_pctx struct pctx c = {.cap = cap, .j = &j, .upperfd = -1};
+	cleanup_pctx struct pctx c = {.cap = cap, .j = &j};
+	c.upper = calloc(cap->ncontainers ? cap->ncontainers : 1, sizeof(*c.upper));
+	if (!c.upper)
+		return ai_err_set(err, ENOMEM, "processes");
+	for (size_t i = 0; i < cap->ncontainers; i++)
+		c.upper[i].fd = -1;
 	c.boot_epoch_ns = r->boot_epoch_ns;
 	c.now = r->now;
 	c.hz = sysconf(_SC_CLK_TCK);
@@ -1177,23 +901,28 @@ int ai_processes_finish(struct ai_capture *cap, ai_err_t *err)
 	ai_json_obj_begin(&j);
 	ai_json_key(&j, "processes");
 	ai_json_arr_begin(&j);
-	for (size_t i = 0; i < r->n; i++)
-		emit_process(&c, &cap->target.procs[i], &r->procs[i]);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ai_container *ct;
+		const struct ai_proc *p = ai_capture_proc(cap, i, &ct);
+		emit_process(&c, ct, p, &r->procs[i]);
+	}
 	ai_json_arr_end(&j);
 	ai_json_obj_end(&j);
-	procs_raw_free(r);
 
 	if (ai_capture_put_json(cap, AI_M_PROCESSES, &doc, err) < 0)
 		return ai_err_wrap(err, "processes");
 	return 0;
 }
 
-/* Both halves at once, for a caller without a freeze (snapshot.c calls them apart). */
-static int collect_processes(struct ai_capture *cap, ai_err_t *err)
+static void processes_discard(void *state)
 {
-	if (ai_processes_read(cap, err) < 0)
-		return -1;
-	return ai_processes_finish(cap, err);
+	procs_raw_free(state);
 }
 
-const struct ai_collector ai_collector_processes = {"processes", collect_processes};
+const struct ai_collector ai_collector_processes = {
+    .name = "processes",
+    .flags = AI_COLL_VOLATILE,
+    .collect = processes_collect,
+    .finish = processes_finish,
+    .discard = processes_discard,
+};

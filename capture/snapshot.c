@@ -1,5 +1,6 @@
-/* One snapshot: pin the target, run the collectors in order, seal the bundle. Only setup and
- * sealing abort; a collector that fails is logged and the capture goes on, marked partial. */
+/* One snapshot: pin the target, drive the collectors of collectors.c through their phases
+ * (capture.h), seal the bundle. Only setup and sealing abort; a collector that fails is logged
+ * and the capture goes on, marked partial. Nothing here knows one collector from another. */
 #include "capture/capture.h"
 #include "common/cleanup.h"
 #include <errno.h>
@@ -12,40 +13,35 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Volatile state first (mounts tell where the upperdir is), the upperdir last. */
-static const struct ai_collector *const collectors[] = {
-    &ai_collector_mounts,  &ai_collector_processes, &ai_collector_fds,
-    &ai_collector_sockets, &ai_collector_upper,
-};
-/* Split collectors: the half run frozen and the half run after the thaw (capture.h). */
-static int (*const frozen_half[])(struct ai_capture *, ai_err_t *) = {
-    NULL, ai_processes_read, ai_fds_read, NULL, NULL,
-};
-static int (*const finishers[])(struct ai_capture *, ai_err_t *) = {
-    NULL, ai_processes_finish, ai_fds_finish, NULL, NULL,
+/* What the driver keeps of one collector (one row of ai_collectors) during a run. */
+struct run {
+	void *state; /* what .collect left for .finish, until .discard */
+	bool ran;    /* .collect was called: it has a timing entry */
+	bool ok;
+	double ms; /* both phases */
 };
 
-int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err)
+struct snap {
+	struct ai_capture cap;
+	struct ai_container ct[1]; /* one container today: the target's */
+	struct run *runs;	   /* ai_ncollectors of them */
+};
+
+static void discard(const struct ai_collector *c, struct run *r)
 {
-	ai_buf_addc(doc, '\n');
-	return ai_bundle_add_mem(cap->bundle, member, doc->data, doc->len, err);
+	if (r->state && c->discard)
+		c->discard(r->state);
+	r->state = NULL;
 }
 
-static void overlay_free(struct ai_overlay *o)
+static void snap_fini(struct snap *s)
 {
-	free(o->upperdir);
-	free(o->workdir);
-	free(o->options);
-	for (size_t i = 0; i < o->nlower; i++)
-		free(o->lowerdirs[i]);
-	free(o->lowerdirs);
-	memset(o, 0, sizeof(*o));
-}
-
-static void capture_fini(struct ai_capture *cap)
-{
-	ai_target_close(&cap->target);
-	overlay_free(&cap->overlay);
+	struct ai_capture *cap = &s->cap;
+	for (size_t i = 0; s->runs && i < ai_ncollectors; i++)
+		discard(ai_collectors[i], &s->runs[i]);
+	free(s->runs);
+	for (size_t i = 0; i < cap->ncontainers; i++)
+		ai_container_fini(&cap->containers[i]);
 	if (cap->proc_fd >= 0)
 		close(cap->proc_fd);
 	if (cap->host_root_fd >= 0)
@@ -76,6 +72,7 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 			   const char *id, struct timespec start, struct timespec end,
 			   const struct freeze_state *fz, struct ai_buf *out)
 {
+	const struct ai_target *t = &cap->containers[0].target;
 	struct utsname u;
 	uname(&u);
 	struct ai_json j;
@@ -106,12 +103,12 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 	ai_json_obj_end(&j);
 	ai_json_key(&j, "target");
 	ai_json_obj_begin(&j);
-	ai_json_kint(&j, "pid", cap->target.pid);
-	ai_json_kuint(&j, "mnt_ns", cap->target.mntns);
-	ai_json_kuint(&j, "net_ns", cap->target.netns);
-	ai_json_kuint(&j, "processes", cap->target.nprocs);
-	ai_json_kbytes(&j, "cgroup", cap->target.cgroup, cap->target.cgroup ? strlen(cap->target.cgroup) : 0);
-	ai_json_kstr(&j, "container_id", cap->target.container_id);
+	ai_json_kint(&j, "pid", t->pid);
+	ai_json_kuint(&j, "mnt_ns", t->mntns);
+	ai_json_kuint(&j, "net_ns", cap->netns);
+	ai_json_kuint(&j, "processes", t->nprocs);
+	ai_json_kbytes(&j, "cgroup", t->cgroup, t->cgroup ? strlen(t->cgroup) : 0);
+	ai_json_kstr(&j, "container_id", t->container_id);
 	if (o->pod && (o->pod[0] || o->pod[1] || o->pod[2])) {
 		ai_json_key(&j, "pod");
 		ai_json_obj_begin(&j);
@@ -175,73 +172,136 @@ static void do_thaw(const struct ai_snapshot_opts *o, struct freeze_state *fz)
 	fz->now = false;
 }
 
-static int overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src)
+/* One phase of one collector, timed; a failure is logged and the capture goes on. */
+static void run_phase(struct ai_capture *cap, const struct ai_collector *c, struct run *r, bool finish)
 {
-	memset(dst, 0, sizeof(*dst));
-	dst->found = src->found;
-	dst->upperdir = src->upperdir ? strdup(src->upperdir) : NULL;
-	dst->workdir = src->workdir ? strdup(src->workdir) : NULL;
-	dst->options = src->options ? strdup(src->options) : NULL;
-	if (src->nlower) {
-		dst->lowerdirs = calloc(src->nlower, sizeof(char *));
-		if (!dst->lowerdirs)
-			return -1;
-		for (size_t i = 0; i < src->nlower; i++)
-			if (!(dst->lowerdirs[dst->nlower++] = strdup(src->lowerdirs[i])))
-				return -1;
+	struct timespec t0, t1;
+	ai_err_t cerr = {0};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int cr = finish ? c->finish(cap, r->state, &cerr) : c->collect(cap, &r->state, &cerr);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->ms += ms_between(t0, t1);
+	r->ran = true;
+	r->ok = cr >= 0;
+	if (cr < 0)
+		ai_log(cap, AI_LOG_ERROR, c->name, "collector failed: %s", cerr.msg);
+}
+
+/* Without a live process only the collectors that do not need one run. */
+static bool runnable(const struct ai_collector *c, bool target_gone)
+{
+	return !target_gone || (c->flags & AI_COLL_WORKS_WITHOUT_TARGET);
+}
+
+/* Phases 2 to 4 of capture.h: volatile collectors frozen, their second halves thawed, the rest. */
+static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, bool target_gone,
+			   struct freeze_state *fz)
+{
+	struct ai_capture *cap = &s->cap;
+	for (size_t i = 0; i < ai_ncollectors; i++) {
+		const struct ai_collector *c = ai_collectors[i];
+		if (!(c->flags & AI_COLL_VOLATILE) || !runnable(c, target_gone))
+			continue;
+		/* before each: a freeze that failed is tried again (and logged) for the next */
+		if (!target_gone)
+			do_freeze(cap, o, fz);
+		run_phase(cap, c, &s->runs[i], false);
 	}
-	if ((src->upperdir && !dst->upperdir) || (src->workdir && !dst->workdir) ||
-	    (src->options && !dst->options))
-		return -1;
-	return 0;
+	/* thawed first: what was read frozen is hashed, stored and written now */
+	if (!o->freeze_all)
+		do_thaw(o, fz);
+	for (size_t i = 0; i < ai_ncollectors; i++) {
+		const struct ai_collector *c = ai_collectors[i];
+		if (!(c->flags & AI_COLL_VOLATILE))
+			continue;
+		if (s->runs[i].ran && s->runs[i].ok && c->finish)
+			run_phase(cap, c, &s->runs[i], true);
+		discard(c, &s->runs[i]);
+	}
+	for (size_t i = 0; i < ai_ncollectors; i++) {
+		const struct ai_collector *c = ai_collectors[i];
+		if ((c->flags & AI_COLL_VOLATILE) || !runnable(c, target_gone))
+			continue;
+		run_phase(cap, c, &s->runs[i], false);
+		if (s->runs[i].ok && c->finish)
+			run_phase(cap, c, &s->runs[i], true);
+		discard(c, &s->runs[i]);
+	}
+}
+
+static void timing_json(const struct snap *s, struct ai_buf *out)
+{
+	struct ai_json tj;
+	ai_json_init(&tj, out);
+	ai_json_arr_begin(&tj);
+	for (size_t i = 0; i < ai_ncollectors; i++) {
+		if (!s->runs[i].ran)
+			continue;
+		ai_json_obj_begin(&tj);
+		ai_json_kstr(&tj, "name", ai_collectors[i]->name);
+		ai_json_key(&tj, "ms");
+		char ms[32];
+		snprintf(ms, sizeof(ms), "%.3f", s->runs[i].ms);
+		ai_json_raw(&tj, ms);
+		ai_json_kbool(&tj, "ok", s->runs[i].ok);
+		ai_json_obj_end(&tj);
+	}
+	ai_json_arr_end(&tj);
 }
 
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err)
 {
-	struct ai_capture cap = {.proc_fd = -1, .host_root_fd = -1};
+	struct snap s = {.cap = {.proc_fd = -1, .host_root_fd = -1}};
+	struct ai_capture *cap = &s.cap;
+	cap->containers = s.ct;
+	cap->ncontainers = 1;
 	/* Declared before the first goto: cleanup must never see an uninitialised buffer. */
 	cleanup_buf struct ai_buf timing = {0};
 	cleanup_buf struct ai_buf manifest = {0};
 	struct timespec start, end;
 	clock_gettime(CLOCK_REALTIME, &start);
 	memset(r, 0, sizeof(*r));
-	cap.fd_cap = o->fd_cap ? o->fd_cap : AI_DEFAULT_FD_CAP;
-	cap.exe_cap = 256ull << 20;
-	cap.trigger = o->trigger ? o->trigger : "manual";
-	ai_buf_init(&cap.log);
-	ai_json_init(&cap.logj, &cap.log);
-	ai_buf_adds(&cap.log, "{\"events\":");
-	ai_json_arr_begin(&cap.logj);
+	cap->fd_cap = o->fd_cap ? o->fd_cap : AI_DEFAULT_FD_CAP;
+	cap->exe_cap = 256ull << 20;
+	cap->trigger = o->trigger ? o->trigger : "manual";
+	ai_buf_init(&cap->log);
+	ai_json_init(&cap->logj, &cap->log);
+	ai_buf_adds(&cap->log, "{\"events\":");
+	ai_json_arr_begin(&cap->logj);
 	int ret = -1;
 
-	cap.proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (cap.proc_fd < 0) {
+	s.runs = calloc(ai_ncollectors, sizeof(*s.runs));
+	if (!s.runs) {
+		ai_err_set(err, ENOMEM, "collectors");
+		goto out;
+	}
+	cap->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cap->proc_fd < 0) {
 		ai_err_set(err, errno, "open /proc");
 		goto out;
 	}
 	const char *hr = o->host_root ? o->host_root : "/";
-	cap.host_root_fd = open(hr, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (cap.host_root_fd < 0) {
+	cap->host_root_fd = open(hr, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cap->host_root_fd < 0) {
 		ai_err_set(err, errno, "open host root %s", hr);
 		goto out;
 	}
+	struct ai_container *ct = &cap->containers[0];
 	bool target_gone = false;
-	if (ai_target_open(&cap, o->pid, err) < 0) {
+	if (ai_target_open(cap->proc_fd, o->pid, &ct->target, &cap->netns, err) < 0) {
 		if (!o->overlay_hint)
 			goto out;
 		/* The exit trigger: nothing left to pin, but the upperdir is still on disk. */
 		char why[sizeof(err->msg)];
 		snprintf(why, sizeof(why), "%s", err->msg);
 		ai_err_clear(err);
-		ai_target_close(&cap.target);
-		cap.target.pid = o->pid;
+		ai_target_close(&ct->target);
+		ct->target.pid = o->pid;
+		cap->netns = 0;
 		target_gone = true;
-		ai_log(&cap, AI_LOG_ERROR, "target", "target gone, capturing its upperdir only: %s", why);
-		if (overlay_copy(&cap.overlay, o->overlay_hint) < 0) {
-			ai_err_set(err, ENOMEM, "overlay");
-			goto out;
-		}
+		ai_log(cap, AI_LOG_ERROR, "target", "target gone, capturing its upperdir only: %s", why);
 	}
+	ct->overlay_hint = o->overlay_hint;
 
 	char name[256];
 	if (o->name) {
@@ -257,85 +317,20 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 				*p = '_';
 		snprintf(name, sizeof(name), "afterimage-%s-%d-%s", host, o->pid, ts);
 	}
-	if (ai_bundle_create(&cap.bundle, o->outdir_fd, name, err) < 0)
+	if (ai_bundle_create(&cap->bundle, o->outdir_fd, name, err) < 0)
 		goto out;
 
 	struct freeze_state fz = {0};
-	enum { NCOLL = sizeof(collectors) / sizeof(collectors[0]) };
-	double cms[NCOLL] = {0};
-	bool cok[NCOLL], cran[NCOLL] = {0}, finished = false;
-	for (size_t i = 0; i < NCOLL; i++) {
-		const struct ai_collector *c = collectors[i];
-		bool is_upper = c == &ai_collector_upper;
-		if (target_gone && !is_upper)
-			continue;
-		if (is_upper && !finished) {
-			/* thawed first: what was read frozen is hashed, stored and written now */
-			if (!o->freeze_all)
-				do_thaw(o, &fz);
-			finished = true;
-			for (size_t k = 0; k < i; k++) {
-				if (!cran[k] || !cok[k] || !finishers[k])
-					continue;
-				struct timespec t0, t1;
-				ai_err_t cerr = {0};
-				clock_gettime(CLOCK_MONOTONIC, &t0);
-				int cr = finishers[k](&cap, &cerr);
-				clock_gettime(CLOCK_MONOTONIC, &t1);
-				cms[k] += ms_between(t0, t1);
-				if (cr < 0) {
-					ai_log(&cap, AI_LOG_ERROR, collectors[k]->name,
-					       "collector failed: %s", cerr.msg);
-					cok[k] = false;
-				}
-			}
-		}
-		if (is_upper && !cap.overlay.found && o->overlay_hint && o->overlay_hint->found) {
-			/* the target died under us: the overlay it had is still on disk */
-			ai_log(&cap, AI_LOG_WARNING, "mounts",
-			       "root overlay not readable now, using the one seen before");
-			overlay_free(&cap.overlay);
-			if (overlay_copy(&cap.overlay, o->overlay_hint) < 0)
-				overlay_free(&cap.overlay);
-		}
-		/* Frozen while the volatile state is read; thawed before the upperdir copy. */
-		if (!is_upper && !target_gone)
-			do_freeze(&cap, o, &fz);
-		struct timespec t0, t1;
-		ai_err_t cerr = {0};
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		int cr = frozen_half[i] ? frozen_half[i](&cap, &cerr) : c->collect(&cap, &cerr);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		if (cr < 0)
-			ai_log(&cap, AI_LOG_ERROR, c->name, "collector failed: %s", cerr.msg);
-		cran[i] = true;
-		cok[i] = cr >= 0;
-		cms[i] += ms_between(t0, t1);
-	}
-	struct ai_json tj;
-	ai_json_init(&tj, &timing);
-	ai_json_arr_begin(&tj);
-	for (size_t i = 0; i < NCOLL; i++) {
-		if (!cran[i])
-			continue;
-		ai_json_obj_begin(&tj);
-		ai_json_kstr(&tj, "name", collectors[i]->name);
-		ai_json_key(&tj, "ms");
-		char ms[32];
-		snprintf(ms, sizeof(ms), "%.3f", cms[i]);
-		ai_json_raw(&tj, ms);
-		ai_json_kbool(&tj, "ok", cok[i]);
-		ai_json_obj_end(&tj);
-	}
+	run_collectors(&s, o, target_gone, &fz);
+	timing_json(&s, &timing);
 	do_thaw(o, &fz);
 	r->frozen = fz.frozen;
 	r->freeze_ms = fz.ms;
-	ai_json_arr_end(&tj);
-	ai_json_arr_end(&cap.logj);
-	ai_buf_adds(&cap.log, ",\"collectors\":");
-	ai_buf_add(&cap.log, timing.data, timing.len);
-	ai_buf_adds(&cap.log, "}\n");
-	if (ai_bundle_add_mem(cap.bundle, AI_M_LOG, cap.log.data, cap.log.len, err) < 0) {
+	ai_json_arr_end(&cap->logj);
+	ai_buf_adds(&cap->log, ",\"collectors\":");
+	ai_buf_add(&cap->log, timing.data, timing.len);
+	ai_buf_adds(&cap->log, "}\n");
+	if (ai_bundle_add_mem(cap->bundle, AI_M_LOG, cap->log.data, cap->log.len, err) < 0) {
 		ai_err_wrap(err, "capture log");
 		goto out;
 	}
@@ -343,21 +338,21 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	char id[37];
 	uuid4(id);
 	clock_gettime(CLOCK_REALTIME, &end);
-	build_manifest(&cap, o, name, id, start, end, &fz, &manifest);
+	build_manifest(cap, o, name, id, start, end, &fz, &manifest);
 
 	char when[64], tc[512];
 	ai_time_format(when, sizeof(when), start.tv_sec, start.tv_nsec);
 	snprintf(tc, sizeof(tc), "afterimage bundle=%s.tar id=%s captured=%s complete=%s", name, id, when,
-		 cap.nerrors ? "false" : "true");
-	if (ai_bundle_seal(cap.bundle, o->key, manifest.data, manifest.len, tc, r->sha256, err) < 0) {
+		 cap->nerrors ? "false" : "true");
+	if (ai_bundle_seal(cap->bundle, o->key, manifest.data, manifest.len, tc, r->sha256, err) < 0) {
 		ai_err_wrap(err, "sealing bundle");
 		goto out;
 	}
 	snprintf(r->path, sizeof(r->path), "%s/%s.tar", o->outdir ? o->outdir : ".", name);
-	r->complete = cap.nerrors == 0;
-	r->nerrors = cap.nerrors;
+	r->complete = cap->nerrors == 0;
+	r->nerrors = cap->nerrors;
 	ret = 0;
 out:
-	capture_fini(&cap);
+	snap_fini(&s);
 	return ret;
 }

@@ -97,14 +97,6 @@ static struct sock *sock_new(struct ai_capture *cap, struct sockset *s)
 	return k;
 }
 
-static const struct ai_proc *target_proc(const struct ai_capture *cap)
-{
-	for (size_t i = 0; i < cap->target.nprocs; i++)
-		if (cap->target.procs[i].pid == cap->target.pid)
-			return &cap->target.procs[i];
-	return cap->target.nprocs ? &cap->target.procs[0] : NULL;
-}
-
 /* ---- sock_diag ---- */
 
 /* Create the diag socket inside the target netns. Returns the socket, -1 with err when we
@@ -118,9 +110,8 @@ static int diag_socket_in(const struct ai_capture *cap, const struct ai_proc *p,
 	struct stat st;
 	if (fstat(target, &st) < 0)
 		return ai_err_set(err, errno, "stat /proc/%d/ns/net", (int)p->pid);
-	if (cap->target.netns && st.st_ino != cap->target.netns)
-		return ai_err_set(err, 0, "pid %d is no longer in net ns %" PRIu64, (int)p->pid,
-				  cap->target.netns);
+	if (cap->netns && st.st_ino != cap->netns)
+		return ai_err_set(err, 0, "pid %d is no longer in net ns %" PRIu64, (int)p->pid, cap->netns);
 	cleanup_close int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0)
 		return ai_err_set(err, errno, "open /proc/thread-self/ns/net");
@@ -640,8 +631,9 @@ static int map_owners(struct ai_capture *cap, struct sockset *s, ai_err_t *err)
 	for (size_t i = 0; i < s->n; i++)
 		idx[i] = i;
 	qsort_r(idx, s->n, sizeof(*idx), cmp_by_inode, s->v);
-	for (size_t i = 0; i < cap->target.nprocs; i++)
-		owners_of(cap, &cap->target.procs[i], s, idx);
+	size_t n = ai_capture_nprocs(cap);
+	for (size_t i = 0; i < n; i++)
+		owners_of(cap, ai_capture_proc(cap, i, NULL), s, idx);
 	return 0;
 }
 
@@ -734,9 +726,11 @@ static void json_sock(struct ai_json *j, const struct sock *k)
 	ai_json_obj_end(j);
 }
 
-static int collect_sockets(struct ai_capture *cap, ai_err_t *err)
+/* The network namespace is the pod's: entered through the first container's target process,
+ * its sockets owned by the processes of every container. */
+static int collect_sockets(struct ai_capture *cap, void **state, ai_err_t *err)
 {
-	const struct ai_proc *pr = target_proc(cap);
+	const struct ai_proc *pr = ai_target_main(&cap->containers[0].target);
 	if (!pr)
 		return ai_err_set(err, 0, "no target process");
 
@@ -779,4 +773,8 @@ static int collect_sockets(struct ai_capture *cap, ai_err_t *err)
 	return ai_capture_put_json(cap, AI_M_SOCKETS, &doc, err);
 }
 
-const struct ai_collector ai_collector_sockets = {"sockets", collect_sockets};
+const struct ai_collector ai_collector_sockets = {
+    .name = "sockets",
+    .flags = AI_COLL_VOLATILE,
+    .collect = collect_sockets,
+};

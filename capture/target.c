@@ -121,16 +121,15 @@ pid_t ai_proc_pid(const char *name)
 	return *end || end == name || p <= 0 || p > INT_MAX ? 0 : (pid_t)p;
 }
 
-int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
+int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns, ai_err_t *err)
 {
-	struct ai_target *t = &cap->target;
 	struct ai_proc self;
 	t->pid = pid;
-	if (pin(cap->proc_fd, pid, &self) < 0)
+	if (pin(proc_fd, pid, &self) < 0)
 		return ai_err_set(err, errno == ENOENT || !errno ? ESRCH : errno, "target pid %d", pid);
 	int r = ns_inode(self.procfd, "mnt", &t->mntns, err);
 	if (r == 0)
-		r = ns_inode(self.procfd, "net", &t->netns, err);
+		r = ns_inode(self.procfd, "net", netns, err);
 	if (r == 0) {
 		size_t len;
 		bool trunc;
@@ -147,7 +146,7 @@ int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 
 	uint64_t my_mntns = 0;
 	{
-		cleanup_close int me = openat(cap->proc_fd, "self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		cleanup_close int me = openat(proc_fd, "self", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		ai_err_t e2;
 		if (me >= 0)
 			ns_inode(me, "mnt", &my_mntns, &e2);
@@ -156,7 +155,7 @@ int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 		return ai_err_set(err, 0, "pid %d shares our own mount namespace: not a container to capture",
 				  pid);
 
-	cleanup_closedir DIR *dir = ai_proc_opendir(cap->proc_fd);
+	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
 	if (!dir)
 		return ai_err_set(err, errno, "open /proc");
 	size_t cap_n = 0;
@@ -166,7 +165,7 @@ int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 		if (!p || p == getpid())
 			continue;
 		struct ai_proc pr;
-		if (pin(cap->proc_fd, p, &pr) < 0)
+		if (pin(proc_fd, p, &pr) < 0)
 			continue; /* gone already */
 		uint64_t ino = 0;
 		ai_err_t e2;
@@ -177,11 +176,16 @@ int ai_target_open(struct ai_capture *cap, pid_t pid, ai_err_t *err)
 			continue;
 		}
 		if (t->nprocs == cap_n) {
-			cap_n = cap_n ? cap_n * 2 : 32;
-			struct ai_proc *np = realloc(t->procs, cap_n * sizeof(*np));
-			if (!np)
+			size_t ncap = cap_n ? cap_n * 2 : 32;
+			struct ai_proc *np = realloc(t->procs, ncap * sizeof(*np));
+			if (!np) {
+				close(pr.procfd);
+				if (pr.pidfd >= 0)
+					close(pr.pidfd);
 				return ai_err_set(err, ENOMEM, "process list");
+			}
 			t->procs = np;
+			cap_n = ncap;
 		}
 		t->procs[t->nprocs++] = pr;
 	}
@@ -202,4 +206,41 @@ void ai_target_close(struct ai_target *t)
 	free(t->cgroup);
 	free(t->container_id);
 	memset(t, 0, sizeof(*t));
+}
+
+const struct ai_proc *ai_target_main(const struct ai_target *t)
+{
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pid == t->pid)
+			return &t->procs[i];
+	return t->nprocs ? &t->procs[0] : NULL;
+}
+
+size_t ai_capture_nprocs(const struct ai_capture *cap)
+{
+	size_t n = 0;
+	for (size_t c = 0; c < cap->ncontainers; c++)
+		n += cap->containers[c].target.nprocs;
+	return n;
+}
+
+const struct ai_proc *ai_capture_proc(const struct ai_capture *cap, size_t i, const struct ai_container **ct)
+{
+	for (size_t c = 0; c < cap->ncontainers; c++) {
+		const struct ai_target *t = &cap->containers[c].target;
+		if (i < t->nprocs) {
+			if (ct)
+				*ct = &cap->containers[c];
+			return &t->procs[i];
+		}
+		i -= t->nprocs;
+	}
+	return NULL;
+}
+
+void ai_container_fini(struct ai_container *ct)
+{
+	ai_target_close(&ct->target);
+	ai_overlay_free(&ct->overlay);
+	ct->overlay_hint = NULL;
 }

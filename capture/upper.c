@@ -572,25 +572,42 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 	free(names);
 }
 
-static int collect_upper(struct ai_capture *cap, ai_err_t *err)
+/* The overlay to walk: the one mounts found, or, when the target is gone or its root overlay
+ * could not be read any more, the one it had when last seen (still on disk). */
+static const struct ai_overlay *overlay_of(struct ai_capture *cap, struct ai_container *ct)
 {
-	if (!cap->overlay.found || !cap->overlay.upperdir)
+	if (ct->overlay.found || !ct->overlay_hint || !ct->overlay_hint->found)
+		return &ct->overlay;
+	if (ct->target.nprocs) /* pinned at the start: the overlay went away under us */
+		ai_log(cap, AI_LOG_WARNING, "mounts",
+		       "root overlay not readable now, using the one seen before");
+	ai_overlay_free(&ct->overlay);
+	if (ai_overlay_copy(&ct->overlay, ct->overlay_hint) < 0)
+		ai_log(cap, AI_LOG_ERROR, C, "copying the overlay seen before: out of memory");
+	return &ct->overlay;
+}
+
+/* One fs/upper.json per bundle: the first container's. */
+static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
+{
+	const struct ai_overlay *ov = overlay_of(cap, &cap->containers[0]);
+	if (!ov->found || !ov->upperdir)
 		return ai_err_set(err, 0, "the container root is not an overlay mount with an upperdir");
 	int fl = O_RDONLY | O_DIRECTORY;
-	int fd = ai_safe_openat(cap->host_root_fd, cap->overlay.upperdir, fl | O_NOATIME, err);
+	int fd = ai_safe_openat(cap->host_root_fd, ov->upperdir, fl | O_NOATIME, err);
 	if (fd < 0 && err->errnum == EPERM)
-		fd = ai_safe_openat(cap->host_root_fd, cap->overlay.upperdir, fl, err);
+		fd = ai_safe_openat(cap->host_root_fd, ov->upperdir, fl, err);
 	if (fd < 0)
 		return ai_err_wrap(err,
 				   "upperdir (use --host-root when the host's storage is mounted elsewhere)");
 	struct walk w = {.cap = cap};
-	w.userxattr = cap->overlay.options && strstr(cap->overlay.options, "userxattr");
+	w.userxattr = ov->options && strstr(ov->options, "userxattr");
 	cleanup_buf struct ai_buf doc;
 	ai_buf_init(&doc);
 	ai_buf_init(&w.rel);
 	ai_json_init(&w.j, &doc);
 	ai_json_obj_begin(&w.j);
-	ai_json_kbytes(&w.j, "upperdir", cap->overlay.upperdir, strlen(cap->overlay.upperdir));
+	ai_json_kbytes(&w.j, "upperdir", ov->upperdir, strlen(ov->upperdir));
 	ai_json_key(&w.j, "entries");
 	ai_json_arr_begin(&w.j);
 	ai_buf_adds(&w.rel, "");
@@ -604,4 +621,10 @@ static int collect_upper(struct ai_capture *cap, ai_err_t *err)
 	return ai_capture_put_json(cap, AI_M_UPPER_IDX, &doc, err);
 }
 
-const struct ai_collector ai_collector_upper = {"upper", collect_upper};
+/* Not volatile: the walk is long, so it runs after the thaw (--freeze-all keeps it frozen). The
+ * upperdir outlives the container's processes. */
+const struct ai_collector ai_collector_upper = {
+    .name = "upper",
+    .flags = AI_COLL_WORKS_WITHOUT_TARGET,
+    .collect = collect_upper,
+};

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include "common/buf.h"
 #include "common/err.h"
@@ -24,6 +25,39 @@
 #define AI_M_LOG		 "capture-log.json"
 #define AI_M_RECOVERED		 "fds/recovered" /* fds/recovered/<pid>-<fd> */
 #define AI_M_EXE		 "exe"		 /* exe/<pid> */
+
+/* The "type" of an fds.json entry: capture writes these names and the analyzer reads them back,
+ * so they are part of the format (docs/bundle-format.md). analyze's enum az_fd_type follows this
+ * order (checked at compile time in analyze/fds.c). */
+enum ai_fd_type {
+	AI_FD_FILE,
+	AI_FD_DIR,
+	AI_FD_SOCKET,
+	AI_FD_PIPE,
+	AI_FD_ANON,
+	AI_FD_MEMFD,
+	AI_FD_DELETED,
+	AI_FD_DEVICE,
+	AI_FD_OTHER,
+	AI_FD_NTYPES
+};
+
+static inline const char *ai_fd_type_name(enum ai_fd_type t)
+{
+	static const char *const names[AI_FD_NTYPES] = {
+	    "file", "dir", "socket", "pipe", "anon", "memfd", "deleted", "device", "other",
+	};
+	return (unsigned)t < AI_FD_NTYPES ? names[t] : names[AI_FD_OTHER];
+}
+
+/* The type a name stands for; AI_FD_OTHER for NULL or a name this version does not know. */
+static inline enum ai_fd_type ai_fd_type_parse(const char *name)
+{
+	for (unsigned i = 0; name && i < AI_FD_NTYPES; i++)
+		if (!strcmp(name, ai_fd_type_name((enum ai_fd_type)i)))
+			return (enum ai_fd_type)i;
+	return AI_FD_OTHER;
+}
 
 /* Metadata for a member that is not a plain in-memory document. */
 struct ai_member_meta {

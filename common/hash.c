@@ -79,23 +79,36 @@ int ai_sha256_hex(const void *data, size_t len, char out[AI_SHA256_HEXLEN], ai_e
 	return 0;
 }
 
-int ai_hash_fd(int fd, int blake2b, uint8_t *out, ai_err_t *err)
+int ai_hash_fd_max(int fd, int blake2b, uint64_t max, uint8_t *out, uint64_t *size, ai_err_t *err)
 {
 	struct ai_hash h;
 	if ((blake2b ? ai_hash_init_blake2b(&h, err) : ai_hash_init_sha256(&h, err)) < 0)
 		return -1;
 	static __thread char buf[1 << 16];
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
+	uint64_t total = 0;
+	while (!max || total < max) {
+		size_t want = sizeof(buf);
+		if (max && max - total < want)
+			want = (size_t)(max - total);
+		ssize_t n = read(fd, buf, want);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			int en = errno;
 			ai_hash_free(&h);
-			return ai_err_set(err, errno, "read");
+			return ai_err_set(err, en, "read");
 		}
 		if (n == 0)
 			break;
 		ai_hash_update(&h, buf, (size_t)n);
+		total += (uint64_t)n;
 	}
+	if (size)
+		*size = total;
 	return ai_hash_final(&h, out, err);
+}
+
+int ai_hash_fd(int fd, int blake2b, uint8_t *out, ai_err_t *err)
+{
+	return ai_hash_fd_max(fd, blake2b, 0, out, NULL, err);
 }

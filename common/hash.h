@@ -24,7 +24,9 @@ void ai_hex(const uint8_t *in, size_t len, char *out); /* out holds 2*len+1 */
 int ai_hexval(int c);
 /* One-shot SHA-256 of a memory block, hex. */
 int ai_sha256_hex(const void *data, size_t len, char out[AI_SHA256_HEXLEN], ai_err_t *err);
-/* Stream a whole fd through SHA-256 or BLAKE2b-512 (used by verification). */
+/* Stream a whole fd, from where its offset is, through SHA-256 or BLAKE2b-512. */
 int ai_hash_fd(int fd, int blake2b, uint8_t *out, ai_err_t *err);
+/* The same, at most max bytes (0: no limit); *size (may be NULL) receives the bytes hashed. */
+int ai_hash_fd_max(int fd, int blake2b, uint64_t max, uint8_t *out, uint64_t *size, ai_err_t *err);
 
 #endif

@@ -1,0 +1,17 @@
+/* The table of collectors: the only place that lists them. Order matters twice: it is the order
+ * they run in within each phase (a collector that needs what another learns comes after it:
+ * mounts finds the overlay upper walks), and the order of the "collectors" timing entries of
+ * capture-log.json. Adding an evidence kind is one file and one row here. */
+#include "capture/capture.h"
+
+const struct ai_collector *const ai_collectors[] = {
+    &ai_collector_mounts,  &ai_collector_processes, &ai_collector_fds,
+    &ai_collector_sockets, &ai_collector_upper,
+};
+const size_t ai_ncollectors = sizeof(ai_collectors) / sizeof(ai_collectors[0]);
+
+int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err)
+{
+	ai_buf_addc(doc, '\n');
+	return ai_bundle_add_mem(cap->bundle, member, doc->data, doc->len, err);
+}
