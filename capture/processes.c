@@ -492,11 +492,14 @@ static int exe_in_upper(struct pstate *ps, const char *path, size_t len)
 	if (!len || memchr(path, '\0', len))
 		return 0;
 	ai_err_t e = {0};
-	cleanup_close int fd = ai_safe_openat(ufd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, &e);
+	/* The upperdir is one filesystem: whatever is mounted inside the host's copy of it is not
+	 * the upper's own file (EXDEV). */
+	cleanup_close int fd =
+	    ai_safe_openat2(ufd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, AI_SAFE_NO_XDEV, &e);
 	if (fd < 0) {
 		/* ELOOP/ENOTDIR: a symlink or file in the upper shadows a component, so this
 		 * resolved path cannot be in the upper. */
-		if (e.errnum == ENOENT || e.errnum == ENOTDIR || e.errnum == ELOOP)
+		if (e.errnum == ENOENT || e.errnum == ENOTDIR || e.errnum == ELOOP || e.errnum == EXDEV)
 			return 0;
 		ai_log_path(c->cap, AI_LOG_ERROR, COLL, path, len, "pid %d: exe lookup in upperdir: %s",
 			    (int)ps->p->pid, e.msg);

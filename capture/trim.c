@@ -5,6 +5,7 @@
  * they stay in the page cache and fault back in when the next capture needs them.
  * /proc/self/pagemap tells file pages (bit 61) from private copies (relocated data, never
  * dropped); a read-only mapping cannot gain a private copy between the check and the madvise. */
+#include "capture/procparse.h"
 #include "capture/serve.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -18,23 +19,19 @@
 
 #define TRIM_MAX_VMAS 64
 
-/* One line of /proc/self/maps, "lo-hi perms offset dev inode   path": true for a mapping of a
- * file (an inode and a path) that is readable and not writable, its range in *lo, *hi. */
-static bool maps_ro_file(char *line, uintptr_t *lo, uintptr_t *hi)
+/* A mapping of a file (an inode and a path) that is readable and not writable: its clean pages
+ * are in the page cache and fault back in when needed. The line goes through the capture's own
+ * maps parser (procparse.h), the one that reads the target's maps. */
+static bool maps_ro_file(const char *line, size_t len, uintptr_t *lo, uintptr_t *hi)
 {
-	char *e;
-	*lo = strtoul(line, &e, 16);
-	*hi = *e == '-' ? strtoul(e + 1, &e, 16) : 0;
-	const char *perms = e + 1, *f = perms;
-	for (int k = 0; k < 3 && f; k++) { /* skip perms, offset, dev to the inode */
-		f = strchr(f, ' ');
-		if (f)
-			f++;
-	}
-	unsigned long ino = f ? strtoul(f, &e, 10) : 0;
-	while (ino && *e == ' ')
-		e++;
-	return *hi > *lo && ino && *e == '/' && perms[0] == 'r' && perms[1] != 'w';
+	struct ai_pp_map m;
+	uint64_t a, b;
+	if (ai_pp_parse_map(line, len, &m) < 0 || !ai_pp_hex_u64(m.start, &a) || !ai_pp_hex_u64(m.end, &b))
+		return false;
+	*lo = (uintptr_t)a;
+	*hi = (uintptr_t)b;
+	return b > a && m.inode && m.path.len && m.path.s[0] == '/' && m.perms.len >= 2 &&
+	       m.perms.s[0] == 'r' && m.perms.s[1] != 'w';
 }
 
 void ai_idle_trim(void)
@@ -61,7 +58,7 @@ void ai_idle_trim(void)
 		while ((nl = strchr(line, '\n'))) {
 			*nl = '\0';
 			uintptr_t lo, hi;
-			if (maps_ro_file(line, &lo, &hi) && nvma < TRIM_MAX_VMAS) {
+			if (maps_ro_file(line, (size_t)(nl - line), &lo, &hi) && nvma < TRIM_MAX_VMAS) {
 				vma[nvma].lo = lo;
 				vma[nvma++].hi = hi;
 			}

@@ -469,6 +469,20 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 	cleanup_close int fd = openat(dirfd, name, fl | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = openat(dirfd, name, fl);
+	/* The directory opened must be the one just stat'ed (a swap in between is refused, as for
+	 * files), and on its parent's filesystem: a mount inside the host's upperdir is not part of
+	 * the container's upper layer and is never walked. */
+	struct stat fst, pst;
+	const char *why = NULL;
+	if (fd >= 0 && fstat(fd, &fst) == 0 && (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino))
+		why = "changed under us (not the directory seen before): not walked";
+	else if (fd >= 0 && fstat(dirfd, &pst) == 0 && pst.st_dev != st->st_dev)
+		why = "another filesystem is mounted here: not walked";
+	if (why) {
+		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len, "%s", why);
+		close(steal_fd(&fd));
+		errno = EXDEV;
+	}
 	struct xattrs x = {0};
 	if (fd >= 0)
 		read_xattrs(w, fd, dirfd, name, &x);
@@ -488,7 +502,9 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 	bool opaque = overlay_flag(w, &x, "opaque", &ov, &ol) && ol >= 1 && ov[0] == 'y';
 	if (opaque && add_marker(w, w->rel.data, w->rel.len, ".wh..wh..opq", 12, st, &member, &err) < 0)
 		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "opaque marker: %s", err.msg);
-	if (fd < 0) {
+	if (fd < 0 && why) {
+		ai_json_kstr(j, "error", why);
+	} else if (fd < 0) {
 		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "open dir: %s",
 			    strerror(errno));
 		ai_json_kstr(j, "error", "cannot open directory");
