@@ -144,7 +144,7 @@ const struct ai_proc *ai_capture_proc(const struct ai_capture *cap, size_t i, co
 /* target.c: close what the container pinned and free its overlay. */
 void ai_container_fini(struct ai_container *ct);
 
-/* mounts.c: a deep copy of an overlay (dst is overwritten), and freeing one. */
+/* target.c: a deep copy of an overlay (dst is overwritten), and freeing one. */
 int ai_overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src);
 void ai_overlay_free(struct ai_overlay *o);
 

@@ -181,37 +181,6 @@ static void ovl_free_p(struct ai_ovl_opts *o)
 }
 #define cleanup_ovl __attribute__((cleanup(ovl_free_p)))
 
-void ai_overlay_free(struct ai_overlay *ov)
-{
-	free(ov->upperdir);
-	free(ov->workdir);
-	free_strv(ov->lowerdirs, ov->nlower);
-	free(ov->options);
-	memset(ov, 0, sizeof(*ov));
-}
-
-int ai_overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->found = src->found;
-	if ((src->upperdir && !(dst->upperdir = strdup(src->upperdir))) ||
-	    (src->workdir && !(dst->workdir = strdup(src->workdir))) ||
-	    (src->options && !(dst->options = strdup(src->options))))
-		goto oom;
-	if (src->nlower) {
-		if (!(dst->lowerdirs = calloc(src->nlower, sizeof(char *))))
-			goto oom;
-		for (size_t i = 0; i < src->nlower; i++)
-			if (!(dst->lowerdirs[dst->nlower++] = strdup(src->lowerdirs[i])))
-				goto oom;
-	}
-	return 0;
-oom:
-	ai_overlay_free(dst);
-	errno = ENOMEM;
-	return -1;
-}
-
 /* Hand the parsed options to the container's overlay, every string its own allocation
  * (ai_overlay_free frees them one by one). */
 static int fill_overlay(struct ai_overlay *ov, struct ai_ovl_opts *o, const struct ai_mountinfo *m,

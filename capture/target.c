@@ -238,6 +238,39 @@ const struct ai_proc *ai_capture_proc(const struct ai_capture *cap, size_t i, co
 	return NULL;
 }
 
+void ai_overlay_free(struct ai_overlay *ov)
+{
+	free(ov->upperdir);
+	free(ov->workdir);
+	for (size_t i = 0; i < ov->nlower; i++)
+		free(ov->lowerdirs[i]);
+	free(ov->lowerdirs);
+	free(ov->options);
+	memset(ov, 0, sizeof(*ov));
+}
+
+int ai_overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->found = src->found;
+	if ((src->upperdir && !(dst->upperdir = strdup(src->upperdir))) ||
+	    (src->workdir && !(dst->workdir = strdup(src->workdir))) ||
+	    (src->options && !(dst->options = strdup(src->options))))
+		goto oom;
+	if (src->nlower) {
+		if (!(dst->lowerdirs = calloc(src->nlower, sizeof(char *))))
+			goto oom;
+		for (size_t i = 0; i < src->nlower; i++)
+			if (!(dst->lowerdirs[dst->nlower++] = strdup(src->lowerdirs[i])))
+				goto oom;
+	}
+	return 0;
+oom:
+	ai_overlay_free(dst);
+	errno = ENOMEM;
+	return -1;
+}
+
 void ai_container_fini(struct ai_container *ct)
 {
 	ai_target_close(&ct->target);
