@@ -157,13 +157,6 @@ static char *resolve_lower(struct ai_capture *cap, const char *lower)
 	return resolve_lexically(lower, target);
 }
 
-static void free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void free_strvp(char ***v)
 {
 	/* The count lives next to the array; callers that use this keep it NULL-terminated. */
