@@ -1,13 +1,14 @@
 /* Podman / CRI-O checkpoint archive -> model (see checkpoint.h). Everything in the archive is
  * hostile: every document is bounded, rootfs-diff.tar is read as a nested libarchive stream over
- * the outer member's data (nothing touches the disk), CRIU images are decoded with a bounded
- * protobuf walker that only takes the few fields it needs. */
+ * the outer member's data (nothing touches the disk), CRIU images are decoded by criu.c, which
+ * only takes the few fields asked for. */
 #include "analyze/checkpoint.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/bundle.h"
+#include "analyze/criu.h"
 #include "analyze/util.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -30,7 +31,7 @@ struct az_ck_load {
 	struct az_str *del;
 	size_t ndel;
 	struct az_proc *procs;
-	size_t nprocs;
+	size_t nprocs, proccap;
 	struct ck_core *cores;
 	size_t ncores, corecap;
 	int64_t newest_mtime_ns;
@@ -379,195 +380,43 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 	return rc;
 }
 
-/* ---- CRIU images: u32 magic(s), then entries of u32 size + protobuf message */
+/* ---- CRIU images (criu.c) */
 
-#define CRIU_IMG_COMMON_MAGIC  0x54564319u
-#define CRIU_IMG_SERVICE_MAGIC 0x55105940u
-#define CRIU_PSTREE_MAGIC      0x50273030u
-#define CRIU_CORE_MAGIC	       0x55053847u
-
-struct pb {
-	const uint8_t *p, *end;
-};
-
-static bool pb_varint(struct pb *b, uint64_t *v)
+static int pstree_entry(void *ud, size_t index, const struct az_criu_pstree *x, ai_err_t *err)
 {
-	uint64_t x = 0;
-	for (int sh = 0; sh < 64; sh += 7) {
-		if (b->p >= b->end)
-			return false;
-		uint8_t c = *b->p++;
-		x |= (uint64_t)(c & 0x7f) << sh;
-		if (!(c & 0x80)) {
-			*v = x;
-			return true;
-		}
+	struct az_ck_load *s = ud;
+	if (index >= AZ_CK_MAX_PROCS)
+		return ai_err_set(err, 0, "more than %u processes", AZ_CK_MAX_PROCS);
+	if (s->nprocs == s->proccap) {
+		s->proccap = s->proccap ? s->proccap * 2 : 64;
+		s->procs = realloc(s->procs, s->proccap * sizeof(*s->procs));
+		if (!s->procs)
+			abort();
 	}
-	return false;
-}
-
-/* Next field: its number and wire type; a varint value in *v, a length-delimited one in *sub.
- * Fixed 32/64-bit fields are skipped. false at the end or on malformed input (*bad set). */
-static bool pb_next(struct pb *b, uint32_t *field, uint64_t *v, struct pb *sub, bool *bad)
-{
-	*bad = false;
-	if (b->p >= b->end)
-		return false;
-	uint64_t key;
-	if (!pb_varint(b, &key) || (key >> 3) == 0 || (key >> 3) > UINT32_MAX) {
-		*bad = true;
-		return false;
-	}
-	*field = (uint32_t)(key >> 3);
-	switch (key & 7) {
-	case 0:
-		if (!pb_varint(b, v))
-			break;
-		sub->p = sub->end = NULL;
-		return true;
-	case 1:
-		if (b->end - b->p < 8)
-			break;
-		b->p += 8;
-		*v = 0;
-		sub->p = sub->end = NULL;
-		return true;
-	case 5:
-		if (b->end - b->p < 4)
-			break;
-		b->p += 4;
-		*v = 0;
-		sub->p = sub->end = NULL;
-		return true;
-	case 2: {
-		uint64_t l;
-		if (!pb_varint(b, &l) || l > (uint64_t)(b->end - b->p))
-			break;
-		sub->p = b->p;
-		sub->end = b->p + l;
-		b->p += l;
-		*v = l;
-		return true;
-	}
-	default:
-		break;
-	}
-	*bad = true;
-	return false;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Skip the magics; returns the offset of the first entry or -1. */
-static long criu_start(const uint8_t *d, size_t len, uint32_t magic)
-{
-	if (len < 4)
-		return -1;
-	uint32_t m0 = le32(d);
-	if (m0 == CRIU_IMG_COMMON_MAGIC || m0 == CRIU_IMG_SERVICE_MAGIC) {
-		if (len < 8 || le32(d + 4) != magic)
-			return -1;
-		return 8;
-	}
-	return m0 == magic ? 4 : -1;
-}
-
-/* Iterate the entries of an image: *entry is each message; false at the end; *bad on garbage. */
-static bool criu_entry(const uint8_t *d, size_t len, size_t *off, struct pb *entry, bool *bad)
-{
-	*bad = false;
-	if (*off == len)
-		return false;
-	if (len - *off < 4) {
-		*bad = true;
-		return false;
-	}
-	uint32_t sz = le32(d + *off);
-	*off += 4;
-	if (sz > len - *off) {
-		*bad = true;
-		return false;
-	}
-	entry->p = d + *off;
-	entry->end = d + *off + sz;
-	*off += sz;
-	return true;
+	struct az_proc *p = &s->procs[s->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = p->nspid = x->pid;
+	p->ppid = x->ppid;
+	p->exe_size = -1;
+	for (int k = 0; k < 4; k++)
+		p->uid[k] = p->gid[k] = -1;
+	p->threads = x->threads;
+	return 0;
 }
 
 static int read_pstree(struct az_ck_load *s, const uint8_t *d, size_t len, ai_err_t *err)
 {
-	long st = criu_start(d, len, CRIU_PSTREE_MAGIC);
-	if (st < 0)
-		return ai_err_set(err, 0, "checkpoint/pstree.img: not a CRIU pstree image (bad magic)");
-	size_t off = (size_t)st, cap = 0;
-	struct pb e;
-	bool bad;
-	while (criu_entry(d, len, &off, &e, &bad)) {
-		if (s->nprocs >= AZ_CK_MAX_PROCS)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: more than %u processes",
-					  AZ_CK_MAX_PROCS);
-		if (s->nprocs == cap) {
-			cap = cap ? cap * 2 : 64;
-			s->procs = realloc(s->procs, cap * sizeof(*s->procs));
-			if (!s->procs)
-				abort();
-		}
-		struct az_proc *p = &s->procs[s->nprocs];
-		memset(p, 0, sizeof(*p));
-		p->pid = p->ppid = p->nspid = -1;
-		p->exe_size = -1;
-		for (int k = 0; k < 4; k++)
-			p->uid[k] = p->gid[k] = -1;
-		p->threads = 0;
-		s->nprocs++;
-		uint32_t f;
-		uint64_t v;
-		struct pb sub;
-		bool fbad;
-		while (pb_next(&e, &f, &v, &sub, &fbad)) {
-			if (sub.p && f == 5) { /* packed threads */
-				uint64_t t;
-				while (sub.p < sub.end && pb_varint(&sub, &t))
-					p->threads++;
-				continue;
-			}
-			if (sub.p)
-				continue;
-			int64_t x = v > INT32_MAX ? -1 : (int64_t)v;
-			if (f == 1)
-				p->pid = p->nspid = x;
-			else if (f == 2)
-				p->ppid = x;
-			else if (f == 5)
-				p->threads++;
-		}
-		if (fbad)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: malformed protobuf",
-					  s->nprocs - 1);
-		if (p->pid < 0)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: no pid", s->nprocs - 1);
-	}
-	if (bad)
-		return ai_err_set(err, 0, "checkpoint/pstree.img: truncated entry after %zu processes",
-				  s->nprocs);
+	if (az_criu_pstree_read(d, len, pstree_entry, s, err) < 0)
+		return ai_err_wrap(err, "checkpoint/pstree.img");
 	s->have_pstree = true;
 	return 0;
 }
 
 static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t len, ai_err_t *err)
 {
-	long st = criu_start(d, len, CRIU_CORE_MAGIC);
-	if (st < 0)
-		return ai_err_set(err, 0, "checkpoint/core-%lld.img: not a CRIU core image (bad magic)",
-				  (long long)pid);
-	size_t off = (size_t)st;
-	struct pb e;
-	bool bad;
-	if (!criu_entry(d, len, &off, &e, &bad))
-		return ai_err_set(err, 0, "checkpoint/core-%lld.img: no entry", (long long)pid);
+	struct az_criu_core x;
+	if (az_criu_core_read(d, len, &x, err) < 0)
+		return ai_err_wrap(err, "checkpoint/core-%lld.img", (long long)pid);
 	if (s->ncores == s->corecap) {
 		s->corecap = s->corecap ? s->corecap * 2 : 64;
 		s->cores = realloc(s->cores, s->corecap * sizeof(*s->cores));
@@ -577,66 +426,13 @@ static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t
 	struct ck_core *c = &s->cores[s->ncores++];
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
-	uint32_t f;
-	uint64_t v;
-	struct pb sub;
-	while (pb_next(&e, &f, &v, &sub, &bad)) {
-		if (f == 5 &&
-		    sub.p) { /* core_entry.thread_core -> creds (10): uid 1, gid 2, euid 3, egid 4, ... */
-			uint32_t tf;
-			uint64_t tv;
-			struct pb ts;
-			bool tbad;
-			while (pb_next(&sub, &tf, &tv, &ts, &tbad)) {
-				if (tf != 10 || !ts.p)
-					continue;
-				uint32_t cf;
-				uint64_t cv;
-				struct pb cs;
-				bool cbad;
-				for (int k = 0; k < 4; k++)
-					c->uid[k] = c->gid[k] = -1;
-				while (pb_next(&ts, &cf, &cv, &cs, &cbad))
-					if (!cs.p && cf >= 1 && cf <= 8)
-						((cf & 1) ? c->uid : c->gid)[(cf - 1) / 2] =
-						    cv > UINT32_MAX ? -1 : (int64_t)cv;
-				if (cbad)
-					tbad = true;
-				c->have_creds = true;
-				break;
-			}
-			if (tbad) {
-				bad = true;
-				break;
-			}
-			continue;
-		}
-		if (f != 3 || !sub.p)
-			continue; /* core_entry.tc (task_core_entry) */
-		uint32_t tf;
-		uint64_t tv;
-		struct pb ts;
-		bool tbad;
-		while (pb_next(&sub, &tf, &tv, &ts, &tbad)) {
-			if (tf == 1 && !ts.p) {
-				c->state = tv;
-				c->have_state = true;
-			} else if (tf == 6 && ts.p) {
-				size_t l = (size_t)(ts.end - ts.p);
-				if (l > 256 || memchr(ts.p, '\0', l))
-					return ai_err_set(err, 0, "checkpoint/core-%lld.img: bad comm",
-							  (long long)pid);
-				az_str_free(&c->comm);
-				az_str_set(&c->comm, (const char *)ts.p, l);
-			}
-		}
-		if (tbad) {
-			bad = true;
-			break;
-		}
-	}
-	if (bad)
-		return ai_err_set(err, 0, "checkpoint/core-%lld.img: malformed protobuf", (long long)pid);
+	c->state = x.state;
+	c->have_state = x.have_state;
+	c->have_creds = x.have_creds;
+	memcpy(c->uid, x.uid, sizeof(c->uid));
+	memcpy(c->gid, x.gid, sizeof(c->gid));
+	if (x.comm)
+		az_str_set(&c->comm, (const char *)x.comm, x.comm_len);
 	return 0;
 }
 
