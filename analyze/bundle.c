@@ -4,68 +4,11 @@
 #include <archive_entry.h>
 #include <stdlib.h>
 #include <string.h>
-#include "analyze/bundle.h"
+#include "analyze/archive.h"
 #include "analyze/checkpoint.h"
 #include "analyze/util.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
-
-void az_archive_freep(struct archive **a)
-{
-	if (*a)
-		archive_read_free(*a);
-}
-
-int az_tar_open_file(struct archive **out, const char *path, bool filters, ai_err_t *err)
-{
-	struct archive *a = archive_read_new();
-	if (!a)
-		return ai_err_set(err, 0, "archive_read_new failed");
-	archive_read_support_format_tar(a);
-	if (filters)
-		archive_read_support_filter_all(a);
-	if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK) {
-		ai_err_set(err, archive_errno(a) > 0 ? archive_errno(a) : 0, "%s: %s", path,
-			   archive_error_string(a) ? archive_error_string(a) : "cannot open");
-		archive_read_free(a);
-		return -1;
-	}
-	*out = a;
-	return 0;
-}
-
-int az_read_member(struct archive *a, struct archive_entry *e, size_t max, char **out, size_t *outlen,
-		   ai_err_t *err)
-{
-	const char *name = archive_entry_pathname(e);
-	if (archive_entry_size_is_set(e) && archive_entry_size(e) > (la_int64_t)max)
-		return ai_err_set(err, 0, "member %s: %lld bytes, more than the limit of %zu",
-				  name ? name : "?", (long long)archive_entry_size(e), max);
-	struct ai_buf b cleanup_buf;
-	ai_buf_init(&b);
-	char chunk[65536];
-	for (;;) {
-		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
-		if (n < 0)
-			return ai_err_set(err, 0, "member %s: %s", name ? name : "?",
-					  archive_error_string(a));
-		if (n == 0)
-			break;
-		if (b.len + (size_t)n > max)
-			return ai_err_set(err, 0, "member %s: more than the limit of %zu bytes",
-					  name ? name : "?", max);
-		ai_buf_add(&b, chunk, (size_t)n);
-	}
-	ai_buf_cstr(&b);
-	*outlen = b.len;
-	*out = ai_buf_steal(&b);
-	if (!*out) {
-		*out = strdup("");
-		if (!*out)
-			abort();
-	}
-	return 0;
-}
 
 static const struct {
 	const char *name;

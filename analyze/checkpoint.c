@@ -7,7 +7,7 @@
 #include <archive_entry.h>
 #include <stdlib.h>
 #include <string.h>
-#include "analyze/bundle.h"
+#include "analyze/archive.h"
 #include "analyze/criu.h"
 #include "analyze/util.h"
 #include "common/bundle.h"
@@ -184,24 +184,6 @@ static int read_deleted(struct az_ck_load *s, const char *doc, size_t len, ai_er
 
 /* ---- rootfs-diff.tar: a tar inside the outer member, read through callbacks */
 
-struct inner {
-	struct archive *outer;
-	char buf[1 << 16];
-};
-
-static la_ssize_t inner_read(struct archive *a, void *ud, const void **out)
-{
-	struct inner *in = ud;
-	la_ssize_t n = archive_read_data(in->outer, in->buf, sizeof(in->buf));
-	if (n < 0) {
-		const char *e = archive_error_string(in->outer);
-		archive_set_error(a, -1, "outer archive: %s", e ? e : "read error");
-		return -1;
-	}
-	*out = in->buf;
-	return n;
-}
-
 static struct az_upper *up_add(struct az_ck_load *s)
 {
 	if (s->nup == s->upcap) {
@@ -239,16 +221,15 @@ static bool norm_name(const char *name, struct ai_buf *out)
 
 static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_t *err)
 {
-	struct inner *in = malloc(sizeof(*in));
+	struct az_membersrc *in = malloc(sizeof(*in));
 	if (!in)
 		abort();
-	in->outer = outer;
 	struct archive *a cleanup_archive = archive_read_new();
 	if (!a)
 		abort();
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
-	if (archive_read_open(a, in, NULL, inner_read, NULL) != ARCHIVE_OK) {
+	if (az_membersrc_open(a, in, outer) != ARCHIVE_OK) {
 		ai_err_set(err, 0, "rootfs-diff.tar: %s",
 			   archive_error_string(a) ? archive_error_string(a) : "cannot open");
 		free(in);

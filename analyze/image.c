@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "analyze/bundle.h"
+#include "analyze/archive.h"
 #include "analyze/util.h"
 #include "common/cleanup.h"
 #include "common/hash.h"
@@ -314,59 +314,20 @@ static int read_docker(struct az_image *img, const struct smalls *sm, ai_err_t *
 
 /* ---- the outer archive (oci-archive, docker-archive) */
 
-struct outer {
-	int fd;
-	char buf[1 << 16];
-};
-
-static la_ssize_t outer_read(struct archive *a, void *ud, const void **out)
+static int outer_open(struct archive **out, struct az_fdsrc *s, const char *path, ai_err_t *err)
 {
-	struct outer *o = ud;
-	for (;;) {
-		ssize_t n = read(o->fd, o->buf, sizeof(o->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			archive_set_error(a, errno, "read error");
-			return -1;
-		}
-		*out = o->buf;
-		return n;
-	}
-}
-
-static la_int64_t outer_skip(struct archive *a, void *ud, la_int64_t req)
-{
-	struct outer *o = ud;
-	off_t cur = lseek(o->fd, 0, SEEK_CUR);
-	if (cur < 0)
-		return 0;
-	if (lseek(o->fd, req, SEEK_CUR) < 0)
-		return 0;
-	return req;
-}
-
-static int outer_open(struct archive **out, struct outer *o, const char *path, ai_err_t *err)
-{
-	o->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (o->fd < 0)
-		return ai_err_set(err, errno, "%s", path);
-	struct stat st;
-	if (fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(o->fd);
-		return ai_err_set(err, 0, "%s: not a regular file", path);
-	}
+	memset(s, 0, sizeof(*s));
+	s->fd = az_open_regular(path, err);
+	if (s->fd < 0)
+		return -1;
 	struct archive *a = archive_read_new();
 	if (!a)
 		abort();
 	archive_read_support_format_tar(a);
-	archive_read_set_read_callback(a, outer_read);
-	archive_read_set_skip_callback(a, outer_skip);
-	archive_read_set_callback_data(a, o);
-	if (archive_read_open1(a) != ARCHIVE_OK) {
+	if (az_fdsrc_open(a, s) != ARCHIVE_OK) {
 		ai_err_set(err, 0, "%s: %s", path, archive_error_string(a));
 		archive_read_free(a);
-		close(o->fd);
+		close(s->fd);
 		return -1;
 	}
 	*out = a;
@@ -375,7 +336,7 @@ static int outer_open(struct archive **out, struct outer *o, const char *path, a
 
 static int load_smalls(struct az_image *img, struct smalls *sm, ai_err_t *err)
 {
-	struct outer o;
+	struct az_fdsrc o;
 	struct archive *a cleanup_archive = NULL;
 	if (outer_open(&a, &o, img->path, err) < 0)
 		return -1;
@@ -710,7 +671,7 @@ static int walk_one(struct az_image *img, size_t li, struct layer_src *src, laye
 			return ai_err_wrap(err, "image %s", img->ref);
 		return 0;
 	}
-	struct outer o;
+	struct az_fdsrc o;
 	struct archive *a cleanup_archive = NULL;
 	if (outer_open(&a, &o, img->path, err) < 0)
 		return -1;
