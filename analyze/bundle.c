@@ -1,11 +1,10 @@
-/* Reading a bundle: stream the tar once with libarchive (no extraction), keep only the JSON
- * members the model is built from, each bounded, and hand them to the evidence readers. */
+/* The afterimage bundle reader (see bundle.h). */
+#include "analyze/bundle.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/archive.h"
-#include "analyze/checkpoint.h"
 #include "analyze/util.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -14,7 +13,7 @@ static const struct {
 	const char *name;
 	int have;
 	int (*read)(struct az_model *, const char *, size_t, ai_err_t *);
-} readers[] = {
+} members[] = {
     {AI_M_MANIFEST, AZ_HAVE_MANIFEST, az_manifest_read},
     {AI_M_PROCESSES, AZ_HAVE_PROCS, az_processes_read},
     {AI_M_FDS, AZ_HAVE_FDS, az_fds_read},
@@ -22,71 +21,68 @@ static const struct {
     {AI_M_MOUNTS, AZ_HAVE_MOUNTS, az_mounts_read},
     {AI_M_UPPER_IDX, AZ_HAVE_UPPER, az_upper_read},
 };
+#define NMEMBERS (sizeof(members) / sizeof(members[0]))
 
-static void ck_freep(struct az_ck_load **s)
+/* The evidence member e is, or -1. */
+static int member_of(struct archive_entry *e)
 {
-	az_ck_free(*s);
+	const char *name = archive_entry_pathname(e);
+	if (!name || archive_entry_filetype(e) != AE_IFREG)
+		return -1;
+	for (size_t i = 0; i < NMEMBERS; i++)
+		if (!strcmp(name, members[i].name))
+			return (int)i;
+	return -1;
 }
 
-int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err)
+/* Any evidence member marks a bundle, and so do its sums and their signature (verify's subject:
+ * a bundle that is nothing else still verifies, or fails to, as a bundle). */
+static bool bundle_probe(struct archive *a, struct archive_entry *e)
 {
-	memset(m, 0, sizeof(*m));
-	struct archive *a __attribute__((cleanup(az_archive_freep))) = NULL;
-	/* filters: a checkpoint archive may be gzip or zstd compressed (bundles are plain tars) */
-	if (az_tar_open_file(&a, bundle, true, err) < 0)
-		return ai_err_wrap(err, "not an afterimage bundle or checkpoint archive (a tar)");
-	struct az_ck_load *ck __attribute__((cleanup(ck_freep))) = az_ck_new();
+	(void)a;
+	if (member_of(e) >= 0)
+		return true;
+	const char *name = archive_entry_pathname(e);
+	return archive_entry_filetype(e) == AE_IFREG &&
+	       (!strcmp(name, AI_M_SUMS) || !strcmp(name, AI_M_SUMS_SIG));
+}
+
+static int bundle_load(const struct az_input *in, struct az_model *m, ai_err_t *err)
+{
 	struct archive_entry *e;
 	size_t count = 0;
-	bool bundle_member = false;
 	int r;
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+	while ((r = archive_read_next_header(in->a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (++count > AZ_MAX_MEMBERS)
-			return ai_err_set(err, 0, "%s: more than %u members", bundle, AZ_MAX_MEMBERS);
-		const char *name = archive_entry_pathname(e);
-		if (!name)
+			return ai_err_set(err, 0, "%s: more than %u members", in->path, AZ_MAX_MEMBERS);
+		int i = member_of(e);
+		if (i < 0)
 			continue;
-		if (!bundle_member) {
-			int cr = az_ck_member(ck, a, e, err);
-			if (cr < 0)
-				return ai_err_wrap(err, "%s: checkpoint archive", bundle);
-			if (cr > 0)
-				continue;
-		}
-		if (archive_entry_filetype(e) != AE_IFREG)
-			continue;
-		for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
-			if (strcmp(name, readers[i].name))
-				continue;
-			if (az_ck_seen(ck))
-				return ai_err_set(err, 0,
-						  "%s: both afterimage bundle members (%s) and checkpoint "
-						  "members (config.dump, spec.dump): refused",
-						  bundle, name);
-			bundle_member = true;
-			if (m->have[readers[i].have])
-				return ai_err_set(err, 0, "%s: member %s appears twice", bundle, name);
-			cleanup_free char *doc = NULL;
-			size_t len;
-			if (az_read_member(a, e, AZ_MAX_JSON_MEMBER, &doc, &len, err) < 0 ||
-			    readers[i].read(m, doc, len, err) < 0)
-				return ai_err_wrap(err, "%s", bundle);
-			m->have[readers[i].have] = true;
-		}
+		if (m->have[members[i].have])
+			return ai_err_set(err, 0, "%s: member %s appears twice", in->path, members[i].name);
+		cleanup_free char *doc = NULL;
+		size_t len;
+		if (az_read_member(in->a, e, AZ_MAX_JSON_MEMBER, &doc, &len, err) < 0 ||
+		    members[i].read(m, doc, len, err) < 0)
+			return ai_err_wrap(err, "%s", in->path);
+		m->have[members[i].have] = true;
 	}
 	if (r != ARCHIVE_EOF)
-		return ai_err_set(err, 0, "%s: unreadable archive after %zu members: %s", bundle, count,
-				  archive_error_string(a) ? archive_error_string(a) : "error");
-	if (!bundle_member && az_ck_seen(ck))
-		return az_ck_finish(ck, m, err) < 0 ? ai_err_wrap(err, "%s: checkpoint archive", bundle) : 0;
+		return ai_err_set(err, 0, "%s: unreadable archive after %zu members: %s", in->path, count,
+				  archive_error_string(in->a) ? archive_error_string(in->a) : "error");
 	if (!m->have[AZ_HAVE_MANIFEST] && !m->have[AZ_HAVE_PROCS] && !m->have[AZ_HAVE_UPPER])
-		return ai_err_set(
-		    err, 0,
-		    "%s: not an afterimage bundle (no manifest.json, processes.json or fs/upper.json)"
-		    " nor a checkpoint archive (no config.dump or spec.dump)",
-		    bundle);
+		return AZ_INPUT_NONE;
 	return 0;
 }
+
+const struct az_input_ops az_bundle_input = {
+    .name = "afterimage bundle",
+    .what = "an afterimage bundle",
+    .marks = "no manifest.json, processes.json or fs/upper.json",
+    .probe = bundle_probe,
+    .load = bundle_load,
+    .unsigned_why = NULL, /* verify checks its signatures */
+};
 
 int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {

@@ -9,8 +9,8 @@
 #include <string.h>
 #include "analyze/archive.h"
 #include "analyze/criu.h"
+#include "analyze/model.h"
 #include "analyze/util.h"
-#include "common/bundle.h"
 #include "common/cleanup.h"
 #include "common/hash.h"
 
@@ -22,10 +22,10 @@ struct ck_core {
 	struct az_str comm;
 };
 
-struct az_ck_load {
+struct ck_load {
 	struct az_ckpt ck;
 	struct az_str id, name;
-	bool have_config, have_spec, have_pstree, any_bundle_member;
+	bool have_config, have_spec, have_pstree;
 	struct az_upper *up;
 	size_t nup, upcap;
 	struct az_str *del;
@@ -37,15 +37,15 @@ struct az_ck_load {
 	int64_t newest_mtime_ns;
 };
 
-struct az_ck_load *az_ck_new(void)
+static struct ck_load *ck_new(void)
 {
-	struct az_ck_load *s = calloc(1, sizeof(*s));
+	struct ck_load *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
 	return s;
 }
 
-void az_ck_free(struct az_ck_load *s)
+static void ck_free(struct ck_load *s)
 {
 	if (!s)
 		return;
@@ -72,9 +72,17 @@ void az_ck_free(struct az_ck_load *s)
 	free(s);
 }
 
-bool az_ck_seen(const struct az_ck_load *s)
+static void ck_freep(struct ck_load **s)
 {
-	return s->have_config || s->have_spec;
+	ck_free(*s);
+}
+
+/* A member's name without its leading "./"s. */
+static const char *member_name(const char *name)
+{
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	return name;
 }
 
 /* ---- config.dump, spec.dump */
@@ -89,7 +97,7 @@ static int str_first(json_t *o, const char *const *keys, struct az_str *out, ai_
 	return 0;
 }
 
-static int read_config(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+static int read_config(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
 	if (az_j_parse(doc, len, "config.dump", &j, err) < 0)
@@ -110,7 +118,7 @@ static int read_config(struct az_ck_load *s, const char *doc, size_t len, ai_err
 	return 0;
 }
 
-static int read_spec(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+static int read_spec(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
 	if (az_j_parse(doc, len, "spec.dump", &j, err) < 0)
@@ -139,7 +147,7 @@ static int read_spec(struct az_ck_load *s, const char *doc, size_t len, ai_err_t
 
 /* ---- deleted.files: a JSON array of absolute paths */
 
-static int read_deleted(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+static int read_deleted(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
 	if (az_j_parse(doc, len, "deleted.files", &j, err) < 0)
@@ -184,7 +192,7 @@ static int read_deleted(struct az_ck_load *s, const char *doc, size_t len, ai_er
 
 /* ---- rootfs-diff.tar: a tar inside the outer member, read through callbacks */
 
-static struct az_upper *up_add(struct az_ck_load *s)
+static struct az_upper *up_add(struct ck_load *s)
 {
 	if (s->nup == s->upcap) {
 		s->upcap = s->upcap ? s->upcap * 2 : 64;
@@ -219,7 +227,7 @@ static bool norm_name(const char *name, struct ai_buf *out)
 	return true;
 }
 
-static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_t *err)
+static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *err)
 {
 	struct az_membersrc *in = malloc(sizeof(*in));
 	if (!in)
@@ -308,7 +316,7 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 			ai_buf_init(&t);
 			if (norm_name(hl, &t) && t.len <= AZ_MAX_PATH)
 				az_str_set(&u->hardlink_to, t.data, t.len);
-			/* content: that of the first link, found after the pass (az_ck_finish) */
+			/* content: that of the first link, found after the pass (ck_finish) */
 			u->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
 			continue;
 		}
@@ -365,7 +373,7 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 
 static int pstree_entry(void *ud, size_t index, const struct az_criu_pstree *x, ai_err_t *err)
 {
-	struct az_ck_load *s = ud;
+	struct ck_load *s = ud;
 	if (index >= AZ_CK_MAX_PROCS)
 		return ai_err_set(err, 0, "more than %u processes", AZ_CK_MAX_PROCS);
 	if (s->nprocs == s->proccap) {
@@ -385,7 +393,7 @@ static int pstree_entry(void *ud, size_t index, const struct az_criu_pstree *x, 
 	return 0;
 }
 
-static int read_pstree(struct az_ck_load *s, const uint8_t *d, size_t len, ai_err_t *err)
+static int read_pstree(struct ck_load *s, const uint8_t *d, size_t len, ai_err_t *err)
 {
 	if (az_criu_pstree_read(d, len, pstree_entry, s, err) < 0)
 		return ai_err_wrap(err, "checkpoint/pstree.img");
@@ -393,7 +401,7 @@ static int read_pstree(struct az_ck_load *s, const uint8_t *d, size_t len, ai_er
 	return 0;
 }
 
-static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t len, ai_err_t *err)
+static int read_core(struct ck_load *s, int64_t pid, const uint8_t *d, size_t len, ai_err_t *err)
 {
 	struct az_criu_core x;
 	if (az_criu_core_read(d, len, &x, err) < 0)
@@ -434,7 +442,9 @@ static bool core_pid(const char *base, int64_t *pid)
 	return true;
 }
 
-int az_ck_member(struct az_ck_load *s, struct archive *a, struct archive_entry *e, ai_err_t *err)
+/* One member of the archive: 1 when it was a checkpoint member (read), 0 when not, -1 (err set)
+ * when it was one and is malformed. */
+static int ck_member(struct ck_load *s, struct archive *a, struct archive_entry *e, ai_err_t *err)
 {
 	const char *name = archive_entry_pathname(e);
 	if (!name)
@@ -444,8 +454,7 @@ int az_ck_member(struct az_ck_load *s, struct archive *a, struct archive_entry *
 		if (t > s->newest_mtime_ns)
 			s->newest_mtime_ns = t;
 	}
-	while (name[0] == '.' && name[1] == '/')
-		name += 2;
+	name = member_name(name);
 	if (!strncmp(name, "checkpoint/", 11) && name[11])
 		s->ck.criu_images++;
 	if (archive_entry_filetype(e) != AE_IFREG)
@@ -528,7 +537,7 @@ static size_t lower_bound(const struct az_upper *u, size_t n, const char *p, siz
 	return lo;
 }
 
-static void finish_upper(struct az_ck_load *s)
+static void finish_upper(struct ck_load *s)
 {
 	size_t nfiles = s->nup;
 	qsort(s->up, nfiles, sizeof(*s->up), cmp_upper);
@@ -579,7 +588,7 @@ static void finish_upper(struct az_ck_load *s)
 	qsort(s->up, s->nup, sizeof(*s->up), cmp_upper);
 }
 
-static void finish_procs(struct az_ck_load *s)
+static void finish_procs(struct ck_load *s)
 {
 	if (!s->have_pstree)
 		return;
@@ -621,9 +630,9 @@ static void finish_procs(struct az_ck_load *s)
 	s->ck.procs_decoded = true;
 }
 
-int az_ck_finish(struct az_ck_load *s, struct az_model *m, ai_err_t *err)
+/* Move what was read into m (which holds nothing else yet). */
+static void ck_finish(struct ck_load *s, struct az_model *m)
 {
-	(void)err;
 	finish_upper(s);
 	finish_procs(s);
 	if (!s->ck.checkpointed_ns) {
@@ -656,28 +665,61 @@ int az_ck_finish(struct az_ck_load *s, struct az_model *m, ai_err_t *err)
 		s->nprocs = 0;
 		m->have[AZ_HAVE_PROCS] = true;
 	}
+}
+
+/* ---- the reader */
+
+/* config.dump or spec.dump marks a checkpoint archive. */
+static bool ck_probe(struct archive *a, struct archive_entry *e)
+{
+	(void)a;
+	const char *name = archive_entry_pathname(e);
+	if (!name || archive_entry_filetype(e) != AE_IFREG)
+		return false;
+	name = member_name(name);
+	return !strcmp(name, "config.dump") || !strcmp(name, "spec.dump");
+}
+
+static int ck_load(const struct az_input *in, struct az_model *m, ai_err_t *err)
+{
+	struct ck_load *s __attribute__((cleanup(ck_freep))) = ck_new();
+	struct archive_entry *e;
+	size_t count = 0;
+	int r;
+	while ((r = archive_read_next_header(in->a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (++count > AZ_MAX_MEMBERS)
+			return ai_err_set(err, 0, "%s: more than %u members", in->path, AZ_MAX_MEMBERS);
+		const char *name = archive_entry_pathname(e);
+		if (!name)
+			continue;
+		int cr = ck_member(s, in->a, e, err);
+		if (cr < 0)
+			return ai_err_wrap(err, "%s: checkpoint archive", in->path);
+		if (cr > 0)
+			continue;
+		const struct az_input_ops *other = in->claimant(in, e);
+		if (other)
+			return ai_err_set(err, 0,
+					  "%s: both %s members (%s) and checkpoint members (config.dump, "
+					  "spec.dump): refused",
+					  in->path, other->name, name);
+	}
+	if (r != ARCHIVE_EOF)
+		return ai_err_set(err, 0, "%s: unreadable archive after %zu members: %s", in->path, count,
+				  archive_error_string(in->a) ? archive_error_string(in->a) : "error");
+	if (!s->have_config && !s->have_spec)
+		return AZ_INPUT_NONE;
+	ck_finish(s, m);
 	return 0;
 }
 
-int az_ck_detect(const char *path)
-{
-	struct archive *a cleanup_archive = NULL;
-	ai_err_t err;
-	if (az_tar_open_file(&a, path, true, &err) < 0)
-		return 0;
-	struct archive_entry *e;
-	bool ck = false;
-	size_t count = 0;
-	while (archive_read_next_header(a, &e) == ARCHIVE_OK && ++count <= AZ_MAX_MEMBERS) {
-		const char *n = archive_entry_pathname(e);
-		if (!n)
-			continue;
-		while (n[0] == '.' && n[1] == '/')
-			n += 2;
-		if (!strcmp(n, AI_M_MANIFEST) || !strcmp(n, AI_M_SUMS))
-			return 0;
-		if (!strcmp(n, "config.dump") || !strcmp(n, "spec.dump"))
-			ck = true;
-	}
-	return ck;
-}
+const struct az_input_ops az_checkpoint_input = {
+    .name = "checkpoint archive",
+    .what = "a checkpoint archive",
+    .marks = "no config.dump or spec.dump",
+    .probe = ck_probe,
+    .load = ck_load,
+    .unsigned_why = "a Podman/CRI-O checkpoint archive: it carries no signature, SHA256SUMS or "
+		    "manifest.json (no signature), so nothing can be verified; its views and "
+		    "attribution still work",
+};

@@ -1,9 +1,10 @@
-/* The analyzer's in-memory model of one bundle: one reader module per evidence kind
- * (processes.c, fds.c, sockets.c, mounts.c, upper.c, manifest in bundle.c) fills it from the
- * bundle's JSON members; views (views.c, layers.c, findings.c, timeline.c, report.c, diff.c) only
- * read it; model.c owns its lifetime. Every string from the target is bytes: `struct az_str` keeps the exact
- * bytes (taken from `<key>_hex` when the collector wrote one) and is NUL-terminated for convenience; a string
- * holding a NUL byte is refused by the readers. */
+/* The analyzer's in-memory model of one piece of evidence: the input layer (input.c) detects the
+ * format and one reader fills the model (bundle.c from the bundle's JSON members through one
+ * reader module per evidence kind: processes.c, fds.c, sockets.c, mounts.c, upper.c; checkpoint.c
+ * from a checkpoint archive); views (views.c, layers.c, findings.c, timeline.c, report.c, diff.c)
+ * only read it; model.c owns its lifetime. Every string from the target is bytes: `struct az_str`
+ * keeps the exact bytes (taken from `<key>_hex` when the collector wrote one) and is NUL-terminated
+ * for convenience; a string holding a NUL byte is refused by the readers. */
 #ifndef AZ_MODEL_H
 #define AZ_MODEL_H
 #include <stdbool.h>
@@ -170,10 +171,10 @@ struct az_model {
 };
 enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUNTS, AZ_HAVE_UPPER };
 
-/* bundle.c: stream BUNDLE (a .tar) once, parse every JSON member into m; a Podman/CRI-O
- * checkpoint archive (plain, gzip or zstd) is recognised in the same pass and loaded through
- * checkpoint.c. */
-int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err);
+/* input.c: open PATH once, detect its format once (an afterimage bundle, a Podman/CRI-O
+ * checkpoint archive; plain, gzip, zstd or xz) and have that format's reader fill m. m is zeroed
+ * first; az_model_free it after, on failure too. */
+int az_model_load(struct az_model *m, const char *path, ai_err_t *err);
 /* model.c */
 void az_model_free(struct az_model *m);
 /* Free what one record owns (the record itself belongs to its array). */
