@@ -522,6 +522,13 @@ static int cmp_proc(const void *x, const void *y)
 	return a->pid < b->pid ? -1 : a->pid > b->pid;
 }
 
+/* qsort, for arrays that may be empty (and NULL, which qsort may not be given) */
+static void sort(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n)
+		qsort(v, n, size, cmp);
+}
+
 /* Binary search in the path-sorted entries [0, n): the first index whose path is >= (p, l). */
 static size_t lower_bound(const struct az_upper *u, size_t n, const char *p, size_t l)
 {
@@ -540,7 +547,7 @@ static size_t lower_bound(const struct az_upper *u, size_t n, const char *p, siz
 static void finish_upper(struct ck_load *s)
 {
 	size_t nfiles = s->nup;
-	qsort(s->up, nfiles, sizeof(*s->up), cmp_upper);
+	sort(s->up, nfiles, sizeof(*s->up), cmp_upper);
 	/* hardlinks: the content of the first link */
 	for (size_t i = 0; i < nfiles; i++) {
 		struct az_upper *u = &s->up[i];
@@ -585,15 +592,15 @@ static void finish_upper(struct ck_load *s)
 		}
 	}
 	/* parents before children, for the attribution's opaque-ancestor check */
-	qsort(s->up, s->nup, sizeof(*s->up), cmp_upper);
+	sort(s->up, s->nup, sizeof(*s->up), cmp_upper);
 }
 
 static void finish_procs(struct ck_load *s)
 {
 	if (!s->have_pstree)
 		return;
-	qsort(s->cores, s->ncores, sizeof(*s->cores), cmp_core);
-	qsort(s->procs, s->nprocs, sizeof(*s->procs), cmp_proc);
+	sort(s->cores, s->ncores, sizeof(*s->cores), cmp_core);
+	sort(s->procs, s->nprocs, sizeof(*s->procs), cmp_proc);
 	for (size_t i = 0; i < s->nprocs; i++) {
 		struct az_proc *p = &s->procs[i];
 		size_t lo = 0, hi = s->ncores;
