@@ -1,77 +1,19 @@
-/* Reading a bundle: stream the tar once with libarchive (no extraction), keep only the JSON
- * members the model is built from, each bounded, and hand them to the evidence readers. */
+/* The afterimage bundle reader (see bundle.h). */
+#include "analyze/bundle.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
 #include <string.h>
-#include "analyze/bundle.h"
-#include "analyze/checkpoint.h"
+#include "analyze/archive.h"
 #include "analyze/util.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
-
-void az_archive_freep(struct archive **a)
-{
-	if (*a)
-		archive_read_free(*a);
-}
-
-int az_tar_open_file(struct archive **out, const char *path, bool filters, ai_err_t *err)
-{
-	struct archive *a = archive_read_new();
-	if (!a)
-		return ai_err_set(err, 0, "archive_read_new failed");
-	archive_read_support_format_tar(a);
-	if (filters)
-		archive_read_support_filter_all(a);
-	if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK) {
-		ai_err_set(err, archive_errno(a) > 0 ? archive_errno(a) : 0, "%s: %s", path,
-			   archive_error_string(a) ? archive_error_string(a) : "cannot open");
-		archive_read_free(a);
-		return -1;
-	}
-	*out = a;
-	return 0;
-}
-
-int az_read_member(struct archive *a, struct archive_entry *e, size_t max, char **out, size_t *outlen,
-		   ai_err_t *err)
-{
-	const char *name = archive_entry_pathname(e);
-	if (archive_entry_size_is_set(e) && archive_entry_size(e) > (la_int64_t)max)
-		return ai_err_set(err, 0, "member %s: %lld bytes, more than the limit of %zu",
-				  name ? name : "?", (long long)archive_entry_size(e), max);
-	struct ai_buf b cleanup_buf;
-	ai_buf_init(&b);
-	char chunk[65536];
-	for (;;) {
-		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
-		if (n < 0)
-			return ai_err_set(err, 0, "member %s: %s", name ? name : "?",
-					  archive_error_string(a));
-		if (n == 0)
-			break;
-		if (b.len + (size_t)n > max)
-			return ai_err_set(err, 0, "member %s: more than the limit of %zu bytes",
-					  name ? name : "?", max);
-		ai_buf_add(&b, chunk, (size_t)n);
-	}
-	ai_buf_cstr(&b);
-	*outlen = b.len;
-	*out = ai_buf_steal(&b);
-	if (!*out) {
-		*out = strdup("");
-		if (!*out)
-			abort();
-	}
-	return 0;
-}
 
 static const struct {
 	const char *name;
 	int have;
 	int (*read)(struct az_model *, const char *, size_t, ai_err_t *);
-} readers[] = {
+} members[] = {
     {AI_M_MANIFEST, AZ_HAVE_MANIFEST, az_manifest_read},
     {AI_M_PROCESSES, AZ_HAVE_PROCS, az_processes_read},
     {AI_M_FDS, AZ_HAVE_FDS, az_fds_read},
@@ -79,71 +21,68 @@ static const struct {
     {AI_M_MOUNTS, AZ_HAVE_MOUNTS, az_mounts_read},
     {AI_M_UPPER_IDX, AZ_HAVE_UPPER, az_upper_read},
 };
+#define NMEMBERS (sizeof(members) / sizeof(members[0]))
 
-static void ck_freep(struct az_ck_load **s)
+/* The evidence member e is, or -1. */
+static int member_of(struct archive_entry *e)
 {
-	az_ck_free(*s);
+	const char *name = archive_entry_pathname(e);
+	if (!name || archive_entry_filetype(e) != AE_IFREG)
+		return -1;
+	for (size_t i = 0; i < NMEMBERS; i++)
+		if (!strcmp(name, members[i].name))
+			return (int)i;
+	return -1;
 }
 
-int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err)
+/* Any evidence member marks a bundle, and so do its sums and their signature (verify's subject:
+ * a bundle that is nothing else still verifies, or fails to, as a bundle). */
+static bool bundle_probe(struct archive *a, struct archive_entry *e)
 {
-	memset(m, 0, sizeof(*m));
-	struct archive *a __attribute__((cleanup(az_archive_freep))) = NULL;
-	/* filters: a checkpoint archive may be gzip or zstd compressed (bundles are plain tars) */
-	if (az_tar_open_file(&a, bundle, true, err) < 0)
-		return ai_err_wrap(err, "not an afterimage bundle or checkpoint archive (a tar)");
-	struct az_ck_load *ck __attribute__((cleanup(ck_freep))) = az_ck_new();
+	(void)a;
+	if (member_of(e) >= 0)
+		return true;
+	const char *name = archive_entry_pathname(e);
+	return archive_entry_filetype(e) == AE_IFREG &&
+	       (!strcmp(name, AI_M_SUMS) || !strcmp(name, AI_M_SUMS_SIG));
+}
+
+static int bundle_load(const struct az_input *in, struct az_model *m, ai_err_t *err)
+{
 	struct archive_entry *e;
 	size_t count = 0;
-	bool bundle_member = false;
 	int r;
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+	while ((r = archive_read_next_header(in->a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (++count > AZ_MAX_MEMBERS)
-			return ai_err_set(err, 0, "%s: more than %u members", bundle, AZ_MAX_MEMBERS);
-		const char *name = archive_entry_pathname(e);
-		if (!name)
+			return ai_err_set(err, 0, "%s: more than %u members", in->path, AZ_MAX_MEMBERS);
+		int i = member_of(e);
+		if (i < 0)
 			continue;
-		if (!bundle_member) {
-			int cr = az_ck_member(ck, a, e, err);
-			if (cr < 0)
-				return ai_err_wrap(err, "%s: checkpoint archive", bundle);
-			if (cr > 0)
-				continue;
-		}
-		if (archive_entry_filetype(e) != AE_IFREG)
-			continue;
-		for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
-			if (strcmp(name, readers[i].name))
-				continue;
-			if (az_ck_seen(ck))
-				return ai_err_set(err, 0,
-						  "%s: both afterimage bundle members (%s) and checkpoint "
-						  "members (config.dump, spec.dump): refused",
-						  bundle, name);
-			bundle_member = true;
-			if (m->have[readers[i].have])
-				return ai_err_set(err, 0, "%s: member %s appears twice", bundle, name);
-			cleanup_free char *doc = NULL;
-			size_t len;
-			if (az_read_member(a, e, AZ_MAX_JSON_MEMBER, &doc, &len, err) < 0 ||
-			    readers[i].read(m, doc, len, err) < 0)
-				return ai_err_wrap(err, "%s", bundle);
-			m->have[readers[i].have] = true;
-		}
+		if (m->have[members[i].have])
+			return ai_err_set(err, 0, "%s: member %s appears twice", in->path, members[i].name);
+		cleanup_free char *doc = NULL;
+		size_t len;
+		if (az_read_member(in->a, e, AZ_MAX_JSON_MEMBER, &doc, &len, err) < 0 ||
+		    members[i].read(m, doc, len, err) < 0)
+			return ai_err_wrap(err, "%s", in->path);
+		m->have[members[i].have] = true;
 	}
 	if (r != ARCHIVE_EOF)
-		return ai_err_set(err, 0, "%s: unreadable archive after %zu members: %s", bundle, count,
-				  archive_error_string(a) ? archive_error_string(a) : "error");
-	if (!bundle_member && az_ck_seen(ck))
-		return az_ck_finish(ck, m, err) < 0 ? ai_err_wrap(err, "%s: checkpoint archive", bundle) : 0;
+		return ai_err_set(err, 0, "%s: unreadable archive after %zu members: %s", in->path, count,
+				  archive_error_string(in->a) ? archive_error_string(in->a) : "error");
 	if (!m->have[AZ_HAVE_MANIFEST] && !m->have[AZ_HAVE_PROCS] && !m->have[AZ_HAVE_UPPER])
-		return ai_err_set(
-		    err, 0,
-		    "%s: not an afterimage bundle (no manifest.json, processes.json or fs/upper.json)"
-		    " nor a checkpoint archive (no config.dump or spec.dump)",
-		    bundle);
+		return AZ_INPUT_NONE;
 	return 0;
 }
+
+const struct az_input_ops az_bundle_input = {
+    .name = "afterimage bundle",
+    .what = "an afterimage bundle",
+    .marks = "no manifest.json, processes.json or fs/upper.json",
+    .probe = bundle_probe,
+    .load = bundle_load,
+    .unsigned_why = NULL, /* verify checks its signatures */
+};
 
 int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
@@ -166,96 +105,4 @@ int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *
 	x->errors = az_j_int(j, "errors", 0);
 	x->warnings = az_j_int(j, "warnings", 0);
 	return 0;
-}
-
-void az_model_free(struct az_model *m)
-{
-	struct az_manifest *x = &m->man;
-	az_str_free(&x->name);
-	az_str_free(&x->bundle_id);
-	az_str_free(&x->host);
-	az_str_free(&x->kernel);
-	az_str_free(&x->trigger);
-	az_str_free(&x->container_id);
-	az_str_free(&m->ck.image_name);
-	az_str_free(&m->ck.image_id);
-	az_str_free(&m->ck.runtime);
-	for (size_t i = 0; i < m->ck.nargs; i++)
-		az_str_free(&m->ck.args[i]);
-	free(m->ck.args);
-	for (size_t i = 0; i < m->nprocs; i++)
-		az_proc_free(&m->procs[i]);
-	free(m->procs);
-	for (size_t i = 0; i < m->nfds; i++) {
-		az_str_free(&m->fds[i].target);
-		az_str_free(&m->fds[i].rec_member);
-	}
-	free(m->fds);
-	for (size_t i = 0; i < m->nsocks; i++) {
-		az_str_free(&m->socks[i].laddr);
-		az_str_free(&m->socks[i].raddr);
-		az_str_free(&m->socks[i].path);
-		free(m->socks[i].owners);
-	}
-	free(m->socks);
-	for (size_t i = 0; i < m->nmounts; i++) {
-		struct az_mount *x2 = &m->mounts[i];
-		az_str_free(&x2->mount_point);
-		az_str_free(&x2->root);
-		az_str_free(&x2->fstype);
-		az_str_free(&x2->source);
-		az_str_free(&x2->options);
-	}
-	free(m->mounts);
-	az_str_free(&m->ov.upperdir);
-	az_str_free(&m->ov.redirect_dir);
-	az_str_free(&m->ov.options);
-	for (size_t i = 0; i < m->nupper; i++)
-		az_upper_free(&m->upper[i]);
-	free(m->upper);
-	memset(m, 0, sizeof(*m));
-}
-
-void az_proc_free(struct az_proc *p)
-{
-	az_str_free(&p->comm);
-	az_str_free(&p->cwd);
-	az_str_free(&p->exe);
-	az_str_free(&p->exe_member);
-	for (size_t k = 0; k < p->argc; k++)
-		az_str_free(&p->argv[k]);
-	free(p->argv);
-}
-
-void az_upper_free(struct az_upper *u)
-{
-	az_str_free(&u->path);
-	az_str_free(&u->target);
-	az_str_free(&u->hardlink_to);
-	az_str_free(&u->redirect);
-	az_str_free(&u->member);
-}
-
-/* procs are sorted by pid (az_processes_read): binary search, the first of equal pids. */
-const struct az_proc *az_model_proc(const struct az_model *m, int64_t pid)
-{
-	size_t lo = 0, hi = m->nprocs;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (m->procs[mid].pid < pid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < m->nprocs && m->procs[lo].pid == pid ? &m->procs[lo] : NULL;
-}
-
-size_t az_exe_path_len(const struct az_proc *p)
-{
-	static const char suf[] = " (deleted)";
-	size_t l = p->exe.len;
-	if (p->exe.s && l >= sizeof(suf) - 1 &&
-	    !memcmp(p->exe.s + l - (sizeof(suf) - 1), suf, sizeof(suf) - 1))
-		return l - (sizeof(suf) - 1);
-	return l;
 }

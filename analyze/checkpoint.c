@@ -1,15 +1,16 @@
 /* Podman / CRI-O checkpoint archive -> model (see checkpoint.h). Everything in the archive is
  * hostile: every document is bounded, rootfs-diff.tar is read as a nested libarchive stream over
- * the outer member's data (nothing touches the disk), CRIU images are decoded with a bounded
- * protobuf walker that only takes the few fields it needs. */
+ * the outer member's data (nothing touches the disk), CRIU images are decoded by criu.c, which
+ * only takes the few fields asked for. */
 #include "analyze/checkpoint.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
 #include <string.h>
-#include "analyze/bundle.h"
+#include "analyze/archive.h"
+#include "analyze/criu.h"
+#include "analyze/model.h"
 #include "analyze/util.h"
-#include "common/bundle.h"
 #include "common/cleanup.h"
 #include "common/hash.h"
 
@@ -21,30 +22,30 @@ struct ck_core {
 	struct az_str comm;
 };
 
-struct az_ck_load {
+struct ck_load {
 	struct az_ckpt ck;
 	struct az_str id, name;
-	bool have_config, have_spec, have_pstree, any_bundle_member;
+	bool have_config, have_spec, have_pstree;
 	struct az_upper *up;
 	size_t nup, upcap;
 	struct az_str *del;
 	size_t ndel;
 	struct az_proc *procs;
-	size_t nprocs;
+	size_t nprocs, proccap;
 	struct ck_core *cores;
 	size_t ncores, corecap;
 	int64_t newest_mtime_ns;
 };
 
-struct az_ck_load *az_ck_new(void)
+static struct ck_load *ck_new(void)
 {
-	struct az_ck_load *s = calloc(1, sizeof(*s));
+	struct ck_load *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
 	return s;
 }
 
-void az_ck_free(struct az_ck_load *s)
+static void ck_free(struct ck_load *s)
 {
 	if (!s)
 		return;
@@ -71,9 +72,17 @@ void az_ck_free(struct az_ck_load *s)
 	free(s);
 }
 
-bool az_ck_seen(const struct az_ck_load *s)
+static void ck_freep(struct ck_load **s)
 {
-	return s->have_config || s->have_spec;
+	ck_free(*s);
+}
+
+/* A member's name without its leading "./"s. */
+static const char *member_name(const char *name)
+{
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	return name;
 }
 
 /* ---- config.dump, spec.dump */
@@ -88,7 +97,7 @@ static int str_first(json_t *o, const char *const *keys, struct az_str *out, ai_
 	return 0;
 }
 
-static int read_config(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+static int read_config(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
 	if (az_j_parse(doc, len, "config.dump", &j, err) < 0)
@@ -109,7 +118,7 @@ static int read_config(struct az_ck_load *s, const char *doc, size_t len, ai_err
 	return 0;
 }
 
-static int read_spec(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+static int read_spec(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
 	if (az_j_parse(doc, len, "spec.dump", &j, err) < 0)
@@ -138,7 +147,7 @@ static int read_spec(struct az_ck_load *s, const char *doc, size_t len, ai_err_t
 
 /* ---- deleted.files: a JSON array of absolute paths */
 
-static int read_deleted(struct az_ck_load *s, const char *doc, size_t len, ai_err_t *err)
+static int read_deleted(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
 	if (az_j_parse(doc, len, "deleted.files", &j, err) < 0)
@@ -183,25 +192,7 @@ static int read_deleted(struct az_ck_load *s, const char *doc, size_t len, ai_er
 
 /* ---- rootfs-diff.tar: a tar inside the outer member, read through callbacks */
 
-struct inner {
-	struct archive *outer;
-	char buf[1 << 16];
-};
-
-static la_ssize_t inner_read(struct archive *a, void *ud, const void **out)
-{
-	struct inner *in = ud;
-	la_ssize_t n = archive_read_data(in->outer, in->buf, sizeof(in->buf));
-	if (n < 0) {
-		const char *e = archive_error_string(in->outer);
-		archive_set_error(a, -1, "outer archive: %s", e ? e : "read error");
-		return -1;
-	}
-	*out = in->buf;
-	return n;
-}
-
-static struct az_upper *up_add(struct az_ck_load *s)
+static struct az_upper *up_add(struct ck_load *s)
 {
 	if (s->nup == s->upcap) {
 		s->upcap = s->upcap ? s->upcap * 2 : 64;
@@ -236,18 +227,17 @@ static bool norm_name(const char *name, struct ai_buf *out)
 	return true;
 }
 
-static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_t *err)
+static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *err)
 {
-	struct inner *in = malloc(sizeof(*in));
+	struct az_membersrc *in = malloc(sizeof(*in));
 	if (!in)
 		abort();
-	in->outer = outer;
 	struct archive *a cleanup_archive = archive_read_new();
 	if (!a)
 		abort();
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
-	if (archive_read_open(a, in, NULL, inner_read, NULL) != ARCHIVE_OK) {
+	if (az_membersrc_open(a, in, outer) != ARCHIVE_OK) {
 		ai_err_set(err, 0, "rootfs-diff.tar: %s",
 			   archive_error_string(a) ? archive_error_string(a) : "cannot open");
 		free(in);
@@ -326,7 +316,7 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 			ai_buf_init(&t);
 			if (norm_name(hl, &t) && t.len <= AZ_MAX_PATH)
 				az_str_set(&u->hardlink_to, t.data, t.len);
-			/* content: that of the first link, found after the pass (az_ck_finish) */
+			/* content: that of the first link, found after the pass (ck_finish) */
 			u->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
 			continue;
 		}
@@ -379,195 +369,43 @@ static int read_rootfs_diff(struct az_ck_load *s, struct archive *outer, ai_err_
 	return rc;
 }
 
-/* ---- CRIU images: u32 magic(s), then entries of u32 size + protobuf message */
+/* ---- CRIU images (criu.c) */
 
-#define CRIU_IMG_COMMON_MAGIC  0x54564319u
-#define CRIU_IMG_SERVICE_MAGIC 0x55105940u
-#define CRIU_PSTREE_MAGIC      0x50273030u
-#define CRIU_CORE_MAGIC	       0x55053847u
-
-struct pb {
-	const uint8_t *p, *end;
-};
-
-static bool pb_varint(struct pb *b, uint64_t *v)
+static int pstree_entry(void *ud, size_t index, const struct az_criu_pstree *x, ai_err_t *err)
 {
-	uint64_t x = 0;
-	for (int sh = 0; sh < 64; sh += 7) {
-		if (b->p >= b->end)
-			return false;
-		uint8_t c = *b->p++;
-		x |= (uint64_t)(c & 0x7f) << sh;
-		if (!(c & 0x80)) {
-			*v = x;
-			return true;
-		}
+	struct ck_load *s = ud;
+	if (index >= AZ_CK_MAX_PROCS)
+		return ai_err_set(err, 0, "more than %u processes", AZ_CK_MAX_PROCS);
+	if (s->nprocs == s->proccap) {
+		s->proccap = s->proccap ? s->proccap * 2 : 64;
+		s->procs = realloc(s->procs, s->proccap * sizeof(*s->procs));
+		if (!s->procs)
+			abort();
 	}
-	return false;
+	struct az_proc *p = &s->procs[s->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = p->nspid = x->pid;
+	p->ppid = x->ppid;
+	p->exe_size = -1;
+	for (int k = 0; k < 4; k++)
+		p->uid[k] = p->gid[k] = -1;
+	p->threads = x->threads;
+	return 0;
 }
 
-/* Next field: its number and wire type; a varint value in *v, a length-delimited one in *sub.
- * Fixed 32/64-bit fields are skipped. false at the end or on malformed input (*bad set). */
-static bool pb_next(struct pb *b, uint32_t *field, uint64_t *v, struct pb *sub, bool *bad)
+static int read_pstree(struct ck_load *s, const uint8_t *d, size_t len, ai_err_t *err)
 {
-	*bad = false;
-	if (b->p >= b->end)
-		return false;
-	uint64_t key;
-	if (!pb_varint(b, &key) || (key >> 3) == 0 || (key >> 3) > UINT32_MAX) {
-		*bad = true;
-		return false;
-	}
-	*field = (uint32_t)(key >> 3);
-	switch (key & 7) {
-	case 0:
-		if (!pb_varint(b, v))
-			break;
-		sub->p = sub->end = NULL;
-		return true;
-	case 1:
-		if (b->end - b->p < 8)
-			break;
-		b->p += 8;
-		*v = 0;
-		sub->p = sub->end = NULL;
-		return true;
-	case 5:
-		if (b->end - b->p < 4)
-			break;
-		b->p += 4;
-		*v = 0;
-		sub->p = sub->end = NULL;
-		return true;
-	case 2: {
-		uint64_t l;
-		if (!pb_varint(b, &l) || l > (uint64_t)(b->end - b->p))
-			break;
-		sub->p = b->p;
-		sub->end = b->p + l;
-		b->p += l;
-		*v = l;
-		return true;
-	}
-	default:
-		break;
-	}
-	*bad = true;
-	return false;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Skip the magics; returns the offset of the first entry or -1. */
-static long criu_start(const uint8_t *d, size_t len, uint32_t magic)
-{
-	if (len < 4)
-		return -1;
-	uint32_t m0 = le32(d);
-	if (m0 == CRIU_IMG_COMMON_MAGIC || m0 == CRIU_IMG_SERVICE_MAGIC) {
-		if (len < 8 || le32(d + 4) != magic)
-			return -1;
-		return 8;
-	}
-	return m0 == magic ? 4 : -1;
-}
-
-/* Iterate the entries of an image: *entry is each message; false at the end; *bad on garbage. */
-static bool criu_entry(const uint8_t *d, size_t len, size_t *off, struct pb *entry, bool *bad)
-{
-	*bad = false;
-	if (*off == len)
-		return false;
-	if (len - *off < 4) {
-		*bad = true;
-		return false;
-	}
-	uint32_t sz = le32(d + *off);
-	*off += 4;
-	if (sz > len - *off) {
-		*bad = true;
-		return false;
-	}
-	entry->p = d + *off;
-	entry->end = d + *off + sz;
-	*off += sz;
-	return true;
-}
-
-static int read_pstree(struct az_ck_load *s, const uint8_t *d, size_t len, ai_err_t *err)
-{
-	long st = criu_start(d, len, CRIU_PSTREE_MAGIC);
-	if (st < 0)
-		return ai_err_set(err, 0, "checkpoint/pstree.img: not a CRIU pstree image (bad magic)");
-	size_t off = (size_t)st, cap = 0;
-	struct pb e;
-	bool bad;
-	while (criu_entry(d, len, &off, &e, &bad)) {
-		if (s->nprocs >= AZ_CK_MAX_PROCS)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: more than %u processes",
-					  AZ_CK_MAX_PROCS);
-		if (s->nprocs == cap) {
-			cap = cap ? cap * 2 : 64;
-			s->procs = realloc(s->procs, cap * sizeof(*s->procs));
-			if (!s->procs)
-				abort();
-		}
-		struct az_proc *p = &s->procs[s->nprocs];
-		memset(p, 0, sizeof(*p));
-		p->pid = p->ppid = p->nspid = -1;
-		p->exe_size = -1;
-		for (int k = 0; k < 4; k++)
-			p->uid[k] = p->gid[k] = -1;
-		p->threads = 0;
-		s->nprocs++;
-		uint32_t f;
-		uint64_t v;
-		struct pb sub;
-		bool fbad;
-		while (pb_next(&e, &f, &v, &sub, &fbad)) {
-			if (sub.p && f == 5) { /* packed threads */
-				uint64_t t;
-				while (sub.p < sub.end && pb_varint(&sub, &t))
-					p->threads++;
-				continue;
-			}
-			if (sub.p)
-				continue;
-			int64_t x = v > INT32_MAX ? -1 : (int64_t)v;
-			if (f == 1)
-				p->pid = p->nspid = x;
-			else if (f == 2)
-				p->ppid = x;
-			else if (f == 5)
-				p->threads++;
-		}
-		if (fbad)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: malformed protobuf",
-					  s->nprocs - 1);
-		if (p->pid < 0)
-			return ai_err_set(err, 0, "checkpoint/pstree.img: entry %zu: no pid", s->nprocs - 1);
-	}
-	if (bad)
-		return ai_err_set(err, 0, "checkpoint/pstree.img: truncated entry after %zu processes",
-				  s->nprocs);
+	if (az_criu_pstree_read(d, len, pstree_entry, s, err) < 0)
+		return ai_err_wrap(err, "checkpoint/pstree.img");
 	s->have_pstree = true;
 	return 0;
 }
 
-static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t len, ai_err_t *err)
+static int read_core(struct ck_load *s, int64_t pid, const uint8_t *d, size_t len, ai_err_t *err)
 {
-	long st = criu_start(d, len, CRIU_CORE_MAGIC);
-	if (st < 0)
-		return ai_err_set(err, 0, "checkpoint/core-%lld.img: not a CRIU core image (bad magic)",
-				  (long long)pid);
-	size_t off = (size_t)st;
-	struct pb e;
-	bool bad;
-	if (!criu_entry(d, len, &off, &e, &bad))
-		return ai_err_set(err, 0, "checkpoint/core-%lld.img: no entry", (long long)pid);
+	struct az_criu_core x;
+	if (az_criu_core_read(d, len, &x, err) < 0)
+		return ai_err_wrap(err, "checkpoint/core-%lld.img", (long long)pid);
 	if (s->ncores == s->corecap) {
 		s->corecap = s->corecap ? s->corecap * 2 : 64;
 		s->cores = realloc(s->cores, s->corecap * sizeof(*s->cores));
@@ -577,66 +415,13 @@ static int read_core(struct az_ck_load *s, int64_t pid, const uint8_t *d, size_t
 	struct ck_core *c = &s->cores[s->ncores++];
 	memset(c, 0, sizeof(*c));
 	c->pid = pid;
-	uint32_t f;
-	uint64_t v;
-	struct pb sub;
-	while (pb_next(&e, &f, &v, &sub, &bad)) {
-		if (f == 5 &&
-		    sub.p) { /* core_entry.thread_core -> creds (10): uid 1, gid 2, euid 3, egid 4, ... */
-			uint32_t tf;
-			uint64_t tv;
-			struct pb ts;
-			bool tbad;
-			while (pb_next(&sub, &tf, &tv, &ts, &tbad)) {
-				if (tf != 10 || !ts.p)
-					continue;
-				uint32_t cf;
-				uint64_t cv;
-				struct pb cs;
-				bool cbad;
-				for (int k = 0; k < 4; k++)
-					c->uid[k] = c->gid[k] = -1;
-				while (pb_next(&ts, &cf, &cv, &cs, &cbad))
-					if (!cs.p && cf >= 1 && cf <= 8)
-						((cf & 1) ? c->uid : c->gid)[(cf - 1) / 2] =
-						    cv > UINT32_MAX ? -1 : (int64_t)cv;
-				if (cbad)
-					tbad = true;
-				c->have_creds = true;
-				break;
-			}
-			if (tbad) {
-				bad = true;
-				break;
-			}
-			continue;
-		}
-		if (f != 3 || !sub.p)
-			continue; /* core_entry.tc (task_core_entry) */
-		uint32_t tf;
-		uint64_t tv;
-		struct pb ts;
-		bool tbad;
-		while (pb_next(&sub, &tf, &tv, &ts, &tbad)) {
-			if (tf == 1 && !ts.p) {
-				c->state = tv;
-				c->have_state = true;
-			} else if (tf == 6 && ts.p) {
-				size_t l = (size_t)(ts.end - ts.p);
-				if (l > 256 || memchr(ts.p, '\0', l))
-					return ai_err_set(err, 0, "checkpoint/core-%lld.img: bad comm",
-							  (long long)pid);
-				az_str_free(&c->comm);
-				az_str_set(&c->comm, (const char *)ts.p, l);
-			}
-		}
-		if (tbad) {
-			bad = true;
-			break;
-		}
-	}
-	if (bad)
-		return ai_err_set(err, 0, "checkpoint/core-%lld.img: malformed protobuf", (long long)pid);
+	c->state = x.state;
+	c->have_state = x.have_state;
+	c->have_creds = x.have_creds;
+	memcpy(c->uid, x.uid, sizeof(c->uid));
+	memcpy(c->gid, x.gid, sizeof(c->gid));
+	if (x.comm)
+		az_str_set(&c->comm, (const char *)x.comm, x.comm_len);
 	return 0;
 }
 
@@ -657,7 +442,9 @@ static bool core_pid(const char *base, int64_t *pid)
 	return true;
 }
 
-int az_ck_member(struct az_ck_load *s, struct archive *a, struct archive_entry *e, ai_err_t *err)
+/* One member of the archive: 1 when it was a checkpoint member (read), 0 when not, -1 (err set)
+ * when it was one and is malformed. */
+static int ck_member(struct ck_load *s, struct archive *a, struct archive_entry *e, ai_err_t *err)
 {
 	const char *name = archive_entry_pathname(e);
 	if (!name)
@@ -667,8 +454,7 @@ int az_ck_member(struct az_ck_load *s, struct archive *a, struct archive_entry *
 		if (t > s->newest_mtime_ns)
 			s->newest_mtime_ns = t;
 	}
-	while (name[0] == '.' && name[1] == '/')
-		name += 2;
+	name = member_name(name);
 	if (!strncmp(name, "checkpoint/", 11) && name[11])
 		s->ck.criu_images++;
 	if (archive_entry_filetype(e) != AE_IFREG)
@@ -736,6 +522,13 @@ static int cmp_proc(const void *x, const void *y)
 	return a->pid < b->pid ? -1 : a->pid > b->pid;
 }
 
+/* qsort, for arrays that may be empty (and NULL, which qsort may not be given) */
+static void sort(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n)
+		qsort(v, n, size, cmp);
+}
+
 /* Binary search in the path-sorted entries [0, n): the first index whose path is >= (p, l). */
 static size_t lower_bound(const struct az_upper *u, size_t n, const char *p, size_t l)
 {
@@ -751,10 +544,10 @@ static size_t lower_bound(const struct az_upper *u, size_t n, const char *p, siz
 	return lo;
 }
 
-static void finish_upper(struct az_ck_load *s)
+static void finish_upper(struct ck_load *s)
 {
 	size_t nfiles = s->nup;
-	qsort(s->up, nfiles, sizeof(*s->up), cmp_upper);
+	sort(s->up, nfiles, sizeof(*s->up), cmp_upper);
 	/* hardlinks: the content of the first link */
 	for (size_t i = 0; i < nfiles; i++) {
 		struct az_upper *u = &s->up[i];
@@ -799,15 +592,15 @@ static void finish_upper(struct az_ck_load *s)
 		}
 	}
 	/* parents before children, for the attribution's opaque-ancestor check */
-	qsort(s->up, s->nup, sizeof(*s->up), cmp_upper);
+	sort(s->up, s->nup, sizeof(*s->up), cmp_upper);
 }
 
-static void finish_procs(struct az_ck_load *s)
+static void finish_procs(struct ck_load *s)
 {
 	if (!s->have_pstree)
 		return;
-	qsort(s->cores, s->ncores, sizeof(*s->cores), cmp_core);
-	qsort(s->procs, s->nprocs, sizeof(*s->procs), cmp_proc);
+	sort(s->cores, s->ncores, sizeof(*s->cores), cmp_core);
+	sort(s->procs, s->nprocs, sizeof(*s->procs), cmp_proc);
 	for (size_t i = 0; i < s->nprocs; i++) {
 		struct az_proc *p = &s->procs[i];
 		size_t lo = 0, hi = s->ncores;
@@ -844,9 +637,9 @@ static void finish_procs(struct az_ck_load *s)
 	s->ck.procs_decoded = true;
 }
 
-int az_ck_finish(struct az_ck_load *s, struct az_model *m, ai_err_t *err)
+/* Move what was read into m (which holds nothing else yet). */
+static void ck_finish(struct ck_load *s, struct az_model *m)
 {
-	(void)err;
 	finish_upper(s);
 	finish_procs(s);
 	if (!s->ck.checkpointed_ns) {
@@ -879,28 +672,61 @@ int az_ck_finish(struct az_ck_load *s, struct az_model *m, ai_err_t *err)
 		s->nprocs = 0;
 		m->have[AZ_HAVE_PROCS] = true;
 	}
+}
+
+/* ---- the reader */
+
+/* config.dump or spec.dump marks a checkpoint archive. */
+static bool ck_probe(struct archive *a, struct archive_entry *e)
+{
+	(void)a;
+	const char *name = archive_entry_pathname(e);
+	if (!name || archive_entry_filetype(e) != AE_IFREG)
+		return false;
+	name = member_name(name);
+	return !strcmp(name, "config.dump") || !strcmp(name, "spec.dump");
+}
+
+static int ck_load(const struct az_input *in, struct az_model *m, ai_err_t *err)
+{
+	struct ck_load *s __attribute__((cleanup(ck_freep))) = ck_new();
+	struct archive_entry *e;
+	size_t count = 0;
+	int r;
+	while ((r = archive_read_next_header(in->a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (++count > AZ_MAX_MEMBERS)
+			return ai_err_set(err, 0, "%s: more than %u members", in->path, AZ_MAX_MEMBERS);
+		const char *name = archive_entry_pathname(e);
+		if (!name)
+			continue;
+		int cr = ck_member(s, in->a, e, err);
+		if (cr < 0)
+			return ai_err_wrap(err, "%s: checkpoint archive", in->path);
+		if (cr > 0)
+			continue;
+		const struct az_input_ops *other = in->claimant(in, e);
+		if (other)
+			return ai_err_set(err, 0,
+					  "%s: both %s members (%s) and checkpoint members (config.dump, "
+					  "spec.dump): refused",
+					  in->path, other->name, name);
+	}
+	if (r != ARCHIVE_EOF)
+		return ai_err_set(err, 0, "%s: unreadable archive after %zu members: %s", in->path, count,
+				  archive_error_string(in->a) ? archive_error_string(in->a) : "error");
+	if (!s->have_config && !s->have_spec)
+		return AZ_INPUT_NONE;
+	ck_finish(s, m);
 	return 0;
 }
 
-int az_ck_detect(const char *path)
-{
-	struct archive *a cleanup_archive = NULL;
-	ai_err_t err;
-	if (az_tar_open_file(&a, path, true, &err) < 0)
-		return 0;
-	struct archive_entry *e;
-	bool ck = false;
-	size_t count = 0;
-	while (archive_read_next_header(a, &e) == ARCHIVE_OK && ++count <= AZ_MAX_MEMBERS) {
-		const char *n = archive_entry_pathname(e);
-		if (!n)
-			continue;
-		while (n[0] == '.' && n[1] == '/')
-			n += 2;
-		if (!strcmp(n, AI_M_MANIFEST) || !strcmp(n, AI_M_SUMS))
-			return 0;
-		if (!strcmp(n, "config.dump") || !strcmp(n, "spec.dump"))
-			ck = true;
-	}
-	return ck;
-}
+const struct az_input_ops az_checkpoint_input = {
+    .name = "checkpoint archive",
+    .what = "a checkpoint archive",
+    .marks = "no config.dump or spec.dump",
+    .probe = ck_probe,
+    .load = ck_load,
+    .unsigned_why = "a Podman/CRI-O checkpoint archive: it carries no signature, SHA256SUMS or "
+		    "manifest.json (no signature), so nothing can be verified; its views and "
+		    "attribution still work",
+};

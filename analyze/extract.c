@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "analyze/bundle.h"
+#include "analyze/archive.h"
 #include "analyze/model.h"
 #include "common/cleanup.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "analyze/checkpoint.h"
+#include "analyze/input.h"
 #include "common/esc.h"
 #include "analyze/cli.h"
 #include "analyze/model.h"
@@ -19,14 +19,10 @@
 
 static int cmd_verify(struct az_opts *o)
 {
-	/* a checkpoint archive carries no afterimage signature: say so, distinctly (exit 5) */
-	if (az_ck_detect(o->bundle) == 1) {
-		ai_eprintf(
-		    NULL,
-		    "NOT SIGNED: %s is a Podman/CRI-O checkpoint archive: it carries no signature, "
-		    "SHA256SUMS or manifest.json (no signature), so nothing can be verified; its views "
-		    "and attribution still work",
-		    o->bundle);
+	/* a format that carries no afterimage signature (a checkpoint archive): say so, distinctly */
+	const char *why = az_input_unsigned(o->bundle);
+	if (why) {
+		ai_eprintf(NULL, "NOT SIGNED: %s is %s", o->bundle, why);
 		return AZ_EXIT_UNSIGNED;
 	}
 	if (!o->pub) {

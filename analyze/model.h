@@ -1,9 +1,10 @@
-/* The analyzer's in-memory model of one bundle: one reader module per evidence kind
- * (processes.c, fds.c, sockets.c, mounts.c, upper.c, manifest in bundle.c) fills it from the
- * bundle's JSON members; views (views.c, layers.c, findings.c, timeline.c, report.c, diff.c) only
- * read it. Every string from the target is bytes: `struct az_str` keeps the exact bytes (taken
- * from `<key>_hex` when the collector wrote one) and is NUL-terminated for convenience; a string
- * holding a NUL byte is refused by the readers. */
+/* The analyzer's in-memory model of one piece of evidence: the input layer (input.c) detects the
+ * format and one reader fills the model (bundle.c from the bundle's JSON members through one
+ * reader module per evidence kind: processes.c, fds.c, sockets.c, mounts.c, upper.c; checkpoint.c
+ * from a checkpoint archive); views (views.c, layers.c, findings.c, timeline.c, report.c, diff.c)
+ * only read it; model.c owns its lifetime. Every string from the target is bytes: `struct az_str`
+ * keeps the exact bytes (taken from `<key>_hex` when the collector wrote one) and is NUL-terminated
+ * for convenience; a string holding a NUL byte is refused by the readers. */
 #ifndef AZ_MODEL_H
 #define AZ_MODEL_H
 #include <stdbool.h>
@@ -21,6 +22,9 @@ struct az_str {
 	char *s; /* NULL when absent (JSON null or missing) */
 	size_t len;
 };
+void az_str_free(struct az_str *s);
+int az_str_set(struct az_str *s, const char *p, size_t len);
+bool az_str_eq(const struct az_str *a, const struct az_str *b);
 
 struct az_proc {
 	int64_t pid, ppid;
@@ -167,10 +171,11 @@ struct az_model {
 };
 enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUNTS, AZ_HAVE_UPPER };
 
-/* bundle.c: stream BUNDLE (a .tar) once, parse every JSON member into m; a Podman/CRI-O
- * checkpoint archive (plain, gzip or zstd) is recognised in the same pass and loaded through
- * checkpoint.c. */
-int az_model_load(struct az_model *m, const char *bundle, ai_err_t *err);
+/* input.c: open PATH once, detect its format once (an afterimage bundle, a Podman/CRI-O
+ * checkpoint archive; plain, gzip, zstd or xz) and have that format's reader fill m. m is zeroed
+ * first; az_model_free it after, on failure too. */
+int az_model_load(struct az_model *m, const char *path, ai_err_t *err);
+/* model.c */
 void az_model_free(struct az_model *m);
 /* Free what one record owns (the record itself belongs to its array). */
 void az_proc_free(struct az_proc *p);
@@ -186,6 +191,7 @@ int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *
 
 const char *az_fd_type_name(enum az_fd_type t);
 const char *az_utype_name(enum az_utype t);
+/* model.c: the process of pid (the first of equal pids), or NULL. */
 const struct az_proc *az_model_proc(const struct az_model *m, int64_t pid);
 /* The exe path without the kernel's " (deleted)" suffix. */
 size_t az_exe_path_len(const struct az_proc *p);

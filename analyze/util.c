@@ -177,33 +177,6 @@ int az_j_read_array(const char *doc, size_t len, const char *what, const char *k
 	return rc;
 }
 
-void az_str_free(struct az_str *s)
-{
-	free(s->s);
-	s->s = NULL;
-	s->len = 0;
-}
-
-int az_str_set(struct az_str *s, const char *p, size_t len)
-{
-	char *n = malloc(len + 1);
-	if (!n)
-		abort();
-	memcpy(n, p, len);
-	n[len] = '\0';
-	free(s->s);
-	s->s = n;
-	s->len = len;
-	return 0;
-}
-
-bool az_str_eq(const struct az_str *a, const struct az_str *b)
-{
-	if (!a->s || !b->s)
-		return !a->s && !b->s;
-	return a->len == b->len && !memcmp(a->s, b->s, a->len);
-}
-
 int az_j_strv(json_t *v, json_t *hexv, struct az_str *out, ai_err_t *err)
 {
 	out->s = NULL;

@@ -43,10 +43,6 @@ void az_j_fixed(json_t *obj, const char *key, char *out, size_t outlen);
 /* A lowercase 64-hex sha256 field, or "". */
 void az_j_sha256(json_t *obj, const char *key, char out[65]);
 
-void az_str_free(struct az_str *s);
-int az_str_set(struct az_str *s, const char *p, size_t len);
-bool az_str_eq(const struct az_str *a, const struct az_str *b);
-
 /* Write a buffer fully to stdout; -1 on error. */
 int az_write_stdout(const struct ai_buf *b, ai_err_t *err);
 /* Read a whole regular file from an open fd, refusing anything else or more than max bytes;

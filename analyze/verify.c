@@ -5,9 +5,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include "analyze/bundle.h"
+#include "analyze/archive.h"
 #include "analyze/util.h"
 #include "common/bundle.h"
 #include "common/cleanup.h"
@@ -21,33 +20,6 @@ struct member {
 	char sha256[65]; /* "" for entries without content (dirs, symlinks) */
 	bool listed;	 /* seen in SHA256SUMS */
 };
-
-struct stream {
-	int fd;
-	struct ai_hash b2;
-	uint64_t total;
-	int read_errno;
-	char buf[1 << 16];
-};
-
-static la_ssize_t stream_read(struct archive *a, void *ud, const void **out)
-{
-	struct stream *s = ud;
-	for (;;) {
-		ssize_t n = read(s->fd, s->buf, sizeof(s->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			s->read_errno = errno;
-			archive_set_error(a, errno, "read error");
-			return -1;
-		}
-		ai_hash_update(&s->b2, s->buf, (size_t)n);
-		s->total += (uint64_t)n;
-		*out = s->buf;
-		return n;
-	}
-}
 
 static void report(struct az_verify_result *r, bool fail, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -296,20 +268,18 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		return ai_err_wrap(err, "public key %s", pubkey_path);
 	ai_hex(pub.keyid, 8, res->keyid);
 
-	cleanup_close int fd = open(bundle, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	cleanup_close int fd = az_open_regular(bundle, err);
 	if (fd < 0)
-		return ai_err_set(err, errno, "%s", bundle);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return ai_err_set(err, errno, "%s", bundle);
-	if (!S_ISREG(st.st_mode))
-		return ai_err_set(err, 0, "%s: not a regular file", bundle);
+		return -1;
 
-	cleanup_free struct stream *s = calloc(1, sizeof(*s));
+	/* one pass feeds both the outer signature's hash and libarchive */
+	struct ai_hash b2;
+	cleanup_free struct az_fdsrc *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
 	s->fd = fd;
-	if (ai_hash_init_blake2b(&s->b2, err) < 0)
+	s->hash = &b2;
+	if (ai_hash_init_blake2b(&b2, err) < 0)
 		return -1;
 
 	struct archive *a cleanup_archive = archive_read_new();
@@ -326,7 +296,7 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	cleanup_buf struct ai_buf sh;
 	ai_buf_init(&sh);
 
-	if (archive_read_open(a, s, NULL, stream_read, NULL) != ARCHIVE_OK) {
+	if (az_fdsrc_open(a, s) != ARCHIVE_OK) {
 		report(res, true, "archive: %s",
 		       archive_error_string(a) ? archive_error_string(a) : "unreadable");
 		archive_ok = false;
@@ -433,11 +403,9 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		return ai_err_set(err, s->read_errno, "%s: read", bundle);
 	}
 	/* The signature covers the whole file: hash what libarchive did not need (padding). */
-	const void *dummy;
-	while (stream_read(a, s, &dummy) > 0)
-		;
+	az_fdsrc_drain(s);
 	uint8_t digest[AI_BLAKE2B_LEN];
-	if (ai_hash_final(&s->b2, digest, err) < 0) {
+	if (ai_hash_final(&b2, digest, err) < 0) {
 		free_members(ms, n);
 		return -1;
 	}

@@ -1,6 +1,8 @@
 /* Unit tests of the analyzer's pure pieces, linked against libanalyze.a: the path table and OCI
  * whiteout application (a generated OCI dir image of plain-tar layers), the status classification
- * of upperdir entries (fs/upper.json through az_upper_read), bodyfile escaping, mode strings. */
+ * of upperdir entries (fs/upper.json through az_upper_read), bodyfile escaping, mode strings, the
+ * input layer's format detection (generated tars and the real Podman checkpoint archive of
+ * tests/data), the CRIU image decoder over hand-built images. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -10,7 +12,9 @@
 #include "analyze/attr.h"
 #include "analyze/context.h"
 #include "analyze/findings.h"
+#include "analyze/criu.h"
 #include "analyze/image.h"
+#include "analyze/input.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
@@ -696,6 +700,272 @@ static void test_json_records(void)
 	az_model_free(&m);
 }
 
+/* ---- the input layer: one detection, by content */
+
+/* tar of es as DIR/NAME; its path into out */
+static void put_tar(const char *dir, const char *name, const struct ent *es, char *out, size_t outlen)
+{
+	struct ai_buf b;
+	ai_buf_init(&b);
+	layer_tar(es, &b);
+	write_file(dir, name, b.data, b.len);
+	ai_buf_free(&b);
+	snprintf(out, outlen, "%s/%s", dir, name);
+}
+
+static int load(const char *path, struct az_model *m, ai_err_t *err)
+{
+	err->msg[0] = '\0';
+	int rc = az_model_load(m, path, err);
+	return rc;
+}
+
+static void test_input_detection(void)
+{
+	char dir[] = "/tmp/ai-unit-input.XXXXXX";
+	if (!mkdtemp(dir))
+		abort();
+	char p[512];
+	struct az_model m;
+	ai_err_t err;
+	const char *man = "{\"name\":\"b1\",\"complete\":true}",
+		   *procs = "{\"processes\":[{\"pid\":7,\"ppid\":0}]}";
+
+	const struct ent bundle[] = {{"exe/7", 'f', "ELF", 0},
+				     {"processes.json", 'f', procs, 0},
+				     {"manifest.json", 'f', man, 0},
+				     {"config.dump", 'f', "not JSON: a bundle never reads it", 0},
+				     {0}};
+	put_tar(dir, "bundle.tar", bundle, p, sizeof(p));
+	T_OK(load(p, &m, &err) == 0 && !m.ck.present && m.have[AZ_HAVE_MANIFEST] && m.nprocs == 1 &&
+		 m.man.name.s && !strcmp(m.man.name.s, "b1"),
+	     "detect: a bundle is read as one, a later config.dump ignored (%s)", err.msg);
+	az_model_free(&m);
+	T_OK(az_input_unsigned(p) == NULL, "detect: a bundle is a signed format");
+
+	const char *ck = "tests/data/podman-checkpoint/checkpoint.tar"; /* zstd */
+	T_OK(load(ck, &m, &err) == 0 && m.ck.present && m.ck.procs_decoded && m.nprocs > 0 &&
+		 m.ck.have_rootfs_diff && m.man.trigger.s && !strcmp(m.man.trigger.s, "checkpoint"),
+	     "detect: the Podman checkpoint archive (zstd) is read as one (%s)", err.msg);
+	az_model_free(&m);
+	const char *why = az_input_unsigned(ck);
+	T_OK(why && strstr(why, "checkpoint archive") && strstr(why, "no signature"),
+	     "detect: a checkpoint archive says why it is not signed (%s)", why ? why : "NULL");
+
+	const struct ent small_ck[] = {{"./artifacts/x", 'f', "x", 0},
+				       {"./config.dump", 'f', "{\"id\":\"c1\",\"name\":\"ctr\"}", 0},
+				       {0}};
+	put_tar(dir, "ck.tar", small_ck, p, sizeof(p));
+	T_OK(load(p, &m, &err) == 0 && m.ck.present && m.man.container_id.s &&
+		 !strcmp(m.man.container_id.s, "c1"),
+	     "detect: ./config.dump alone marks a checkpoint archive (%s)", err.msg);
+	az_model_free(&m);
+
+	const struct ent mixed[] = {{"config.dump", 'f', "{}", 0}, {"processes.json", 'f', procs, 0}, {0}};
+	put_tar(dir, "mixed.tar", mixed, p, sizeof(p));
+	T_OK(load(p, &m, &err) < 0 &&
+		 strstr(err.msg, "both afterimage bundle members (processes.json) and checkpoint members"),
+	     "detect: checkpoint members then a bundle member: refused (%s)", err.msg);
+	az_model_free(&m);
+
+	const struct ent sums[] = {{"SHA256SUMS", 'f', "", 0}, {"config.dump", 'f', "{}", 0}, {0}};
+	put_tar(dir, "sums.tar", sums, p, sizeof(p));
+	T_OK(az_input_unsigned(p) == NULL, "detect: SHA256SUMS first marks a bundle, verified as one");
+
+	const struct ent none[] = {{"a/b", 'f', "x", 0}, {"fds", 'd', NULL, 0}, {0}};
+	put_tar(dir, "none.tar", none, p, sizeof(p));
+	T_OK(load(p, &m, &err) < 0 &&
+		 strstr(err.msg, "not an afterimage bundle (no manifest.json, processes.json or "
+				 "fs/upper.json) nor a checkpoint archive (no config.dump or spec.dump)"),
+	     "detect: a tar of neither says what it looked for (%s)", err.msg);
+	az_model_free(&m);
+	T_OK(az_input_unsigned(p) == NULL, "detect: a tar of neither is not called unsigned");
+
+	const struct ent fds_only[] = {{"fds.json", 'f', "{\"fds\":[]}", 0}, {0}};
+	put_tar(dir, "fds.tar", fds_only, p, sizeof(p));
+	T_OK(load(p, &m, &err) < 0 && strstr(err.msg, "not an afterimage bundle (no manifest.json"),
+	     "detect: a bundle without manifest, processes or upper index: the same error (%s)", err.msg);
+	az_model_free(&m);
+
+	static const char junk[] = "\x7f"
+				   "ELF junk, not an archive of any kind\n";
+	write_file(dir, "junk.tar", junk, sizeof(junk) - 1);
+	snprintf(p, sizeof(p), "%s/junk.tar", dir);
+	T_OK(load(p, &m, &err) < 0 &&
+		 strstr(err.msg, "not an afterimage bundle or checkpoint archive (a tar)"),
+	     "detect: junk is a clear error (%s)", err.msg);
+	az_model_free(&m);
+	T_OK(az_input_unsigned(p) == NULL, "detect: junk is not called unsigned");
+	T_OK(load(dir, &m, &err) < 0 && strstr(err.msg, "not a regular file"),
+	     "detect: a directory is refused (%s)", err.msg);
+	az_model_free(&m);
+
+	/* cut inside a member nobody reads, before the one that marks the format: the probe pass
+	 * skips that member's data, and must not seek past the end of the file */
+	static char big[20000];
+	memset(big, 'x', sizeof(big) - 1);
+	const struct ent cut[] = {{"exe/1", 'f', big, 0}, {"processes.json", 'f', procs, 0}, {0}};
+	struct ai_buf b;
+	ai_buf_init(&b);
+	layer_tar(cut, &b);
+	write_file(dir, "cut.tar", b.data, 512 + 4096);
+	ai_buf_free(&b);
+	snprintf(p, sizeof(p), "%s/cut.tar", dir);
+	T_OK(load(p, &m, &err) < 0 && strstr(err.msg, "unreadable archive") && strstr(err.msg, "runcated"),
+	     "detect: an archive cut inside a skipped member is truncated (%s)", err.msg);
+	az_model_free(&m);
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	t_sh(NULL, 0, cmd);
+}
+
+/* ---- CRIU images */
+
+static void pb_varint_put(struct ai_buf *b, uint64_t v)
+{
+	do {
+		uint8_t c = v & 0x7f;
+		v >>= 7;
+		ai_buf_addc(b, (char)(c | (v ? 0x80 : 0)));
+	} while (v);
+}
+
+static void pb_key(struct ai_buf *b, uint32_t field, int wt)
+{
+	pb_varint_put(b, (uint64_t)field << 3 | (uint64_t)wt);
+}
+
+static void pb_bytes(struct ai_buf *b, uint32_t field, const struct ai_buf *sub)
+{
+	pb_key(b, field, 2);
+	pb_varint_put(b, sub->len);
+	ai_buf_add(b, sub->data ? sub->data : "", sub->len);
+}
+
+static void le32_put(struct ai_buf *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		ai_buf_addc(b, (char)(v >> (8 * i)));
+}
+
+static void criu_entry_put(struct ai_buf *img, const struct ai_buf *msg)
+{
+	le32_put(img, (uint32_t)msg->len);
+	ai_buf_add(img, msg->data ? msg->data : "", msg->len);
+}
+
+struct pst_seen {
+	struct az_criu_pstree e[4];
+	size_t n;
+};
+
+static int pst_each(void *ud, size_t index, const struct az_criu_pstree *e, ai_err_t *err)
+{
+	struct pst_seen *s = ud;
+	if (index != s->n || s->n == 4)
+		return ai_err_set(err, 0, "index %zu out of order", index);
+	s->e[s->n++] = *e;
+	return 0;
+}
+
+static void test_criu(void)
+{
+	struct ai_buf img, msg, sub;
+	ai_buf_init(&img);
+	ai_buf_init(&msg);
+	ai_buf_init(&sub);
+	ai_err_t err;
+	struct pst_seen s = {0};
+
+	le32_put(&img, AZ_CRIU_IMG_COMMON_MAGIC);
+	le32_put(&img, AZ_CRIU_PSTREE_MAGIC);
+	pb_key(&msg, 1, 0), pb_varint_put(&msg, 1); /* pid 1, ppid 0, threads 1 (unpacked) */
+	pb_key(&msg, 2, 0), pb_varint_put(&msg, 0);
+	pb_key(&msg, 5, 0), pb_varint_put(&msg, 1);
+	criu_entry_put(&img, &msg);
+	ai_buf_reset(&msg);
+	pb_key(&msg, 1, 0), pb_varint_put(&msg, 12); /* pid 12, ppid 1, threads 12 13 14 packed */
+	pb_key(&msg, 2, 0), pb_varint_put(&msg, 1);
+	pb_key(&msg, 9, 5), ai_buf_add(&msg, "abcd", 4); /* an unknown fixed32 field: skipped */
+	pb_varint_put(&sub, 12), pb_varint_put(&sub, 13), pb_varint_put(&sub, 14);
+	pb_bytes(&msg, 5, &sub);
+	criu_entry_put(&img, &msg);
+	T_OK(az_criu_pstree_read((const uint8_t *)img.data, img.len, pst_each, &s, &err) == 0 && s.n == 2 &&
+		 s.e[0].pid == 1 && s.e[0].ppid == 0 && s.e[0].threads == 1 && s.e[1].pid == 12 &&
+		 s.e[1].ppid == 1 && s.e[1].threads == 3,
+	     "criu: pstree entries, packed and unpacked threads");
+	s.n = 0;
+	T_OK(az_criu_pstree_read((const uint8_t *)img.data, img.len - 1, pst_each, &s, &err) < 0 &&
+		 strstr(err.msg, "truncated entry after 1 processes"),
+	     "criu: a truncated entry (%s)", err.msg);
+	s.n = 0;
+	T_OK(az_criu_pstree_read((const uint8_t *)img.data + 4, img.len - 4, pst_each, &s, &err) == 0 &&
+		 s.n == 2,
+	     "criu: the image magic alone, without the common magic");
+	T_OK(az_criu_pstree_read((const uint8_t *)img.data + 1, img.len - 1, pst_each, &s, &err) < 0 &&
+		 strstr(err.msg, "bad magic"),
+	     "criu: bad magic (%s)", err.msg);
+	ai_buf_reset(&img);
+	ai_buf_reset(&msg);
+	le32_put(&img, AZ_CRIU_PSTREE_MAGIC);
+	pb_key(&msg, 2, 0), pb_varint_put(&msg, 1);
+	criu_entry_put(&img, &msg);
+	s.n = 0;
+	T_OK(az_criu_pstree_read((const uint8_t *)img.data, img.len, pst_each, &s, &err) < 0 &&
+		 strstr(err.msg, "entry 0: no pid"),
+	     "criu: an entry without a pid (%s)", err.msg);
+	ai_buf_reset(&img);
+	le32_put(&img, AZ_CRIU_PSTREE_MAGIC);
+	le32_put(&img, 2);
+	ai_buf_add(&img, "\x08\x80", 2); /* pid: a varint that never ends */
+	T_OK(az_criu_pstree_read((const uint8_t *)img.data, img.len, pst_each, &s, &err) < 0 &&
+		 strstr(err.msg, "entry 0: malformed protobuf"),
+	     "criu: a malformed entry (%s)", err.msg);
+
+	/* core: tc (3) { task_state 1, comm 6 }, thread_core (5) { creds (10) { uid, gid, euid } } */
+	struct ai_buf tc, th, cr;
+	ai_buf_init(&tc);
+	ai_buf_init(&th);
+	ai_buf_init(&cr);
+	pb_key(&tc, 1, 0), pb_varint_put(&tc, 6);
+	pb_key(&tc, 6, 2), pb_varint_put(&tc, 5), ai_buf_add(&tc, "httpd", 5);
+	pb_key(&cr, 1, 0), pb_varint_put(&cr, 1000);
+	pb_key(&cr, 2, 0), pb_varint_put(&cr, 1001);
+	pb_key(&cr, 3, 0), pb_varint_put(&cr, 0);
+	pb_bytes(&th, 10, &cr);
+	ai_buf_reset(&msg);
+	pb_bytes(&msg, 3, &tc);
+	pb_bytes(&msg, 5, &th);
+	ai_buf_reset(&img);
+	le32_put(&img, AZ_CRIU_IMG_COMMON_MAGIC);
+	le32_put(&img, AZ_CRIU_CORE_MAGIC);
+	criu_entry_put(&img, &msg);
+	struct az_criu_core c;
+	T_OK(az_criu_core_read((const uint8_t *)img.data, img.len, &c, &err) == 0 && c.have_state &&
+		 c.state == 6 && c.comm_len == 5 && !memcmp(c.comm, "httpd", 5) && c.have_creds &&
+		 c.uid[0] == 1000 && c.gid[0] == 1001 && c.uid[1] == 0 && c.gid[1] == -1 && c.uid[3] == -1,
+	     "criu: core state, comm and creds");
+	T_OK(az_criu_core_read((const uint8_t *)img.data, 8, &c, &err) < 0 && strstr(err.msg, "no entry"),
+	     "criu: a core image without an entry (%s)", err.msg);
+	ai_buf_reset(&tc);
+	pb_key(&tc, 6, 2), pb_varint_put(&tc, 3), ai_buf_add(&tc, "a\0b", 3);
+	ai_buf_reset(&msg);
+	pb_bytes(&msg, 3, &tc);
+	ai_buf_reset(&img);
+	le32_put(&img, AZ_CRIU_CORE_MAGIC);
+	criu_entry_put(&img, &msg);
+	T_OK(az_criu_core_read((const uint8_t *)img.data, img.len, &c, &err) < 0 &&
+		 strstr(err.msg, "bad comm"),
+	     "criu: a comm holding a NUL byte is refused (%s)", err.msg);
+	ai_buf_free(&tc);
+	ai_buf_free(&th);
+	ai_buf_free(&cr);
+	ai_buf_free(&img);
+	ai_buf_free(&msg);
+	ai_buf_free(&sub);
+}
+
 int main(void)
 {
 	test_mode_strings();
@@ -706,5 +976,7 @@ int main(void)
 	test_attribution();
 	test_walk_pipeline();
 	test_json_stream();
+	test_input_detection();
+	test_criu();
 	return t_done();
 }
