@@ -128,6 +128,12 @@ static const char *shown(struct ai_buf *b, const char *s, size_t len)
 	return ai_buf_cstr(b);
 }
 
+/* The same for a C string, dflt when NULL. */
+static const char *shown_c(struct ai_buf *b, const char *s, const char *dflt)
+{
+	return shown(b, s ? s : dflt, strlen(s ? s : dflt));
+}
+
 static int read_file_small(const char *path, size_t max, char **out, size_t *len, ai_err_t *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -293,12 +299,12 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	cleanup_free char *sums = NULL, *sums_sig = NULL, *manifest = NULL;
 	size_t sums_len = 0, sums_sig_len = 0, manifest_len = 0;
 	bool archive_ok = true;
-	cleanup_buf struct ai_buf sh;
+	cleanup_buf struct ai_buf sh, sh2;
 	ai_buf_init(&sh);
+	ai_buf_init(&sh2);
 
 	if (az_fdsrc_open(a, s) != ARCHIVE_OK) {
-		report(res, true, "archive: %s",
-		       archive_error_string(a) ? archive_error_string(a) : "unreadable");
+		report(res, true, "archive: %s", shown_c(&sh, archive_error_string(a), "unreadable"));
 		archive_ok = false;
 	}
 	struct archive_entry *e;
@@ -379,13 +385,13 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		ai_hex(md, 32, m->sha256);
 		if (got < 0) {
 			report(res, true, "member %s: unreadable: %s", shown(&sh, name, m->name_len),
-			       archive_error_string(a));
+			       shown_c(&sh2, archive_error_string(a), "error"));
 			ai_buf_free(&kb);
 			archive_ok = false;
 			break;
 		}
 		if (keep && too_big) {
-			report(res, true, "member %s: larger than the limit", name);
+			report(res, true, "member %s: larger than the limit", shown(&sh, name, m->name_len));
 			ai_buf_free(&kb);
 		} else if (keep) {
 			ai_buf_cstr(&kb);
@@ -395,7 +401,7 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	}
 	if (archive_ok && rc != ARCHIVE_EOF) {
 		report(res, true, "archive: truncated or corrupt after %zu members: %s", n,
-		       archive_error_string(a) ? archive_error_string(a) : "error");
+		       shown_c(&sh, archive_error_string(a), "error"));
 		archive_ok = false;
 	}
 	if (s->read_errno) {
@@ -422,12 +428,14 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	ai_err_t e2;
 	char trusted[1024] = "";
 	if (read_file_small(ai_buf_cstr(&sigpath), 64 * 1024, &sig, &siglen, &e2) < 0)
-		report(res, true, "outer signature: %s", e2.msg);
+		report(res, true, "outer signature: %s", shown_c(&sh, e2.msg, ""));
 	else if (ai_minisign_verify(&pub, digest, sig, siglen, trusted, sizeof(trusted), &e2) < 0)
-		report(res, true, "outer signature %s: %s", ai_buf_cstr(&sigpath), e2.msg);
+		report(res, true, "outer signature %s: %s", shown_c(&sh, ai_buf_cstr(&sigpath), ""),
+		       shown_c(&sh2, e2.msg, ""));
 	else
+		/* the trusted comment is the bundle's own text: verified, but not harmless */
 		report(res, false, "outer signature %s: valid, key id %s, trusted comment: %s",
-		       ai_buf_cstr(&sigpath), res->keyid, trusted);
+		       shown_c(&sh, ai_buf_cstr(&sigpath), ""), res->keyid, shown_c(&sh2, trusted, ""));
 
 	if (n)
 		qsort(ms, n, sizeof(*ms), cmp_member);
@@ -451,7 +459,7 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 		ai_hash_final(&h, md, err);
 		char tc2[1024] = "";
 		if (ai_minisign_verify(&pub, md, sums_sig, sums_sig_len, tc2, sizeof(tc2), &e2) < 0)
-			report(res, true, "signature SHA256SUMS.minisig: %s", e2.msg);
+			report(res, true, "signature SHA256SUMS.minisig: %s", shown_c(&sh, e2.msg, ""));
 		else
 			report(res, false, "signature SHA256SUMS.minisig: valid");
 		/* 3. every member against SHA256SUMS */

@@ -174,3 +174,25 @@ for c in ps fds net mounts files findings; do hostile 0 - - "$c" "$B" --json; do
 # verify names the unlisted member escaped; extract refuses the '..' member, naming it escaped
 hostile 1 - "FAIL member m$ESCAPED: in the archive but not in SHA256SUMS" verify "$T_TMP/b-member.tar" --pub "$T_TMP/k.pub"
 hostile 3 - "member \.\./$ESCAPED: refused" extract "$T_TMP/b-dotdot.tar" -o "$T_TMP/x"
+
+# a validly signed archive whose outer signature's trusted comment carries the name: verify says
+# the signature is valid and prints the comment escaped (signed text is still the bundle's text)
+python3 - "$T_TMP/b-member.tar" "$T_TMP/k.key" "$T_TMP/k.pub" "$(printf '\033]0;PWNED\007\033[2J')" <<'PY'
+import base64, hashlib, subprocess, sys, tempfile
+bundle, key, pub, name = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+keyid = base64.b64decode(open(pub).read().splitlines()[1])[2:10]
+def sign(data):
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data); f.flush()
+        return subprocess.run(["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", f.name],
+                              check=True, capture_output=True).stdout
+sig = sign(hashlib.blake2b(open(bundle, "rb").read(), digest_size=64).digest())
+tc = ("afterimage bundle=x.tar " + name).encode()
+glob = sign(sig + tc)
+with open(bundle + ".minisig", "wb") as f:
+    f.write(b"untrusted comment: forged comment\n" + base64.b64encode(b"ED" + keyid + sig) + b"\n")
+    f.write(b"trusted comment: " + tc + b"\n" + base64.b64encode(glob) + b"\n")
+PY
+t_ok "minisign itself accepts the re-signed archive" minisign -Vm "$T_TMP/b-member.tar" -p "$T_TMP/k.pub" -q
+hostile 1 - "outer signature .*: valid, key id [0-9a-f]{16}, trusted comment: afterimage bundle=x.tar $ESCAPED" \
+	verify "$T_TMP/b-member.tar" --pub "$T_TMP/k.pub"
