@@ -16,6 +16,10 @@
 #   t_bail DESC [diag...]     records a failure and ends the test now
 # Helpers:
 #   t_diag MSG...             prints `# MSG`
+#   t_case ID DESC            starts a case of the robustness matrix (docs/robustness.md): the
+#   t_case_end OUTCOME [FIG]  checks between the two decide whether it held; OUTCOME says what
+#                             afterimage did, FIG the figures measured (time, RSS, size). tests/run
+#                             writes the matrix from every case of a full run.
 #   t_cleanup CMD...          runs CMD (eval'd) at exit, last registered first
 #   t_require_capture         fails the test clearly when $CAPTURE was not built
 #   t_require_analyze         same for $ANALYZE
@@ -187,6 +191,32 @@ t_match() {
 	((${#shown} > 2000)) && shown="${shown:0:2000}... (${#3} bytes)"
 	_t_failed "$1" "regex:  $2" "string: $shown"
 	return 1
+}
+
+# The robustness matrix: one row per case, written where tests/run collects them.
+T_CASE_ID=
+T_CASE_DESC=
+T_CASE_START=0
+t_case() {
+	T_CASE_ID=$1
+	T_CASE_DESC=$2
+	T_CASE_START=$(wc -l <"$T_RESULTS")
+}
+
+t_case_end() {
+	local outcome=${1:-} fig=${2:--} held=held
+	[[ -n $T_CASE_ID ]] || return 0
+	if tail -n +"$((T_CASE_START + 1))" "$T_RESULTS" | grep -qx fail; then
+		held="FAILED"
+	fi
+	# one line per case, no tab (the separator) and no '|' (the table's) inside a field
+	local f out=()
+	for f in "$T_CASE_ID" "$T_CASE_DESC" "$held" "$outcome" "$fig" "$T_NAME"; do
+		f=${f//[$'\t\n']/ }
+		out+=("${f//|/\\|}")
+	done
+	(IFS=$'\t'; echo "${out[*]}") >>"$AI_COUNTS/robustness.tsv"
+	T_CASE_ID=
 }
 
 t_skip() {
