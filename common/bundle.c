@@ -432,6 +432,21 @@ static int over_budget(struct ai_bundle *b, ai_err_t *err)
 	return AI_BUNDLE_OVER_BUDGET;
 }
 
+/* Readers that go through archive_read_data (the analyzer, most libarchive users) get a sparse
+ * member's bytes up to the end of its last data block only: a trailing hole would be lost to
+ * them. So the last block is always data (at most a block of zeros stored, read like any data). */
+static void keep_tail(struct ai_bundle *b, size_t *n, uint64_t want)
+{
+	struct extent *x = b->extents;
+	if (!want || (*n && x[*n - 1].off + x[*n - 1].len >= want))
+		return;
+	uint64_t s = (want - 1) & ~(TAR_BLOCK - 1);
+	if (*n && (x[*n - 1].off + x[*n - 1].len >= s || *n == SPARSE_MAX))
+		x[*n - 1].len = want - x[*n - 1].off;
+	else
+		x[(*n)++] = (struct extent){s, want - s};
+}
+
 /* The data extents of [0, want) into b->extents, widened to tar blocks and merged; the count.
  * *holes says they leave some of [0, want) out. A filesystem that cannot tell (an lseek error
  * other than ENXIO) gives one extent, the whole range: correct, only not sparse. */
@@ -468,6 +483,7 @@ static size_t map_extents(struct ai_bundle *b, int fd, uint64_t want, bool *hole
 		}
 		pos = e;
 	}
+	keep_tail(b, &n, want);
 	*holes = !(n == 1 && x[0].off == 0 && x[0].len == want);
 	return n;
 }
@@ -561,8 +577,11 @@ int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int
 		want = cut_extents(b, &n, (uint64_t)room);
 		res->truncated = res->budget_cut = true;
 		b->budget_hit = true;
-		if (!holes)
+		if (holes)
+			keep_tail(b, &n, want);
+		else
 			n = want ? 1 : 0;
+		holes = holes && want;
 	}
 	struct ai_member_meta m = *meta;
 	m.mode = S_IFREG | (meta->mode & 07777);
@@ -575,8 +594,6 @@ int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int
 		for (size_t i = 0; i < n; i++)
 			archive_entry_sparse_add_entry(e, (la_int64_t)b->extents[i].off,
 						       (la_int64_t)b->extents[i].len);
-		if (!n) /* all hole: one empty extent at the end keeps it a sparse member */
-			archive_entry_sparse_add_entry(e, (la_int64_t)want, 0);
 	}
 	if (header(b, e, err) < 0)
 		return -1;
