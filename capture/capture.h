@@ -10,7 +10,13 @@
 #include "common/err.h"
 #include "common/json.h"
 
-#define AI_DEFAULT_FD_CAP (64ull << 20)
+#define AI_DEFAULT_FD_CAP	 (64ull << 20)
+#define AI_DEFAULT_EXE_CAP	 (256ull << 20)
+#define AI_DEFAULT_FILE_CAP	 (256ull << 20)
+#define AI_DEFAULT_UPPER_BUDGET	 (2ull << 30)
+#define AI_DEFAULT_OUTPUT_BUDGET (4ull << 30)
+/* What the output budget always leaves free on the output directory's filesystem. */
+#define AI_OUTPUT_FREE_RESERVE (16ull << 20)
 
 /* One process of the target container, pinned: a /proc/PID dirfd plus a pidfd. */
 struct ai_proc {
@@ -58,7 +64,14 @@ struct ai_capture {
 	int proc_fd;	  /* /proc */
 	int host_root_fd; /* --host-root, "/" by default */
 	uint64_t fd_cap;  /* bytes kept of a deleted-open file or memfd */
-	uint64_t exe_cap;
+	uint64_t exe_cap; /* bytes kept, and hashed, of an executable */
+	/* Logical bytes kept of one upperdir file, and of all of them (holes count: they are
+	 * hashed); the output budget is the bundle's (ai_bundle_set_budget). */
+	uint64_t file_cap, upper_budget, output_budget;
+	/* A budget (not a per-item cap) cut something, or a subtree was not walked: the bundle is
+	 * partial ("complete": false) even without an error. The output budget says so itself
+	 * (ai_bundle_budget_exhausted). */
+	bool budget_cut;
 	const char *trigger;
 
 	/* The capture log (a JSON array of events) and its counters. */
@@ -68,7 +81,8 @@ struct ai_capture {
 };
 
 /* Log levels: an error makes the bundle partial ("complete": false); a warning (a process
- * that exited mid-capture) and a skip (a FIFO not opened) and a truncation do not. */
+ * that exited mid-capture) and a skip (a FIFO not opened) and a truncation do not, unless a
+ * budget made the cut (budget_cut). */
 enum ai_log_level { AI_LOG_ERROR, AI_LOG_WARNING, AI_LOG_SKIP, AI_LOG_TRUNCATED, AI_LOG_INFO };
 
 void ai_log(struct ai_capture *cap, enum ai_log_level lvl, const char *collector, const char *fmt, ...)
@@ -159,11 +173,14 @@ struct ai_freeze_hooks {
 struct ai_snapshot_opts {
 	pid_t pid;
 	int outdir_fd;
-	const char *outdir;    /* for the printed path */
-	const char *name;      /* NULL: afterimage-<host>-<pid>-<utc> */
-	const char *host_root; /* NULL: "/" */
-	uint64_t fd_cap;
-	const char *trigger; /* "manual", "http", "sigterm", "exec", "exit", "baseline" */
+	const char *outdir;	/* for the printed path */
+	const char *name;	/* NULL: afterimage-<host>-<pid>-<utc> */
+	const char *host_root;	/* NULL: "/" */
+	uint64_t fd_cap;	/* 0: the defaults (AI_DEFAULT_*) */
+	uint64_t file_cap;	/* --file-cap */
+	uint64_t upper_budget;	/* --upper-budget */
+	uint64_t output_budget; /* --output-budget: lowered to the free space of outdir */
+	const char *trigger;	/* "manual", "http", "sigterm", "exec", "exit", "baseline" */
 	EVP_PKEY *key;
 	const char *const *pod;		      /* name, namespace, uid (NULL entries when unknown) */
 	const char *reason;		      /* free text from the trigger, NULL for none */

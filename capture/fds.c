@@ -322,8 +322,10 @@ struct recovered {
 	dev_t dev;
 	ino_t ino;
 	char member[64];
-	uint64_t size;
-	bool truncated;
+	uint64_t size, source_size;
+	bool truncated, sparse;
+	bool refused;	 /* not stored: the output budget was spent (later fds of it are not tried) */
+	const char *cut; /* "fd_cap", "output_budget", "grew" or NULL */
 	char sha256[AI_SHA256_HEXLEN];
 };
 
@@ -348,20 +350,38 @@ static const struct recovered *rec_find(const struct fctx *c, const struct stat 
 	return NULL;
 }
 
+static void rec_add(struct fctx *c, const struct recovered *r)
+{
+	struct recovered *n = realloc(c->rec, (c->nrec + 1) * sizeof(*n));
+	if (n) { /* dedup is only an optimisation */
+		c->rec = n;
+		c->rec[c->nrec++] = *r;
+	}
+}
+
 static enum ai_log_level lvl_of(bool alive)
 {
 	return alive ? AI_LOG_ERROR : AI_LOG_WARNING;
 }
 
 /* Store the content of a deleted file or memfd, read through the fd opened while frozen;
- * false when nothing was stored. */
-static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, struct recovered *out)
+ * false when nothing was stored (*over_budget: because the output budget was spent). */
+static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, struct recovered *out,
+		    bool *over_budget)
 {
 	struct ai_capture *cap = c->cap;
 	const char *target = f->target;
 	size_t tlen = f->tlen;
 	int fdnum = f->fdnum;
 	const struct recovered *have = rec_find(c, &f->st);
+	if (have && have->refused) {
+		ai_log_path(cap, AI_LOG_TRUNCATED, COLL, target, tlen,
+			    "pid %d fd %d: not recovered: the output budget refused this inode through an "
+			    "earlier fd",
+			    (int)p->pid, fdnum);
+		*over_budget = true;
+		return false;
+	}
 	if (have) {
 		*out = *have;
 		return true;
@@ -416,28 +436,39 @@ static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, st
 	int rc = ai_bundle_add_fd(cap->bundle, &meta, f->recfd, cap->fd_cap, &res, &e);
 	close(f->recfd);
 	f->recfd = -1;
+	if (rc == AI_BUNDLE_OVER_BUDGET) {
+		ai_log_path(cap, AI_LOG_TRUNCATED, COLL, target, tlen,
+			    "pid %d fd %d: content of %" PRIu64 " bytes not recovered: %s", (int)p->pid,
+			    fdnum, res.source_size, e.msg);
+		*over_budget = true;
+		r.refused = true;
+		rec_add(c, &r);
+		return false;
+	}
 	if (rc < 0) {
 		ai_log_path(cap, AI_LOG_ERROR, COLL, target, tlen, "pid %d fd %d: store: %s", (int)p->pid,
 			    fdnum, e.msg);
 		return false;
 	}
 	r.size = res.size;
+	r.source_size = res.source_size;
 	r.truncated = res.truncated;
+	r.sparse = res.sparse;
+	r.cut = res.budget_cut ? "output_budget" : res.capped ? "fd_cap" : res.grew ? "grew" : NULL;
 	memcpy(r.sha256, res.sha256, AI_SHA256_HEXLEN);
 	if (res.truncated)
 		ai_log_path(cap, AI_LOG_TRUNCATED, COLL, target, tlen,
-			    "pid %d fd %d: recovered content cut at %" PRIu64 " of %" PRIu64 " bytes",
-			    (int)p->pid, fdnum, res.size, res.source_size);
+			    "pid %d fd %d: recovered content cut at %" PRIu64 " of %" PRIu64 " bytes (%s)",
+			    (int)p->pid, fdnum, res.size, res.source_size,
+			    res.budget_cut ? "output budget reached"
+			    : res.capped   ? "--fd-cap"
+					   : "it grew while read");
 	if (res.short_read)
 		ai_log_path(cap, AI_LOG_WARNING, COLL, target, tlen,
 			    "pid %d fd %d: file shrank while stored, zero padded", (int)p->pid, fdnum);
 
 	*out = r;
-	struct recovered *n = realloc(c->rec, (c->nrec + 1) * sizeof(*n));
-	if (n) { /* dedup is only an optimisation */
-		c->rec = n;
-		c->rec[c->nrec++] = r;
-	}
+	rec_add(c, &r);
 	return true;
 }
 
@@ -487,8 +518,9 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 	/* Without a stat we do not know what sits behind the link, so it is never opened. */
 	struct recovered recbuf;
 	const struct recovered *rec = NULL;
+	bool over_budget = false;
 	if (deleted && have_st && S_ISREG(st.st_mode)) {
-		if (recover(c, p, f, &recbuf))
+		if (recover(c, p, f, &recbuf, &over_budget))
 			rec = &recbuf;
 	} else if (deleted && have_st) {
 		ai_log_path(cap, AI_LOG_SKIP, COLL, target, tlen,
@@ -533,6 +565,8 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 	}
 	ai_json_kbool(j, "deleted", deleted);
 	ai_json_kbool(j, "memfd", memfd);
+	if (f->have_info && f->itrunc)
+		ai_json_kbool(j, "fdinfo_truncated", true);
 	ai_json_key(j, "recovered");
 	if (rec) {
 		ai_json_obj_begin(j);
@@ -540,10 +574,15 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 		ai_json_kuint(j, "size", rec->size);
 		ai_json_kstr(j, "sha256", rec->sha256);
 		ai_json_kbool(j, "truncated", rec->truncated);
+		ai_json_kuint(j, "source_size", rec->source_size);
+		ai_json_kbool(j, "sparse", rec->sparse);
+		ai_json_kstr(j, "cut", rec->cut);
 		ai_json_obj_end(j);
 	} else {
 		ai_json_null(j);
 	}
+	if (over_budget)
+		ai_json_kstr(j, "cut", "output_budget");
 	ai_json_obj_end(j);
 }
 

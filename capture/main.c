@@ -95,6 +95,19 @@ static int parse(const struct command *c, const struct ai_opt *opts, size_t n, i
 
 #define NOPTS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* What a capture may keep, for snapshot and serve alike (capture.h has the defaults). */
+#define LIMIT_OPTS(fc, ub, ob)                                                                               \
+	AI_OPT_N("file-cap", 0, AI_OPT_U64, &(fc), 1, UINT64_MAX, "--file-cap takes a byte count > 0"),      \
+	    AI_OPT_N("upper-budget", 0, AI_OPT_U64, &(ub), 1, UINT64_MAX,                                    \
+		     "--upper-budget takes a byte count > 0"),                                               \
+	    AI_OPT_N("output-budget", 0, AI_OPT_U64, &(ob), 1, UINT64_MAX,                                   \
+		     "--output-budget takes a byte count > 0")
+#define LIMIT_NOTES                                                                                          \
+	"Limits, in bytes: --file-cap 268435456 (256 MiB) of each upperdir file, --upper-budget\n"           \
+	"2147483648 (2 GiB) of all upperdir content, --output-budget 4294967296 (4 GiB) of the bundle\n"     \
+	"(never more than the output directory has free). A cut is logged and marked; a budget that\n"       \
+	"cuts makes the bundle partial (docs/capture.md).\n"
+
 /* ---- what snapshot and serve share: the key from a file or a descriptor (never env or argv,
  * closed once read), the output directory, the host root, the pod identity */
 struct common {
@@ -183,6 +196,7 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	    COMMON_OPTS(co),
 	    AI_OPT_S("name", 'n', AI_OPT_STR, &o.name),
 	    AI_OPT_N("fd-cap", 0, AI_OPT_U64, &o.fd_cap, 1, UINT64_MAX, "--fd-cap takes a byte count > 0"),
+	    LIMIT_OPTS(o.file_cap, o.upper_budget, o.output_budget),
 	    AI_OPT_S("trigger", 0, AI_OPT_STR, &o.trigger),
 	    AI_OPT_S("sockets-source", 0, AI_OPT_STR, &sockets_source),
 	};
@@ -332,6 +346,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	    AI_OPT_S("ca-file", 0, AI_OPT_STR, &up.ca_file),
 	    AI_OPT_N("upload-retries", 0, AI_OPT_UINT, &up.retries, 0, 100, "--upload-retries takes 0..100"),
 	    AI_OPT_FLAG("delete-after-upload", AI_OPT_TRUE, &o.delete_after_upload),
+	    LIMIT_OPTS(o.file_cap, o.upper_budget, o.output_budget),
 	    AI_OPT_N("debug-freeze-hold-ms", 0, AI_OPT_UINT, &o.freeze_hold_ms, 0, 600000,
 		     "--debug-freeze-hold-ms takes milliseconds"),
 	};
@@ -419,27 +434,30 @@ static const struct command commands[] = {
      NULL},
     {"snapshot", cmd_snapshot,
      "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
-     "[--host-root DIR] [--fd-cap BYTES] [--trigger WORD] [--allow-loose-secret-mode]",
+     "[--host-root DIR] [--fd-cap BYTES] [--file-cap BYTES] [--upper-budget BYTES]\n"
+     "[--output-budget BYTES] [--trigger WORD] [--allow-loose-secret-mode]",
      "capture the container PID belongs to into OUTDIR/NAME.tar",
      "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
      "signed, complete=false), 1 when no bundle was written, 2 for a usage error.\n"
      "The key is never taken from the environment or the command line: pass a file or a descriptor.\n"
      "A key file must be a regular file only its owner can read (chmod 600), unless\n"
-     "--allow-loose-secret-mode.\n"},
+     "--allow-loose-secret-mode.\n"
+     "--fd-cap 67108864 (64 MiB) of each deleted-open file or memfd; executables: 256 MiB.\n" LIMIT_NOTES},
     {"serve", cmd_serve,
      "(--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
      "[--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
      "--target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
      "[--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
      "[--host-root DIR] [--cgroup-root DIR] [--upload URL [--ca-file FILE]\n"
-     "[--upload-retries N] [--delete-after-upload]] [--allow-loose-secret-mode]",
+     "[--upload-retries N] [--delete-after-upload]] [--file-cap BYTES]\n"
+     "[--upper-budget BYTES] [--output-budget BYTES] [--allow-loose-secret-mode]",
      "the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
      "--socket " AI_DEFAULT_SOCKET,
      "The HTTP trigger needs --token-file; the socket's directory is created (0700) when missing.\n"
      "Logs one JSON object per line on stderr. The key is never taken from the environment or the\n"
      "command line: pass a file or a descriptor. Key and token files must be regular files only\n"
-     "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n"},
+     "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n" LIMIT_NOTES},
     {"trigger", cmd_trigger, "[--socket PATH] [--reason TEXT | --status | --sandbox-check]",
      "ask a running serve to capture now; prints its JSON reply", NULL},
     {"version", cmd_version, NULL, "print the version", NULL},

@@ -310,7 +310,9 @@ struct pstate {
 	struct rawproc *rp;
 	bool vanished;
 	bool zombie;
-	struct ai_buf errs; /* "; "-joined, becomes the process's "error" */
+	struct ai_buf errs;	    /* "; "-joined, becomes the process's "error" */
+	const char *cut[PR_NFILES]; /* the /proc files a cap cut: "truncated_parts" */
+	size_t ncut;
 };
 
 static void pstate_release(struct pstate *ps)
@@ -360,9 +362,12 @@ static bool got_part(struct pstate *ps, const char *name, const struct rpart *rp
 		part_failed_as(ps, name, rp->errnum, rp->msg ? rp->msg : "not read", rp->dead);
 		return false;
 	}
-	if (rp->trunc)
+	if (rp->trunc) {
 		ai_log(ps->c->cap, AI_LOG_TRUNCATED, COLL, "pid %d: %s cut at %zu bytes", (int)ps->p->pid,
 		       name, max);
+		if (ps->ncut < PR_NFILES)
+			ps->cut[ps->ncut++] = name;
+	}
 	return true;
 }
 
@@ -511,11 +516,12 @@ static int exe_in_upper(struct pstate *ps, const char *path, size_t len)
 	return S_ISREG(st.st_mode) ? 1 : 0;
 }
 
-/* The whole executable, whatever its size: only what is stored is capped. */
-static int hash_exe(int fd, char hex[AI_SHA256_HEXLEN], uint64_t *size, ai_err_t *err)
+/* At most max bytes, as the copy is capped: a hash of a longer executable covers its first max
+ * bytes only (exe.size says how many, exe.truncated that it is a prefix). */
+static int hash_exe(int fd, uint64_t max, char hex[AI_SHA256_HEXLEN], uint64_t *size, ai_err_t *err)
 {
 	uint8_t md[AI_SHA256_LEN];
-	if (ai_hash_fd_max(fd, 0, 0, md, size, err) < 0)
+	if (ai_hash_fd_max(fd, 0, max, md, size, err) < 0)
 		return -1;
 	ai_hex(md, sizeof(md), hex);
 	return 0;
@@ -568,8 +574,8 @@ static void emit_exe(struct pstate *ps)
 	bool memfd = ai_pp_link_memfd(path, plen);
 
 	char sha[AI_SHA256_HEXLEN] = "";
-	uint64_t size = 0;
-	bool have_hash = false, truncated = false, stored = false;
+	uint64_t size = 0, source_size = 0;
+	bool have_hash = false, truncated = false, stored = false, have_st = false;
 	char member[64];
 	snprintf(member, sizeof(member), AI_M_EXE "/%d", pid);
 
@@ -600,6 +606,8 @@ static void emit_exe(struct pstate *ps)
 	} else if (!S_ISREG(st.st_mode)) {
 		ai_log_path(cap, AI_LOG_SKIP, COLL, path, plen, "pid %d: exe is not a regular file", pid);
 	} else {
+		have_st = true;
+		source_size = (uint64_t)st.st_size;
 		/* Looked up after the thaw: an exe unlinked since the freeze (no link left) is stored
 		 * too, whatever the upperdir says now. */
 		bool store = deleted || memfd || st.st_nlink == 0;
@@ -616,7 +624,13 @@ static void emit_exe(struct pstate *ps)
 			};
 			struct ai_member_result res;
 			memset(&res, 0, sizeof(res));
-			if (ai_bundle_add_fd(cap->bundle, &meta, fd, cap->exe_cap, &res, &e) < 0) {
+			int sr = ai_bundle_add_fd(cap->bundle, &meta, fd, cap->exe_cap, &res, &e);
+			if (sr == AI_BUNDLE_OVER_BUDGET) {
+				/* not stored, but still hashed below */
+				ai_log_path(cap, AI_LOG_TRUNCATED, COLL, path, plen,
+					    "pid %d: exe not stored, hashed only: %s", pid, e.msg);
+				store = false;
+			} else if (sr < 0) {
 				ai_log_path(cap, AI_LOG_ERROR, COLL, path, plen, "pid %d: store exe: %s", pid,
 					    e.msg);
 				if (ps->errs.len)
@@ -626,28 +640,42 @@ static void emit_exe(struct pstate *ps)
 				stored = have_hash = true;
 				memcpy(sha, res.sha256, AI_SHA256_HEXLEN);
 				size = res.size;
+				source_size = res.source_size;
 				truncated = res.truncated;
 				if (res.truncated)
 					ai_log_path(cap, AI_LOG_TRUNCATED, COLL, path, plen,
 						    "pid %d: exe stored cut at %" PRIu64 " of %" PRIu64
-						    " bytes",
-						    pid, res.size, res.source_size);
+						    " bytes (%s)",
+						    pid, res.size, res.source_size,
+						    res.budget_cut ? "output budget reached"
+						    : res.capped   ? "the exe cap"
+								   : "it grew while read");
 				if (res.short_read)
 					ai_log_path(cap, AI_LOG_WARNING, COLL, path, plen,
 						    "pid %d: exe shrank while stored, zero padded", pid);
 			}
-		} else {
+		}
+		if (!store) {
 			struct exe_cache_ent *ce = cache_find(c, &st);
 			if (ce) {
 				memcpy(sha, ce->sha256, AI_SHA256_HEXLEN);
 				size = ce->hashed;
 				have_hash = true;
-			} else if (hash_exe(fd, sha, &size, &e) < 0) {
+			} else if (ai_err_clear(&e), lseek(fd, 0, SEEK_SET) < 0) {
+				ai_err_set(&e, errno, "seek exe"); /* a refused store moved it */
+				part_failed(ps, "hash exe", &e);
+			} else if (hash_exe(fd, cap->exe_cap, sha, &size, &e) < 0) {
 				part_failed(ps, "hash exe", &e);
 			} else {
 				have_hash = true;
 				cache_add(c, &st, sha, size);
+				if (size < source_size)
+					ai_log_path(cap, AI_LOG_TRUNCATED, COLL, path, plen,
+						    "pid %d: exe hash covers its first %" PRIu64
+						    " of %" PRIu64 " bytes only (the exe cap)",
+						    pid, size, source_size);
 			}
+			truncated = have_hash && size < source_size;
 		}
 	}
 
@@ -657,6 +685,11 @@ static void emit_exe(struct pstate *ps)
 	ai_json_kbool(j, "memfd", memfd);
 	ai_json_kstr(j, "sha256", have_hash ? sha : NULL);
 	ai_json_kuint(j, "size", size);
+	ai_json_key(j, "source_size");
+	if (have_st)
+		ai_json_uint(j, source_size);
+	else
+		ai_json_null(j);
 	ai_json_kstr(j, "member", stored ? member : NULL);
 	ai_json_kbool(j, "truncated", truncated);
 	ai_json_obj_end(j);
@@ -878,6 +911,13 @@ static void emit_process(struct pctx *c, const struct ai_container *ct, const st
 		ai_json_kbool(j, "vanished", true);
 	if (ps.zombie)
 		ai_json_kbool(j, "zombie", true);
+	if (ps.ncut) {
+		ai_json_key(j, "truncated_parts");
+		ai_json_arr_begin(j);
+		for (size_t i = 0; i < ps.ncut; i++)
+			ai_json_str(j, ps.cut[i]);
+		ai_json_arr_end(j);
+	}
 	if (ps.errs.len)
 		ai_json_kbytes(j, "error", ps.errs.data, ps.errs.len);
 	ai_json_obj_end(j);

@@ -79,7 +79,8 @@ struct ai_serve_opts {
 	unsigned grace_ms;	  /* SIGTERM: the capture must end within this */
 	unsigned http_timeout_ms; /* a client has this long to send its request head */
 	unsigned max_conns;
-	unsigned freeze_hold_ms; /* test hook */
+	unsigned freeze_hold_ms;			/* test hook */
+	uint64_t file_cap, upper_budget, output_budget; /* ai_snapshot_opts' (0: defaults) */
 	const struct ai_upload_opts *upload;
 	bool delete_after_upload;
 	const char *const *pod;

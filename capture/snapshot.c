@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,47 @@ struct freeze_state {
 	struct timespec t0;
 };
 
+/* A full disk is no bundle at all, a spent budget is a partial one: the output budget never
+ * asks for more than the output directory's filesystem has free (less a reserve for the
+ * documents and the seal). */
+static void set_budget(struct ai_capture *cap, int outdir_fd)
+{
+	struct statvfs sv;
+	if (fstatvfs(outdir_fd, &sv) == 0) {
+		uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+		uint64_t room =
+		    avail > 2 * AI_OUTPUT_FREE_RESERVE ? avail - AI_OUTPUT_FREE_RESERVE : avail / 2;
+		if (room < cap->output_budget) {
+			ai_log(cap, AI_LOG_INFO, "bundle",
+			       "output budget lowered from %llu to %llu bytes: the free space of the output "
+			       "directory",
+			       (unsigned long long)cap->output_budget, (unsigned long long)room);
+			cap->output_budget = room ? room : 1;
+		}
+	}
+	ai_bundle_set_budget(cap->bundle, cap->output_budget);
+}
+
+/* Partial: an error, or a budget that cut something. */
+static bool complete(const struct ai_capture *cap)
+{
+	return cap->nerrors == 0 && !cap->budget_cut && !ai_bundle_budget_exhausted(cap->bundle);
+}
+
+static void limits_json(struct ai_json *j, const struct ai_capture *cap)
+{
+	ai_json_key(j, "limits");
+	ai_json_obj_begin(j);
+	ai_json_kuint(j, "file_cap", cap->file_cap);
+	ai_json_kuint(j, "upper_budget", cap->upper_budget);
+	ai_json_kuint(j, "output_budget", cap->output_budget);
+	ai_json_kuint(j, "fd_cap", cap->fd_cap);
+	ai_json_kuint(j, "exe_cap", cap->exe_cap);
+	ai_json_kbool(j, "budget_cut", cap->budget_cut);
+	ai_json_kbool(j, "output_budget_reached", ai_bundle_budget_exhausted(cap->bundle));
+	ai_json_obj_end(j);
+}
+
 static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts *o, const char *name,
 			   const char *id, struct timespec start, struct timespec end,
 			   const struct freeze_state *fz, struct ai_buf *out)
@@ -118,11 +160,12 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 		ai_json_obj_end(&j);
 	}
 	ai_json_obj_end(&j);
-	ai_json_kbool(&j, "complete", cap->nerrors == 0);
+	ai_json_kbool(&j, "complete", complete(cap));
 	ai_json_kuint(&j, "errors", cap->nerrors);
 	ai_json_kuint(&j, "warnings", cap->nwarnings);
 	ai_json_kuint(&j, "truncated", cap->ntruncated);
 	ai_json_kuint(&j, "skipped", cap->nskipped);
+	limits_json(&j, cap);
 	ai_json_key(&j, "members");
 	ai_json_arr_begin(&j);
 	size_t n = ai_bundle_member_count(cap->bundle);
@@ -262,7 +305,10 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	clock_gettime(CLOCK_REALTIME, &start);
 	memset(r, 0, sizeof(*r));
 	cap->fd_cap = o->fd_cap ? o->fd_cap : AI_DEFAULT_FD_CAP;
-	cap->exe_cap = 256ull << 20;
+	cap->exe_cap = AI_DEFAULT_EXE_CAP;
+	cap->file_cap = o->file_cap ? o->file_cap : AI_DEFAULT_FILE_CAP;
+	cap->upper_budget = o->upper_budget ? o->upper_budget : AI_DEFAULT_UPPER_BUDGET;
+	cap->output_budget = o->output_budget ? o->output_budget : AI_DEFAULT_OUTPUT_BUDGET;
 	cap->trigger = o->trigger ? o->trigger : "manual";
 	ai_buf_init(&cap->log);
 	ai_json_init(&cap->logj, &cap->log);
@@ -319,6 +365,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	}
 	if (ai_bundle_create(&cap->bundle, o->outdir_fd, name, err) < 0)
 		goto out;
+	set_budget(cap, o->outdir_fd);
 
 	struct freeze_state fz = {0};
 	run_collectors(&s, o, target_gone, &fz);
@@ -343,13 +390,13 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	char when[64], tc[512];
 	ai_time_format(when, sizeof(when), start.tv_sec, start.tv_nsec);
 	snprintf(tc, sizeof(tc), "afterimage bundle=%s.tar id=%s captured=%s complete=%s", name, id, when,
-		 cap->nerrors ? "false" : "true");
+		 complete(cap) ? "true" : "false");
 	if (ai_bundle_seal(cap->bundle, o->key, manifest.data, manifest.len, tc, r->sha256, err) < 0) {
 		ai_err_wrap(err, "sealing bundle");
 		goto out;
 	}
 	snprintf(r->path, sizeof(r->path), "%s/%s.tar", o->outdir ? o->outdir : ".", name);
-	r->complete = cap->nerrors == 0;
+	r->complete = complete(cap);
 	r->nerrors = cap->nerrors;
 	ret = 0;
 out:

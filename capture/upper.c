@@ -39,6 +39,7 @@ struct walk {
 	size_t nlinks, links_cap;
 	bool userxattr;
 	struct timespec now;
+	uint64_t upper_used; /* logical bytes of content stored so far, against cap->upper_budget */
 };
 
 struct xattrs {
@@ -46,6 +47,7 @@ struct xattrs {
 	char *names[MAX_XATTRS];
 	void *values[MAX_XATTRS];
 	size_t sizes[MAX_XATTRS];
+	size_t dropped; /* not kept: past MAX_XATTRS, or unreadable as too large */
 };
 
 static void xattrs_free(struct xattrs *x)
@@ -67,8 +69,18 @@ static const void *xattr_get(const struct xattrs *x, const char *name, size_t *l
 	return NULL;
 }
 
+/* The xattrs that say what an entry is (overlay's opaque, whiteout, redirect, metacopy; file
+ * capabilities and labels) are taken first, so a file that carries more than MAX_XATTRS cannot
+ * push them out. */
+static bool xattr_first(const char *n)
+{
+	return !strncmp(n, "trusted.overlay.", 16) || !strncmp(n, "user.overlay.", 13) ||
+	       !strncmp(n, "security.", 9);
+}
+
 /* Read the xattrs through an fd when we have one, else through /proc/self/fd/DIR/NAME with
- * the l* calls, which never follow the last component. */
+ * the l* calls, which never follow the last component. What is not kept is counted in
+ * x->dropped and logged. */
 static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, struct xattrs *x)
 {
 	char path[PATH_MAX];
@@ -77,8 +89,11 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 			return;
 	}
 	cleanup_free char *list = malloc(XATTR_LIST_MAX_BYTES);
-	if (!list)
+	cleanup_free void *val = malloc(XATTR_VAL_MAX);
+	if (!list || !val) {
+		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "xattrs: out of memory");
 		return;
+	}
 	ssize_t ll = fd >= 0 ? flistxattr(fd, list, XATTR_LIST_MAX_BYTES)
 			     : llistxattr(path, list, XATTR_LIST_MAX_BYTES);
 	if (ll < 0) {
@@ -87,29 +102,46 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 				    strerror(errno));
 		return;
 	}
-	for (ssize_t off = 0; off < ll && x->n < MAX_XATTRS;) {
-		const char *n = list + off;
-		size_t nl = strnlen(n, (size_t)(ll - off));
-		off += (ssize_t)nl + 1;
-		cleanup_free void *val = malloc(XATTR_VAL_MAX);
-		if (!val)
-			return;
-		ssize_t vl =
-		    fd >= 0 ? fgetxattr(fd, n, val, XATTR_VAL_MAX) : lgetxattr(path, n, val, XATTR_VAL_MAX);
-		if (vl < 0) {
-			ai_log_path(w->cap, errno == ERANGE ? AI_LOG_TRUNCATED : AI_LOG_ERROR, C, w->rel.data,
-				    w->rel.len, "getxattr %s: %s", n, strerror(errno));
-			continue;
+	size_t over = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		for (ssize_t off = 0; off < ll;) {
+			const char *n = list + off;
+			size_t nl = strnlen(n, (size_t)(ll - off));
+			off += (ssize_t)nl + 1;
+			if (xattr_first(n) != (pass == 0))
+				continue;
+			if (x->n == MAX_XATTRS) {
+				over++;
+				continue;
+			}
+			ssize_t vl = fd >= 0 ? fgetxattr(fd, n, val, XATTR_VAL_MAX)
+					     : lgetxattr(path, n, val, XATTR_VAL_MAX);
+			if (vl < 0) {
+				if (errno == ERANGE)
+					x->dropped++;
+				ai_log_path(w->cap, errno == ERANGE ? AI_LOG_TRUNCATED : AI_LOG_ERROR, C,
+					    w->rel.data, w->rel.len, "getxattr %s: %s", n, strerror(errno));
+				continue;
+			}
+			x->names[x->n] = strndup(n, nl);
+			x->values[x->n] = malloc(vl ? (size_t)vl : 1);
+			x->sizes[x->n] = (size_t)vl;
+			if (!x->names[x->n] || !x->values[x->n]) {
+				free(x->names[x->n]);
+				free(x->values[x->n]);
+				ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len,
+					    "xattrs: out of memory");
+				return;
+			}
+			memcpy(x->values[x->n], val, (size_t)vl);
+			x->n++;
 		}
-		x->names[x->n] = strndup(n, nl);
-		x->values[x->n] = realloc(steal_pointer(&val), vl ? (size_t)vl : 1);
-		x->sizes[x->n] = (size_t)vl;
-		if (!x->names[x->n] || !x->values[x->n]) {
-			free(x->names[x->n]);
-			free(x->values[x->n]);
-			return;
-		}
-		x->n++;
+	}
+	if (over) {
+		x->dropped += over;
+		ai_log_path(w->cap, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+			    "more than %d xattrs: %zu not kept (overlay and security ones kept first)",
+			    MAX_XATTRS, over);
 	}
 }
 
@@ -201,6 +233,8 @@ static void index_begin(struct walk *w, const struct stat *st, bool whiteout, co
 		}
 		ai_json_obj_end(j);
 	}
+	if (x && x->dropped)
+		ai_json_kuint(j, "xattrs_dropped", x->dropped);
 	ai_json_key(j, "overlay");
 	ai_json_arr_begin(j);
 	const char *rv = NULL;
@@ -280,6 +314,61 @@ static struct link_slot *link_find(struct walk *w, dev_t dev, ino_t ino, bool in
 	return &w->links[h];
 }
 
+/* The bundle refused an entry: past the output budget that is a cut, recorded in the index
+ * ("cut") and logged as one (the budget makes the bundle partial by itself); else an error. */
+static void refused(struct walk *w, int r, const char *what, const ai_err_t *err)
+{
+	enum ai_log_level lvl = r == AI_BUNDLE_OVER_BUDGET ? AI_LOG_TRUNCATED : AI_LOG_ERROR;
+	ai_log_path(w->cap, lvl, C, w->rel.data, w->rel.len, "%s%s", what, err->msg);
+	if (r == AI_BUNDLE_OVER_BUDGET)
+		ai_json_kstr(&w->j, "cut", "output_budget");
+	else
+		ai_json_kstr(&w->j, "error", err->msg);
+}
+
+/* Content not stored at all (a budget already spent): the entry says what was not kept. */
+static void not_stored(struct walk *w, const char *cut)
+{
+	struct ai_json *j = &w->j;
+	ai_json_kstr(j, "sha256", NULL);
+	ai_json_key(j, "member");
+	ai_json_null(j);
+	ai_json_kbool(j, "truncated", true);
+	ai_json_kuint(j, "stored_size", 0);
+	ai_json_kstr(j, "cut", cut);
+}
+
+/* Why a stored file is shorter than it was: the output budget, the upperdir budget, the
+ * per-file cap, or it grew while read (it kept its size at open); NULL when whole. Logged. */
+static const char *file_cut(struct walk *w, const struct ai_member_result *res, uint64_t cap)
+{
+	struct ai_capture *c = w->cap;
+	unsigned long long kept = res->size, had = res->source_size;
+	if (res->budget_cut) {
+		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+			    "output budget reached: kept the first %llu of %llu bytes", kept, had);
+		return "output_budget";
+	}
+	if (res->capped && cap < c->file_cap) {
+		c->budget_cut = true;
+		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+			    "upperdir budget of %llu bytes reached: kept the first %llu of %llu bytes",
+			    (unsigned long long)c->upper_budget, kept, had);
+		return "upper_budget";
+	}
+	if (res->capped) {
+		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+			    "larger than the file cap: kept the first %llu of %llu bytes", kept, had);
+		return "file_cap";
+	}
+	if (res->grew) {
+		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+			    "file grew while read: kept the first %llu bytes", kept);
+		return "grew";
+	}
+	return NULL;
+}
+
 static void add_file(struct walk *w, int dirfd, const char *name, const struct stat *st)
 {
 	struct ai_json *j = &w->j;
@@ -300,10 +389,9 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 			ai_json_kbytes(j, "hardlink_to", s->member + strlen(AI_M_UPPER_DIR),
 				       strlen(s->member) - strlen(AI_M_UPPER_DIR));
 			ai_json_kstr(j, "sha256", s->sha256[0] ? s->sha256 : NULL);
-			if (ai_bundle_add_entry(w->cap->bundle, &m, &err) < 0) {
-				ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "hardlink: %s",
-					    err.msg);
-				ai_json_kstr(j, "error", err.msg);
+			int r = ai_bundle_add_entry(w->cap->bundle, &m, &err);
+			if (r < 0) {
+				refused(w, r, "hardlink: ", &err);
 				ai_json_key(j, "member");
 				ai_json_null(j);
 			} else {
@@ -340,25 +428,44 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 		return;
 	}
 	member_meta(w, &member, st, &x, &m);
+	struct ai_capture *c = w->cap;
+	uint64_t left = c->upper_budget > w->upper_used ? c->upper_budget - w->upper_used : 0;
+	if (!left && st->st_size > 0) {
+		c->budget_cut = true;
+		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+			    "upperdir budget of %llu bytes spent: none of its %lld bytes stored",
+			    (unsigned long long)c->upper_budget, (long long)st->st_size);
+		not_stored(w, "upper_budget");
+		ai_json_obj_end(j);
+		xattrs_free(&x);
+		return;
+	}
+	/* Never 0 (no cap): an empty file stored once the budget is spent keeps at most a byte. */
+	uint64_t fcap = left < c->file_cap ? left : c->file_cap;
+	fcap = fcap ? fcap : 1;
 	struct ai_member_result res;
-	int r = ai_bundle_add_fd(w->cap->bundle, &m, fd, 0, &res, &err);
-	if (r < 0 && !res.sha256[0]) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
+	int r = ai_bundle_add_fd(c->bundle, &m, fd, fcap, &res, &err);
+	if (r == AI_BUNDLE_OVER_BUDGET) {
+		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len, "%s", err.msg);
+		not_stored(w, "output_budget");
+	} else if (r < 0 && !res.sha256[0]) {
+		ai_log_path(c, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
 		ai_json_kstr(j, "error", err.msg);
 		ai_json_key(j, "member");
 		ai_json_null(j);
 	} else {
 		if (r < 0) {
-			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
+			ai_log_path(c, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
 			ai_json_kstr(j, "error", err.msg);
 		}
-		if (res.truncated)
-			ai_log_path(w->cap, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
-				    "file grew while read: kept the first %llu bytes",
-				    (unsigned long long)res.size);
+		w->upper_used += res.size;
+		const char *cut = file_cut(w, &res, fcap);
 		ai_json_kstr(j, "sha256", res.sha256);
 		ai_json_kbytes(j, "member", member.data, member.len);
 		ai_json_kbool(j, "truncated", res.truncated);
+		ai_json_kuint(j, "stored_size", res.size);
+		ai_json_kbool(j, "sparse", res.sparse);
+		ai_json_kstr(j, "cut", cut);
 		if (st->st_nlink > 1) {
 			struct link_slot *s = link_find(w, st->st_dev, st->st_ino, true);
 			if (s) {
@@ -394,9 +501,9 @@ static void add_symlink(struct walk *w, int dirfd, const char *name, const struc
 	struct ai_member_meta m;
 	member_meta(w, &member, st, &x, &m);
 	m.symlink = target;
-	if (ai_bundle_add_entry(w->cap->bundle, &m, &err) < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
-		ai_json_kstr(j, "error", err.msg);
+	int r = ai_bundle_add_entry(w->cap->bundle, &m, &err);
+	if (r < 0) {
+		refused(w, r, "", &err);
 	} else {
 		ai_json_kbytes(j, "member", member.data, member.len);
 	}
@@ -449,9 +556,9 @@ static void add_special(struct walk *w, int dirfd, const char *name, const struc
 	ai_buf_adds(&marker, ".wh.");
 	ai_buf_adds(&marker, name);
 	ai_err_t err = {0};
-	if (add_marker(w, w->rel.data, dirlen, marker.data, marker.len, st, &member, &err) < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "whiteout: %s", err.msg);
-		ai_json_kstr(j, "error", err.msg);
+	int r = add_marker(w, w->rel.data, dirlen, marker.data, marker.len, st, &member, &err);
+	if (r < 0) {
+		refused(w, r, "whiteout: ", &err);
 	} else {
 		ai_json_kbytes(j, "member", member.data, member.len);
 	}
@@ -491,17 +598,19 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 	ai_buf_init(&member);
 	struct ai_member_meta m;
 	member_meta(w, &member, st, &x, &m);
-	if (ai_bundle_add_entry(w->cap->bundle, &m, &err) < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
-		ai_json_kstr(j, "error", err.msg);
+	int r = ai_bundle_add_entry(w->cap->bundle, &m, &err);
+	if (r < 0) {
+		refused(w, r, "", &err);
 	} else {
 		ai_json_kbytes(j, "member", member.data, member.len);
 	}
 	const char *ov;
 	size_t ol;
 	bool opaque = overlay_flag(w, &x, "opaque", &ov, &ol) && ol >= 1 && ov[0] == 'y';
-	if (opaque && add_marker(w, w->rel.data, w->rel.len, ".wh..wh..opq", 12, st, &member, &err) < 0)
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "opaque marker: %s", err.msg);
+	r = opaque ? add_marker(w, w->rel.data, w->rel.len, ".wh..wh..opq", 12, st, &member, &err) : 0;
+	if (r < 0)
+		ai_log_path(w->cap, r == AI_BUNDLE_OVER_BUDGET ? AI_LOG_TRUNCATED : AI_LOG_ERROR, C,
+			    w->rel.data, w->rel.len, "opaque marker: %s", err.msg);
 	if (fd < 0 && why) {
 		ai_json_kstr(j, "error", why);
 	} else if (fd < 0) {
@@ -509,11 +618,16 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 			    strerror(errno));
 		ai_json_kstr(j, "error", "cannot open directory");
 	}
+	/* What lies below is not in the bundle at all, not even in the index: partial. */
+	bool too_deep = fd >= 0 && depth >= MAX_DEPTH;
+	if (too_deep)
+		ai_json_kstr(j, "cut", "max_depth");
 	ai_json_obj_end(j);
 	xattrs_free(&x);
 	if (fd < 0)
 		return;
-	if (depth >= MAX_DEPTH) {
+	if (too_deep) {
+		w->cap->budget_cut = true;
 		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len,
 			    "deeper than %d levels: not walked", MAX_DEPTH);
 		return;
@@ -545,17 +659,20 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			char **nn = realloc(names, cap * sizeof(*nn));
+			char **nn = realloc(names, (cap ? cap * 2 : 32) * sizeof(*nn));
 			if (!nn)
 				break;
 			names = nn;
+			cap = cap ? cap * 2 : 32;
 		}
 		if (!(names[n] = strdup(de->d_name)))
 			break;
 		n++;
 	}
-	if (errno)
+	if (de)
+		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len,
+			    "out of memory listing the directory: the rest of it is not walked");
+	else if (errno)
 		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "readdir: %s", strerror(errno));
 	qsort(names, n, sizeof(*names), cmp_names);
 	size_t base = w->rel.len;

@@ -116,6 +116,9 @@ static void *worker_main(void *arg)
 	    .reason = jb->reason[0] ? jb->reason : NULL,
 	    .freeze = use_freeze ? &hooks : NULL,
 	    .freeze_all = o->freeze_all,
+	    .file_cap = o->file_cap,
+	    .upper_budget = o->upper_budget,
+	    .output_budget = o->output_budget,
 	    .overlay_hint = jb->have_hint && s->overlay.found ? &s->overlay : NULL,
 	};
 	jb->rc = ai_snapshot(&so, &jb->res, &jb->err);

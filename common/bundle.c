@@ -19,6 +19,17 @@
 
 #define NWORKERS 2
 
+/* A file's data extents beyond this many are stored as one (its holes read as zeros): the
+ * sparse map stays small whatever the file looks like. */
+#define SPARSE_MAX 4096
+/* GNU tar reads every chunk of a sparse member but the last as whole 512-byte blocks, so every
+ * extent is widened to block boundaries (a few zeros more, never less data). */
+#define TAR_BLOCK 512ull
+
+struct extent {
+	uint64_t off, len;
+};
+
 struct slot {
 	char *data;
 	size_t len;
@@ -64,6 +75,12 @@ struct ai_bundle {
 	size_t n, cap;
 	char *iobuf;
 	struct timespec now;
+	/* the output budget and the sparse data path */
+	uint64_t budget;	/* 0: none */
+	size_t nevidence;	/* evidence members added: each reserves its document lines */
+	bool budget_hit;	/* the budget cut or refused a member */
+	char *zeros;		/* IOBUF zero bytes: holes are hashed and handed over from here */
+	struct extent *extents; /* SPARSE_MAX of them, for the member being added */
 };
 
 static void entry_freep(struct archive_entry **e)
@@ -193,12 +210,15 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cv, NULL);
 	b->iobuf = malloc(IOBUF);
+	b->zeros = calloc(1, IOBUF);
+	b->extents = malloc(SPARSE_MAX * sizeof(*b->extents));
 	for (int i = 0; i < NSLOTS; i++)
 		if (!(b->slots[i].data = malloc(SLOT))) {
 			ai_bundle_free(b);
 			return ai_err_set(err, ENOMEM, "bundle");
 		}
-	if (!b->iobuf || ai_hash_init_blake2b(&b->blake, err) < 0 || ai_hash_init_sha256(&b->sha, err) < 0) {
+	if (!b->iobuf || !b->zeros || !b->extents || ai_hash_init_blake2b(&b->blake, err) < 0 ||
+	    ai_hash_init_sha256(&b->sha, err) < 0) {
 		ai_bundle_free(b);
 		return ai_err_set(err, ENOMEM, "bundle");
 	}
@@ -363,6 +383,169 @@ int ai_bundle_add_mem(struct ai_bundle *b, const char *path, const void *buf, si
 	return record(b, path, meta.path_len, len, sha, err);
 }
 
+void ai_bundle_set_budget(struct ai_bundle *b, uint64_t bytes)
+{
+	b->budget = bytes;
+}
+
+bool ai_bundle_budget_exhausted(const struct ai_bundle *b)
+{
+	return b->budget_hit;
+}
+
+uint64_t ai_bundle_bytes(const struct ai_bundle *b)
+{
+	/* the first filter counts what the format handed it, before the blocking buffer */
+	return b->a ? (uint64_t)archive_filter_bytes(b->a, 0) : 0;
+}
+
+/* Room the budget leaves for the content of the next evidence member, after its header and its
+ * lines in the documents; -1 when not even those fit. UINT64_MAX without a budget. */
+static int64_t budget_room(struct ai_bundle *b, const struct ai_member_meta *m, size_t nextents)
+{
+	if (!b->budget)
+		return INT64_MAX;
+	/* An over-estimate of the pax and ustar headers: the path (in the pax header, the ustar
+	 * name and, for a sparse member, GNU.sparse.name), link targets, xattrs in base64, times,
+	 * the sparse attributes and map, block padding. */
+	uint64_t hdr = 4 * TAR_BLOCK + 3 * (uint64_t)m->path_len;
+	if (m->symlink)
+		hdr += 2 * strlen(m->symlink);
+	if (m->hardlink)
+		hdr += 2 * strlen(m->hardlink);
+	for (size_t i = 0; i < m->nxattr; i++)
+		hdr += 64 + 2 * strlen(m->xattr_names[i]) + (m->xattr_sizes[i] + 2) / 3 * 4;
+	if (nextents)
+		hdr += 256 + 48 * (uint64_t)nextents + TAR_BLOCK;
+	uint64_t used = ai_bundle_bytes(b) + (b->nevidence + 1) * AI_BUNDLE_MEMBER_RESERVE + hdr;
+	if (used > b->budget)
+		return -1;
+	uint64_t room = b->budget - used;
+	return room > INT64_MAX ? INT64_MAX : (int64_t)room;
+}
+
+static int over_budget(struct ai_bundle *b, ai_err_t *err)
+{
+	b->budget_hit = true;
+	ai_err_set(err, EDQUOT, "output budget of %llu bytes reached: not stored",
+		   (unsigned long long)b->budget);
+	return AI_BUNDLE_OVER_BUDGET;
+}
+
+/* Readers that go through archive_read_data (the analyzer, most libarchive users) get a sparse
+ * member's bytes up to the end of its last data block only: a trailing hole would be lost to
+ * them. So the last block is always data (at most a block of zeros stored, read like any data). */
+static void keep_tail(struct ai_bundle *b, size_t *n, uint64_t want)
+{
+	struct extent *x = b->extents;
+	if (!want || (*n && x[*n - 1].off + x[*n - 1].len >= want))
+		return;
+	uint64_t s = (want - 1) & ~(TAR_BLOCK - 1);
+	if (*n && (x[*n - 1].off + x[*n - 1].len >= s || *n == SPARSE_MAX))
+		x[*n - 1].len = want - x[*n - 1].off;
+	else
+		x[(*n)++] = (struct extent){s, want - s};
+}
+
+/* The data extents of [0, want) into b->extents, widened to tar blocks and merged; the count.
+ * *holes says they leave some of [0, want) out. A filesystem that cannot tell (an lseek error
+ * other than ENXIO) gives one extent, the whole range: correct, only not sparse. */
+static size_t map_extents(struct ai_bundle *b, int fd, uint64_t want, bool *holes)
+{
+	struct extent *x = b->extents;
+	size_t n = 0;
+	uint64_t pos = 0;
+	*holes = false;
+	if (!want)
+		return 0;
+	while (pos < want) {
+		off_t d = lseek(fd, (off_t)pos, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break; /* nothing but a hole from pos on */
+		off_t h = d < 0 ? -1 : lseek(fd, d, SEEK_HOLE);
+		if (d < 0 || h < 0 || h <= d) {
+			x[0] = (struct extent){0, want};
+			return 1;
+		}
+		if ((uint64_t)d >= want)
+			break;
+		uint64_t s = (uint64_t)d & ~(TAR_BLOCK - 1), e = (uint64_t)h;
+		e = (e + TAR_BLOCK - 1) & ~(TAR_BLOCK - 1);
+		if (e > want)
+			e = want;
+		if (n && s <= x[n - 1].off + x[n - 1].len) {
+			x[n - 1].len = e - x[n - 1].off;
+		} else if (n == SPARSE_MAX) {
+			x[n - 1].len = want - x[n - 1].off; /* the rest as one extent */
+			break;
+		} else {
+			x[n++] = (struct extent){s, e - s};
+		}
+		pos = e;
+	}
+	keep_tail(b, &n, want);
+	*holes = !(n == 1 && x[0].off == 0 && x[0].len == want);
+	return n;
+}
+
+/* Keep the extents whose content fits in room bytes (the one that crosses it cut at a block);
+ * the new logical end. */
+static uint64_t cut_extents(struct ai_bundle *b, size_t *n, uint64_t room)
+{
+	struct extent *x = b->extents;
+	uint64_t used = 0;
+	for (size_t i = 0; i < *n; i++) {
+		if (used + x[i].len <= room) {
+			used += x[i].len;
+			continue;
+		}
+		uint64_t part = (room - used) & ~(TAR_BLOCK - 1);
+		x[i].len = part;
+		*n = part ? i + 1 : i;
+		return x[i].off + part;
+	}
+	return *n ? x[*n - 1].off + x[*n - 1].len : 0;
+}
+
+/* len zero bytes of logical content: hashed, and handed to libarchive, which skips them in a
+ * sparse member (they are a hole) and stores them otherwise (padding after a short read). */
+static int zeros(struct ai_bundle *b, struct ai_hash *h, uint64_t len, ai_err_t *err)
+{
+	while (len) {
+		size_t chunk = len < IOBUF ? (size_t)len : IOBUF;
+		ai_hash_update(h, b->zeros, chunk);
+		if (data(b, b->zeros, chunk, err) < 0)
+			return -1;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* One extent, read with pread; a short read (the source shrank, or failed) is zero padded. */
+static int copy_extent(struct ai_bundle *b, int fd, struct ai_hash *h, const struct extent *x,
+		       uint64_t *short_at, int *read_errno, ai_err_t *err)
+{
+	uint64_t done = 0;
+	while (done < x->len) {
+		size_t chunk = x->len - done < IOBUF ? (size_t)(x->len - done) : IOBUF;
+		ssize_t n = pread(fd, b->iobuf, chunk, (off_t)(x->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (*short_at == UINT64_MAX) {
+				*short_at = x->off + done;
+				*read_errno = n < 0 ? errno : 0;
+			}
+			return zeros(b, h, x->len - done, err);
+		}
+		ai_hash_update(h, b->iobuf, (size_t)n);
+		if (data(b, b->iobuf, (size_t)n, err) < 0)
+			return -1;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
 int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int fd, uint64_t cap,
 		     struct ai_member_result *res, ai_err_t *err)
 {
@@ -376,7 +559,29 @@ int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int
 	res->source_size = want;
 	if (cap && want > cap) {
 		want = cap;
-		res->truncated = true;
+		res->truncated = res->capped = true;
+	}
+	bool holes;
+	size_t n = map_extents(b, fd, want, &holes);
+	if (!holes)
+		n = want ? 1 : 0; /* a plain member: one extent, no map */
+	int64_t room = budget_room(b, meta, holes ? n : 0);
+	if (room < 0) {
+		res->budget_cut = true;
+		return over_budget(b, err);
+	}
+	uint64_t content = 0;
+	for (size_t i = 0; i < n; i++)
+		content += b->extents[i].len;
+	if (content > (uint64_t)room) {
+		want = cut_extents(b, &n, (uint64_t)room);
+		res->truncated = res->budget_cut = true;
+		b->budget_hit = true;
+		if (holes)
+			keep_tail(b, &n, want);
+		else
+			n = want ? 1 : 0;
+		holes = holes && want;
 	}
 	struct ai_member_meta m = *meta;
 	m.mode = S_IFREG | (meta->mode & 07777);
@@ -385,52 +590,51 @@ int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int
 	if (!e)
 		return -1;
 	archive_entry_set_size(e, (la_int64_t)want);
+	if (holes) {
+		for (size_t i = 0; i < n; i++)
+			archive_entry_sparse_add_entry(e, (la_int64_t)b->extents[i].off,
+						       (la_int64_t)b->extents[i].len);
+	}
 	if (header(b, e, err) < 0)
 		return -1;
+	b->nevidence++;
 	/* The header promised `want` bytes, so from here on the member is always completed: a read
 	 * error or a shrinking source is padded with zeros and reported, never a torn archive. */
 	struct ai_hash h;
 	if (ai_hash_init_sha256(&h, err) < 0)
 		return -1;
-	uint64_t done = 0;
+	uint64_t pos = 0, short_at = UINT64_MAX;
 	int read_errno = 0;
-	while (done < want) {
-		size_t chunk = want - done < IOBUF ? (size_t)(want - done) : IOBUF;
-		ssize_t n = read(fd, b->iobuf, chunk);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			read_errno = n < 0 ? errno : 0;
-			break;
-		}
-		ai_hash_update(&h, b->iobuf, (size_t)n);
-		if (data(b, b->iobuf, (size_t)n, err) < 0) {
+	for (size_t i = 0; i < n; i++) {
+		const struct extent *x = holes ? &b->extents[i] : &(struct extent){0, want};
+		if (zeros(b, &h, x->off - pos, err) < 0 ||
+		    copy_extent(b, fd, &h, x, &short_at, &read_errno, err) < 0) {
 			ai_hash_free(&h);
 			return -1;
 		}
-		done += (uint64_t)n;
+		res->data_bytes += x->len;
+		pos = x->off + x->len;
 	}
-	if (done < want) {
+	if (zeros(b, &h, want - pos, err) < 0) {
+		ai_hash_free(&h);
+		return -1;
+	}
+	res->sparse = holes;
+	res->short_read = short_at != UINT64_MAX;
+	if (!res->short_read && holes && fstat(fd, &st) == 0 && (uint64_t)st.st_size < want) {
+		/* shrank over a hole that was never read: what is stored is still zeros */
 		res->short_read = true;
-		memset(b->iobuf, 0, want - done < IOBUF ? (size_t)(want - done) : IOBUF);
-		while (done < want) {
-			size_t chunk = want - done < IOBUF ? (size_t)(want - done) : IOBUF;
-			ai_hash_update(&h, b->iobuf, chunk);
-			if (data(b, b->iobuf, chunk, err) < 0) {
-				ai_hash_free(&h);
-				return -1;
-			}
-			done += chunk;
-		}
-	} else if (!res->truncated) {
+		short_at = (uint64_t)st.st_size;
+	}
+	if (!res->short_read && !res->truncated) {
 		/* One more byte tells whether the file grew while it was read. */
 		char extra;
-		ssize_t n;
+		ssize_t r;
 		do
-			n = read(fd, &extra, 1);
-		while (n < 0 && errno == EINTR);
-		if (n == 1)
-			res->truncated = true;
+			r = pread(fd, &extra, 1, (off_t)want);
+		while (r < 0 && errno == EINTR);
+		if (r == 1)
+			res->truncated = res->grew = true;
 	}
 	uint8_t md[AI_SHA256_LEN];
 	if (ai_hash_final(&h, md, err) < 0)
@@ -442,18 +646,21 @@ int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int
 	if (res->short_read)
 		return ai_err_set(err, read_errno,
 				  "source shrank or failed after %llu of %llu bytes (zero padded)",
-				  (unsigned long long)(done), (unsigned long long)want);
+				  (unsigned long long)short_at, (unsigned long long)want);
 	return 0;
 }
 
 int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, ai_err_t *err)
 {
+	if (budget_room(b, meta, 0) < 0)
+		return over_budget(b, err);
 	cleanup_entry struct archive_entry *e = make_entry(b, meta, err);
 	if (!e)
 		return -1;
 	archive_entry_set_size(e, 0);
 	if (header(b, e, err) < 0)
 		return -1;
+	b->nevidence++;
 	static const char empty_sha[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 	if (meta->hardlink)
 		return meta->hardlink_sha256 ? record(b, meta->path, meta->path_len, meta->hardlink_size,
@@ -610,6 +817,8 @@ void ai_bundle_free(struct ai_bundle *b)
 		free(b->m[i].path);
 	free(b->m);
 	free(b->iobuf);
+	free(b->zeros);
+	free(b->extents);
 	free(b->name);
 	free(b->partial);
 	free(b);

@@ -79,12 +79,21 @@ struct ai_member_meta {
 };
 
 struct ai_member_result {
-	uint64_t size;	      /* bytes stored */
+	uint64_t size;	      /* logical bytes stored: the member's size once extracted */
 	uint64_t source_size; /* size the source claimed at open */
-	bool truncated;	      /* capped or the source grew: only size bytes kept */
+	uint64_t data_bytes;  /* bytes of content in the archive (size less the holes not stored) */
+	bool truncated;	      /* cut (cap, budget) or the source grew: only size bytes kept */
+	bool capped;	      /* cut by the cap the caller gave */
+	bool budget_cut;      /* cut, or refused (AI_BUNDLE_OVER_BUDGET), by the output budget */
+	bool grew;	      /* the source was longer at the end of the read than at its start */
+	bool sparse;	      /* holes were found: stored as a pax sparse member, holes never read */
 	bool short_read;      /* the source shrank while read: the rest is zero padded */
 	char sha256[AI_SHA256_HEXLEN];
 };
+
+/* What ai_bundle_add_fd and ai_bundle_add_entry return when the output budget has no room for
+ * the member: nothing was written, err says so (EDQUOT), the bundle stays usable. */
+#define AI_BUNDLE_OVER_BUDGET (-2)
 
 struct ai_bundle;
 
@@ -92,12 +101,28 @@ struct ai_bundle;
 int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai_err_t *err);
 /* An in-memory document (JSON, text). */
 int ai_bundle_add_mem(struct ai_bundle *b, const char *path, const void *data, size_t len, ai_err_t *err);
-/* A regular file's content read from fd, hashed in the same pass, at most cap bytes
- * (0 = no cap). meta->path names the member; mode/uid/gid/times come from meta. */
+/* A regular file's content read from fd (from offset 0, with pread), hashed in the same pass,
+ * at most cap bytes of logical content (0 = no cap). Its data extents are found with
+ * SEEK_DATA/SEEK_HOLE: a file with holes becomes a pax sparse member (GNU.sparse 1.0) and its
+ * holes are never read nor written, only hashed as zeros, so sha256 is that of the logical
+ * content (what `tar -xf` restores). meta->path names the member; mode/uid/gid/times come from
+ * meta. AI_BUNDLE_OVER_BUDGET when the output budget has no room for even its header. */
 int ai_bundle_add_fd(struct ai_bundle *b, const struct ai_member_meta *meta, int fd, uint64_t cap,
 		     struct ai_member_result *res, ai_err_t *err);
-/* Directory, symlink or hardlink entry, or an empty regular file (whiteout markers). */
+/* Directory, symlink or hardlink entry, or an empty regular file (whiteout markers);
+ * AI_BUNDLE_OVER_BUDGET past the output budget. */
 int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, ai_err_t *err);
+/* The output budget (0: none): the archive bytes written so far plus those of the member to add,
+ * plus AI_BUNDLE_MEMBER_RESERVE for each evidence member (its lines in the documents written at
+ * the end), may not pass it. Only evidence members (ai_bundle_add_fd, ai_bundle_add_entry) are
+ * cut or refused; documents (ai_bundle_add_mem) and the seal are always written, so a bundle
+ * that ran out of budget is still sealed. */
+#define AI_BUNDLE_MEMBER_RESERVE 1024
+void ai_bundle_set_budget(struct ai_bundle *b, uint64_t bytes);
+/* True once the output budget cut or refused a member. */
+bool ai_bundle_budget_exhausted(const struct ai_bundle *b);
+/* Archive bytes produced so far (buffered ones included). */
+uint64_t ai_bundle_bytes(const struct ai_bundle *b);
 /* Members added so far: used to build the manifest. */
 size_t ai_bundle_member_count(const struct ai_bundle *b);
 void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len,

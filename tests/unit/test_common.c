@@ -9,6 +9,8 @@
 #include "tests/unit/t.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <archive.h>
+#include <archive_entry.h>
 #include <jansson.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -246,6 +248,162 @@ static void test_bundle(void)
 	     "an abandoned bundle leaves no file");
 }
 
+/* A file with holes at known offsets: data of n bytes of byte c at each off. */
+static int make_sparse(const char *path, off_t size, const off_t *off, const size_t *len, size_t n)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || ftruncate(fd, size) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char buf[8192];
+		memset(buf, 'A' + (int)i, sizeof(buf));
+		if (pwrite(fd, buf, len[i], off[i]) != (ssize_t)len[i])
+			return -1;
+	}
+	fsync(fd);
+	close(fd);
+	return 0;
+}
+
+static void sh_first(char *out, size_t outlen, const char *fmt, const char *arg)
+{
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), fmt, arg, arg, arg);
+	t_sh(out, outlen, cmd);
+}
+
+/* Sparse members: the holes are neither read nor stored, GNU tar and bsdtar restore the logical
+ * content, whose hash is the one recorded; caps and the output budget cut and say so. */
+static void test_sparse(void)
+{
+	ai_err_t err = {0};
+	char kp[600], sp[600], big[600], dense[600], line[512], want[512];
+	snprintf(kp, sizeof(kp), "%s/k.key", tmp);
+	cleanup_pkey EVP_PKEY *key = NULL;
+	ai_key_read_file(kp, false, &key, &err);
+	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY);
+
+	/* data at unaligned offsets and lengths, the last extent up to an unaligned end */
+	const off_t size = (8 << 20) + 100;
+	const off_t off[] = {4096 + 7, 3 << 20, size - 50};
+	const size_t len[] = {5000, 10, 50};
+	snprintf(sp, sizeof(sp), "%s/sparse", tmp);
+	T_OK(make_sparse(sp, size, off, len, 3) == 0, "make a sparse file");
+	snprintf(big, sizeof(big), "%s/huge", tmp);
+	T_OK(make_sparse(big, (off_t)1 << 40, NULL, NULL, 0) == 0, "make a 1 TiB hole");
+	snprintf(dense, sizeof(dense), "%s/dense", tmp);
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd), "head -c 1048576 /dev/urandom >%s", dense);
+	t_sh(NULL, 0, cmd);
+
+	struct ai_bundle *b = NULL;
+	T_OK(ai_bundle_create(&b, dfd, "sp", &err) == 0, "create a bundle");
+	struct ai_member_result res;
+	int fd = open(sp, O_RDONLY);
+	struct ai_member_meta m = {.path = "fs/upper/sp\narse\xff", .path_len = 17, .mode = S_IFREG | 0644};
+	T_OK(ai_bundle_add_fd(b, &m, fd, 0, &res, &err) == 0, "add the sparse file (%s)", err.msg);
+	close(fd);
+	T_OK(res.sparse && !res.truncated && res.size == (uint64_t)size, "stored whole, as sparse");
+	T_OK(res.data_bytes < 64 * 1024, "only its data extents are stored (%llu bytes)",
+	     (unsigned long long)res.data_bytes);
+	sh_first(want, sizeof(want), "sha256sum %s | cut -d' ' -f1", sp);
+	T_STREQ(res.sha256, want, "its hash is that of the logical content");
+
+	fd = open(big, O_RDONLY);
+	struct ai_member_meta mh = {.path = "huge", .path_len = 4, .mode = S_IFREG | 0600};
+	T_OK(ai_bundle_add_fd(b, &mh, fd, 3 << 20, &res, &err) == 0, "add the 1 TiB hole with a 3 MiB cap");
+	close(fd);
+	T_OK(res.sparse && res.truncated && res.capped && !res.budget_cut && res.size == 3 << 20 &&
+		 res.data_bytes == 512 && res.source_size == 1ull << 40,
+	     "cut at the cap, logical size kept, only its last block stored");
+	sh_first(want, sizeof(want), "head -c 3145728 /dev/zero | sha256sum | cut -d' ' -f1", "");
+	T_STREQ(res.sha256, want, "its hash covers the first 3 MiB (zeros)");
+
+	fd = open(dense, O_RDONLY);
+	struct ai_member_meta md = {.path = "dense", .path_len = 5, .mode = S_IFREG | 0600};
+	T_OK(ai_bundle_add_fd(b, &md, fd, 0, &res, &err) == 0 && !res.sparse && res.data_bytes == 1 << 20,
+	     "a file without holes is a plain member");
+	close(fd);
+	char sha[AI_SHA256_HEXLEN];
+	T_OK(ai_bundle_seal(b, key, "{}\n", 3, "afterimage test", sha, &err) == 0, "seal (%s)", err.msg);
+	ai_bundle_free(b);
+	snprintf(cmd, sizeof(cmd), "stat -c %%s %s/sp.tar", tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_OK(atol(line) > 0 && atol(line) < 2 << 20, "the bundle is small (%s bytes)", line);
+	for (int gnu = 0; gnu < 2; gnu++) {
+		const char *t = gnu ? "tar" : "bsdtar";
+		snprintf(cmd, sizeof(cmd),
+			 "cd %s && rm -rf x && mkdir x && %s -xf sp.tar -C x 2>/dev/null && cd x && "
+			 "sha256sum -c --quiet SHA256SUMS",
+			 tmp, t);
+		T_OK(t_sh(NULL, 0, cmd) == 0, "%s -xf, then sha256sum -c passes", t);
+		snprintf(cmd, sizeof(cmd), "cd %s/x && stat -c %%s fs/upper/sp?arse? huge", tmp);
+		t_sh(line, sizeof(line), cmd);
+		T_OK(atoll(line) == (long long)size, "%s restores the logical size (%s)", t, line);
+		snprintf(cmd, sizeof(cmd), "cd %s/x && cmp fs/upper/sp?arse? ../sparse", tmp);
+		T_OK(t_sh(NULL, 0, cmd) == 0, "%s restores the data at its offsets", t);
+	}
+
+	/* archive_read_data (the analyzer's way) returns every logical byte, trailing holes too */
+	snprintf(cmd, sizeof(cmd), "%s/sp.tar", tmp);
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	struct archive_entry *ae;
+	uint64_t got_huge = 0, got_sparse = 0;
+	if (archive_read_open_filename(a, cmd, 65536) == ARCHIVE_OK)
+		while (archive_read_next_header(a, &ae) == ARCHIVE_OK) {
+			uint64_t *got = !strcmp(archive_entry_pathname(ae), "huge") ? &got_huge
+					: !strncmp(archive_entry_pathname(ae), "fs/upper/sp", 11)
+					    ? &got_sparse
+					    : NULL;
+			char chunk[65536];
+			la_ssize_t r;
+			while (got && (r = archive_read_data(a, chunk, sizeof(chunk))) > 0)
+				*got += (uint64_t)r;
+		}
+	archive_read_free(a);
+	T_OK(got_huge == 3 << 20 && got_sparse == (uint64_t)size,
+	     "archive_read_data returns the logical sizes (%llu, %llu)", (unsigned long long)got_huge,
+	     (unsigned long long)got_sparse);
+
+	/* the output budget: a cut, then refusals; documents and the seal still go in */
+	T_OK(ai_bundle_create(&b, dfd, "bud", &err) == 0, "create a bundle with a budget");
+	ai_bundle_set_budget(b, 200 << 10);
+	T_OK(ai_bundle_add_mem(b, "doc.json", "{}\n", 3, &err) == 0, "a document goes in");
+	fd = open(dense, O_RDONLY);
+	T_OK(ai_bundle_add_fd(b, &md, fd, 0, &res, &err) == 0, "a file past the budget is cut (%s)", err.msg);
+	close(fd);
+	T_OK(res.truncated && res.budget_cut && !res.capped && res.size > (100 << 10) &&
+		 res.size < (200 << 10) && res.size % 512 == 0 && ai_bundle_budget_exhausted(b),
+	     "cut by the budget, at a block (%llu bytes)", (unsigned long long)res.size);
+	snprintf(cmd, sizeof(cmd), "head -c %llu %s | sha256sum | cut -d' ' -f1",
+		 (unsigned long long)res.size, dense);
+	t_sh(want, sizeof(want), cmd);
+	T_STREQ(res.sha256, want, "its hash is that of what was stored");
+	ai_bundle_set_budget(b, 1);
+	struct ai_member_meta dir = {.path = "d", .path_len = 1, .mode = S_IFDIR | 0755};
+	T_OK(ai_bundle_add_entry(b, &dir, &err) == AI_BUNDLE_OVER_BUDGET && err.errnum == EDQUOT,
+	     "an entry past the budget is refused");
+	fd = open(sp, O_RDONLY);
+	T_OK(ai_bundle_add_fd(b, &m, fd, 0, &res, &err) == AI_BUNDLE_OVER_BUDGET && res.budget_cut &&
+		 !res.sha256[0],
+	     "a file past the budget is refused");
+	close(fd);
+	T_OK(ai_bundle_add_mem(b, "doc2.json", "{}\n", 3, &err) == 0, "documents still go in");
+	T_OK(ai_bundle_seal(b, key, "{}\n", 3, "afterimage test", sha, &err) == 0, "and it seals (%s)",
+	     err.msg);
+	ai_bundle_free(b);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && rm -rf x && mkdir x && tar -xf bud.tar -C x && cd x && sha256sum -c --quiet "
+		 "SHA256SUMS && test ! -e d && minisign -Vm ../bud.tar -p ../k.pub -q",
+		 tmp);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "the budget-cut bundle extracts, checks and verifies");
+	snprintf(cmd, sizeof(cmd), "stat -c %%s %s/bud.tar", tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_OK(atol(line) <= (200 << 10) + 16384, "the archive stays within the budget and its seal (%s)",
+	     line);
+}
+
 static void test_safeopen(void)
 {
 	char cmd[2048];
@@ -340,6 +498,7 @@ int main(void)
 	test_hash();
 	test_sign();
 	test_bundle();
+	test_sparse();
 	test_safeopen();
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
