@@ -121,7 +121,22 @@ pid_t ai_proc_pid(const char *name)
 	return *end || end == name || p <= 0 || p > INT_MAX ? 0 : (pid_t)p;
 }
 
-int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns, ai_err_t *err)
+/* /proc/PID/cgroup needs no ptrace access: a process whose namespace links are refused is the
+ * target's when it sits in the target's cgroup(s). */
+static bool same_cgroup(int procfd, const char *cgroup)
+{
+	char *cg = NULL;
+	size_t len;
+	bool trunc;
+	ai_err_t e;
+	if (!cgroup || ai_read_small(procfd, "cgroup", 65536, &cg, &len, &trunc, &e) < 0)
+		return false;
+	bool same = !trunc && !strcmp(cg, cgroup);
+	free(cg);
+	return same;
+}
+
+int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint64_t *netns, ai_err_t *err)
 {
 	struct ai_proc self;
 	t->pid = pid;
@@ -164,12 +179,30 @@ int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns,
 		pid_t p = ai_proc_pid(de->d_name);
 		if (!p || p == getpid())
 			continue;
-		struct ai_proc pr;
-		if (pin(proc_fd, p, &pr) < 0)
-			continue; /* gone already */
+		/* Past the maximum (or when pinning fails) only count: the link is read by path,
+		 * holding no descriptor. */
+		char nspath[64];
+		snprintf(nspath, sizeof(nspath), "%d/ns/mnt", p);
 		uint64_t ino = 0;
+		if (t->nprocs >= max) {
+			if (ai_ns_inode(proc_fd, nspath, &ino) == 0 && ino == t->mntns)
+				t->nbeyond++;
+			continue;
+		}
+		struct ai_proc pr;
+		if (pin(proc_fd, p, &pr) < 0) {
+			int e = errno;
+			if (e != ENOENT && e != ESRCH && ai_ns_inode(proc_fd, nspath, &ino) == 0 &&
+			    ino == t->mntns && !t->npin_failed++)
+				t->pin_errno = e;
+			continue; /* gone already, or not ours */
+		}
+		pr.ns_by_cgroup = false;
 		ai_err_t e2;
-		if (ns_inode(pr.procfd, "mnt", &ino, &e2) < 0 || ino != t->mntns) {
+		if (ns_inode(pr.procfd, "mnt", &ino, &e2) < 0)
+			pr.ns_by_cgroup =
+			    (e2.errnum == EACCES || e2.errnum == EPERM) && same_cgroup(pr.procfd, t->cgroup);
+		if (!pr.ns_by_cgroup && ino != t->mntns) {
 			close(pr.procfd);
 			if (pr.pidfd >= 0)
 				close(pr.pidfd);

@@ -206,8 +206,8 @@ static void test_bundle(void)
 	    .path = "fs/upper/link", .path_len = 13, .mode = S_IFLNK | 0777, .symlink = "/etc/shadow"};
 	T_OK(ai_bundle_add_entry(b, &ln, &err) == 0, "add a symlink entry");
 	char sha[AI_SHA256_HEXLEN];
-	T_OK(ai_bundle_seal(b, key, "{\"m\":1}\n", 8, "afterimage test", sha, &err) == 0, "seal (%s)",
-	     err.msg);
+	T_OK(ai_bundle_seal(b, key, "{\"m\":1,\"members\":", 17, "afterimage test", sha, &err) == 0,
+	     "seal (%s)", err.msg);
 	ai_bundle_free(b);
 	T_OK(faccessat(dfd, "b1.tar", F_OK, 0) == 0 && faccessat(dfd, "b1.tar.partial", F_OK, 0) != 0,
 	     "sealed bundle renamed into place");
