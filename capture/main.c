@@ -248,7 +248,8 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	if (res.nleftovers > AI_LEFTOVERS_NAMED)
 		ai_eprintf(PROG, "warning: and %u more", res.nleftovers - AI_LEFTOVERS_NAMED);
 	if (sr < 0 && stop_signal) {
-		ai_eprintf(PROG, "%s by %s", err.msg, strsignal(stop_signal));
+		ai_eprintf(PROG, "interrupted by %s (signal %d): capture abandoned, no bundle written",
+			   strsignal(stop_signal), (int)stop_signal);
 		return EXIT_INTERRUPTED;
 	}
 	if (sr < 0)
