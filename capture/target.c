@@ -153,11 +153,22 @@ int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint
 		else
 			r = -1;
 	}
-	close(self.procfd);
-	if (self.pidfd >= 0)
-		close(self.pidfd);
-	if (r < 0)
+	if (r < 0) {
+		close(self.procfd);
+		if (self.pidfd >= 0)
+			close(self.pidfd);
 		return ai_err_wrap(err, "target pid %d", pid);
+	}
+	/* The pid given is pinned first, whatever the maximum: its namespaces are the capture's. */
+	self.ns_by_cgroup = false;
+	t->procs = malloc(32 * sizeof(*t->procs));
+	if (!t->procs) {
+		close(self.procfd);
+		if (self.pidfd >= 0)
+			close(self.pidfd);
+		return ai_err_set(err, ENOMEM, "process list");
+	}
+	t->procs[t->nprocs++] = self;
 
 	uint64_t my_mntns = 0;
 	{
@@ -173,11 +184,11 @@ int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint
 	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
 	if (!dir)
 		return ai_err_set(err, errno, "open /proc");
-	size_t cap_n = 0;
+	size_t cap_n = 32;
 	struct dirent *de;
 	while ((de = readdir(dir))) {
 		pid_t p = ai_proc_pid(de->d_name);
-		if (!p || p == getpid())
+		if (!p || p == getpid() || p == pid)
 			continue;
 		/* Past the maximum (or when pinning fails) only count: the link is read by path,
 		 * holding no descriptor. */
