@@ -148,6 +148,9 @@ pid_t ai_proc_pid(const char *name);
 /* target.c: true while the pinned process is still the same process (pidfd still open and
  * alive). */
 bool ai_proc_alive(const struct ai_proc *p);
+/* target.c: true once the pinned process has exited, a zombie included (a forking target's
+ * children exit mid-capture all the time: what they refuse then is a warning, not an error). */
+bool ai_proc_exited(const struct ai_proc *p);
 /* target.c: find every process sharing pid's mount namespace, pin at most max of them into t
  * (t->nbeyond counts the others); the pod's network namespace is read from pid too. */
 int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint64_t *netns, ai_err_t *err);

@@ -110,7 +110,7 @@ static void fds_raw_free(struct fds_raw *r)
 
 static bool dead_now(const struct ai_proc *p, int errnum)
 {
-	return (errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p);
+	return (errnum == ESRCH || errnum == ENOENT) && ai_proc_exited(p);
 }
 
 /* Record why fdinfo could not be read (errno), and whether the process was still alive then. */

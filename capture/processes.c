@@ -102,7 +102,7 @@ static void procs_raw_free(struct procs_raw *r)
 
 static bool pr_dead_now(const struct ai_proc *p, int errnum)
 {
-	return (errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p);
+	return (errnum == ESRCH || errnum == ENOENT) && ai_proc_exited(p);
 }
 
 static void pr_fail(struct rpart *rp, const struct ai_proc *p, int en, const char *verb, const char *name)
@@ -364,7 +364,11 @@ static void part_failed(struct pstate *ps, const char *what, const ai_err_t *e)
 static bool got_part(struct pstate *ps, const char *name, const struct rpart *rp, size_t max)
 {
 	if (!rp->s) {
-		part_failed_as(ps, name, rp->errnum, rp->msg ? rp->msg : "not read", rp->dead);
+		/* An ESRCH while frozen can be a process in the middle of its exit (its mm already
+		 * gone, not a zombie yet): by now it is one, or gone. */
+		bool dead =
+		    rp->dead || ((rp->errnum == ESRCH || rp->errnum == ENOENT) && ai_proc_exited(ps->p));
+		part_failed_as(ps, name, rp->errnum, rp->msg ? rp->msg : "not read", dead);
 		return false;
 	}
 	if (rp->trunc)

@@ -55,6 +55,24 @@ bool ai_proc_alive(const struct ai_proc *p)
 	return syscall(SYS_pidfd_send_signal, p->pidfd, 0, NULL, 0) == 0;
 }
 
+bool ai_proc_exited(const struct ai_proc *p)
+{
+	if (!ai_proc_alive(p))
+		return true;
+	/* A zombie is still alive to its pidfd: its state in stat says it exited. */
+	char buf[1024];
+	int fd = openat(p->procfd, "stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ESRCH || errno == ENOENT;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 && errno == ESRCH;
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 /* pidfd first, then the /proc dirfd, then a liveness check: if the pid was recycled in
  * between, the pidfd refers to the dead process and the check fails. */
 static int pin(int proc_fd, pid_t pid, struct ai_proc *out)
