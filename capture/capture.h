@@ -2,6 +2,7 @@
 #ifndef AI_CAPTURE_H
 #define AI_CAPTURE_H
 #include <dirent.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -9,6 +10,7 @@
 #include "common/bundle.h"
 #include "common/err.h"
 #include "common/json.h"
+#include "common/spool.h"
 
 #define AI_DEFAULT_FD_CAP	 (64ull << 20)
 #define AI_DEFAULT_EXE_CAP	 (256ull << 20)
@@ -23,6 +25,9 @@ struct ai_proc {
 	pid_t pid;
 	int procfd; /* O_PATH|O_DIRECTORY on /proc/PID */
 	int pidfd;  /* -1 when pidfd_open is not available */
+	/* Its mount namespace link was unreadable (EACCES: no CAP_SYS_PTRACE over a process that
+	 * is not dumpable): taken as the target's because it is in the target's cgroup. */
+	bool ns_by_cgroup;
 };
 
 /* The processes of one container, found from a pid: every process sharing its mount namespace. */
@@ -33,6 +38,9 @@ struct ai_target {
 	char *container_id;    /* 64-hex id found in the cgroup path, or NULL */
 	struct ai_proc *procs; /* every process sharing mntns, sorted by pid */
 	size_t nprocs;
+	size_t nbeyond;	    /* more of its processes, not pinned: the maximum was reached */
+	size_t npin_failed; /* of its processes that could not be pinned (not because they exited) */
+	int pin_errno;	    /* why, for the first of them */
 };
 
 /* What the mounts collector learns that the upperdir collector needs. */
@@ -73,12 +81,21 @@ struct ai_capture {
 	 * (ai_bundle_budget_exhausted). */
 	bool budget_cut;
 	const char *trigger;
+	int outdir_fd; /* where spools go (common/spool.h): the output directory, never the target */
+	const volatile sig_atomic_t *stop; /* NULL, or set when the capture is to be abandoned */
 
-	/* The capture log (a JSON array of events) and its counters. */
-	struct ai_buf log;
+	/* The capture log (a JSON array of events, spooled) and its counters. */
+	struct ai_spool log;
 	struct ai_json logj;
 	unsigned nerrors, nwarnings, ntruncated, nskipped;
 };
+
+/* snapshot.c: true once the capture is being abandoned (a signal): a collector with a long loop
+ * stops at its next item, and the driver abandons the bundle. */
+static inline bool ai_capture_stopping(const struct ai_capture *cap)
+{
+	return cap->stop && *cap->stop;
+}
 
 /* Log levels: an error makes the bundle partial ("complete": false); a warning (a process
  * that exited mid-capture) and a skip (a FIFO not opened) and a truncation do not, unless a
@@ -145,9 +162,12 @@ pid_t ai_proc_pid(const char *name);
 /* target.c: true while the pinned process is still the same process (pidfd still open and
  * alive). */
 bool ai_proc_alive(const struct ai_proc *p);
-/* target.c: find every process sharing pid's mount namespace, pin them into t; the pod's
- * network namespace is read from pid too. */
-int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns, ai_err_t *err);
+/* target.c: true once the pinned process has exited, a zombie included (a forking target's
+ * children exit mid-capture all the time: what they refuse then is a warning, not an error). */
+bool ai_proc_exited(const struct ai_proc *p);
+/* target.c: find every process sharing pid's mount namespace, pin at most max of them into t
+ * (t->nbeyond counts the others); the pod's network namespace is read from pid too. */
+int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint64_t *netns, ai_err_t *err);
 void ai_target_close(struct ai_target *t);
 /* target.c: the pinned process of the pid given (the first one when it is gone), NULL when none. */
 const struct ai_proc *ai_target_main(const struct ai_target *t);
@@ -190,7 +210,13 @@ struct ai_snapshot_opts {
 	 * used when no process is left to pin, or when its root overlay cannot be read any more,
 	 * so the upperdir, still on disk, is captured. */
 	const struct ai_overlay *overlay_hint;
+	size_t max_procs; /* processes pinned at most (the rest counted and logged); 0: the default */
+	/* NULL, or a flag a signal handler sets: the capture then stops at its next item, thaws,
+	 * abandons the bundle (no .partial is left) and ai_snapshot fails with ECANCELED. */
+	const volatile sig_atomic_t *stop;
 };
+#define AI_DEFAULT_MAX_PROCS 100000
+#define AI_LEFTOVERS_NAMED   8
 struct ai_snapshot_result {
 	char path[4096];
 	char sha256[AI_SHA256_HEXLEN];
@@ -198,6 +224,10 @@ struct ai_snapshot_result {
 	unsigned nerrors;
 	bool frozen;
 	double freeze_ms;
+	/* *.tar.partial files interrupted captures left in the output directory (logged as
+	 * warnings; never reused): how many, and the first few names. Filled even on failure. */
+	unsigned nleftovers;
+	char leftover[AI_LEFTOVERS_NAMED][256];
 };
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err);
 

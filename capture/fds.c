@@ -110,7 +110,7 @@ static void fds_raw_free(struct fds_raw *r)
 
 static bool dead_now(const struct ai_proc *p, int errnum)
 {
-	return (errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p);
+	return (errnum == ESRCH || errnum == ENOENT) && ai_proc_exited(p);
 }
 
 /* Record why fdinfo could not be read (errno), and whether the process was still alive then. */
@@ -480,11 +480,13 @@ static void emit_fd(struct fctx *c, const struct ai_proc *p, struct rawfd *f)
 	if (!f->target) {
 		if (f->rl_errnum == ENOENT && f->rl_alive)
 			return; /* closed since the listing: there is nothing to describe */
-		ai_log(cap,
-		       (f->rl_errnum == ESRCH || f->rl_errnum == ENOENT) && !f->rl_alive ? AI_LOG_WARNING
-											 : AI_LOG_ERROR,
-		       COLL, "pid %d fd %d: %s", (int)p->pid, fdnum,
-		       f->rl_msg ? f->rl_msg : "readlink failed");
+		char path[64];
+		int pl = snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)p->pid, fdnum);
+		ai_log_path(cap,
+			    (f->rl_errnum == ESRCH || f->rl_errnum == ENOENT) && !f->rl_alive ? AI_LOG_WARNING
+											      : AI_LOG_ERROR,
+			    COLL, path, (size_t)pl, "pid %d fd %d: %s", (int)p->pid, fdnum,
+			    f->rl_msg ? f->rl_msg : "readlink failed");
 		return;
 	}
 	const char *target = f->target;
@@ -590,8 +592,12 @@ static void finish_proc(struct fctx *c, const struct ai_proc *p, struct rawfdpro
 {
 	struct ai_capture *cap = c->cap;
 	if (rp->fail_what) {
-		ai_log(cap, lvl_of(rp->fail_alive), COLL, "pid %d: %s: %s", (int)p->pid, rp->fail_what,
-		       strerror(rp->fail_errnum));
+		/* with the /proc entry refused: fd/ or fdinfo/ (EACCES without ptrace access) */
+		char path[64];
+		int pl = snprintf(path, sizeof(path), "/proc/%d/%s", (int)p->pid,
+				  strstr(rp->fail_what, "fdinfo") ? "fdinfo" : "fd");
+		ai_log_path(cap, lvl_of(rp->fail_alive), COLL, path, (size_t)pl, "pid %d: %s: %s",
+			    (int)p->pid, rp->fail_what, strerror(rp->fail_errnum));
 		return;
 	}
 	if (rp->oom)
@@ -635,7 +641,7 @@ static int fds_finish(struct ai_capture *cap, void *state, ai_err_t *err)
 	ai_json_obj_begin(&j);
 	ai_json_key(&j, "fds");
 	ai_json_arr_begin(&j);
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < r->n && !ai_capture_stopping(cap); i++) /* abandoned: stop */
 		finish_proc(&c, ai_capture_proc(cap, i, NULL), &r->procs[i]);
 	ai_json_arr_end(&j);
 	ai_json_obj_end(&j);

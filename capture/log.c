@@ -1,5 +1,6 @@
 /* The capture log: every error, skip and truncation lands in capture-log.json, so an analyst
- * sees exactly what the bundle lacks and why. */
+ * sees exactly what the bundle lacks and why. It is spooled: an upperdir of a million FIFOs is a
+ * million skip events, and memory must not grow with them. */
 #include "capture/capture.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ static void vlog(struct ai_capture *cap, enum ai_log_level lvl, const char *coll
 	if (path)
 		ai_json_kbytes(j, "path", path, path_len);
 	ai_json_obj_end(j);
+	ai_spool_drain(&cap->log);
 }
 
 void ai_log(struct ai_capture *cap, enum ai_log_level lvl, const char *collector, const char *fmt, ...)

@@ -10,6 +10,7 @@
 #include "common/sign.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,25 @@
 #define AI_DEFAULT_SOCKET "/run/afterimage/trigger.sock"
 #define PROG		  "afterimage-capture"
 
-enum { EXIT_COMPLETE = 0, EXIT_NOBUNDLE = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3 };
+enum { EXIT_COMPLETE = 0, EXIT_NOBUNDLE = 1, EXIT_USAGE = 2, EXIT_PARTIAL = 3, EXIT_INTERRUPTED = 4 };
+
+/* snapshot: SIGTERM, SIGHUP and SIGINT only ask the capture to stop; ai_snapshot thaws,
+ * abandons the bundle (its .partial removed) and returns, and main exits EXIT_INTERRUPTED. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void catch_stop_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
 
 struct command {
 	const char *name;
@@ -191,8 +210,10 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	struct ai_snapshot_opts o = {.trigger = "manual"};
 	struct common co = {.key_fd = -1};
 	const char *sockets_source = NULL;
+	unsigned max_procs = AI_DEFAULT_MAX_PROCS;
 	const struct ai_opt opts[] = {
 	    AI_OPT_N("pid", 'p', AI_OPT_INT, &o.pid, 1, 4194304, "--pid takes a process id"),
+	    AI_OPT_N("max-procs", 0, AI_OPT_UINT, &max_procs, 1, 4194304, "--max-procs takes 1..4194304"),
 	    COMMON_OPTS(co),
 	    AI_OPT_S("name", 'n', AI_OPT_STR, &o.name),
 	    AI_OPT_N("fd-cap", 0, AI_OPT_U64, &o.fd_cap, 1, UINT64_MAX, "--fd-cap takes a byte count > 0"),
@@ -217,6 +238,7 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 				return usage(cmd,
 					     "--name must be a plain file name without control characters");
 
+	catch_stop_signals();
 	ai_err_t err = {0};
 	cleanup_pkey EVP_PKEY *key = NULL;
 	cleanup_close int outfd = -1;
@@ -228,9 +250,23 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	o.outdir_fd = outfd;
 	o.key = key;
 	o.pod = pod;
+	o.max_procs = max_procs;
+	o.stop = &stop_signal;
 
 	struct ai_snapshot_result res;
-	if (ai_snapshot(&o, &res, &err) < 0)
+	int sr = ai_snapshot(&o, &res, &err);
+	for (unsigned i = 0; i < res.nleftovers && i < AI_LEFTOVERS_NAMED; i++)
+		ai_eprintf(PROG,
+			   "warning: %s/%s: left by an interrupted capture, not a bundle (never reused)",
+			   co.outdir, res.leftover[i]);
+	if (res.nleftovers > AI_LEFTOVERS_NAMED)
+		ai_eprintf(PROG, "warning: and %u more", res.nleftovers - AI_LEFTOVERS_NAMED);
+	if (sr < 0 && stop_signal) {
+		ai_eprintf(PROG, "interrupted by %s (signal %d): capture abandoned, no bundle written",
+			   strsignal(stop_signal), (int)stop_signal);
+		return EXIT_INTERRUPTED;
+	}
+	if (sr < 0)
 		return fail(&err, EXIT_NOBUNDLE);
 	cleanup_buf struct ai_buf line;
 	ai_buf_init(&line);
@@ -435,10 +471,15 @@ static const struct command commands[] = {
     {"snapshot", cmd_snapshot,
      "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
      "[--host-root DIR] [--fd-cap BYTES] [--file-cap BYTES] [--upper-budget BYTES]\n"
-     "[--output-budget BYTES] [--trigger WORD] [--allow-loose-secret-mode]",
+     "[--output-budget BYTES] [--max-procs N] [--trigger WORD] [--allow-loose-secret-mode]",
      "capture the container PID belongs to into OUTDIR/NAME.tar",
      "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
-     "signed, complete=false), 1 when no bundle was written, 2 for a usage error.\n"
+     "signed, complete=false), 1 when no bundle was written, 2 for a usage error, 4 when\n"
+     "interrupted (SIGTERM, SIGHUP, SIGINT: the target thawed, no bundle and no .partial left).\n"
+     "A NAME.tar.partial in OUTDIR is what a killed capture left: it is reported, never reused;\n"
+     "--name NAME is refused when taken, a default name gets the next free -2, -3, ...\n"
+     "--max-procs (default 100000, fewer when the descriptor limit is lower) caps the processes\n"
+     "captured; the rest are counted in the capture log.\n"
      "The key is never taken from the environment or the command line: pass a file or a descriptor.\n"
      "A key file must be a regular file only its owner can read (chmod 600), unless\n"
      "--allow-loose-secret-mode.\n"
@@ -491,7 +532,8 @@ static void print_overall(FILE *f)
 	fputs(
 	    "\n" PROG " COMMAND --help prints that command's usage.\n"
 	    "snapshot prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed\n"
-	    "and signed, complete=false), 1 when no bundle was written, 2 for a usage error.\n"
+	    "and signed, complete=false), 1 when no bundle was written, 2 for a usage error, 4 when\n"
+	    "interrupted by SIGTERM, SIGHUP or SIGINT (no bundle, no .partial left).\n"
 	    "The key is never taken from the environment or the command line: pass a file or a descriptor.\n",
 	    f);
 }

@@ -102,7 +102,7 @@ static void procs_raw_free(struct procs_raw *r)
 
 static bool pr_dead_now(const struct ai_proc *p, int errnum)
 {
-	return (errnum == ESRCH || errnum == ENOENT) && !ai_proc_alive(p);
+	return (errnum == ESRCH || errnum == ENOENT) && ai_proc_exited(p);
 }
 
 static void pr_fail(struct rpart *rp, const struct ai_proc *p, int en, const char *verb, const char *name)
@@ -337,11 +337,18 @@ static void part_failed_as(struct pstate *ps, const char *what, int en, const ch
 		lvl = AI_LOG_INFO;
 	}
 	if (!quiet) {
+		/* A part named by its /proc entry ("environ", "ns/mnt"; not "hash exe") is logged with
+		 * that path: an EACCES says exactly which entry was refused. */
+		char path[96];
+		int pl = strchr(what, ' ')
+			     ? -1
+			     : snprintf(path, sizeof(path), "/proc/%d/%s", (int)ps->p->pid, what);
 		if (ps->vanished)
-			ai_log(ps->c->cap, lvl, COLL, "pid %d: exited during capture (%s: %s)",
-			       (int)ps->p->pid, what, msg);
+			ai_log_path(ps->c->cap, lvl, COLL, pl > 0 ? path : NULL, pl > 0 ? (size_t)pl : 0,
+				    "pid %d: exited during capture (%s: %s)", (int)ps->p->pid, what, msg);
 		else
-			ai_log(ps->c->cap, lvl, COLL, "pid %d: %s: %s", (int)ps->p->pid, what, msg);
+			ai_log_path(ps->c->cap, lvl, COLL, pl > 0 ? path : NULL, pl > 0 ? (size_t)pl : 0,
+				    "pid %d: %s: %s", (int)ps->p->pid, what, msg);
 	}
 	if (ps->errs.len)
 		ai_buf_adds(&ps->errs, "; ");
@@ -359,7 +366,11 @@ static void part_failed(struct pstate *ps, const char *what, const ai_err_t *e)
 static bool got_part(struct pstate *ps, const char *name, const struct rpart *rp, size_t max)
 {
 	if (!rp->s) {
-		part_failed_as(ps, name, rp->errnum, rp->msg ? rp->msg : "not read", rp->dead);
+		/* An ESRCH while frozen can be a process in the middle of its exit (its mm already
+		 * gone, not a zombie yet): by now it is one, or gone. */
+		bool dead =
+		    rp->dead || ((rp->errnum == ESRCH || rp->errnum == ENOENT) && ai_proc_exited(ps->p));
+		part_failed_as(ps, name, rp->errnum, rp->msg ? rp->msg : "not read", dead);
 		return false;
 	}
 	if (rp->trunc) {
@@ -944,7 +955,7 @@ static int processes_finish(struct ai_capture *cap, void *state, ai_err_t *err)
 	ai_json_obj_begin(&j);
 	ai_json_key(&j, "processes");
 	ai_json_arr_begin(&j);
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = 0; i < r->n && !ai_capture_stopping(cap); i++) { /* abandoned: stop */
 		const struct ai_container *ct;
 		const struct ai_proc *p = ai_capture_proc(cap, i, &ct);
 		emit_process(&c, ct, p, &r->procs[i]);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/statvfs.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ static void snap_fini(struct snap *s)
 		close(cap->proc_fd);
 	if (cap->host_root_fd >= 0)
 		close(cap->host_root_fd);
-	ai_buf_free(&cap->log);
+	ai_spool_free(&cap->log);
 	ai_bundle_free(cap->bundle);
 }
 
@@ -166,23 +167,8 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 	ai_json_kuint(&j, "truncated", cap->ntruncated);
 	ai_json_kuint(&j, "skipped", cap->nskipped);
 	limits_json(&j, cap);
+	/* the bundle streams the members array and closes the object (ai_bundle_seal) */
 	ai_json_key(&j, "members");
-	ai_json_arr_begin(&j);
-	size_t n = ai_bundle_member_count(cap->bundle);
-	for (size_t i = 0; i < n; i++) {
-		const char *path, *sha;
-		size_t plen;
-		uint64_t size;
-		ai_bundle_member(cap->bundle, i, &path, &plen, &size, &sha);
-		ai_json_obj_begin(&j);
-		ai_json_kbytes(&j, "path", path, plen);
-		ai_json_kuint(&j, "size", size);
-		ai_json_kstr(&j, "sha256", sha);
-		ai_json_obj_end(&j);
-	}
-	ai_json_arr_end(&j);
-	ai_json_obj_end(&j);
-	ai_buf_addc(out, '\n');
 }
 
 static double ms_between(struct timespec a, struct timespec b)
@@ -236,14 +222,16 @@ static bool runnable(const struct ai_collector *c, bool target_gone)
 	return !target_gone || (c->flags & AI_COLL_WORKS_WITHOUT_TARGET);
 }
 
-/* Phases 2 to 4 of capture.h: volatile collectors frozen, their second halves thawed, the rest. */
+/* Phases 2 to 4 of capture.h: volatile collectors frozen, their second halves thawed, the rest.
+ * Once the capture is being abandoned no collector starts; the thaw still happens here and
+ * every state is still discarded. */
 static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, bool target_gone,
 			   struct freeze_state *fz)
 {
 	struct ai_capture *cap = &s->cap;
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
-		if (!(c->flags & AI_COLL_VOLATILE) || !runnable(c, target_gone))
+		if (!(c->flags & AI_COLL_VOLATILE) || !runnable(c, target_gone) || ai_capture_stopping(cap))
 			continue;
 		/* before each: a freeze that failed is tried again (and logged) for the next */
 		if (!target_gone)
@@ -251,13 +239,13 @@ static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, boo
 		run_phase(cap, c, &s->runs[i], false);
 	}
 	/* thawed first: what was read frozen is hashed, stored and written now */
-	if (!o->freeze_all)
+	if (!o->freeze_all || ai_capture_stopping(cap))
 		do_thaw(o, fz);
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
 		if (!(c->flags & AI_COLL_VOLATILE))
 			continue;
-		if (s->runs[i].ran && s->runs[i].ok && c->finish)
+		if (s->runs[i].ran && s->runs[i].ok && c->finish && !ai_capture_stopping(cap))
 			run_phase(cap, c, &s->runs[i], true);
 		discard(c, &s->runs[i]);
 	}
@@ -265,8 +253,12 @@ static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, boo
 		const struct ai_collector *c = ai_collectors[i];
 		if ((c->flags & AI_COLL_VOLATILE) || !runnable(c, target_gone))
 			continue;
+		if (ai_capture_stopping(cap)) {
+			do_thaw(o, fz); /* --freeze-all: interrupted during the long part */
+			break;
+		}
 		run_phase(cap, c, &s->runs[i], false);
-		if (s->runs[i].ok && c->finish)
+		if (s->runs[i].ok && c->finish && !ai_capture_stopping(cap))
 			run_phase(cap, c, &s->runs[i], true);
 		discard(c, &s->runs[i]);
 	}
@@ -292,6 +284,103 @@ static void timing_json(const struct snap *s, struct ai_buf *out)
 	ai_json_arr_end(&tj);
 }
 
+/* Pinning holds two descriptors per process and the processes collector a third: the number
+ * pinned stays within what RLIMIT_NOFILE (raised to its hard limit) allows. */
+static size_t procs_allowed(const struct ai_snapshot_opts *o, const char **why)
+{
+	size_t max = o->max_procs ? o->max_procs : AI_DEFAULT_MAX_PROCS;
+	*why = "--max-procs";
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return max;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	const rlim_t reserve = 256; /* the bundle, spools, the walks, the collectors' own */
+	if (rl.rlim_cur != RLIM_INFINITY) {
+		size_t by_fds = rl.rlim_cur > reserve ? (size_t)((rl.rlim_cur - reserve) / 3) : 1;
+		if (by_fds < max) {
+			max = by_fds;
+			*why = "the descriptor limit (RLIMIT_NOFILE)";
+		}
+	}
+	return max;
+}
+
+/* What the target's pinning left out, in the log. */
+static void log_pinning(struct ai_capture *cap, const struct ai_target *t, size_t max, const char *why)
+{
+	if (t->nbeyond)
+		ai_log(cap, AI_LOG_TRUNCATED, "target",
+		       "%zu more processes of the container not captured: at most %zu are pinned (%s)",
+		       t->nbeyond, max, why);
+	if (t->npin_failed)
+		ai_log(cap, AI_LOG_ERROR, "target", "%zu processes of the container could not be pinned: %s",
+		       t->npin_failed, strerror(t->pin_errno));
+	for (size_t i = 0; i < t->nprocs; i++) {
+		if (!t->procs[i].ns_by_cgroup)
+			continue;
+		char path[64];
+		int n = snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)t->procs[i].pid);
+		ai_log_path(cap, AI_LOG_ERROR, "target", path, (size_t)n,
+			    "pid %d: readlink ns/mnt: %s: taken as the container's by its cgroup",
+			    (int)t->procs[i].pid, strerror(EACCES));
+	}
+}
+
+struct leftovers {
+	struct ai_capture *cap;
+	struct ai_snapshot_result *r;
+};
+
+static void on_leftover(void *ctx, const char *name)
+{
+	struct leftovers *l = ctx;
+	ai_log_path(l->cap, AI_LOG_WARNING, "bundle", name, strlen(name),
+		    "left by an interrupted capture (killed before it sealed): not a bundle, never reused");
+	if (l->r->nleftovers < AI_LEFTOVERS_NAMED)
+		snprintf(l->r->leftover[l->r->nleftovers], sizeof(l->r->leftover[0]), "%s", name);
+	l->r->nleftovers++;
+}
+
+/* afterimage-<host>-<pid>-<utc>, then -2, -3, ... while a bundle or an interrupted capture's
+ * .partial holds the name: a default name never collides. A name given is used as given (and
+ * refused by ai_bundle_create when taken). */
+static void bundle_name(const struct ai_snapshot_opts *o, struct timespec start, char *name, size_t len)
+{
+	if (o->name) {
+		snprintf(name, len, "%s", o->name);
+		return;
+	}
+	struct tm tm;
+	char ts[32], host[64] = "host";
+	gmtime_r(&start.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
+	gethostname(host, sizeof(host) - 1);
+	for (char *p = host; *p; p++)
+		if (*p == '/' || *p == '.')
+			*p = '_';
+	char base[200];
+	snprintf(base, sizeof(base), "afterimage-%s-%d-%s", host, o->pid, ts);
+	snprintf(name, len, "%s", base);
+	for (unsigned k = 2; k < 1000; k++) {
+		char tar[300], partial[300];
+		snprintf(tar, sizeof(tar), "%s.tar", name);
+		snprintf(partial, sizeof(partial), "%s.tar.partial", name);
+		if (faccessat(o->outdir_fd, tar, F_OK, AT_SYMLINK_NOFOLLOW) != 0 &&
+		    faccessat(o->outdir_fd, partial, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+			return;
+		snprintf(name, len, "%s-%u", base, k);
+	}
+}
+
+static int interrupted(ai_err_t *err)
+{
+	return ai_err_set(err, ECANCELED, "interrupted: capture abandoned, no bundle written");
+}
+
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err)
 {
 	struct snap s = {.cap = {.proc_fd = -1, .host_root_fd = -1}};
@@ -310,17 +399,23 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	cap->upper_budget = o->upper_budget ? o->upper_budget : AI_DEFAULT_UPPER_BUDGET;
 	cap->output_budget = o->output_budget ? o->output_budget : AI_DEFAULT_OUTPUT_BUDGET;
 	cap->trigger = o->trigger ? o->trigger : "manual";
-	ai_buf_init(&cap->log);
-	ai_json_init(&cap->logj, &cap->log);
-	ai_buf_adds(&cap->log, "{\"events\":");
+	cap->outdir_fd = o->outdir_fd;
+	cap->stop = o->stop;
+	ai_spool_init(&cap->log, o->outdir_fd);
+	ai_json_init(&cap->logj, &cap->log.buf);
+	ai_buf_adds(&cap->log.buf, "{\"events\":");
 	ai_json_arr_begin(&cap->logj);
 	int ret = -1;
+	struct freeze_state fz = {0};
 
 	s.runs = calloc(ai_ncollectors, sizeof(*s.runs));
 	if (!s.runs) {
 		ai_err_set(err, ENOMEM, "collectors");
 		goto out;
 	}
+	struct leftovers lo = {cap, r};
+	if (ai_bundle_leftovers(o->outdir_fd, on_leftover, &lo, err) < 0)
+		goto out;
 	cap->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (cap->proc_fd < 0) {
 		ai_err_set(err, errno, "open /proc");
@@ -334,7 +429,9 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	}
 	struct ai_container *ct = &cap->containers[0];
 	bool target_gone = false;
-	if (ai_target_open(cap->proc_fd, o->pid, &ct->target, &cap->netns, err) < 0) {
+	const char *max_why;
+	size_t max_procs = procs_allowed(o, &max_why);
+	if (ai_target_open(cap->proc_fd, o->pid, max_procs, &ct->target, &cap->netns, err) < 0) {
 		if (!o->overlay_hint)
 			goto out;
 		/* The exit trigger: nothing left to pin, but the upperdir is still on disk. */
@@ -347,37 +444,34 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		target_gone = true;
 		ai_log(cap, AI_LOG_ERROR, "target", "target gone, capturing its upperdir only: %s", why);
 	}
+	log_pinning(cap, &ct->target, max_procs, max_why);
 	ct->overlay_hint = o->overlay_hint;
 
 	char name[256];
-	if (o->name) {
-		snprintf(name, sizeof(name), "%s", o->name);
-	} else {
-		struct tm tm;
-		char ts[32], host[64] = "host";
-		gmtime_r(&start.tv_sec, &tm);
-		strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
-		gethostname(host, sizeof(host) - 1);
-		for (char *p = host; *p; p++)
-			if (*p == '/' || *p == '.')
-				*p = '_';
-		snprintf(name, sizeof(name), "afterimage-%s-%d-%s", host, o->pid, ts);
-	}
+	bundle_name(o, start, name, sizeof(name));
 	if (ai_bundle_create(&cap->bundle, o->outdir_fd, name, err) < 0)
 		goto out;
 	set_budget(cap, o->outdir_fd);
+	ai_bundle_set_cancel(cap->bundle, o->stop);
+	if (ai_capture_stopping(cap)) {
+		interrupted(err);
+		goto out;
+	}
 
-	struct freeze_state fz = {0};
 	run_collectors(&s, o, target_gone, &fz);
 	timing_json(&s, &timing);
 	do_thaw(o, &fz);
 	r->frozen = fz.frozen;
 	r->freeze_ms = fz.ms;
+	if (ai_capture_stopping(cap)) {
+		interrupted(err);
+		goto out;
+	}
 	ai_json_arr_end(&cap->logj);
-	ai_buf_adds(&cap->log, ",\"collectors\":");
-	ai_buf_add(&cap->log, timing.data, timing.len);
-	ai_buf_adds(&cap->log, "}\n");
-	if (ai_bundle_add_mem(cap->bundle, AI_M_LOG, cap->log.data, cap->log.len, err) < 0) {
+	ai_buf_adds(&cap->log.buf, ",\"collectors\":");
+	ai_buf_add(&cap->log.buf, timing.data, timing.len);
+	ai_buf_adds(&cap->log.buf, "}\n");
+	if (ai_bundle_add_spool(cap->bundle, AI_M_LOG, &cap->log, err) < 0) {
 		ai_err_wrap(err, "capture log");
 		goto out;
 	}
@@ -392,7 +486,10 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	snprintf(tc, sizeof(tc), "afterimage bundle=%s.tar id=%s captured=%s complete=%s", name, id, when,
 		 complete(cap) ? "true" : "false");
 	if (ai_bundle_seal(cap->bundle, o->key, manifest.data, manifest.len, tc, r->sha256, err) < 0) {
-		ai_err_wrap(err, "sealing bundle");
+		if (ai_capture_stopping(cap))
+			interrupted(err);
+		else
+			ai_err_wrap(err, "sealing bundle");
 		goto out;
 	}
 	snprintf(r->path, sizeof(r->path), "%s/%s.tar", o->outdir ? o->outdir : ".", name);
@@ -400,6 +497,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	r->nerrors = cap->nerrors;
 	ret = 0;
 out:
+	do_thaw(o, &fz); /* whatever failed, the target is never left frozen */
 	snap_fini(&s);
 	return ret;
 }

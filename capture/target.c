@@ -55,6 +55,24 @@ bool ai_proc_alive(const struct ai_proc *p)
 	return syscall(SYS_pidfd_send_signal, p->pidfd, 0, NULL, 0) == 0;
 }
 
+bool ai_proc_exited(const struct ai_proc *p)
+{
+	if (!ai_proc_alive(p))
+		return true;
+	/* A zombie is still alive to its pidfd: its state in stat says it exited. */
+	char buf[1024];
+	int fd = openat(p->procfd, "stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ESRCH || errno == ENOENT;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 && errno == ESRCH;
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 /* pidfd first, then the /proc dirfd, then a liveness check: if the pid was recycled in
  * between, the pidfd refers to the dead process and the check fails. */
 static int pin(int proc_fd, pid_t pid, struct ai_proc *out)
@@ -121,7 +139,22 @@ pid_t ai_proc_pid(const char *name)
 	return *end || end == name || p <= 0 || p > INT_MAX ? 0 : (pid_t)p;
 }
 
-int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns, ai_err_t *err)
+/* /proc/PID/cgroup needs no ptrace access: a process whose namespace links are refused is the
+ * target's when it sits in the target's cgroup(s). */
+static bool same_cgroup(int procfd, const char *cgroup)
+{
+	char *cg = NULL;
+	size_t len;
+	bool trunc;
+	ai_err_t e;
+	if (!cgroup || ai_read_small(procfd, "cgroup", 65536, &cg, &len, &trunc, &e) < 0)
+		return false;
+	bool same = !trunc && !strcmp(cg, cgroup);
+	free(cg);
+	return same;
+}
+
+int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint64_t *netns, ai_err_t *err)
 {
 	struct ai_proc self;
 	t->pid = pid;
@@ -138,11 +171,22 @@ int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns,
 		else
 			r = -1;
 	}
-	close(self.procfd);
-	if (self.pidfd >= 0)
-		close(self.pidfd);
-	if (r < 0)
+	if (r < 0) {
+		close(self.procfd);
+		if (self.pidfd >= 0)
+			close(self.pidfd);
 		return ai_err_wrap(err, "target pid %d", pid);
+	}
+	/* The pid given is pinned first, whatever the maximum: its namespaces are the capture's. */
+	self.ns_by_cgroup = false;
+	t->procs = malloc(32 * sizeof(*t->procs));
+	if (!t->procs) {
+		close(self.procfd);
+		if (self.pidfd >= 0)
+			close(self.pidfd);
+		return ai_err_set(err, ENOMEM, "process list");
+	}
+	t->procs[t->nprocs++] = self;
 
 	uint64_t my_mntns = 0;
 	{
@@ -158,18 +202,36 @@ int ai_target_open(int proc_fd, pid_t pid, struct ai_target *t, uint64_t *netns,
 	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
 	if (!dir)
 		return ai_err_set(err, errno, "open /proc");
-	size_t cap_n = 0;
+	size_t cap_n = 32;
 	struct dirent *de;
 	while ((de = readdir(dir))) {
 		pid_t p = ai_proc_pid(de->d_name);
-		if (!p || p == getpid())
+		if (!p || p == getpid() || p == pid)
 			continue;
-		struct ai_proc pr;
-		if (pin(proc_fd, p, &pr) < 0)
-			continue; /* gone already */
+		/* Past the maximum (or when pinning fails) only count: the link is read by path,
+		 * holding no descriptor. */
+		char nspath[64];
+		snprintf(nspath, sizeof(nspath), "%d/ns/mnt", p);
 		uint64_t ino = 0;
+		if (t->nprocs >= max) {
+			if (ai_ns_inode(proc_fd, nspath, &ino) == 0 && ino == t->mntns)
+				t->nbeyond++;
+			continue;
+		}
+		struct ai_proc pr;
+		if (pin(proc_fd, p, &pr) < 0) {
+			int e = errno;
+			if (e != ENOENT && e != ESRCH && ai_ns_inode(proc_fd, nspath, &ino) == 0 &&
+			    ino == t->mntns && !t->npin_failed++)
+				t->pin_errno = e;
+			continue; /* gone already, or not ours */
+		}
+		pr.ns_by_cgroup = false;
 		ai_err_t e2;
-		if (ns_inode(pr.procfd, "mnt", &ino, &e2) < 0 || ino != t->mntns) {
+		if (ns_inode(pr.procfd, "mnt", &ino, &e2) < 0)
+			pr.ns_by_cgroup =
+			    (e2.errnum == EACCES || e2.errnum == EPERM) && same_cgroup(pr.procfd, t->cgroup);
+		if (!pr.ns_by_cgroup && ino != t->mntns) {
 			close(pr.procfd);
 			if (pr.pidfd >= 0)
 				close(pr.pidfd);

@@ -20,6 +20,11 @@
 #define XATTR_LIST_MAX_BYTES 65536
 #define XATTR_VAL_MAX	     65536
 #define MAX_XATTRS	     64
+/* A directory is read, sorted and walked a batch at a time: memory stays bounded by a batch,
+ * not by the entries of the largest directory (one of a million names is 20 MB of pointers and
+ * copies). Directories up to this size are walked in name order, larger ones batch by batch. */
+#define BATCH_NAMES 32768
+#define BATCH_BYTES (1u << 20)
 
 static const char C[] = "upper";
 
@@ -33,8 +38,9 @@ struct link_slot {
 
 struct walk {
 	struct ai_capture *cap;
-	struct ai_json j;  /* the index */
-	struct ai_buf rel; /* path relative to the upperdir, no leading slash */
+	struct ai_spool *index; /* fs/upper.json, spooled entry by entry */
+	struct ai_json j;	/* writes the index */
+	struct ai_buf rel;	/* path relative to the upperdir, no leading slash */
 	struct link_slot *links;
 	size_t nlinks, links_cap;
 	bool userxattr;
@@ -640,7 +646,28 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Takes ownership of dirfd. Names are sorted so two captures of one tree read alike. */
+static void walk_entry(struct walk *w, int dirfd, const char *name, int depth)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "stat: %s", strerror(errno));
+	} else if (S_ISDIR(st.st_mode)) {
+		add_dir(w, dirfd, name, &st, depth);
+	} else if (S_ISREG(st.st_mode)) {
+		add_file(w, dirfd, name, &st);
+	} else if (S_ISLNK(st.st_mode)) {
+		add_symlink(w, dirfd, name, &st);
+	} else {
+		add_special(w, dirfd, name, &st);
+	}
+	if (strncmp(name, ".wh.", 4) == 0)
+		ai_log_path(w->cap, AI_LOG_WARNING, C, w->rel.data, w->rel.len,
+			    "a real file named like an OCI whiteout: OCI tools will read it as one");
+	ai_spool_drain(w->index);
+}
+
+/* Takes ownership of dirfd. Names are sorted (within each batch of a huge directory) so two
+ * captures of one tree read alike. */
 static void walk_dir(struct walk *w, int dirfd, int depth)
 {
 	DIR *d = fdopendir(dirfd);
@@ -651,58 +678,54 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 		return;
 	}
 	cleanup_closedir DIR *dir = d;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(dir))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (n == cap) {
-			char **nn = realloc(names, (cap ? cap * 2 : 32) * sizeof(*nn));
-			if (!nn)
-				break;
-			names = nn;
-			cap = cap ? cap * 2 : 32;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	if (de)
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len,
-			    "out of memory listing the directory: the rest of it is not walked");
-	else if (errno)
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "readdir: %s", strerror(errno));
-	qsort(names, n, sizeof(*names), cmp_names);
+	cleanup_buf struct ai_buf arena; /* the batch's names, NUL-separated */
+	ai_buf_init(&arena);
+	cleanup_free char **names = NULL;
 	size_t base = w->rel.len;
-	for (size_t i = 0; i < n; i++) {
-		w->rel.len = base;
-		if (base)
-			ai_buf_addc(&w->rel, '/');
-		ai_buf_adds(&w->rel, names[i]);
-		struct stat st;
-		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "stat: %s",
-				    strerror(errno));
-		} else if (S_ISDIR(st.st_mode)) {
-			add_dir(w, dirfd, names[i], &st, depth);
-		} else if (S_ISREG(st.st_mode)) {
-			add_file(w, dirfd, names[i], &st);
-		} else if (S_ISLNK(st.st_mode)) {
-			add_symlink(w, dirfd, names[i], &st);
-		} else {
-			add_special(w, dirfd, names[i], &st);
+	for (bool more = true, batched = false; more && !ai_capture_stopping(w->cap);) {
+		ai_buf_reset(&arena);
+		size_t n = 0;
+		while (n < BATCH_NAMES && arena.len < BATCH_BYTES) {
+			errno = 0;
+			struct dirent *de = readdir(dir);
+			if (!de) {
+				if (errno)
+					ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len,
+						    "readdir: %s", strerror(errno));
+				more = false;
+				break;
+			}
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			ai_buf_add(&arena, de->d_name, strlen(de->d_name) + 1);
+			n++;
 		}
-		if (strncmp(names[i], ".wh.", 4) == 0)
-			ai_log_path(w->cap, AI_LOG_WARNING, C, w->rel.data, w->rel.len,
-				    "a real file named like an OCI whiteout: OCI tools will read it as one");
-		free(names[i]);
+		if (more && !batched) {
+			batched = true;
+			ai_log_path(w->cap, AI_LOG_INFO, C, w->rel.data, w->rel.len,
+				    "more than %d entries: walked in batches of up to %d, each in name order",
+				    BATCH_NAMES, BATCH_NAMES);
+		}
+		if (!names && !(names = malloc(BATCH_NAMES * sizeof(*names)))) {
+			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "out of memory");
+			break;
+		}
+		for (size_t i = 0, off = 0; i < n; i++) {
+			names[i] = arena.data + off;
+			off += strlen(names[i]) + 1;
+		}
+		qsort(names, n, sizeof(*names), cmp_names);
+		for (size_t i = 0; i < n && !ai_capture_stopping(w->cap); i++) {
+			w->rel.len = base;
+			if (base)
+				ai_buf_addc(&w->rel, '/');
+			ai_buf_adds(&w->rel, names[i]);
+			walk_entry(w, dirfd, names[i], depth);
+		}
 	}
 	w->rel.len = base;
 	if (w->rel.data)
 		w->rel.data[base] = '\0';
-	free(names);
 }
 
 /* The overlay to walk: the one mounts found, or, when the target is gone or its root overlay
@@ -733,12 +756,12 @@ static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 	if (fd < 0)
 		return ai_err_wrap(err,
 				   "upperdir (use --host-root when the host's storage is mounted elsewhere)");
-	struct walk w = {.cap = cap};
+	cleanup_spool struct ai_spool doc;
+	ai_spool_init(&doc, cap->outdir_fd);
+	struct walk w = {.cap = cap, .index = &doc};
 	w.userxattr = ov->options && strstr(ov->options, "userxattr");
-	cleanup_buf struct ai_buf doc;
-	ai_buf_init(&doc);
 	ai_buf_init(&w.rel);
-	ai_json_init(&w.j, &doc);
+	ai_json_init(&w.j, &doc.buf);
 	ai_json_obj_begin(&w.j);
 	ai_json_kbytes(&w.j, "upperdir", ov->upperdir, strlen(ov->upperdir));
 	ai_json_key(&w.j, "entries");
@@ -747,11 +770,14 @@ static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 	walk_dir(&w, fd, 0);
 	ai_json_arr_end(&w.j);
 	ai_json_obj_end(&w.j);
+	ai_buf_addc(&doc.buf, '\n');
 	ai_buf_free(&w.rel);
 	for (size_t i = 0; i < w.links_cap; i++)
 		free(w.links[i].member);
 	free(w.links);
-	return ai_capture_put_json(cap, AI_M_UPPER_IDX, &doc, err);
+	if (ai_capture_stopping(cap))
+		return ai_err_set(err, ECANCELED, "interrupted");
+	return ai_bundle_add_spool(cap->bundle, AI_M_UPPER_IDX, &doc, err);
 }
 
 /* Not volatile: the walk is long, so it runs after the thaw (--freeze-all keeps it frozen). The

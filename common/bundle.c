@@ -1,5 +1,7 @@
 #include "common/bundle.h"
 #include "common/cleanup.h"
+#include "common/json.h"
+#include "common/spool.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -47,13 +49,6 @@ struct worker {
 	bool started;
 };
 
-struct member {
-	char *path;
-	size_t path_len;
-	uint64_t size;
-	char sha256[AI_SHA256_HEXLEN];
-};
-
 struct ai_bundle {
 	struct archive *a;
 	int outdir_fd;
@@ -71,8 +66,14 @@ struct ai_bundle {
 	struct slot slots[NSLOTS];
 	size_t head; /* the producer fills slots[head]; each worker drains from its own tail */
 	bool stop;
-	struct member *m;
-	size_t n, cap;
+	/* The member list, spooled as it grows (memory stays bounded whatever the member count):
+	 * the SHA256SUMS lines of every member, and the manifest's "members" array (mj writes it)
+	 * of those added before the manifest. */
+	struct ai_spool sums, members;
+	struct ai_json mj;
+	bool listed; /* the manifest is written: members are no longer listed in it */
+	bool summed; /* SHA256SUMS is written: nothing more is recorded */
+	const volatile sig_atomic_t *cancel;
 	char *iobuf;
 	struct timespec now;
 	/* the output budget and the sparse data path */
@@ -149,6 +150,12 @@ static la_ssize_t out_write(struct archive *a, void *data, const void *buf, size
 	const char *p = buf;
 	size_t left = len;
 	pthread_mutex_lock(&b->mu);
+	/* An interrupted capture stops here, within a block of the archive: the .partial is then
+	 * removed by ai_bundle_free. */
+	if (b->cancel && *b->cancel && !b->io_failed) {
+		b->io_failed = true;
+		b->io_errno = ECANCELED;
+	}
 	while (left && !b->io_failed) {
 		while (b->slots[b->head].full && !b->io_failed)
 			pthread_cond_wait(&b->cv, &b->mu);
@@ -202,6 +209,10 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 		return ai_err_set(err, ENOMEM, "bundle");
 	b->fd = -1;
 	b->outdir_fd = outdir_fd;
+	ai_spool_init(&b->sums, outdir_fd);
+	ai_spool_init(&b->members, outdir_fd);
+	ai_json_init(&b->mj, &b->members.buf);
+	ai_json_arr_begin(&b->mj);
 	clock_gettime(CLOCK_REALTIME, &b->now);
 	if (asprintf(&b->name, "%s.tar", name) < 0 || asprintf(&b->partial, "%s.tar.partial", name) < 0) {
 		ai_bundle_free(b);
@@ -230,7 +241,12 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 	}
 	b->fd = openat(outdir_fd, b->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (b->fd < 0) {
-		int r = ai_err_set(err, errno, "create %s", b->partial);
+		int r = errno == EEXIST
+			    ? ai_err_set(err, EEXIST,
+					 "%s exists: left by an interrupted capture, it is never reused "
+					 "(choose another name, or remove it once examined)",
+					 b->partial)
+			    : ai_err_set(err, errno, "create %s", b->partial);
 		free(b->partial);
 		b->partial = NULL; /* not ours: never unlink it */
 		ai_bundle_free(b);
@@ -262,27 +278,30 @@ int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai
 	return 0;
 }
 
+/* One member into the list: its SHA256SUMS line and, until the manifest, its manifest entry. */
 static int record(struct ai_bundle *b, const char *path, size_t len, uint64_t size, const char *sha,
 		  ai_err_t *err)
 {
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 64;
-		struct member *nm = realloc(b->m, ncap * sizeof(*nm));
-		if (!nm)
-			return ai_err_set(err, ENOMEM, "member list");
-		b->m = nm;
-		b->cap = ncap;
+	if (b->summed)
+		return 0;
+	struct ai_buf *sums = &b->sums.buf;
+	/* sha256sum's format: a name with a backslash or a newline is escaped, and its line then
+	 * starts with a backslash */
+	if (memchr(path, '\\', len) || memchr(path, '\n', len))
+		ai_buf_addc(sums, '\\');
+	ai_buf_adds(sums, sha);
+	ai_buf_adds(sums, "  ");
+	ai_sums_escape(path, len, sums);
+	ai_buf_addc(sums, '\n');
+	ai_spool_drain(&b->sums);
+	if (!b->listed) {
+		ai_json_obj_begin(&b->mj);
+		ai_json_kbytes(&b->mj, "path", path, len);
+		ai_json_kuint(&b->mj, "size", size);
+		ai_json_kstr(&b->mj, "sha256", sha);
+		ai_json_obj_end(&b->mj);
+		ai_spool_drain(&b->members);
 	}
-	struct member *m = &b->m[b->n];
-	m->path = malloc(len + 1);
-	if (!m->path)
-		return ai_err_set(err, ENOMEM, "member list");
-	memcpy(m->path, path, len);
-	m->path[len] = '\0';
-	m->path_len = len;
-	m->size = size;
-	snprintf(m->sha256, sizeof(m->sha256), "%s", sha);
-	b->n++;
 	return 0;
 }
 
@@ -671,18 +690,9 @@ int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, 
 	return 0;
 }
 
-size_t ai_bundle_member_count(const struct ai_bundle *b)
+void ai_bundle_set_cancel(struct ai_bundle *b, const volatile sig_atomic_t *flag)
 {
-	return b->n;
-}
-
-void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len,
-		      uint64_t *size, const char **sha256)
-{
-	*path = b->m[i].path;
-	*path_len = b->m[i].path_len;
-	*size = b->m[i].size;
-	*sha256 = b->m[i].sha256;
+	b->cancel = flag;
 }
 
 bool ai_sums_escape(const char *name, size_t len, struct ai_buf *out)
@@ -724,32 +734,111 @@ static int write_file_at(int dirfd, const char *name, const void *buf, size_t le
 	return 0;
 }
 
-int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json, size_t manifest_len,
+/* One piece of a streamed member: bytes in memory, or a whole spool. */
+struct piece {
+	const char *mem;
+	size_t len;
+	const struct ai_spool *spool;
+};
+
+/* A document member streamed from pieces, hashed as written (and through also, when given):
+ * the member list and the index never need to be whole in memory. Same header as add_mem. */
+static int add_pieces(struct ai_bundle *b, const char *path, const struct piece *pc, size_t n,
+		      struct ai_hash *also, ai_err_t *err)
+{
+	struct ai_member_meta meta = {
+	    .path = path,
+	    .path_len = strlen(path),
+	    .mode = S_IFREG | 0444,
+	    .atime = b->now,
+	    .mtime = b->now,
+	    .ctime = b->now,
+	};
+	uint64_t size = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (pc[i].spool && ai_spool_check(pc[i].spool, path, err) < 0)
+			return -1;
+		size += pc[i].spool ? ai_spool_size(pc[i].spool) : pc[i].len;
+	}
+	cleanup_entry struct archive_entry *e = make_entry(b, &meta, err);
+	if (!e)
+		return ai_err_wrap(err, "%s", path);
+	archive_entry_set_size(e, (la_int64_t)size);
+	struct ai_hash h;
+	if (ai_hash_init_sha256(&h, err) < 0)
+		return -1;
+	if (header(b, e, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!pc[i].spool) {
+			ai_hash_update(&h, pc[i].mem, pc[i].len);
+			if (also)
+				ai_hash_update(also, pc[i].mem, pc[i].len);
+			if (data(b, pc[i].mem, pc[i].len, err) < 0)
+				goto fail;
+			continue;
+		}
+		for (uint64_t off = 0;;) {
+			size_t got;
+			if (ai_spool_read(pc[i].spool, off, b->iobuf, IOBUF, &got, err) < 0)
+				goto fail;
+			if (!got)
+				break;
+			ai_hash_update(&h, b->iobuf, got);
+			if (also)
+				ai_hash_update(also, b->iobuf, got);
+			if (data(b, b->iobuf, got, err) < 0)
+				goto fail;
+			off += got;
+		}
+	}
+	uint8_t md[AI_SHA256_LEN];
+	char sha[AI_SHA256_HEXLEN];
+	if (ai_hash_final(&h, md, err) < 0)
+		return ai_err_wrap(err, "%s", path);
+	ai_hex(md, sizeof(md), sha);
+	return record(b, path, meta.path_len, size, sha, err);
+fail:
+	ai_hash_free(&h);
+	return ai_err_wrap(err, "%s", path);
+}
+
+int ai_bundle_add_spool(struct ai_bundle *b, const char *path, const struct ai_spool *spool, ai_err_t *err)
+{
+	struct piece pc = {.spool = spool};
+	return add_pieces(b, path, &pc, 1, NULL, err);
+}
+
+int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_head, size_t head_len,
 		   const char *trusted_comment, char archive_sha256[AI_SHA256_HEXLEN], ai_err_t *err)
 {
-	if (ai_bundle_add_mem(b, AI_M_MANIFEST, manifest_json, manifest_len, err) < 0)
+	/* The manifest lists every member added so far, not itself nor what follows it. */
+	ai_json_arr_end(&b->mj);
+	b->listed = true;
+	const struct piece manifest[] = {
+	    {.mem = manifest_head, .len = head_len},
+	    {.spool = &b->members},
+	    {.mem = "}\n", .len = 2},
+	};
+	if (add_pieces(b, AI_M_MANIFEST, manifest, 3, NULL, err) < 0)
 		return -1;
+	ai_spool_free(&b->members);
 
-	cleanup_buf struct ai_buf sums;
-	ai_buf_init(&sums);
-	for (size_t i = 0; i < b->n; i++) {
-		cleanup_buf struct ai_buf name;
-		ai_buf_init(&name);
-		bool esc = ai_sums_escape(b->m[i].path, b->m[i].path_len, &name);
-		ai_buf_printf(&sums, "%s%s  ", esc ? "\\" : "", b->m[i].sha256);
-		ai_buf_add(&sums, name.data, name.len);
-		ai_buf_addc(&sums, '\n');
-	}
-	if (ai_bundle_add_mem(b, AI_M_SUMS, sums.data, sums.len, err) < 0)
-		return -1;
-
+	/* SHA256SUMS: every member but itself and its signature, BLAKE2b-hashed for that signature
+	 * in the same pass. */
+	b->summed = true;
 	uint8_t md[AI_BLAKE2B_LEN];
 	struct ai_hash h;
 	if (ai_hash_init_blake2b(&h, err) < 0)
 		return -1;
-	ai_hash_update(&h, sums.data, sums.len);
+	const struct piece sums = {.spool = &b->sums};
+	if (add_pieces(b, AI_M_SUMS, &sums, 1, &h, err) < 0) {
+		ai_hash_free(&h);
+		return -1;
+	}
 	if (ai_hash_final(&h, md, err) < 0)
 		return -1;
+	ai_spool_free(&b->sums);
 	cleanup_buf struct ai_buf sig;
 	ai_buf_init(&sig);
 	if (ai_minisign_sign(key, md, "afterimage SHA256SUMS signature", trusted_comment, &sig, err) < 0)
@@ -780,7 +869,8 @@ int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json
 	    asprintf(&sig_partial, "%s.minisig.partial", b->name) < 0)
 		return ai_err_set(err, ENOMEM, "seal");
 	if (write_file_at(b->outdir_fd, sig_partial, sig.data, sig.len, err) < 0) {
-		unlinkat(b->outdir_fd, sig_partial, 0);
+		if (err->errnum != EEXIST) /* one that was there is not ours to remove */
+			unlinkat(b->outdir_fd, sig_partial, 0);
 		return -1;
 	}
 	/* The signature lands first, the archive last: a NAME.tar that exists is always sealed. */
@@ -813,15 +903,42 @@ void ai_bundle_free(struct ai_bundle *b)
 		unlinkat(b->outdir_fd, b->partial, 0);
 	ai_hash_free(&b->blake);
 	ai_hash_free(&b->sha);
-	for (size_t i = 0; i < b->n; i++)
-		free(b->m[i].path);
-	free(b->m);
+	ai_spool_free(&b->sums);
+	ai_spool_free(&b->members);
 	free(b->iobuf);
 	free(b->zeros);
 	free(b->extents);
 	free(b->name);
 	free(b->partial);
 	free(b);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n > m && !strcmp(s + n - m, suffix);
+}
+
+int ai_bundle_leftovers(int outdir_fd, void (*fn)(void *ctx, const char *name), void *ctx, ai_err_t *err)
+{
+	int fd = openat(outdir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ai_err_set(err, errno, "open the output directory");
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+		close(fd);
+		return ai_err_set(err, e, "open the output directory");
+	}
+	cleanup_closedir DIR *dir = d;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(dir)))
+		if (ends_with(de->d_name, ".tar.partial") || ends_with(de->d_name, ".tar.minisig.partial")) {
+			fn(ctx, de->d_name);
+			n++;
+		}
+	return n;
 }
 
 void ai_bundle_freep(struct ai_bundle **b)

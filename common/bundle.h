@@ -5,12 +5,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "common/sign.h"
+#include "common/spool.h"
 
 #define AI_BUNDLE_FORMAT_VERSION 1
 #define AI_M_MANIFEST		 "manifest.json"
@@ -97,10 +99,17 @@ struct ai_member_result {
 
 struct ai_bundle;
 
-/* Create OUTDIR/NAME.tar.partial (O_EXCL). */
+/* Create OUTDIR/NAME.tar.partial (O_EXCL): refused when NAME.tar or NAME.tar.partial exists (a
+ * .partial is what an interrupted capture leaves; it is never reused). The member list is
+ * spooled to unlinked temporary files in OUTDIR as it grows. */
 int ai_bundle_create(struct ai_bundle **out, int outdir_fd, const char *name, ai_err_t *err);
+/* Once *flag is set (by a signal handler), every write fails with ECANCELED within a block of
+ * the archive: the caller then abandons the bundle (ai_bundle_free removes the .partial). */
+void ai_bundle_set_cancel(struct ai_bundle *b, const volatile sig_atomic_t *flag);
 /* An in-memory document (JSON, text). */
 int ai_bundle_add_mem(struct ai_bundle *b, const char *path, const void *data, size_t len, ai_err_t *err);
+/* A document spooled as it was produced (common/spool.h), streamed in and hashed as it goes. */
+int ai_bundle_add_spool(struct ai_bundle *b, const char *path, const struct ai_spool *spool, ai_err_t *err);
 /* A regular file's content read from fd (from offset 0, with pread), hashed in the same pass,
  * at most cap bytes of logical content (0 = no cap). Its data extents are found with
  * SEEK_DATA/SEEK_HOLE: a file with holes becomes a pax sparse member (GNU.sparse 1.0) and its
@@ -123,14 +132,17 @@ void ai_bundle_set_budget(struct ai_bundle *b, uint64_t bytes);
 bool ai_bundle_budget_exhausted(const struct ai_bundle *b);
 /* Archive bytes produced so far (buffered ones included). */
 uint64_t ai_bundle_bytes(const struct ai_bundle *b);
-/* Members added so far: used to build the manifest. */
-size_t ai_bundle_member_count(const struct ai_bundle *b);
-void ai_bundle_member(const struct ai_bundle *b, size_t i, const char **path, size_t *path_len,
-		      uint64_t *size, const char **sha256);
-/* Write manifest (given JSON), SHA256SUMS, its signature, close the archive, write NAME.tar.minisig
- * and rename both into place. trusted_comment goes into both signatures. */
-int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_json, size_t manifest_len,
+/* Write manifest.json, SHA256SUMS, its signature, close the archive, write NAME.tar.minisig and
+ * rename both into place. manifest.json is manifest_head, then the JSON array of every member
+ * added so far ({"path","size","sha256"}, in order), then "}\n": the head is a JSON object's text
+ * up to its last key, "members": (docs/bundle-format.md). trusted_comment goes into both
+ * signatures. Nothing of the member list is held in memory: both are streamed from spools. */
+int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_head, size_t head_len,
 		   const char *trusted_comment, char archive_sha256[AI_SHA256_HEXLEN], ai_err_t *err);
+/* What interrupted captures left in the output directory (NAME.tar.partial, and the
+ * NAME.tar.minisig.partial of one killed while sealing): fn is called with each name, never
+ * changed. The count, or -1 with err. */
+int ai_bundle_leftovers(int outdir_fd, void (*fn)(void *ctx, const char *name), void *ctx, ai_err_t *err);
 /* Remove the .partial file and free. Safe on a sealed bundle (frees only). */
 void ai_bundle_free(struct ai_bundle *b);
 void ai_bundle_freep(struct ai_bundle **b);

@@ -1,11 +1,13 @@
 /* common/: JSON escaping, streaming hashes against sha256sum, signatures against minisign,
- * the bundle writer against tar/bsdtar/sha256sum, and the safe-open helper in both modes. */
+ * the bundle writer against tar/bsdtar/sha256sum (a spooled member list of many members, a
+ * cancelled write, leftovers of a killed capture), and the safe-open helper in both modes. */
 #include "common/bundle.h"
 #include "common/cleanup.h"
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/safeopen.h"
 #include "common/sign.h"
+#include "common/spool.h"
 #include "tests/unit/t.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -208,8 +210,8 @@ static void test_bundle(void)
 	    .path = "fs/upper/link", .path_len = 13, .mode = S_IFLNK | 0777, .symlink = "/etc/shadow"};
 	T_OK(ai_bundle_add_entry(b, &ln, &err) == 0, "add a symlink entry");
 	char sha[AI_SHA256_HEXLEN];
-	T_OK(ai_bundle_seal(b, key, "{\"m\":1}\n", 8, "afterimage test", sha, &err) == 0, "seal (%s)",
-	     err.msg);
+	T_OK(ai_bundle_seal(b, key, "{\"m\":1,\"members\":", 17, "afterimage test", sha, &err) == 0,
+	     "seal (%s)", err.msg);
 	ai_bundle_free(b);
 	T_OK(faccessat(dfd, "b1.tar", F_OK, 0) == 0 && faccessat(dfd, "b1.tar.partial", F_OK, 0) != 0,
 	     "sealed bundle renamed into place");
@@ -404,6 +406,133 @@ static void test_sparse(void)
 	     line);
 }
 
+static void count_leftover(void *ctx, const char *name)
+{
+	(void)name;
+	(*(int *)ctx)++;
+}
+
+/* The spool in memory and spilled, and a bundle whose member list is spooled (more members than
+ * one chunk holds), a cancelled write and the leftovers of a killed capture. */
+static void test_spool(void)
+{
+	ai_err_t err = {0};
+	char cmd[4096], line[512];
+	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY);
+	struct ai_spool sp;
+	ai_spool_init(&sp, dfd);
+	ai_buf_adds(&sp.buf, "small");
+	ai_spool_drain(&sp);
+	T_OK(sp.fd < 0 && ai_spool_size(&sp) == 5, "a small spool stays in memory");
+	cleanup_buf struct ai_buf want;
+	ai_buf_init(&want);
+	ai_buf_adds(&want, "small");
+	for (int i = 0; i < 20000; i++) {
+		size_t at = sp.buf.len;
+		ai_buf_printf(&sp.buf, "line %d of the spool\n", i);
+		ai_buf_add(&want, sp.buf.data + at, sp.buf.len - at);
+		ai_spool_drain(&sp);
+	}
+	T_OK(sp.fd >= 0 && sp.spilled > 0 && sp.buf.len < AI_SPOOL_CHUNK,
+	     "a large one spills to a file, what stays in memory is below a chunk");
+	snprintf(cmd, sizeof(cmd), "ls -A %s | grep -c spool", tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_STREQ(line, "0", "the spill file has no name in the directory");
+	cleanup_buf struct ai_buf got;
+	ai_buf_init(&got);
+	char chunk[7000];
+	size_t n;
+	for (uint64_t off = 0; ai_spool_read(&sp, off, chunk, sizeof(chunk), &n, &err) == 0 && n; off += n)
+		ai_buf_add(&got, chunk, n);
+	T_OK(got.len == want.len && ai_spool_size(&sp) == want.len && !memcmp(got.data, want.data, want.len),
+	     "read back whole and in order (%zu bytes)", got.len);
+	T_OK(ai_spool_check(&sp, "test", &err) == 0, "no spill failed");
+	ai_spool_free(&sp);
+
+	/* A bundle of 5,000 members: its lists outgrow a chunk and are spooled, then streamed. */
+	cleanup_pkey EVP_PKEY *key = NULL;
+	char kp[600];
+	snprintf(kp, sizeof(kp), "%s/k.key", tmp);
+	ai_key_read_file(kp, false, &key, &err);
+	struct ai_bundle *b = NULL;
+	T_OK(ai_bundle_create(&b, dfd, "many", &err) == 0, "create a bundle of many members");
+	bool ok = true;
+	for (int i = 0; i < 5000 && ok; i++) {
+		char name[64], body[64];
+		snprintf(name, sizeof(name), "d/%s%d", i == 7 ? "back\\slash-" : "", i);
+		int bl = snprintf(body, sizeof(body), "member %d\n", i);
+		ok = ai_bundle_add_mem(b, name, body, (size_t)bl, &err) == 0;
+	}
+	struct ai_spool doc;
+	ai_spool_init(&doc, dfd);
+	ai_buf_adds(&doc.buf, "[");
+	for (int i = 0; i < 10000; i++) {
+		ai_buf_printf(&doc.buf, "%s%d", i ? "," : "", i);
+		ai_spool_drain(&doc);
+	}
+	ai_buf_adds(&doc.buf, "]\n");
+	ok = ok && ai_bundle_add_spool(b, "doc.json", &doc, &err) == 0;
+	ai_spool_free(&doc);
+	T_OK(ok, "add 5,000 documents and a spooled one (%s)", err.msg);
+	char sha[AI_SHA256_HEXLEN];
+	T_OK(ai_bundle_seal(b, key, "{\"m\":1,\"members\":", 17, "afterimage test", sha, &err) == 0,
+	     "seal it (%s)", err.msg);
+	ai_bundle_free(b);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %s && rm -rf y && mkdir y && tar -xf many.tar -C y 2>/dev/null && cd y && "
+	    "sha256sum -c --quiet SHA256SUMS && minisign -Vm SHA256SUMS -x SHA256SUMS.minisig -p ../k.pub -q "
+	    "&& echo verified",
+	    tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_STREQ(line, "verified", "sha256sum -c and minisign accept the streamed SHA256SUMS");
+	snprintf(cmd, sizeof(cmd), "cd %s/y && wc -l < SHA256SUMS && grep -c '^\\\\' SHA256SUMS", tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_STREQ(line, "5002", "SHA256SUMS: every member and the manifest");
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cd %s/y && jq -r '[.m, (.members|length), .members[0].path, .members[7].path, "
+	    ".members[-1].path, (.members[-1].sha256 == \"'$(sha256sum doc.json | cut -c1-64)'\")]|@tsv' "
+	    "manifest.json",
+	    tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_STREQ(line, "1\t5001\td/0\td/back\\\\slash-7\tdoc.json\ttrue",
+		"the manifest lists every member in order, the spooled one with its hash");
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s/y && grep -c '^\\\\[0-9a-f]\\{64\\}  d/back\\\\\\\\slash-7$' SHA256SUMS", tmp);
+	t_sh(line, sizeof(line), cmd);
+	T_STREQ(line, "1", "an escaped name keeps sha256sum's leading backslash");
+
+	/* Cancelled: the next archive block fails, and freeing removes the .partial. */
+	volatile sig_atomic_t stop = 0;
+	T_OK(ai_bundle_create(&b, dfd, "cancelled", &err) == 0, "create a bundle to cancel");
+	ai_bundle_set_cancel(b, &stop);
+	static char big[3u << 20];
+	T_OK(ai_bundle_add_mem(b, "a", big, sizeof(big), &err) == 0, "writes go on until the flag is set");
+	stop = 1;
+	T_OK(ai_bundle_add_mem(b, "b", big, sizeof(big), &err) < 0 && err.errnum == ECANCELED,
+	     "then the next block fails with ECANCELED (%s)", err.msg);
+	ai_bundle_free(b);
+	T_OK(faccessat(dfd, "cancelled.tar.partial", F_OK, 0) != 0 &&
+		 faccessat(dfd, "cancelled.tar", F_OK, 0) != 0,
+	     "the cancelled bundle leaves no file");
+
+	/* What a killed capture leaves is found, and never reused. */
+	int before = 0, after = 0;
+	T_OK(ai_bundle_leftovers(dfd, count_leftover, &before, &err) == 0 && before == 0, "no leftovers yet");
+	close(openat(dfd, "killed.tar.partial", O_WRONLY | O_CREAT | O_EXCL, 0600));
+	close(openat(dfd, "killed2.tar.minisig.partial", O_WRONLY | O_CREAT | O_EXCL, 0600));
+	close(openat(dfd, "other.partial", O_WRONLY | O_CREAT | O_EXCL, 0600));
+	T_OK(ai_bundle_leftovers(dfd, count_leftover, &after, &err) == 2 && after == 2,
+	     "both kinds of leftover are found, nothing else");
+	T_OK(ai_bundle_create(&b, dfd, "killed", &err) < 0 && err.errnum == EEXIST &&
+		 strstr(err.msg, "never reused"),
+	     "a name whose .partial is there is refused (%s)", err.msg);
+	struct stat st;
+	T_OK(fstatat(dfd, "killed.tar.partial", &st, 0) == 0 && st.st_size == 0,
+	     "and the leftover is untouched");
+}
+
 static void test_safeopen(void)
 {
 	char cmd[2048];
@@ -499,6 +628,7 @@ int main(void)
 	test_sign();
 	test_bundle();
 	test_sparse();
+	test_spool();
 	test_safeopen();
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);

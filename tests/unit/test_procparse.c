@@ -227,14 +227,15 @@ static void tcap_open(struct tcap *t, struct ai_proc *proc)
 	t->cap.host_root_fd = -1;
 	t->cap.fd_cap = AI_DEFAULT_FD_CAP;
 	t->cap.exe_cap = 256ull << 20;
-	ai_buf_init(&t->cap.log);
-	ai_json_init(&t->cap.logj, &t->cap.log);
+	ai_spool_init(&t->cap.log, -1);
+	ai_json_init(&t->cap.logj, &t->cap.log.buf);
 	ai_json_arr_begin(&t->cap.logj);
 	const char *tmp = getenv("TMPDIR");
 	snprintf(t->dir, sizeof(t->dir), "%s/ai-procparse.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	ai_err_t err = {0};
 	bool ok = mkdtemp(t->dir) && (t->dirfd = open(t->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0 &&
 		  ai_bundle_create(&t->cap.bundle, t->dirfd, "t", &err) == 0;
+	t->cap.outdir_fd = t->cap.log.dirfd = t->dirfd; /* where spools go */
 	T_OK(ok, "a bundle to collect into (%s)", err.msg);
 }
 
@@ -257,7 +258,7 @@ static int tcap_run(struct tcap *t, const struct ai_collector *c)
 static void tcap_show_log(struct tcap *t)
 {
 	if (t->cap.nerrors)
-		printf("# capture log: %.*s\n", (int)t->cap.log.len, t->cap.log.data);
+		printf("# capture log: %.*s\n", (int)t->cap.log.buf.len, t->cap.log.buf.data);
 }
 
 static json_t *member_json(struct archive *a)
@@ -282,7 +283,7 @@ static void tcap_seal(struct tcap *t)
 	ai_err_t err = {0};
 	EVP_PKEY *key = NULL;
 	char sha[AI_SHA256_HEXLEN];
-	static const char manifest[] = "{}\n";
+	static const char manifest[] = "{\"members\":";
 	bool ok = ai_key_generate(&key, &err) == 0 &&
 		  ai_bundle_seal(t->cap.bundle, key, manifest, sizeof(manifest) - 1, "test", sha, &err) == 0;
 	ai_pkey_freep(&key);
@@ -309,7 +310,7 @@ static void tcap_close(struct tcap *t)
 	json_decref(t->processes);
 	json_decref(t->fds);
 	ai_bundle_free(t->cap.bundle);
-	ai_buf_free(&t->cap.log);
+	ai_spool_free(&t->cap.log);
 	if (t->dirfd >= 0) {
 		unlinkat(t->dirfd, "t.tar", 0);
 		unlinkat(t->dirfd, "t.tar.minisig", 0);
