@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -127,22 +128,31 @@ int ai_safe_openat2(int dirfd, const char *path, int flags, unsigned safe_flags,
 
 int ai_open_regular(int dirfd, const char *name, const struct stat *expect, ai_err_t *err)
 {
-	int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-	int fd = openat(dirfd, name, flags | O_NOATIME);
-	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership or CAP_FOWNER */
-		fd = openat(dirfd, name, flags);
-	if (fd < 0)
+	/* First an O_PATH descriptor, which opens nothing for I/O: a FIFO swapped in after the
+	 * caller's fstatat is never opened (opening one for reading would release a writer blocked
+	 * on it), and a device's open handler never runs. Only once fstat on that descriptor says it
+	 * is the regular file expected is it reopened for reading, through /proc/self/fd: the same
+	 * inode, whatever the name points at by then. */
+	cleanup_close int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
 		return ai_err_set(err, errno, "open");
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = errno;
-		close(fd);
-		return ai_err_set(err, e, "fstat");
-	}
-	if (!S_ISREG(st.st_mode) ||
-	    (expect && (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino))) {
-		close(fd);
+	if (fstat(pfd, &st) < 0)
+		return ai_err_set(err, errno, "fstat");
+	if (!S_ISREG(st.st_mode) || (expect && (st.st_dev != expect->st_dev || st.st_ino != expect->st_ino)))
 		return ai_err_set(err, 0, "changed under us (not the regular file seen before)");
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	int fd = open(self, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership or CAP_FOWNER */
+		fd = open(self, flags);
+	if (fd < 0)
+		return ai_err_set(err, errno, "reopen for reading");
+	struct stat st2;
+	if (fstat(fd, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
+		close(fd);
+		return ai_err_set(err, 0, "changed under us (reopened another file)");
 	}
 	return fd;
 }
