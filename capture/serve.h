@@ -1,6 +1,7 @@
 /* Inside afterimage-capture serve: the state its parts share and what each offers the others.
  *   serve.c   setup, the epoll loop and shutdown (ai_serve)
  *   conn.c    a client connection: accept, read a request, write the answer, close
+ *   pool.c    who may hold a connection: the unix, HTTP and closing pools, eviction of junk
  *   proto.c   the trigger protocol: HTTP and unix-socket requests to replies
  *   worker.c  the target (discovery, exit, rediscovery) and the capture worker thread
  *   evlog.c   the event log, one JSON object per line
@@ -30,12 +31,21 @@ struct ev {
 
 enum cstate { C_READING, C_WAITING, C_WRITING, C_DRAIN };
 
+/* POOL_NONE: accepted, not admitted yet; POOL_CLOSING: answered, draining until the client
+ * closes (pool.c says who may be in which). */
+enum pool { POOL_NONE, POOL_UNIX, POOL_HTTP, POOL_CLOSING, POOL_N };
+
 struct conn {
 	struct ev sev, tev;
 	int fd, tfd;
 	bool is_unix;
+	bool authed; /* sent a valid bearer token: never evicted, may use the reserve */
 	enum cstate state;
+	enum pool pool;
+	unsigned char peer[16]; /* HTTP: the client's address, IPv4 as ::ffff:a.b.c.d */
+	uint64_t seq;		/* when it joined its pool: the lowest is the oldest */
 	size_t len;
+	size_t drained; /* bytes read and dropped after the answer */
 	char buf[AI_HTTP_MAX_HEAD];
 	struct ai_buf out;
 	size_t outoff;
@@ -56,6 +66,14 @@ struct job {
 	ai_err_t upload_err;
 };
 
+/* An event logged at most once per AI_SRV_RATELOG_S seconds, with a count of the rest. */
+#define AI_SRV_RATELOG_S 10
+struct ratelog {
+	bool logged;		  /* a line was written: last is its time */
+	time_t last;		  /* monotonic s */
+	unsigned long suppressed; /* occurrences since that line, not logged */
+};
+
 struct server {
 	const struct ai_serve_opts *o;
 	int proc_fd, ep, lfd, ufd, sfd, wfd, pidfd, rtfd, gtfd;
@@ -67,7 +85,17 @@ struct server {
 	uint64_t captured_mntns;   /* a container is its mount namespace, whatever its pids */
 	unsigned rediscover_ms;
 	struct conn *conns;
-	unsigned nconns;
+	unsigned npool[POOL_N];
+	unsigned nunauth; /* in POOL_HTTP without a valid token */
+	uint64_t seq;
+	bool accept_paused; /* out of descriptors: the listeners wait for a connection to close */
+	struct ratelog rl_unauth, rl_busy;
+	unsigned long busy_refused, busy_evicted; /* since the last "busy" line */
+	unsigned long busy_cut;			  /* answered clients closed before they were done: no room */
+	unsigned long drain_expired;		  /* answered clients still sending at the drain's deadline */
+	bool sock_bound;			  /* socket_path is ours: the inode below */
+	dev_t sock_dev;
+	ino_t sock_ino;
 	bool capturing;
 	pthread_t worker;
 	struct job job;
@@ -89,6 +117,10 @@ void ai_srv_log(struct server *s, const char *event, void (*fill)(struct ai_json
 		const void *arg);
 /* fill for a "message" member (arg: the C string) */
 void ai_srv_fill_msg(struct ai_json *j, const void *msg);
+/* One occurrence of a rate-limited event: true when its line is due now (the first one, then
+ * at most one per AI_SRV_RATELOG_S s), else it is counted in r->suppressed. The due line reports
+ * r->suppressed (the occurrences before it that were not logged); the caller then zeroes it. */
+bool ai_srv_rate_due(struct ratelog *r);
 
 /* conn.c */
 void ai_srv_accept(struct server *s, int lfd, bool is_unix);
@@ -103,8 +135,26 @@ void ai_srv_conn_free(struct server *s, struct conn *c);
 void ai_srv_handle_http(struct server *s, struct conn *c, const struct ai_http_req *req);
 void ai_srv_handle_unix_line(struct server *s, struct conn *c, char *line);
 void ai_srv_respond_error(struct server *s, struct conn *c, int status);
+/* 503 for a client the pools have no room for (with Retry-After over HTTP). */
+void ai_srv_respond_busy(struct server *s, struct conn *c);
+/* The count of unauthorized requests the rate limit kept out of the log (at shutdown). */
+void ai_srv_proto_log_pending(struct server *s);
 /* The capture ended: its result to every client waiting for it. */
 void ai_srv_reply_waiters(struct server *s);
+
+/* pool.c */
+/* A new connection (c->pool == POOL_NONE, c->peer set): 0 when it joined its pool, possibly in
+ * the place of an evicted one; -1 when there is no room (answer it busy). */
+int ai_srv_pool_admit(struct server *s, struct conn *c);
+/* c presented the valid bearer token. */
+void ai_srv_pool_authed(struct server *s, struct conn *c);
+/* c's answer is out: it drains in the closing pool (whose oldest is closed when it is full). */
+void ai_srv_pool_closing(struct server *s, struct conn *c);
+void ai_srv_pool_leave(struct server *s, struct conn *c);
+/* One more client evicted or refused: a "busy" line, rate-limited. */
+void ai_srv_pool_log_busy(struct server *s, bool evicted);
+/* The busy counts not logged yet (at shutdown). */
+void ai_srv_pool_log_pending(struct server *s);
 
 /* worker.c */
 int ai_srv_target_find(struct server *s, ai_err_t *err);

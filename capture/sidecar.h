@@ -76,10 +76,12 @@ struct ai_serve_opts {
 	const char *host_root;
 	const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 	bool freeze, freeze_all, baseline, harden, watch_exit;
-	unsigned grace_ms;	  /* SIGTERM: the capture must end within this */
-	unsigned http_timeout_ms; /* a client has this long to send its request head */
-	unsigned max_conns;
-	unsigned freeze_hold_ms; /* test hook */
+	unsigned grace_ms;	     /* SIGTERM: the capture must end within this */
+	unsigned http_timeout_ms;    /* a client has this long to send its request head (in all) */
+	unsigned max_conns;	     /* HTTP clients at a time; max_conns / 8 only for valid tokens */
+	unsigned max_conns_per_peer; /* HTTP clients of one address without a valid token */
+	unsigned max_socket_conns;   /* unix trigger-socket clients at a time */
+	unsigned freeze_hold_ms;     /* test hook */
 	const struct ai_upload_opts *upload;
 	bool delete_after_upload;
 	const char *const *pod;
