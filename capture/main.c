@@ -335,6 +335,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		     "--max-socket-conns takes 1..1024"),
 	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &o.cgroup_root),
 	    AI_OPT_S("upload", 0, AI_OPT_STR, &up.url),
+	    AI_OPT_S("upload-sig", 0, AI_OPT_STR, &up.sig_url),
 	    AI_OPT_S("ca-file", 0, AI_OPT_STR, &up.ca_file),
 	    AI_OPT_N("upload-retries", 0, AI_OPT_UINT, &up.retries, 0, 100, "--upload-retries takes 0..100"),
 	    AI_OPT_FLAG("delete-after-upload", AI_OPT_TRUE, &o.delete_after_upload),
@@ -356,6 +357,8 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		return usage(cmd, "the HTTP trigger needs --token-file (or --listen none)");
 	if (up.ca_file && !up.url)
 		return usage(cmd, "--ca-file goes with --upload");
+	if (up.sig_url && !up.url)
+		return usage(cmd, "--upload-sig goes with --upload");
 	if (o.delete_after_upload && !up.url)
 		return usage(cmd, "--delete-after-upload goes with --upload");
 
@@ -438,7 +441,7 @@ static const struct command commands[] = {
      "--target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
      "[--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
      "[--max-conns-per-peer N] [--max-socket-conns N] [--host-root DIR] [--cgroup-root DIR]\n"
-     "[--upload URL [--ca-file FILE] [--upload-retries N]\n"
+     "[--upload URL [--upload-sig URL] [--ca-file FILE] [--upload-retries N]\n"
      "[--delete-after-upload]] [--allow-loose-secret-mode]",
      "the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"

@@ -54,6 +54,8 @@ const char *ai_harden_caps_text(void);
 struct ai_upload_opts {
 	const char *url;     /* http://host[:port]/prefix/ or https://...; NAME is appended
 			      * when the URL ends in '/' */
+	const char *sig_url; /* the signature's URL (NAME.minisig appended when it ends in '/');
+			      * NULL: the bundle's directory, or its URL's path + ".minisig" */
 	const char *ca_file; /* NULL: system store */
 	unsigned retries;    /* attempts after the first */
 	unsigned backoff_ms; /* first delay, doubled each retry */
