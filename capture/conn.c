@@ -200,8 +200,8 @@ void ai_srv_accept(struct server *s, int lfd, bool is_unix)
 	c->is_unix = is_unix;
 	if (!is_unix)
 		peer_key(&ss, c->peer);
-	c->sev = (struct ev){K_CONN, c};
-	c->tev = (struct ev){K_TIMER, c};
+	c->sev = (struct ev){K_CONN};
+	c->tev = (struct ev){K_TIMER};
 	ai_buf_init(&c->out);
 	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	c->next = s->conns;
@@ -221,25 +221,8 @@ void ai_srv_accept(struct server *s, int lfd, bool is_unix)
 	}
 }
 
-/* Still on the list: not freed by an earlier event of the same epoll batch. */
-static bool conn_live(const struct server *s, const struct conn *c)
+static void conn_timer(struct server *s, struct conn *c)
 {
-	for (const struct conn *x = s->conns; x; x = x->next)
-		if (x == c)
-			return true;
-	return false;
-}
-
-void ai_srv_conn_event(struct server *s, struct conn *c)
-{
-	if (conn_live(s, c))
-		conn_readable(s, c);
-}
-
-void ai_srv_conn_timer(struct server *s, struct conn *c)
-{
-	if (!conn_live(s, c))
-		return;
 	uint64_t v;
 	if (read(c->tfd, &v, sizeof(v)) < 0)
 		return;
@@ -251,4 +234,21 @@ void ai_srv_conn_timer(struct server *s, struct conn *c)
 		s->drain_expired++;
 	if (c->state == C_WRITING || c->state == C_DRAIN)
 		ai_srv_conn_free(s, c);
+}
+
+void ai_srv_conn_dispatch(struct server *s, const struct ev *e)
+{
+	/* A freed connection is not on the list. Its memory may hold a new connection by now;
+	 * then the stale event reaches that one, which finds nothing to read (both fds are
+	 * non-blocking) and goes on waiting. */
+	for (struct conn *x = s->conns; x; x = x->next) {
+		if (e == &x->sev) {
+			conn_readable(s, x);
+			return;
+		}
+		if (e == &x->tev) {
+			conn_timer(s, x);
+			return;
+		}
+	}
 }

@@ -236,9 +236,14 @@ void ai_srv_reply_waiters(struct server *s)
 	cleanup_buf struct ai_buf body;
 	ai_buf_init(&body);
 	result_json(s, &body);
-	for (struct conn *c = s->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->state == C_WAITING)
-			respond(s, c, s->job.rc == 0 ? 200 : 500, NULL, ai_buf_cstr(&body));
+	/* Rescanned after each answer: answering may close other connections (the closing pool's
+	 * oldest), so no pointer into the list survives one. Each answer leaves C_WAITING. */
+	for (;;) {
+		struct conn *c = s->conns;
+		while (c && c->state != C_WAITING)
+			c = c->next;
+		if (!c)
+			break;
+		respond(s, c, s->job.rc == 0 ? 200 : 500, NULL, ai_buf_cstr(&body));
 	}
 }

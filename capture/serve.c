@@ -230,13 +230,13 @@ static void server_fini(struct server *s)
 static int server_init(struct server *s, ai_err_t *err)
 {
 	const struct ai_serve_opts *o = s->o;
-	s->e_listen = (struct ev){K_LISTEN, NULL};
-	s->e_ulisten = (struct ev){K_ULISTEN, NULL};
-	s->e_signal = (struct ev){K_SIGNAL, NULL};
-	s->e_target = (struct ev){K_TARGET, NULL};
-	s->e_worker = (struct ev){K_WORKER, NULL};
-	s->e_redisc = (struct ev){K_REDISCOVER, NULL};
-	s->e_grace = (struct ev){K_GRACE, NULL};
+	s->e_listen = (struct ev){K_LISTEN};
+	s->e_ulisten = (struct ev){K_ULISTEN};
+	s->e_signal = (struct ev){K_SIGNAL};
+	s->e_target = (struct ev){K_TARGET};
+	s->e_worker = (struct ev){K_WORKER};
+	s->e_redisc = (struct ev){K_REDISCOVER};
+	s->e_grace = (struct ev){K_GRACE};
 	s->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (s->proc_fd < 0)
 		return ai_err_set(err, errno, "open /proc");
@@ -320,6 +320,13 @@ static void on_signal(struct server *s)
 	}
 }
 
+/* One of the events that live in struct server (not a connection's, which may be freed). */
+static bool own_event(const struct server *s, const struct ev *e)
+{
+	return e == &s->e_listen || e == &s->e_ulisten || e == &s->e_signal || e == &s->e_target ||
+	       e == &s->e_worker || e == &s->e_redisc || e == &s->e_grace;
+}
+
 int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 {
 	/* One malloc arena: a capture thread's arena would keep its pages (and per-thread
@@ -350,9 +357,12 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 			ret = ai_err_set(err, errno, "epoll_wait");
 			break;
 		}
-		/* an event may be for a connection an earlier one of the batch freed: conn.c checks */
 		for (int i = 0; i < n && ret == 0; i++) {
 			struct ev *e = evs[i].data.ptr;
+			if (!own_event(&s, e)) {
+				ai_srv_conn_dispatch(&s, e);
+				continue;
+			}
 			switch (e->kind) {
 			case K_LISTEN:
 				ai_srv_accept(&s, s.lfd, false);
@@ -379,11 +389,8 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 							 "grace period over with the capture still running");
 				break;
 			case K_CONN:
-				ai_srv_conn_event(&s, e->c);
-				break;
 			case K_TIMER:
-				ai_srv_conn_timer(&s, e->c);
-				break;
+				break; /* dispatched above */
 			}
 		}
 	}

@@ -24,9 +24,11 @@
 
 enum kind { K_LISTEN, K_ULISTEN, K_SIGNAL, K_TARGET, K_WORKER, K_REDISCOVER, K_GRACE, K_CONN, K_TIMER };
 
+/* What an epoll event is for. The server's own are members of struct server; a connection's
+ * (K_CONN, K_TIMER) are members of its struct conn, which an earlier event of the same batch may
+ * have freed: those are looked up by address (ai_srv_conn_dispatch), never read first. */
 struct ev {
 	enum kind kind;
-	struct conn *c;
 };
 
 enum cstate { C_READING, C_WAITING, C_WRITING, C_DRAIN };
@@ -124,9 +126,9 @@ bool ai_srv_rate_due(struct ratelog *r);
 
 /* conn.c */
 void ai_srv_accept(struct server *s, int lfd, bool is_unix);
-/* The client's socket or its timer fired; c may have been freed since the batch was read. */
-void ai_srv_conn_event(struct server *s, struct conn *c);
-void ai_srv_conn_timer(struct server *s, struct conn *c);
+/* e is not one of the server's own events: a connection's socket or timer, handled if that
+ * connection still exists (e is compared, not read). */
+void ai_srv_conn_dispatch(struct server *s, const struct ev *e);
 /* Send c->out, then drain until the client closes. */
 void ai_srv_conn_flush(struct server *s, struct conn *c);
 void ai_srv_conn_free(struct server *s, struct conn *c);
