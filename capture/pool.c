@@ -2,11 +2,11 @@
  * of its own, so no HTTP client can shut out the exec trigger. HTTP clients share --max-conns;
  * those without a valid token yet (reading a head, junk) may hold all but a reserve of
  * max_conns / 8, and at most --max-conns-per-peer from one address. When a newcomer finds no
- * room, the longest-connected unauthenticated client still sending its head (of the newcomer's
- * own address when that address is at its cap) is answered 503 and the newcomer takes its place:
- * junk that holds sockets open is recycled, while a client that sends its request at once is
- * read before max_conns_per_peer more connections of its address arrive, and once it has shown
- * the token it is never evicted. Only when every slot is held by authenticated clients is the
+ * room, an unauthenticated client still sending its head (of the newcomer's own address when
+ * that address is at its cap; a stalled partial head first, then the longest connected) is
+ * answered 503 and the newcomer takes its place: junk that holds sockets open is recycled, a
+ * client that writes its request at once is chosen only after every stalled one, and once it
+ * has shown the token it is never evicted. Only when every slot is held by authenticated clients is the
  * newcomer itself turned away. Answered connections drain in a closing pool (bounded, the
  * oldest closed first), so a 503 reaches its client instead of a reset. */
 #include "capture/serve.h"
@@ -82,6 +82,19 @@ void ai_srv_pool_log_pending(struct server *s)
 		log_busy_line(s);
 }
 
+/* Which of two clients still sending their heads goes first: one that sent part of a head and
+ * stalled (a client that means it writes its head at once: curl, Go, the kubelet), then the one
+ * connected longest. A newcomer that has sent nothing yet (just accepted, or its process not yet
+ * scheduled) thus outlives any number of dribbling ones. */
+static bool victim_before(const struct conn *x, const struct conn *best)
+{
+	if (!best)
+		return true;
+	if ((x->len > 0) != (best->len > 0))
+		return x->len > 0;
+	return x->seq < best->seq;
+}
+
 int ai_srv_pool_admit(struct server *s, struct conn *c)
 {
 	const struct ai_serve_opts *o = s->o;
@@ -100,9 +113,9 @@ int ai_srv_pool_admit(struct server *s, struct conn *c)
 		from_peer += same;
 		if (x->state != C_READING)
 			continue;
-		if (!oldest || x->seq < oldest->seq)
+		if (victim_before(x, oldest))
 			oldest = x;
-		if (same && (!oldest_peer || x->seq < oldest_peer->seq))
+		if (same && victim_before(x, oldest_peer))
 			oldest_peer = x;
 	}
 	struct conn *victim = NULL;
