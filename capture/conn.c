@@ -172,6 +172,11 @@ static void peer_key(const struct sockaddr_storage *ss, unsigned char out[16])
 	}
 }
 
+void ai_srv_conn_read(struct server *s, struct conn *c)
+{
+	conn_readable(s, c);
+}
+
 void ai_srv_accept(struct server *s, int lfd, bool is_unix)
 {
 	struct sockaddr_storage ss = {0};

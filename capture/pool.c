@@ -95,6 +95,48 @@ static bool victim_before(const struct conn *x, const struct conn *best)
 	return x->seq < best->seq;
 }
 
+struct pick {
+	unsigned from_peer;		   /* unauthenticated HTTP clients of the newcomer's address */
+	struct conn *oldest, *oldest_peer; /* the first victims, overall and of that address */
+};
+
+static void pick(const struct server *s, const struct conn *c, struct pick *p)
+{
+	*p = (struct pick){0};
+	for (struct conn *x = s->conns; x; x = x->next) {
+		if (x->pool != POOL_HTTP || x->authed)
+			continue;
+		bool same = !memcmp(x->peer, c->peer, sizeof(c->peer));
+		p->from_peer += same;
+		if (x->state != C_READING)
+			continue;
+		if (victim_before(x, p->oldest))
+			p->oldest = x;
+		if (same && victim_before(x, p->oldest_peer))
+			p->oldest_peer = x;
+	}
+}
+
+/* Read what has arrived for the candidates that look as if they had sent nothing: a loop slower
+ * than its clients (a loaded machine) has not read their input yet, and a complete head with the
+ * valid token must authenticate, a partial one be seen as partial, before a victim is chosen.
+ * Reading may answer and free connections: the list is rescanned after each. */
+static void catch_up(struct server *s, const struct conn *c, bool same_peer)
+{
+	uint64_t round = ++s->seq;
+	for (;;) {
+		struct conn *x = s->conns;
+		for (; x; x = x->next)
+			if (x->pool == POOL_HTTP && !x->authed && x->state == C_READING && !x->len &&
+			    x->catchup != round && (!same_peer || !memcmp(x->peer, c->peer, sizeof(c->peer))))
+				break;
+		if (!x)
+			return;
+		x->catchup = round;
+		ai_srv_conn_read(s, x);
+	}
+}
+
 int ai_srv_pool_admit(struct server *s, struct conn *c)
 {
 	const struct ai_serve_opts *o = s->o;
@@ -104,30 +146,22 @@ int ai_srv_pool_admit(struct server *s, struct conn *c)
 		pool_set(s, c, POOL_UNIX);
 		return 0;
 	}
-	unsigned from_peer = 0;
-	struct conn *oldest = NULL, *oldest_peer = NULL;
-	for (struct conn *x = s->conns; x; x = x->next) {
-		if (x->pool != POOL_HTTP || x->authed)
-			continue;
-		bool same = !memcmp(x->peer, c->peer, sizeof(c->peer));
-		from_peer += same;
-		if (x->state != C_READING)
-			continue;
-		if (victim_before(x, oldest))
-			oldest = x;
-		if (same && victim_before(x, oldest_peer))
-			oldest_peer = x;
-	}
+	struct pick p;
 	struct conn *victim = NULL;
 	bool need = false;
-	if (from_peer >= o->max_conns_per_peer) {
-		need = true;
-		victim = oldest_peer;
-	} else if (s->nunauth >= o->max_conns - reserve(o) || s->npool[POOL_HTTP] >= o->max_conns) {
-		need = true;
-		victim = oldest;
+	for (int pass = 0; pass < 2; pass++) {
+		pick(s, c, &p);
+		bool peer_full = p.from_peer >= o->max_conns_per_peer;
+		need = peer_full || s->nunauth >= o->max_conns - reserve(o) ||
+		       s->npool[POOL_HTTP] >= o->max_conns;
+		victim = peer_full ? p.oldest_peer : p.oldest;
+		if (!need || (victim && victim->len) || pass)
+			break;
+		catch_up(s, c, peer_full);
 	}
-	if (need && !victim)
+	if (!need)
+		victim = NULL;
+	else if (!victim)
 		return -1;
 	if (victim) {
 		ai_srv_pool_log_busy(s, true);

@@ -46,6 +46,7 @@ struct conn {
 	enum pool pool;
 	unsigned char peer[16]; /* HTTP: the client's address, IPv4 as ::ffff:a.b.c.d */
 	uint64_t seq;		/* when it joined its pool: the lowest is the oldest */
+	uint64_t catchup;	/* pool.c: the round in which its pending input was last read */
 	size_t len;
 	size_t drained; /* bytes read and dropped after the answer */
 	char buf[AI_HTTP_MAX_HEAD];
@@ -129,6 +130,8 @@ void ai_srv_accept(struct server *s, int lfd, bool is_unix);
 /* e is not one of the server's own events: a connection's socket or timer, handled if that
  * connection still exists (e is compared, not read). */
 void ai_srv_conn_dispatch(struct server *s, const struct ev *e);
+/* Read what c's client has sent (as when its socket is readable; c may be freed). */
+void ai_srv_conn_read(struct server *s, struct conn *c);
 /* Send c->out, then drain until the client closes. */
 void ai_srv_conn_flush(struct server *s, struct conn *c);
 void ai_srv_conn_free(struct server *s, struct conn *c);
