@@ -34,3 +34,16 @@ void ai_srv_fill_msg(struct ai_json *j, const void *msg)
 {
 	ai_json_kbytes(j, "message", msg, strlen(msg));
 }
+
+bool ai_srv_rate_due(struct ratelog *r)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (r->logged && now.tv_sec - r->last < AI_SRV_RATELOG_S) {
+		r->suppressed++;
+		return false;
+	}
+	r->logged = true;
+	r->last = now.tv_sec;
+	return true;
+}

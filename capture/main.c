@@ -352,6 +352,8 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	    .grace_ms = 25000,
 	    .http_timeout_ms = 5000,
 	    .max_conns = 64,
+	    .max_conns_per_peer = 16,
+	    .max_socket_conns = 16,
 	    .log_fd = 2,
 	};
 	struct ai_upload_opts up = {.retries = 4, .backoff_ms = 500, .timeout_ms = 10000};
@@ -377,8 +379,13 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	    AI_OPT_N("http-timeout", 0, AI_OPT_UINT, &o.http_timeout_ms, 10, 600000,
 		     "--http-timeout takes milliseconds (10..600000)"),
 	    AI_OPT_N("max-conns", 0, AI_OPT_UINT, &o.max_conns, 1, 4096, "--max-conns takes 1..4096"),
+	    AI_OPT_N("max-conns-per-peer", 0, AI_OPT_UINT, &o.max_conns_per_peer, 1, 4096,
+		     "--max-conns-per-peer takes 1..4096"),
+	    AI_OPT_N("max-socket-conns", 0, AI_OPT_UINT, &o.max_socket_conns, 1, 1024,
+		     "--max-socket-conns takes 1..1024"),
 	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &o.cgroup_root),
 	    AI_OPT_S("upload", 0, AI_OPT_STR, &up.url),
+	    AI_OPT_S("upload-sig", 0, AI_OPT_STR, &up.sig_url),
 	    AI_OPT_S("ca-file", 0, AI_OPT_STR, &up.ca_file),
 	    AI_OPT_N("upload-retries", 0, AI_OPT_UINT, &up.retries, 0, 100, "--upload-retries takes 0..100"),
 	    AI_OPT_FLAG("delete-after-upload", AI_OPT_TRUE, &o.delete_after_upload),
@@ -401,6 +408,8 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		return usage(cmd, "the HTTP trigger needs --token-file (or --listen none)");
 	if (up.ca_file && !up.url)
 		return usage(cmd, "--ca-file goes with --upload");
+	if (up.sig_url && !up.url)
+		return usage(cmd, "--upload-sig goes with --upload");
 	if (o.delete_after_upload && !up.url)
 		return usage(cmd, "--delete-after-upload goes with --upload");
 
@@ -489,9 +498,10 @@ static const struct command commands[] = {
      "[--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
      "--target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
      "[--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
-     "[--host-root DIR] [--cgroup-root DIR] [--upload URL [--ca-file FILE]\n"
-     "[--upload-retries N] [--delete-after-upload]] [--file-cap BYTES]\n"
-     "[--upper-budget BYTES] [--output-budget BYTES] [--allow-loose-secret-mode]",
+     "[--max-conns-per-peer N] [--max-socket-conns N] [--host-root DIR] [--cgroup-root DIR]\n"
+     "[--upload URL [--upload-sig URL] [--ca-file FILE] [--upload-retries N]\n"
+     "[--delete-after-upload]] [--file-cap BYTES] [--upper-budget BYTES] [--output-budget BYTES]\n"
+     "[--allow-loose-secret-mode]",
      "the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
      "--socket " AI_DEFAULT_SOCKET,

@@ -87,6 +87,46 @@ void ai_srv_respond_error(struct server *s, struct conn *c, int status)
 		body);
 }
 
+void ai_srv_respond_busy(struct server *s, struct conn *c)
+{
+	char body[96];
+	snprintf(body, sizeof(body), "{\"error\":\"%s\",\"status\":503}", ai_http_reason(503));
+	respond(s, c, 503, "Retry-After: 1\r\n", body);
+}
+
+struct unauth_line {
+	const char *why; /* NULL: the summary at shutdown */
+	unsigned long suppressed;
+};
+
+static void fill_unauth(struct ai_json *j, const void *arg)
+{
+	const struct unauth_line *l = arg;
+	if (l->why)
+		ai_srv_fill_msg(j, l->why);
+	if (l->suppressed || !l->why) /* refused since the previous line, not logged one by one */
+		ai_json_kuint(j, "suppressed", l->suppressed);
+}
+
+/* One line per AI_SRV_RATELOG_S s at most: a flood of wrong tokens must not flood the log. */
+static void log_unauthorized(struct server *s, const char *why)
+{
+	if (!ai_srv_rate_due(&s->rl_unauth))
+		return;
+	struct unauth_line l = {why, s->rl_unauth.suppressed};
+	ai_srv_log(s, "unauthorized", fill_unauth, &l);
+	s->rl_unauth.suppressed = 0;
+}
+
+void ai_srv_proto_log_pending(struct server *s)
+{
+	if (s->rl_unauth.suppressed) {
+		struct unauth_line l = {NULL, s->rl_unauth.suppressed};
+		ai_srv_log(s, "unauthorized", fill_unauth, &l);
+		s->rl_unauth.suppressed = 0;
+	}
+}
+
 static bool reason_ok(const char *r)
 {
 	for (; *r; r++)
@@ -177,11 +217,11 @@ void ai_srv_handle_http(struct server *s, struct conn *c, const struct ai_http_r
 		return;
 	}
 	if (!ai_http_bearer_ok(req, s->o->token, s->o->token_len)) {
-		ai_srv_log(s, "unauthorized", ai_srv_fill_msg,
-			   req->has_auth ? "wrong token" : "no Authorization header");
+		log_unauthorized(s, req->has_auth ? "wrong token" : "no Authorization header");
 		ai_srv_respond_error(s, c, 401);
 		return;
 	}
+	ai_srv_pool_authed(s, c);
 	char reason[REASON_MAX + 1];
 	int rl = ai_http_query_get(req->query, "reason", reason, sizeof(reason));
 	if (rl == -2 || (rl >= 0 && !reason_ok(reason))) {
@@ -196,9 +236,14 @@ void ai_srv_reply_waiters(struct server *s)
 	cleanup_buf struct ai_buf body;
 	ai_buf_init(&body);
 	result_json(s, &body);
-	for (struct conn *c = s->conns, *next; c; c = next) {
-		next = c->next;
-		if (c->state == C_WAITING)
-			respond(s, c, s->job.rc == 0 ? 200 : 500, NULL, ai_buf_cstr(&body));
+	/* Rescanned after each answer: answering may close other connections (the closing pool's
+	 * oldest), so no pointer into the list survives one. Each answer leaves C_WAITING. */
+	for (;;) {
+		struct conn *c = s->conns;
+		while (c && c->state != C_WAITING)
+			c = c->next;
+		if (!c)
+			break;
+		respond(s, c, s->job.rc == 0 ? 200 : 500, NULL, ai_buf_cstr(&body));
 	}
 }

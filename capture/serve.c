@@ -130,7 +130,40 @@ static int socket_dir(const char *path, ai_err_t *err)
 	return 0;
 }
 
-static int listen_unix(const char *path, ai_err_t *err)
+/* What is at the socket's path before we bind: nothing; a socket nobody listens on (left by a
+ * serve that died: removed, unless it was replaced meanwhile); a socket someone listens on
+ * (another serve: refused, untouched); anything else (never ours: refused, untouched). */
+static int unix_path_free(const char *path, const struct sockaddr_un *sa, ai_err_t *err)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : ai_err_set(err, errno, "--socket %s", path);
+	if (!S_ISSOCK(st.st_mode))
+		return ai_err_set(
+		    err, 0,
+		    "--socket %s: a file that is not a socket is there; it is left alone (remove "
+		    "it, or pass another --socket)",
+		    path);
+	cleanup_close int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return ai_err_set(err, errno, "socket");
+	/* EAGAIN: a listener whose backlog is full, alive all the same */
+	if (connect(probe, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+		return ai_err_set(err, 0,
+				  "--socket %s: another serve is listening on it (stop that one, or pass "
+				  "another --socket)",
+				  path);
+	if (errno != ECONNREFUSED)
+		return ai_err_set(err, errno, "--socket %s: probing the socket there", path);
+	struct stat again;
+	if (lstat(path, &again) == 0 && again.st_dev == st.st_dev && again.st_ino == st.st_ino &&
+	    unlink(path) < 0 && errno != ENOENT)
+		return ai_err_set(err, errno, "--socket %s: removing the stale socket", path);
+	return 0;
+}
+
+/* Bind the trigger socket; *bound gets the inode created, the only one serve ever unlinks. */
+static int listen_unix(const char *path, struct stat *bound, ai_err_t *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -141,17 +174,36 @@ static int listen_unix(const char *path, ai_err_t *err)
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return ai_err_set(err, errno, "socket");
-	struct stat st;
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path); /* a stale socket of an earlier run */
+	if (unix_path_free(path, &sa, err) < 0)
+		return -1;
 	mode_t old = umask(0077);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
+	if (r < 0 && errno == EADDRINUSE)
+		return ai_err_set(err, errno,
+				  "--socket %s: taken while serve was starting (another serve?); left alone",
+				  path);
 	if (r < 0)
 		return ai_err_set(err, errno, "bind %s", path);
-	if (listen(fd, 64) < 0)
-		return ai_err_set(err, errno, "listen %s", path);
+	if (lstat(path, bound) < 0 || !S_ISSOCK(bound->st_mode))
+		return ai_err_set(err, errno, "--socket %s: not there after bind", path);
+	if (listen(fd, 64) < 0) {
+		ai_err_set(err, errno, "listen %s", path);
+		struct stat st;
+		if (lstat(path, &st) == 0 && st.st_dev == bound->st_dev && st.st_ino == bound->st_ino)
+			unlink(path); /* the socket we just made */
+		return -1;
+	}
 	return steal_fd(&fd);
+}
+
+/* Unlink the trigger socket only when what is at the path is still the inode we bound. */
+static void unlink_ours(const struct server *s)
+{
+	struct stat st;
+	if (s->sock_bound && lstat(s->o->socket_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
+		unlink(s->o->socket_path);
 }
 
 static void fill_listening(struct ai_json *j, const void *arg)
@@ -172,20 +224,19 @@ static void server_fini(struct server *s)
 	int *fds[] = {&s->proc_fd, &s->ep, &s->lfd, &s->ufd, &s->sfd, &s->wfd, &s->rtfd, &s->gtfd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		ai_srv_fd_close(fds[i]);
-	if (s->o->socket_path)
-		unlink(s->o->socket_path);
+	unlink_ours(s);
 }
 
 static int server_init(struct server *s, ai_err_t *err)
 {
 	const struct ai_serve_opts *o = s->o;
-	s->e_listen = (struct ev){K_LISTEN, NULL};
-	s->e_ulisten = (struct ev){K_ULISTEN, NULL};
-	s->e_signal = (struct ev){K_SIGNAL, NULL};
-	s->e_target = (struct ev){K_TARGET, NULL};
-	s->e_worker = (struct ev){K_WORKER, NULL};
-	s->e_redisc = (struct ev){K_REDISCOVER, NULL};
-	s->e_grace = (struct ev){K_GRACE, NULL};
+	s->e_listen = (struct ev){K_LISTEN};
+	s->e_ulisten = (struct ev){K_ULISTEN};
+	s->e_signal = (struct ev){K_SIGNAL};
+	s->e_target = (struct ev){K_TARGET};
+	s->e_worker = (struct ev){K_WORKER};
+	s->e_redisc = (struct ev){K_REDISCOVER};
+	s->e_grace = (struct ev){K_GRACE};
 	s->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (s->proc_fd < 0)
 		return ai_err_set(err, errno, "open /proc");
@@ -218,8 +269,14 @@ static int server_init(struct server *s, ai_err_t *err)
 			return -1;
 	}
 	if (o->socket_path) {
-		s->ufd = listen_unix(o->socket_path, err);
-		if (s->ufd < 0 || ai_srv_ep_add(s, s->ufd, EPOLLIN, &s->e_ulisten, err) < 0)
+		struct stat bound;
+		s->ufd = listen_unix(o->socket_path, &bound, err);
+		if (s->ufd < 0)
+			return -1;
+		s->sock_bound = true;
+		s->sock_dev = bound.st_dev;
+		s->sock_ino = bound.st_ino;
+		if (ai_srv_ep_add(s, s->ufd, EPOLLIN, &s->e_ulisten, err) < 0)
 			return -1;
 	}
 	ai_err_t derr;
@@ -263,6 +320,13 @@ static void on_signal(struct server *s)
 	}
 }
 
+/* One of the events that live in struct server (not a connection's, which may be freed). */
+static bool own_event(const struct server *s, const struct ev *e)
+{
+	return e == &s->e_listen || e == &s->e_ulisten || e == &s->e_signal || e == &s->e_target ||
+	       e == &s->e_worker || e == &s->e_redisc || e == &s->e_grace;
+}
+
 int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 {
 	/* One malloc arena: a capture thread's arena would keep its pages (and per-thread
@@ -293,9 +357,12 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 			ret = ai_err_set(err, errno, "epoll_wait");
 			break;
 		}
-		/* an event may be for a connection an earlier one of the batch freed: conn.c checks */
 		for (int i = 0; i < n && ret == 0; i++) {
 			struct ev *e = evs[i].data.ptr;
+			if (!own_event(&s, e)) {
+				ai_srv_conn_dispatch(&s, e);
+				continue;
+			}
 			switch (e->kind) {
 			case K_LISTEN:
 				ai_srv_accept(&s, s.lfd, false);
@@ -322,11 +389,8 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 							 "grace period over with the capture still running");
 				break;
 			case K_CONN:
-				ai_srv_conn_event(&s, e->c);
-				break;
 			case K_TIMER:
-				ai_srv_conn_timer(&s, e->c);
-				break;
+				break; /* dispatched above */
 			}
 		}
 	}
@@ -335,6 +399,8 @@ int ai_serve(const struct ai_serve_opts *o, ai_err_t *err)
 		ai_srv_log(&s, "error", ai_srv_fill_msg, err->msg);
 		return ret;
 	}
+	ai_srv_proto_log_pending(&s);
+	ai_srv_pool_log_pending(&s);
 	ai_srv_log(&s, "exit", NULL, NULL);
 	server_fini(&s);
 	return ret;

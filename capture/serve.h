@@ -1,6 +1,7 @@
 /* Inside afterimage-capture serve: the state its parts share and what each offers the others.
  *   serve.c   setup, the epoll loop and shutdown (ai_serve)
  *   conn.c    a client connection: accept, read a request, write the answer, close
+ *   pool.c    who may hold a connection: the unix, HTTP and closing pools, eviction of junk
  *   proto.c   the trigger protocol: HTTP and unix-socket requests to replies
  *   worker.c  the target (discovery, exit, rediscovery) and the capture worker thread
  *   evlog.c   the event log, one JSON object per line
@@ -23,19 +24,31 @@
 
 enum kind { K_LISTEN, K_ULISTEN, K_SIGNAL, K_TARGET, K_WORKER, K_REDISCOVER, K_GRACE, K_CONN, K_TIMER };
 
+/* What an epoll event is for. The server's own are members of struct server; a connection's
+ * (K_CONN, K_TIMER) are members of its struct conn, which an earlier event of the same batch may
+ * have freed: those are looked up by address (ai_srv_conn_dispatch), never read first. */
 struct ev {
 	enum kind kind;
-	struct conn *c;
 };
 
 enum cstate { C_READING, C_WAITING, C_WRITING, C_DRAIN };
+
+/* POOL_NONE: accepted, not admitted yet; POOL_CLOSING: answered, draining until the client
+ * closes (pool.c says who may be in which). */
+enum pool { POOL_NONE, POOL_UNIX, POOL_HTTP, POOL_CLOSING, POOL_N };
 
 struct conn {
 	struct ev sev, tev;
 	int fd, tfd;
 	bool is_unix;
+	bool authed; /* sent a valid bearer token: never evicted, may use the reserve */
 	enum cstate state;
+	enum pool pool;
+	unsigned char peer[16]; /* HTTP: the client's address, IPv4 as ::ffff:a.b.c.d */
+	uint64_t seq;		/* when it joined its pool: the lowest is the oldest */
+	uint64_t catchup;	/* pool.c: the round in which its pending input was last read */
 	size_t len;
+	size_t drained; /* bytes read and dropped after the answer */
 	char buf[AI_HTTP_MAX_HEAD];
 	struct ai_buf out;
 	size_t outoff;
@@ -56,6 +69,14 @@ struct job {
 	ai_err_t upload_err;
 };
 
+/* An event logged at most once per AI_SRV_RATELOG_S seconds, with a count of the rest. */
+#define AI_SRV_RATELOG_S 10
+struct ratelog {
+	bool logged;		  /* a line was written: last is its time */
+	time_t last;		  /* monotonic s */
+	unsigned long suppressed; /* occurrences since that line, not logged */
+};
+
 struct server {
 	const struct ai_serve_opts *o;
 	int proc_fd, ep, lfd, ufd, sfd, wfd, pidfd, rtfd, gtfd;
@@ -67,7 +88,17 @@ struct server {
 	uint64_t captured_mntns;   /* a container is its mount namespace, whatever its pids */
 	unsigned rediscover_ms;
 	struct conn *conns;
-	unsigned nconns;
+	unsigned npool[POOL_N];
+	unsigned nunauth; /* in POOL_HTTP without a valid token */
+	uint64_t seq;
+	bool accept_paused; /* out of descriptors: the listeners wait for a connection to close */
+	struct ratelog rl_unauth, rl_busy;
+	unsigned long busy_refused, busy_evicted; /* since the last "busy" line */
+	unsigned long busy_cut;			  /* answered clients closed before they were done: no room */
+	unsigned long drain_expired;		  /* answered clients still sending at the drain's deadline */
+	bool sock_bound;			  /* socket_path is ours: the inode below */
+	dev_t sock_dev;
+	ino_t sock_ino;
 	bool capturing;
 	pthread_t worker;
 	struct job job;
@@ -89,12 +120,18 @@ void ai_srv_log(struct server *s, const char *event, void (*fill)(struct ai_json
 		const void *arg);
 /* fill for a "message" member (arg: the C string) */
 void ai_srv_fill_msg(struct ai_json *j, const void *msg);
+/* One occurrence of a rate-limited event: true when its line is due now (the first one, then
+ * at most one per AI_SRV_RATELOG_S s), else it is counted in r->suppressed. The due line reports
+ * r->suppressed (the occurrences before it that were not logged); the caller then zeroes it. */
+bool ai_srv_rate_due(struct ratelog *r);
 
 /* conn.c */
 void ai_srv_accept(struct server *s, int lfd, bool is_unix);
-/* The client's socket or its timer fired; c may have been freed since the batch was read. */
-void ai_srv_conn_event(struct server *s, struct conn *c);
-void ai_srv_conn_timer(struct server *s, struct conn *c);
+/* e is not one of the server's own events: a connection's socket or timer, handled if that
+ * connection still exists (e is compared, not read). */
+void ai_srv_conn_dispatch(struct server *s, const struct ev *e);
+/* Read what c's client has sent (as when its socket is readable; c may be freed). */
+void ai_srv_conn_read(struct server *s, struct conn *c);
 /* Send c->out, then drain until the client closes. */
 void ai_srv_conn_flush(struct server *s, struct conn *c);
 void ai_srv_conn_free(struct server *s, struct conn *c);
@@ -103,8 +140,26 @@ void ai_srv_conn_free(struct server *s, struct conn *c);
 void ai_srv_handle_http(struct server *s, struct conn *c, const struct ai_http_req *req);
 void ai_srv_handle_unix_line(struct server *s, struct conn *c, char *line);
 void ai_srv_respond_error(struct server *s, struct conn *c, int status);
+/* 503 for a client the pools have no room for (with Retry-After over HTTP). */
+void ai_srv_respond_busy(struct server *s, struct conn *c);
+/* The count of unauthorized requests the rate limit kept out of the log (at shutdown). */
+void ai_srv_proto_log_pending(struct server *s);
 /* The capture ended: its result to every client waiting for it. */
 void ai_srv_reply_waiters(struct server *s);
+
+/* pool.c */
+/* A new connection (c->pool == POOL_NONE, c->peer set): 0 when it joined its pool, possibly in
+ * the place of an evicted one; -1 when there is no room (answer it busy). */
+int ai_srv_pool_admit(struct server *s, struct conn *c);
+/* c presented the valid bearer token. */
+void ai_srv_pool_authed(struct server *s, struct conn *c);
+/* c's answer is out: it drains in the closing pool (whose oldest is closed when it is full). */
+void ai_srv_pool_closing(struct server *s, struct conn *c);
+void ai_srv_pool_leave(struct server *s, struct conn *c);
+/* One more client evicted or refused: a "busy" line, rate-limited. */
+void ai_srv_pool_log_busy(struct server *s, bool evicted);
+/* The busy counts not logged yet (at shutdown). */
+void ai_srv_pool_log_pending(struct server *s);
 
 /* worker.c */
 int ai_srv_target_find(struct server *s, ai_err_t *err);

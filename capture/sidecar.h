@@ -54,6 +54,8 @@ const char *ai_harden_caps_text(void);
 struct ai_upload_opts {
 	const char *url;     /* http://host[:port]/prefix/ or https://...; NAME is appended
 			      * when the URL ends in '/' */
+	const char *sig_url; /* the signature's URL (NAME.minisig appended when it ends in '/');
+			      * NULL: the bundle's directory, or its URL's path + ".minisig" */
 	const char *ca_file; /* NULL: system store */
 	unsigned retries;    /* attempts after the first */
 	unsigned backoff_ms; /* first delay, doubled each retry */
@@ -76,10 +78,12 @@ struct ai_serve_opts {
 	const char *host_root;
 	const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 	bool freeze, freeze_all, baseline, harden, watch_exit;
-	unsigned grace_ms;	  /* SIGTERM: the capture must end within this */
-	unsigned http_timeout_ms; /* a client has this long to send its request head */
-	unsigned max_conns;
-	unsigned freeze_hold_ms;			/* test hook */
+	unsigned grace_ms;	     /* SIGTERM: the capture must end within this */
+	unsigned http_timeout_ms;    /* a client has this long to send its request head (in all) */
+	unsigned max_conns;	     /* HTTP clients at a time; max_conns / 8 only for valid tokens */
+	unsigned max_conns_per_peer; /* HTTP clients of one address without a valid token */
+	unsigned max_socket_conns;   /* unix trigger-socket clients at a time */
+	unsigned freeze_hold_ms;     /* test hook */
 	uint64_t file_cap, upper_budget, output_budget; /* ai_snapshot_opts' (0: defaults) */
 	const struct ai_upload_opts *upload;
 	bool delete_after_upload;

@@ -1,8 +1,12 @@
 /* Delivery: HTTP/1.1 PUT of a sealed bundle and then its .minisig, plain or over TLS (OpenSSL,
  * peer verified against --ca-file or the system store, host name checked), with retries and
  * exponential backoff. URL ending in '/': NAME and NAME.minisig are appended. Otherwise the
- * bundle goes to the URL as given (a presigned URL works unchanged: no headers are added that
- * it would have to sign) and the signature to the same URL with ".minisig" after the path. */
+ * bundle goes to the URL as given (a presigned URL works unchanged: the request line carries its
+ * path and query byte for byte, the Host header is the URL's authority as a SigV4 signer
+ * computes it, and no header is added that it would have to sign). The signature goes to
+ * --upload-sig (a presigned URL of its own: one signs exactly one key), else to the bundle's
+ * directory, else to the bundle's path plus ".minisig" with the same query (which an object
+ * store that checks signatures refuses). */
 #include "capture/sidecar.h"
 #include "common/cleanup.h"
 #include <errno.h>
@@ -23,10 +27,24 @@
 
 struct url {
 	bool tls;
-	char host[256];
+	char host[256]; /* as connected to: no brackets */
 	char port[8];
-	char path[2048]; /* path + query */
+	char authority[300]; /* the Host header: lowercase, [v6], :port unless the scheme's */
+	char path[2048];     /* path + query */
 };
+
+/* RFC 7230 5.4: Host is the URI's host and port, the port left out when it is the scheme's
+ * default; an IPv6 literal keeps its brackets. Lowercase, as a SigV4 signer canonicalises it. */
+static void url_authority(struct url *u)
+{
+	const char *def = u->tls ? "443" : "80";
+	bool v6 = strchr(u->host, ':') != NULL;
+	snprintf(u->authority, sizeof(u->authority), "%s%s%s%s%s", v6 ? "[" : "", u->host, v6 ? "]" : "",
+		 strcmp(u->port, def) ? ":" : "", strcmp(u->port, def) ? u->port : "");
+	for (char *c = u->authority; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+}
 
 static int url_parse(const char *u, struct url *out, ai_err_t *err)
 {
@@ -62,9 +80,16 @@ static int url_parse(const char *u, struct url *out, ai_err_t *err)
 		if (colon)
 			snprintf(out->port, sizeof(out->port), "%.*s", (int)(he - colon - 1), colon + 1);
 	}
+	if (!out->port[0]) /* "host:" means the default port */
+		strcpy(out->port, out->tls ? "443" : "80");
 	for (const char *c = out->port; *c; c++)
 		if (*c < '0' || *c > '9')
 			return ai_err_set(err, 0, "upload URL: bad port");
+	long pn = strtol(out->port, NULL, 10);
+	if (pn < 1 || pn > 65535 || strlen(out->port) > 5)
+		return ai_err_set(err, 0, "upload URL: bad port");
+	snprintf(out->port, sizeof(out->port), "%ld", pn); /* "08080" is 8080, in Host too */
+	url_authority(out);
 	const char *rest = *he ? he : "/";
 	if (*rest == '?')
 		snprintf(out->path, sizeof(out->path), "/%s", rest);
@@ -193,6 +218,9 @@ static int write_all(struct conn *c, const void *buf, size_t len, ai_err_t *err)
 	return 0;
 }
 
+/* A path for messages: never its query, which for a presigned URL is a credential. */
+#define SHOWN(u) (int)strcspn((u)->path, "?"), (u)->path, strchr((u)->path, '?') ? "?..." : ""
+
 static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX *ctx, int fd_file,
 		    off_t size, ai_err_t *err)
 {
@@ -238,11 +266,11 @@ static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 			  "PUT %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %lld\r\nContent-Type: "
 			  "application/octet-stream\r\n"
 			  "Connection: close\r\nUser-Agent: afterimage-capture/" AI_VERSION "\r\n\r\n",
-			  u->path, u->host, (long long)size);
+			  u->path, u->authority, (long long)size);
 	if (hl >= (int)sizeof(head))
 		return ai_err_set(err, 0, "request too long");
 	if (write_all(&c, head, (size_t)hl, err) < 0)
-		return ai_err_wrap(err, "PUT %s", u->path);
+		return ai_err_wrap(err, "PUT %.*s%s", SHOWN(u));
 	char buf[65536];
 	off_t off = 0;
 	while (off < size) {
@@ -252,7 +280,7 @@ static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 		if (n <= 0)
 			return ai_err_set(err, n < 0 ? errno : EIO, "read bundle");
 		if (write_all(&c, buf, (size_t)n, err) < 0)
-			return ai_err_wrap(err, "PUT %s", u->path);
+			return ai_err_wrap(err, "PUT %.*s%s", SHOWN(u));
 		off += n;
 	}
 	/* the status line is all we need */
@@ -261,7 +289,7 @@ static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 	while (got < sizeof(resp) - 1 && !memchr(resp, '\n', got)) {
 		size_t n;
 		if (io(&c, resp + got, sizeof(resp) - 1 - got, false, &n, err) < 0)
-			return ai_err_wrap(err, "PUT %s: response", u->path);
+			return ai_err_wrap(err, "PUT %.*s%s: response", SHOWN(u));
 		if (n == 0)
 			break;
 		got += n;
@@ -269,9 +297,9 @@ static int put_once(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 	resp[got] = '\0';
 	int status = 0;
 	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
-		return ai_err_set(err, 0, "PUT %s: no HTTP status in the response", u->path);
+		return ai_err_set(err, 0, "PUT %.*s%s: no HTTP status in the response", SHOWN(u));
 	if (status < 200 || status > 299)
-		return ai_err_set(err, 0, "PUT %s: HTTP %d", u->path, status);
+		return ai_err_set(err, 0, "PUT %.*s%s: HTTP %d", SHOWN(u), status);
 	return 0;
 }
 
@@ -295,39 +323,65 @@ static int put_file(const struct ai_upload_opts *o, const struct url *u, SSL_CTX
 	}
 }
 
+/* u's path with name put in front of the query: "/dir/?q" + "n" = "/dir/n?q". */
+static int url_append(struct url *u, const char *name, ai_err_t *err)
+{
+	char path[sizeof(u->path)];
+	const char *q = strchr(u->path, '?');
+	size_t plen = q ? (size_t)(q - u->path) : strlen(u->path);
+	if (snprintf(path, sizeof(path), "%.*s%s%s", (int)plen, u->path, name, q ? q : "") >=
+	    (int)sizeof(path))
+		return ai_err_set(err, 0, "upload URL too long");
+	memcpy(u->path, path, sizeof(path));
+	return 0;
+}
+
+static bool url_is_dir(const struct url *u)
+{
+	const char *q = strchr(u->path, '?');
+	size_t plen = q ? (size_t)(q - u->path) : strlen(u->path);
+	return plen && u->path[plen - 1] == '/';
+}
+
+static int tls_ctx(const struct ai_upload_opts *o, SSL_CTX **out, ai_err_t *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		return ai_err_set(err, 0, "SSL_CTX_new");
+	*out = ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	int ok = o->ca_file ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
+			    : SSL_CTX_set_default_verify_paths(ctx);
+	if (ok != 1)
+		return ai_err_set(err, 0, "loading CA %s", o->ca_file ? o->ca_file : "(system store)");
+	return 0;
+}
+
 int ai_upload_file(const struct ai_upload_opts *o, int dirfd, const char *name, ai_err_t *err)
 {
-	struct url base, ub, us;
-	if (url_parse(o->url, &base, err) < 0)
-		return -1;
-	ub = us = base;
-	const char *q = strchr(base.path, '?');
-	size_t plen = q ? (size_t)(q - base.path) : strlen(base.path);
+	struct url ub, us;
 	char sig[300];
 	snprintf(sig, sizeof(sig), "%s.minisig", name);
-	if (plen && base.path[plen - 1] == '/') {
-		if (snprintf(ub.path, sizeof(ub.path), "%.*s%s%s", (int)plen, base.path, name, q ? q : "") >=
-			(int)sizeof(ub.path) ||
-		    snprintf(us.path, sizeof(us.path), "%.*s%s%s", (int)plen, base.path, sig, q ? q : "") >=
-			(int)sizeof(us.path))
-			return ai_err_set(err, 0, "upload URL too long");
-	} else if (snprintf(us.path, sizeof(us.path), "%.*s.minisig%s", (int)plen, base.path, q ? q : "") >=
-		   (int)sizeof(us.path)) {
-		return ai_err_set(err, 0, "upload URL too long");
+	if (url_parse(o->url, &ub, err) < 0)
+		return -1;
+	if (o->sig_url) {
+		if (url_parse(o->sig_url, &us, err) < 0)
+			return ai_err_wrap(err, "--upload-sig");
+		if (url_is_dir(&us) && url_append(&us, sig, err) < 0)
+			return -1;
+	} else {
+		us = ub;
+		if (url_append(&us, url_is_dir(&ub) ? sig : ".minisig", err) < 0)
+			return -1;
 	}
+	if (url_is_dir(&ub) && url_append(&ub, name, err) < 0)
+		return -1;
 	cleanup_ssl_ctx SSL_CTX *ctx = NULL;
-	if (base.tls) {
-		ctx = SSL_CTX_new(TLS_client_method());
-		if (!ctx)
-			return ai_err_set(err, 0, "SSL_CTX_new");
-		SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-		int ok = o->ca_file ? SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL)
-				    : SSL_CTX_set_default_verify_paths(ctx);
-		if (ok != 1)
-			return ai_err_set(err, 0, "loading CA %s",
-					  o->ca_file ? o->ca_file : "(system store)");
-	}
-	if (put_file(o, &ub, ctx, dirfd, name, err) < 0 || put_file(o, &us, ctx, dirfd, sig, err) < 0)
-		return ai_err_wrap(err, "upload to %s", base.host);
+	if ((ub.tls || us.tls) && tls_ctx(o, &ctx, err) < 0)
+		return -1;
+	if (put_file(o, &ub, ctx, dirfd, name, err) < 0)
+		return ai_err_wrap(err, "upload to %s", ub.authority);
+	if (put_file(o, &us, ctx, dirfd, sig, err) < 0)
+		return ai_err_wrap(err, "upload of the signature to %s", us.authority);
 	return 0;
 }
