@@ -31,6 +31,18 @@ static int put(const struct az_opts *o, const struct ai_buf *b)
 	return 0;
 }
 
+/* Strings cut at load (jscan.h) are evidence the views no longer show whole: say so. */
+static void cut_warning(const struct az_opts *o, const char *path, const struct az_model *m)
+{
+	if (!m->cuts.n || o->quiet)
+		return;
+	ai_eprintf(NULL,
+		   "warning: %s: %llu string%s longer than %u bytes cut at load (%llu bytes in all); each "
+		   "keeps its first %u bytes and ends in \"\xe2\x80\xa6[cut, N bytes]\"",
+		   path, (unsigned long long)m->cuts.n, m->cuts.n == 1 ? "" : "s", AZ_J_MAX_STRING,
+		   (unsigned long long)m->cuts.bytes, AZ_J_MAX_STRING);
+}
+
 /* The model alone, through one of the model's views. */
 static int view(struct az_opts *o, void (*render)(const struct az_model *, bool, struct ai_buf *))
 {
@@ -40,6 +52,7 @@ static int view(struct az_opts *o, void (*render)(const struct az_model *, bool,
 		az_model_free(&m);
 		return fail_input(o, &err);
 	}
+	cut_warning(o, o->bundle, &m);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	render(&m, o->json, &out);
@@ -81,6 +94,7 @@ static int load(const struct az_opts *o, struct az_ctx *c)
 		az_ctx_free(c);
 		return fail_input(o, &err);
 	}
+	cut_warning(o, o->bundle, &c->m);
 	return 0;
 }
 
@@ -207,6 +221,8 @@ int az_cmd_diff(struct az_opts *o)
 		az_model_free(&b);
 		return fail_input(o, &err);
 	}
+	cut_warning(o, o->bundle, &a);
+	cut_warning(o, o->bundle2, &b);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	az_diff_render(&a, &b, o->json, &out);
