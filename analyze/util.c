@@ -305,11 +305,21 @@ static const char *view_field(struct ai_buf *tmp, const char *s, size_t *len)
 {
 	if (!s || *len <= AZ_VIEW_MAX_FIELD)
 		return s;
+	/* a string the loader cut already (jscan.h) ends in its marker: N stays the bundle's length */
+	size_t whole = *len;
+	static const char mk[] = "\xe2\x80\xa6[cut, ";
+	for (size_t b = *len > 48 ? *len - 48 : 0; b + sizeof(mk) - 1 < *len; b++)
+		if (!memcmp(s + b, mk, sizeof(mk) - 1)) {
+			unsigned long long n = strtoull(s + b + sizeof(mk) - 1, NULL, 10);
+			if (n > whole)
+				whole = (size_t)n;
+			break;
+		}
 	size_t k = AZ_VIEW_MAX_FIELD;
 	for (int back = 0; back < 3 && k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80; back++)
 		k--; /* s[k] begins the next character (or the bytes were not UTF-8 anyway) */
 	ai_buf_add(tmp, s, k);
-	ai_buf_printf(tmp, "\xe2\x80\xa6[cut, %zu bytes]", *len);
+	ai_buf_printf(tmp, "\xe2\x80\xa6[cut, %zu bytes]", whole);
 	*len = tmp->len;
 	return tmp->data;
 }
