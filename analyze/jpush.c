@@ -69,11 +69,17 @@ static int complete(struct az_jpush *p, ai_err_t *err)
 {
 	p->collecting = false;
 	json_error_t je;
+	/* a number or literal runs to a delimiter here, but to where jansson's lexer stops in
+	 * az_j_stream ("1x": the value 1, then 'x' where ',' belongs): the same here */
+	bool scalar = p->cur.len && !strchr("\"{[", p->cur.data[0]);
 	json_t *v = json_loadb(p->cur.data ? p->cur.data : "", p->cur.len,
-			       JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+			       JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY |
+				   (scalar ? JSON_DISABLE_EOF_CHECK : 0),
+			       &je);
 	uint64_t at = p->pos - p->cur.len;
 	if (!v)
 		return fail(p, err, je.text, at);
+	size_t used = scalar && je.position > 0 ? (size_t)je.position : p->cur.len;
 	int rc = 0;
 	if (p->is_key) {
 		const char *ks = json_string_value(v);
@@ -108,6 +114,9 @@ static int complete(struct az_jpush *p, ai_err_t *err)
 	json_decref(v);
 	if (rc < 0)
 		p->failed = true;
+	else if (used < p->cur.len)
+		rc = fail(p, err, p->state == ST_ARR_NEXT ? "',' or ']' expected" : "',' or '}' expected",
+			  at + used);
 	return rc;
 }
 
@@ -115,7 +124,11 @@ int az_jpush_feed(struct az_jpush *p, const char *buf, size_t len, ai_err_t *err
 {
 	if (p->failed)
 		return ai_err_set(err, 0, "%s: not read past an earlier error", p->what);
+	/* JSON has no raw NUL byte (a string writes \u0000); jansson reads some as nothing */
+	const char *nul = memchr(buf, '\0', len);
 	size_t i = 0;
+	if (nul)
+		len = (size_t)(nul - buf);
 	while (i < len) {
 		if (p->collecting) {
 			bool done;
@@ -198,6 +211,8 @@ int az_jpush_feed(struct az_jpush *p, const char *buf, size_t len, ai_err_t *err
 		i++;
 		p->pos++;
 	}
+	if (nul)
+		return fail(p, err, "a NUL byte", p->pos);
 	return 0;
 }
 
@@ -205,8 +220,13 @@ int az_jpush_end(struct az_jpush *p, ai_err_t *err)
 {
 	if (p->failed)
 		return ai_err_set(err, 0, "%s: not read past an earlier error", p->what);
-	if (p->collecting) /* even a number or literal: nothing but '}' may end the object */
+	if (p->collecting) {
+		/* even a number or literal: nothing but '}' may end the object (az_j_stream hands such
+		 * a value on before it finds that out: so does this) */
+		if (p->cur.len && !strchr("\"{[", p->cur.data[0]) && complete(p, err) < 0)
+			return -1;
 		return fail(p, err, "unexpected end of input", p->pos);
+	}
 	if (p->state != ST_END)
 		return fail(p, err, p->state == ST_START ? "empty document" : "unexpected end of input",
 			    p->pos);

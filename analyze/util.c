@@ -118,6 +118,11 @@ int az_j_stream_ex(const char *doc, size_t len, const char *what, const char *ke
 		abort();
 	if (i >= len || doc[i] != '{')
 		return ai_err_set(err, 0, "%s: not a JSON object", what);
+	/* JSON has no raw NUL byte (a string writes \u0000); jansson reads some as nothing */
+	const char *nul = memchr(doc, '\0', len);
+	if (nul)
+		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: a NUL byte", what,
+				  (size_t)(nul - doc));
 	int more = open_container(doc, len, &i, '}');
 	while (more > 0) {
 		if (i >= len || doc[i] != '"')
