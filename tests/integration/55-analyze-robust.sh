@@ -286,6 +286,10 @@ ln -s "$T_TMP/target.html" "$T_TMP/link.html"
 t_eq "report -o a dangling symlink: exit 3" 3 "$?"
 t_fail "nothing written through the symlink" test -e "$T_TMP/target.html"
 t_ok "report -o a new file" "$A" report "$B" -o "$T_TMP/new.html" --quiet
+mkfifo "$T_TMP/fifo.pub"
+timeout 20 "$A" verify "$B" --pub "$T_TMP/fifo.pub" >"$T_TMP/f.out" 2>&1
+t_eq "verify --pub FIFO: refused without blocking, exit 3" 3 "$?"
+t_match "verify --pub FIFO: says why" "fifo.pub: not a regular file" "$(cat "$T_TMP/f.out")"
 
 # ---- a 250 MB string in processes.json (25 MB under the sanitizers): cut at load (1 MiB), cut in
 # the views (4 KiB), memory well under twice the member
