@@ -60,13 +60,17 @@ static int remove_tree(int top, const char *name)
 			rc = -1;
 			break;
 		}
+		rewinddir(d); /* the dup shares cur's offset */
 		char sub[256] = "";
+		size_t removed = 0;
 		struct dirent *de;
 		while ((de = readdir(d))) {
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			if (unlinkat(cur, de->d_name, 0) == 0)
+			if (unlinkat(cur, de->d_name, 0) == 0) {
+				removed++;
 				continue;
+			}
 			if (errno == EISDIR || errno == EPERM) {
 				if (!sub[0])
 					snprintf(sub, sizeof(sub), "%s", de->d_name);
@@ -87,6 +91,8 @@ static int remove_tree(int top, const char *name)
 			depth++;
 			continue;
 		}
+		if (rc == 0 && removed)
+			continue; /* entries removed while reading: read it again until it is empty */
 		if (rc < 0 || depth == 0)
 			break;
 		/* cur is empty: up to its parent, and remove it there */
@@ -127,12 +133,19 @@ static int publish(int dfd, const char *stage, ai_err_t *err)
 	}
 	struct dirent *de;
 	int rc = 0;
-	while (rc == 0 && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (renameat2(dirfd(d), de->d_name, dfd, de->d_name, RENAME_NOREPLACE) < 0)
-			rc = ai_err_set(err, errno, "move %s up from %s", de->d_name, stage);
-	}
+	size_t moved;
+	do { /* entries moved while reading: read it again until it is empty */
+		moved = 0;
+		rewinddir(d);
+		while (rc == 0 && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (renameat2(dirfd(d), de->d_name, dfd, de->d_name, RENAME_NOREPLACE) < 0)
+				rc = ai_err_set(err, errno, "move %s up from %s", de->d_name, stage);
+			else
+				moved++;
+		}
+	} while (rc == 0 && moved);
 	closedir(d);
 	if (rc == 0 && unlinkat(dfd, stage, AT_REMOVEDIR) < 0)
 		rc = ai_err_set(err, errno, "remove %s", stage);

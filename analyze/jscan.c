@@ -102,7 +102,7 @@ static size_t cut_point(const char *s, size_t n, size_t max)
 		size_t l = 1;
 		if (c == '\\') {
 			l = j + 1 < n && s[j + 1] == 'u' ? 6 : 2;
-			if (l == 6 && j + 12 <= n && (s[j + 2] == 'd' || s[j + 2] == 'D') &&
+			if (l == 6 && j + 12 <= n && (s[j + 2] == 'd' || s[j + 2] == 'D') && s[j + 3] &&
 			    strchr("89abAB", s[j + 3]) && s[j + 6] == '\\' && s[j + 7] == 'u')
 				l = 12;
 		} else if (c >= 0xf0)

@@ -407,7 +407,8 @@ static int on_man_member(void *ud, json_t *o, size_t i, ai_err_t *err)
 			if (hi < 0 || lo < 0 || (hs[2 * k] >= 'A' && hs[2 * k] <= 'F') ||
 			    (hs[2 * k + 1] >= 'A' && hs[2 * k + 1] <= 'F'))
 				st = SHA_BAD;
-			sha[k] = (uint8_t)(hi << 4 | lo);
+			else
+				sha[k] = (uint8_t)(hi << 4 | lo);
 		}
 	}
 	int64_t size = az_j_int(o, "size", -1);
