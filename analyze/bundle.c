@@ -84,25 +84,50 @@ const struct az_input_ops az_bundle_input = {
     .unsigned_why = NULL, /* verify checks its signatures */
 };
 
+static int manifest_member(void *ud, json_t *e, size_t i, ai_err_t *err)
+{
+	(void)ud, (void)e, (void)i, (void)err;
+	return 0; /* the member list is verify's (verify.c) */
+}
+
+static int manifest_other(void *ud, const char *key, json_t *v, ai_err_t *err)
+{
+	struct az_manifest *x = ud;
+	json_t *o cleanup_json = json_object(); /* the az_j_* getters on the lone member */
+	if (!o || json_object_set(o, key, v) < 0)
+		abort();
+	struct az_str *s = !strcmp(key, "name")	       ? &x->name
+			   : !strcmp(key, "bundle_id") ? &x->bundle_id
+			   : !strcmp(key, "host")      ? &x->host
+			   : !strcmp(key, "kernel")    ? &x->kernel
+			   : !strcmp(key, "trigger")   ? &x->trigger
+						       : NULL;
+	if (s && az_j_str(o, key, s, err) < 0)
+		return ai_err_wrap(err, "%s", AI_M_MANIFEST);
+	if (!strcmp(key, "target") && json_is_object(v)) {
+		if (az_j_str(v, "container_id", &x->container_id, err) < 0)
+			return ai_err_wrap(err, "%s", AI_M_MANIFEST);
+		x->target_pid = az_j_int(v, "pid", -1);
+	}
+	if (!strcmp(key, "started_ns"))
+		x->started_ns = az_j_int(o, key, 0);
+	else if (!strcmp(key, "ended_ns"))
+		x->ended_ns = az_j_int(o, key, 0);
+	else if (!strcmp(key, "complete"))
+		x->complete = az_j_bool(o, key);
+	else if (!strcmp(key, "errors"))
+		x->errors = az_j_int(o, key, 0);
+	else if (!strcmp(key, "warnings"))
+		x->warnings = az_j_int(o, key, 0);
+	return 0;
+}
+
+/* One top-level member at a time: the member list (a million entries in a large capture) is
+ * stepped over element by element, never held as one DOM. */
 int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
-	json_t *j cleanup_json = NULL;
-	if (az_j_parse(doc, len, AI_M_MANIFEST, &j, err) < 0)
-		return -1;
-	if (!json_is_object(j))
-		return ai_err_set(err, 0, "%s: not an object", AI_M_MANIFEST);
 	struct az_manifest *x = &m->man;
-	json_t *t = json_object_get(j, "target");
-	if (az_j_str(j, "name", &x->name, err) < 0 || az_j_str(j, "bundle_id", &x->bundle_id, err) < 0 ||
-	    az_j_str(j, "host", &x->host, err) < 0 || az_j_str(j, "kernel", &x->kernel, err) < 0 ||
-	    az_j_str(j, "trigger", &x->trigger, err) < 0 ||
-	    (json_is_object(t) && az_j_str(t, "container_id", &x->container_id, err) < 0))
-		return ai_err_wrap(err, "%s", AI_M_MANIFEST);
-	x->started_ns = az_j_int(j, "started_ns", 0);
-	x->ended_ns = az_j_int(j, "ended_ns", 0);
-	x->target_pid = json_is_object(t) ? az_j_int(t, "pid", -1) : -1;
-	x->complete = az_j_bool(j, "complete");
-	x->errors = az_j_int(j, "errors", 0);
-	x->warnings = az_j_int(j, "warnings", 0);
-	return 0;
+	x->target_pid = -1;
+	return az_j_stream_ex(doc, len, AI_M_MANIFEST, "members", AZ_J_KEY_OPTIONAL, manifest_member,
+			      manifest_other, x, &m->cuts, err);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "analyze/cli.h"
 #include "analyze/context.h"
@@ -31,6 +32,18 @@ static int put(const struct az_opts *o, const struct ai_buf *b)
 	return 0;
 }
 
+/* Strings cut at load (jscan.h) are evidence the views no longer show whole: say so. */
+static void cut_warning(const struct az_opts *o, const char *path, const struct az_model *m)
+{
+	if (!m->cuts.n || o->quiet)
+		return;
+	ai_eprintf(NULL,
+		   "warning: %s: %llu string%s longer than %u bytes cut at load (%llu bytes in all); each "
+		   "keeps its first %u bytes and ends in \"\xe2\x80\xa6[cut, N bytes]\"",
+		   path, (unsigned long long)m->cuts.n, m->cuts.n == 1 ? "" : "s", AZ_J_MAX_STRING,
+		   (unsigned long long)m->cuts.bytes, AZ_J_MAX_STRING);
+}
+
 /* The model alone, through one of the model's views. */
 static int view(struct az_opts *o, void (*render)(const struct az_model *, bool, struct ai_buf *))
 {
@@ -40,6 +53,7 @@ static int view(struct az_opts *o, void (*render)(const struct az_model *, bool,
 		az_model_free(&m);
 		return fail_input(o, &err);
 	}
+	cut_warning(o, o->bundle, &m);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	render(&m, o->json, &out);
@@ -81,6 +95,7 @@ static int load(const struct az_opts *o, struct az_ctx *c)
 		az_ctx_free(c);
 		return fail_input(o, &err);
 	}
+	cut_warning(o, o->bundle, &c->m);
 	return 0;
 }
 
@@ -147,25 +162,44 @@ int az_cmd_timeline(struct az_opts *o)
 	return put(o, &out);
 }
 
+/* The report goes to a new regular file only: O_EXCL never opens what is there (a FIFO would block
+ * the open, a device or an older report would be written over), O_NONBLOCK covers the rest. A
+ * failed write removes the part written. */
 static int write_new_file(const char *path, const struct ai_buf *b, ai_err_t *err)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return ai_err_set(err, errno, "%s", path);
+		return ai_err_set(err, errno, "%s%s", path,
+				  errno == EEXIST ? " (the report is written only to a new file)" : "");
 	size_t off = 0;
-	while (off < b->len) {
+	int e = 0;
+	while (off < b->len && !e) {
 		ssize_t n = write(fd, b->data + off, b->len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			int e = errno;
-			close(fd);
-			return ai_err_set(err, e, "write %s", path);
-		}
-		off += (size_t)n;
+		if (n < 0)
+			e = errno;
+		else
+			off += (size_t)n;
 	}
-	if (close(fd) < 0)
-		return ai_err_set(err, errno, "close %s", path);
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (e) {
+		unlink(path);
+		return ai_err_set(err, e, "write %s", path);
+	}
+	return 0;
+}
+
+/* Refuse an output that exists before any work is done (write_new_file checks again, race-free). */
+static int output_is_new(const struct az_opts *o)
+{
+	struct stat st;
+	if (lstat(o->output, &st) == 0) {
+		ai_eprintf("afterimage-analyze", "%s: %s: exists (the report is written only to a new file)",
+			   o->cmd, o->output);
+		return AZ_EXIT_INPUT;
+	}
 	return 0;
 }
 
@@ -175,8 +209,11 @@ int az_cmd_report(struct az_opts *o)
 		ai_eprintf("afterimage-analyze report", "-o report.html is required");
 		return AZ_EXIT_USAGE;
 	}
+	int rc = output_is_new(o);
+	if (rc)
+		return rc;
 	struct az_ctx c;
-	int rc = load(o, &c);
+	rc = load(o, &c);
 	if (rc)
 		return rc;
 	cleanup_buf struct ai_buf out;
@@ -207,6 +244,8 @@ int az_cmd_diff(struct az_opts *o)
 		az_model_free(&b);
 		return fail_input(o, &err);
 	}
+	cut_warning(o, o->bundle, &a);
+	cut_warning(o, o->bundle2, &b);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	az_diff_render(&a, &b, o->json, &out);

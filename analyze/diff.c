@@ -37,7 +37,7 @@ static struct key *proc_keys(const struct az_model *m)
 		const struct az_proc *p = &m->procs[i];
 		struct ai_buf b;
 		ai_buf_init(&b);
-		ai_esc_text(&b, p->exe.s, p->exe.s ? az_exe_path_len(p) : 0);
+		az_esc_text(&b, p->exe.s, p->exe.s ? az_exe_path_len(p) : 0);
 		ai_buf_adds(&b, p->exe_deleted ? " (deleted)" : "");
 		ai_buf_adds(&b, ": ");
 		az_proc_cmdline(p, &b);
@@ -52,7 +52,7 @@ static struct key *proc_keys(const struct az_model *m)
 
 static void endpoint(struct ai_buf *b, const struct az_str *addr, int64_t port)
 {
-	ai_esc_text(b, addr->s, addr->len);
+	az_esc_text(b, addr->s, addr->len);
 	if (port >= 32768)
 		ai_buf_adds(b, ":*");
 	else
@@ -70,7 +70,7 @@ static struct key *sock_keys(const struct az_model *m)
 		ai_buf_init(&b);
 		ai_buf_printf(&b, "%s%s %s ", s->proto, !strcmp(s->family, "inet6") ? "6" : "", s->state);
 		if (!strcmp(s->family, "unix"))
-			ai_esc_text(&b, s->path.s, s->path.len);
+			az_esc_text(&b, s->path.s, s->path.len);
 		else {
 			endpoint(&b, &s->laddr, s->lport);
 			ai_buf_adds(&b, " -> ");
@@ -124,7 +124,7 @@ static void emit(struct out *o, const char *section, char op, const char *key, s
 	}
 	ai_buf_printf(o->b, "%c %-9s ", op, section);
 	if (!strcmp(section, "upper"))
-		ai_esc_text(o->b, key, klen);
+		az_esc_text(o->b, key, klen);
 	else
 		ai_buf_add(o->b, key, klen); /* already escaped */
 	if (what)

@@ -9,7 +9,9 @@
 #include <unistd.h>
 #include "analyze/archive.h"
 #include "analyze/model.h"
+#include "common/buf.h"
 #include "common/cleanup.h"
+#include "common/hash.h"
 
 static void write_freep(struct archive **a)
 {
@@ -31,49 +33,128 @@ static bool unsafe_name(const char *p)
 	return false;
 }
 
-static int restore_cwd(int fd)
+/* A symlink's target that could point out of the tree: absolute, or climbing with "..". */
+static bool unsafe_target(const char *t)
 {
-	return fchdir(fd);
+	return !t || !*t || unsafe_name(t);
 }
 
-int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *err)
+#define STAGE_PREFIX ".partial-"
+
+/* Remove the staging tree below dirfd's entry `name`, never following a symlink, holding one
+ * directory fd at a time (a tree of 2,000 levels must not need 2,000 fds): descend by name, come
+ * back up through "..". */
+static int remove_tree(int top, const char *name)
 {
-	*count = 0;
-	if (mkdir(outdir, 0700) < 0 && errno != EEXIST)
-		return ai_err_set(err, errno, "mkdir %s", outdir);
-	cleanup_close int dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
-		return ai_err_set(err, errno, "%s", outdir);
-	{
-		int dup_fd = dup(dfd);
-		DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-		if (!d)
-			return ai_err_set(err, errno, "%s", outdir);
-		struct dirent *de;
-		bool empty = true;
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				empty = false;
-		closedir(d);
-		if (!empty)
-			return ai_err_set(err, 0,
-					  "%s: not empty (extract writes only into a new or empty directory)",
-					  outdir);
-	}
-	struct archive *a cleanup_archive = NULL;
-	if (az_tar_open_file(&a, bundle, false, err) < 0)
+	struct ai_buf path; /* the names from top down to cur, NUL-separated */
+	ai_buf_init(&path);
+	int cur = openat(top, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cur < 0)
 		return -1;
-	struct archive *w __attribute__((cleanup(write_freep))) = archive_write_disk_new();
-	if (!w)
-		return ai_err_set(err, 0, "archive_write_disk_new");
-	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-					      ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_TIME |
-					      ARCHIVE_EXTRACT_NO_OVERWRITE);
-	cleanup_close int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cwd < 0)
-		return ai_err_set(err, errno, "open .");
-	if (fchdir(dfd) < 0)
-		return ai_err_set(err, errno, "chdir %s", outdir);
+	int rc = 0;
+	size_t depth = 0;
+	for (;;) {
+		int dup_fd = dup(cur);
+		DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+		if (!d) {
+			rc = -1;
+			break;
+		}
+		rewinddir(d); /* the dup shares cur's offset */
+		char sub[256] = "";
+		size_t removed = 0;
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (unlinkat(cur, de->d_name, 0) == 0) {
+				removed++;
+				continue;
+			}
+			if (errno == EISDIR || errno == EPERM) {
+				if (!sub[0])
+					snprintf(sub, sizeof(sub), "%s", de->d_name);
+				continue;
+			}
+			rc = -1;
+		}
+		closedir(d);
+		if (sub[0] && rc == 0) {
+			int nfd = openat(cur, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (nfd < 0) {
+				rc = -1;
+				break;
+			}
+			close(cur);
+			cur = nfd;
+			ai_buf_add(&path, sub, strlen(sub) + 1);
+			depth++;
+			continue;
+		}
+		if (rc == 0 && removed)
+			continue; /* entries removed while reading: read it again until it is empty */
+		if (rc < 0 || depth == 0)
+			break;
+		/* cur is empty: up to its parent, and remove it there */
+		int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0) {
+			rc = -1;
+			break;
+		}
+		close(cur);
+		cur = up;
+		path.len--; /* the last name's NUL */
+		size_t b = path.len;
+		while (b > 0 && path.data[b - 1])
+			b--;
+		if (unlinkat(cur, path.data + b, AT_REMOVEDIR) < 0) {
+			rc = -1;
+			break;
+		}
+		path.len = b;
+		depth--;
+	}
+	close(cur);
+	ai_buf_free(&path);
+	if (rc == 0 && unlinkat(top, name, AT_REMOVEDIR) < 0)
+		rc = -1;
+	return rc;
+}
+
+/* Move the staging dir's entries up into the output dir, then remove the staging dir. */
+static int publish(int dfd, const char *stage, ai_err_t *err)
+{
+	int sfd = openat(dfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = sfd >= 0 ? fdopendir(sfd) : NULL;
+	if (!d) {
+		if (sfd >= 0)
+			close(sfd);
+		return ai_err_set(err, errno, "%s", stage);
+	}
+	struct dirent *de;
+	int rc = 0;
+	size_t moved;
+	do { /* entries moved while reading: read it again until it is empty */
+		moved = 0;
+		rewinddir(d);
+		while (rc == 0 && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (renameat2(dirfd(d), de->d_name, dfd, de->d_name, RENAME_NOREPLACE) < 0)
+				rc = ai_err_set(err, errno, "move %s up from %s", de->d_name, stage);
+			else
+				moved++;
+		}
+	} while (rc == 0 && moved);
+	closedir(d);
+	if (rc == 0 && unlinkat(dfd, stage, AT_REMOVEDIR) < 0)
+		rc = ai_err_set(err, errno, "remove %s", stage);
+	return rc;
+}
+
+static int extract_into(struct archive *a, struct archive *w, const char *bundle, size_t *count,
+			ai_err_t *err)
+{
 	int rc = 0;
 	struct archive_entry *e;
 	int r;
@@ -93,6 +174,15 @@ int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *
 		if (!hl && ft != AE_IFREG && ft != AE_IFDIR && ft != AE_IFLNK) {
 			rc =
 			    ai_err_set(err, 0, "member %s: refused (not a file, directory or symlink)", name);
+			break;
+		}
+		if (!hl && ft == AE_IFLNK && unsafe_target(archive_entry_symlink(e))) {
+			const char *t = archive_entry_symlink(e);
+			rc = ai_err_set(
+			    err, 0,
+			    "member %s: refused (a symlink to %s: absolute or '..' targets could lead "
+			    "out of the tree)",
+			    name, t ? t : "(none)");
 			break;
 		}
 		/* never setuid/setgid/sticky, never world-writable in the analyst's tree */
@@ -130,7 +220,88 @@ int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *
 		rc = ai_err_set(err, 0, "%s: %s", bundle, archive_error_string(a));
 	if (rc == 0 && archive_write_close(w) != ARCHIVE_OK)
 		rc = ai_err_set(err, 0, "close: %s", archive_error_string(w));
-	if (restore_cwd(cwd) < 0 && rc == 0)
-		rc = ai_err_set(err, errno, "chdir back");
+	return rc;
+}
+
+/* Into OUTDIR/.partial-XXXXXX first; its entries move up into OUTDIR only when every member was
+ * extracted. On an error the staging tree is removed (and OUTDIR too when extract created it), so
+ * a failed extraction leaves nothing behind. */
+int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *err)
+{
+	*count = 0;
+	bool created = mkdir(outdir, 0700) == 0;
+	if (!created && errno != EEXIST)
+		return ai_err_set(err, errno, "mkdir %s", outdir);
+	cleanup_close int dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return ai_err_set(err, errno, "%s", outdir);
+	{
+		int dup_fd = dup(dfd);
+		DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+		if (!d)
+			return ai_err_set(err, errno, "%s", outdir);
+		struct dirent *de;
+		bool empty = true;
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				empty = false;
+		closedir(d);
+		if (!empty)
+			return ai_err_set(err, 0,
+					  "%s: not empty (extract writes only into a new or empty directory)",
+					  outdir);
+	}
+	char stage[64];
+	int sfd = -1;
+	for (int tries = 0; sfd < 0 && tries < 100; tries++) {
+		uint8_t rnd[6];
+		char hex[13];
+		if (getentropy(rnd, sizeof(rnd)) < 0)
+			return ai_err_set(err, errno, "getentropy");
+		ai_hex(rnd, sizeof(rnd), hex);
+		snprintf(stage, sizeof(stage), STAGE_PREFIX "%s", hex);
+		if (mkdirat(dfd, stage, 0700) == 0)
+			sfd = openat(dfd, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		else if (errno != EEXIST)
+			return ai_err_set(err, errno, "mkdir %s/%s", outdir, stage);
+	}
+	if (sfd < 0)
+		return ai_err_set(err, errno, "%s: no staging directory", outdir);
+	int rc = 0;
+	{
+		struct archive *a cleanup_archive = NULL;
+		struct archive *w __attribute__((cleanup(write_freep))) = NULL;
+		cleanup_close int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cwd < 0)
+			rc = ai_err_set(err, errno, "open .");
+		else if (az_tar_open_file(&a, bundle, false, err) < 0)
+			rc = -1;
+		else if (!(w = archive_write_disk_new()))
+			rc = ai_err_set(err, 0, "archive_write_disk_new");
+		else if (fchdir(sfd) < 0)
+			rc = ai_err_set(err, errno, "chdir %s/%s", outdir, stage);
+		else {
+			archive_write_disk_set_options(
+			    w, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+				   ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_TIME |
+				   ARCHIVE_EXTRACT_NO_OVERWRITE);
+			rc = extract_into(a, w, bundle, count, err);
+			if (fchdir(cwd) < 0 && rc == 0)
+				rc = ai_err_set(err, errno, "chdir back");
+		}
+	}
+	close(sfd);
+	if (rc == 0)
+		rc = publish(dfd, stage, err);
+	if (rc < 0) {
+		*count = 0;
+		char why[sizeof(err->msg)];
+		memcpy(why, err->msg, sizeof(why));
+		if (remove_tree(dfd, stage) < 0)
+			return ai_err_set(err, 0, "%s; the partial tree %s/%s could not be removed", why,
+					  outdir, stage);
+		if (created && unlinkat(AT_FDCWD, outdir, AT_REMOVEDIR) < 0)
+			return ai_err_set(err, 0, "%s; the empty %s could not be removed", why, outdir);
+	}
 	return rc;
 }

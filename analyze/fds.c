@@ -49,8 +49,8 @@ static int fd_read_one(json_t *o, void *item, ai_err_t *err)
 int az_fds_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
-	int rc = az_j_read_array(doc, len, AI_M_FDS, "fds", sizeof(*m->fds), fd_read_one, &items, &m->nfds,
-				 NULL, m, err);
+	int rc = az_j_read_array_ex(doc, len, AI_M_FDS, "fds", sizeof(*m->fds), fd_read_one, &items, &m->nfds,
+				    NULL, m, &m->cuts, err);
 	m->fds = items;
 	return rc;
 }

@@ -395,19 +395,19 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		const struct az_finding *x = &f->v[i];
 		ai_buf_printf(out, "  [%-6s] %-28s ", az_sev_name(x->sev), x->kind);
 		if (x->path.s) {
-			ai_esc_text(out, x->path.s, x->path.len);
+			az_esc_text(out, x->path.s, x->path.len);
 			ai_buf_adds(out, ": ");
 		}
-		ai_esc_text(out, x->msg, strlen(x->msg));
+		az_esc_text(out, x->msg, strlen(x->msg));
 		ai_buf_addc(out, '\n');
 	}
 	ai_buf_adds(out, "\nPROCESSES AND OPEN FILES (origin)\n");
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
 		ai_buf_printf(out, "  %" PRId64 " ", p->pid);
-		ai_esc_text(out, p->comm.s, p->comm.len);
+		az_esc_text(out, p->comm.s, p->comm.len);
 		ai_buf_adds(out, " exe ");
-		ai_esc_text(out, p->exe.s, p->exe.len);
+		az_esc_text(out, p->exe.s, p->exe.len);
 		ai_buf_adds(out, ": ");
 		if (p->exe_memfd || p->exe_deleted)
 			ai_buf_adds(out, p->exe_memfd ? "memfd" : "deleted");
@@ -421,7 +421,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			if ((d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED && d->type != AZ_FD_MEMFD))
 				continue;
 			ai_buf_printf(out, "      fd %" PRId64 " ", d->fd);
-			ai_esc_text(out, d->target.s, d->target.len);
+			az_esc_text(out, d->target.s, d->target.len);
 			ai_buf_adds(out, ": ");
 			if (d->type == AZ_FD_FILE)
 				origin_text(a, d->target.s, d->target.len, out, NULL);

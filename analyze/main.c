@@ -37,8 +37,7 @@ static int cmd_verify(struct az_opts *o)
 		return AZ_EXIT_INPUT;
 	}
 	if (!o->quiet || res.failures)
-		fwrite(res.report.data ? res.report.data : "", 1, res.report.len,
-		       res.failures ? stderr : stdout);
+		az_verify_result_write(&res, res.failures ? stderr : stdout);
 	int rc = res.failures ? AZ_EXIT_FAIL : res.complete ? AZ_EXIT_OK : AZ_EXIT_PARTIAL;
 	if (res.failures)
 		ai_eprintf(NULL, "VERIFICATION FAILED: %s: %zu problem%s", o->bundle, res.failures,

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "analyze/jscan.h"
 #include "common/err.h"
 
 /* Bounds on hostile input (documented in docs/analyze.md). */
@@ -167,7 +168,8 @@ struct az_model {
 	struct az_overlay ov;
 	struct az_upper *upper;
 	size_t nupper;
-	bool have[6]; /* which members were present: see AZ_HAVE_* */
+	bool have[6];	       /* which members were present: see AZ_HAVE_* */
+	struct az_j_cuts cuts; /* strings longer than AZ_J_MAX_STRING, cut at load */
 };
 enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUNTS, AZ_HAVE_UPPER };
 

@@ -61,6 +61,20 @@ static bool valid_digest(const char *d, char hex[65])
 	return true;
 }
 
+/* The layer array: the count is checked against the limit before anything is allocated, and set
+ * only with the array it counts (az_image_free walks exactly nlayers entries). */
+static int alloc_layers(struct az_image *img, size_t n, const char *what, ai_err_t *err)
+{
+	if (n > AZ_MAX_LAYERS)
+		return ai_err_set(err, 0, "%s: %zu layers, more than the limit of %d layers", what, n,
+				  AZ_MAX_LAYERS);
+	img->layers = calloc(n ? n : 1, sizeof(*img->layers));
+	if (!img->layers)
+		abort();
+	img->nlayers = n;
+	return 0;
+}
+
 /* ---- reading JSON documents from the image */
 
 static int read_at(int dirfd, const char *name, char **out, size_t *len, ai_err_t *err)
@@ -206,12 +220,8 @@ static int read_oci(struct az_image *img, const struct smalls *sm, ai_err_t *err
 	json_t *layers = json_object_get(man, "layers");
 	if (!json_is_array(layers))
 		return ai_err_set(err, 0, "manifest %s: no layers", name);
-	img->nlayers = json_array_size(layers);
-	if (img->nlayers > AZ_MAX_LAYERS)
-		return ai_err_set(err, 0, "manifest: %zu layers, more than %d", img->nlayers, AZ_MAX_LAYERS);
-	img->layers = calloc(img->nlayers ? img->nlayers : 1, sizeof(*img->layers));
-	if (!img->layers)
-		abort();
+	if (alloc_layers(img, json_array_size(layers), "manifest", err) < 0)
+		return -1;
 	for (size_t i = 0; i < img->nlayers; i++) {
 		json_t *l = json_array_get(layers, i);
 		struct az_layer *x = &img->layers[i];
@@ -283,13 +293,8 @@ static int read_docker(struct az_image *img, const struct smalls *sm, ai_err_t *
 	json_t *layers = json_object_get(m0, "Layers");
 	if (!cfgname || !json_is_array(layers))
 		return ai_err_set(err, 0, "manifest.json: no Config or Layers");
-	img->nlayers = json_array_size(layers);
-	if (img->nlayers > AZ_MAX_LAYERS)
-		return ai_err_set(err, 0, "manifest.json: %zu layers, more than %d", img->nlayers,
-				  AZ_MAX_LAYERS);
-	img->layers = calloc(img->nlayers ? img->nlayers : 1, sizeof(*img->layers));
-	if (!img->layers)
-		abort();
+	if (alloc_layers(img, json_array_size(layers), "manifest.json", err) < 0)
+		return -1;
 	for (size_t i = 0; i < img->nlayers; i++) {
 		const char *ln = json_string_value(json_array_get(layers, i));
 		if (!ln || strlen(ln) > 200)

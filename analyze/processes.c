@@ -71,8 +71,8 @@ static int cmp_pid(const void *a, const void *b)
 int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
-	int rc = az_j_read_array(doc, len, AI_M_PROCESSES, "processes", sizeof(*m->procs), proc_read_one,
-				 &items, &m->nprocs, NULL, m, err);
+	int rc = az_j_read_array_ex(doc, len, AI_M_PROCESSES, "processes", sizeof(*m->procs), proc_read_one,
+				    &items, &m->nprocs, NULL, m, &m->cuts, err);
 	m->procs = items;
 	if (rc < 0)
 		return rc;

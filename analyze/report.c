@@ -7,8 +7,8 @@
 #include "analyze/util.h"
 #include "analyze/views.h"
 
-#define H(b, s, l) ai_esc_html(b, s, l)
-#define HS(b, s)   ai_esc_html(b, s, strlen(s))
+#define H(b, s, l) az_esc_html(b, s, l)
+#define HS(b, s)   az_esc_html(b, s, strlen(s))
 
 static const char css[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;background:#fff}"

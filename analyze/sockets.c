@@ -57,8 +57,8 @@ static int sockets_other(void *ud, const char *key, json_t *v, ai_err_t *err)
 int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
-	int rc = az_j_read_array(doc, len, AI_M_SOCKETS, "sockets", sizeof(*m->socks), sock_read_one, &items,
-				 &m->nsocks, sockets_other, m, err);
+	int rc = az_j_read_array_ex(doc, len, AI_M_SOCKETS, "sockets", sizeof(*m->socks), sock_read_one,
+				    &items, &m->nsocks, sockets_other, m, &m->cuts, err);
 	m->socks = items;
 	return rc;
 }

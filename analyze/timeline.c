@@ -61,7 +61,7 @@ static int cmp_ev(const void *a, const void *b)
 
 static void esc_msg_path(struct ai_buf *b, const struct az_str *s)
 {
-	ai_esc_text(b, s->s, s->len);
+	az_esc_text(b, s->s, s->len);
 }
 
 void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n)
@@ -115,7 +115,7 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		esc_msg_path(&tmp, &p->exe);
 		struct ai_buf cmd;
 		ai_buf_init(&cmd);
-		ai_esc_text(&cmd, p->comm.s, p->comm.len);
+		az_esc_text(&cmd, p->comm.s, p->comm.len);
 		ev_msg(x, "process %" PRId64 " (%s) started: exe %s", p->pid, ai_buf_cstr(&cmd),
 		       ai_buf_cstr(&tmp));
 		ai_buf_free(&cmd);
@@ -146,7 +146,7 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 			}
 			struct az_event *x = ev_add(&e, h->created_ns, "Image Layer Created", "image");
 			ai_buf_reset(&tmp);
-			ai_esc_text(&tmp, h->created_by.s ? h->created_by.s : "", h->created_by.len);
+			az_esc_text(&tmp, h->created_by.s ? h->created_by.s : "", h->created_by.len);
 			if (h->empty_layer)
 				ev_msg(x, "image history (no layer): %s", ai_buf_cstr(&tmp));
 			else
@@ -156,7 +156,7 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 	}
 	if (m->ck.present) {
 		ai_buf_reset(&tmp);
-		ai_esc_text(&tmp, m->man.name.s ? m->man.name.s : "?", m->man.name.s ? m->man.name.len : 1);
+		az_esc_text(&tmp, m->man.name.s ? m->man.name.s : "?", m->man.name.s ? m->man.name.len : 1);
 		if (m->ck.created_ns) {
 			struct az_event *x = ev_add(&e, m->ck.created_ns, "Container Created", "checkpoint");
 			ev_msg(x, "container %s created (config.dump createdTime)", ai_buf_cstr(&tmp));
@@ -219,7 +219,7 @@ static void body_name(struct ai_buf *out, const char *s, size_t len)
 {
 	struct ai_buf t;
 	ai_buf_init(&t);
-	ai_esc_text(&t, s, len);
+	az_esc_text(&t, s, len);
 	for (size_t i = 0; i < t.len; i++) {
 		if (t.data[i] == '|')
 			ai_buf_adds(out, "\\x7c");
@@ -294,10 +294,10 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 			snprintf(mode, sizeof(mode), "%04o", u->mode);
 		const char *status = x->have_origin && c->have_img ? az_status_name(x->origin.status) : "";
 		if (csv) {
-			ai_esc_csv(out, x->message, strlen(x->message));
+			az_esc_csv(out, x->message, strlen(x->message));
 			ai_buf_printf(out, ",%s,%s,%" PRId64 ",%" PRId64 ",%s,", iso, x->desc, x->ns / 1000,
 				      x->ns, x->source);
-			ai_esc_csv(out, x->path.s, x->path.len);
+			az_esc_csv(out, x->path.s, x->path.len);
 			ai_buf_addc(out, ',');
 			if (x->pid >= 0)
 				ai_buf_printf(out, "%" PRId64, x->pid);

@@ -64,8 +64,8 @@ static int upper_read_one(json_t *o, void *item, ai_err_t *err)
 int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
-	int rc = az_j_read_array(doc, len, AI_M_UPPER_IDX, "entries", sizeof(*m->upper), upper_read_one,
-				 &items, &m->nupper, NULL, m, err);
+	int rc = az_j_read_array_ex(doc, len, AI_M_UPPER_IDX, "entries", sizeof(*m->upper), upper_read_one,
+				    &items, &m->nupper, NULL, m, &m->cuts, err);
 	m->upper = items;
 	return rc;
 }

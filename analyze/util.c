@@ -48,6 +48,28 @@ static json_t *value_at(const char *p, size_t len, size_t *i, const char *what, 
 	return v;
 }
 
+/* The same, but a value whose text is longer than the longest string kept is first copied with
+ * its long strings cut (jscan.h), so jansson never holds a hostile 250 MB string (it would cost
+ * three to four times that while lexing). */
+static json_t *value_cut_at(const char *p, size_t len, size_t *i, const char *what, struct az_j_cuts *cuts,
+			    ai_err_t *err)
+{
+	size_t ext = az_jscan_extent(p + *i, len - *i);
+	if (ext <= AZ_J_MAX_STRING)
+		return value_at(p, len, i, what, err); /* small, or unterminated: jansson says why */
+	cleanup_buf struct ai_buf c;
+	ai_buf_init(&c);
+	az_jscan_cut(p + *i, ext, &c, cuts);
+	json_error_t je;
+	json_t *v = json_loadb(c.data, c.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
+	if (!v) {
+		ai_err_set(err, 0, "%s: invalid JSON in the value at byte %zu: %s", what, *i, je.text);
+		return NULL;
+	}
+	*i += ext;
+	return v;
+}
+
 /* At an opening '{' or '[': step in; false (and past `close`) when the container is empty. */
 static bool open_container(const char *doc, size_t len, size_t *i, char close)
 {
@@ -72,11 +94,11 @@ static int next_item(const char *doc, size_t len, size_t *i, char close, const c
 }
 
 static int stream_array(const char *doc, size_t len, size_t *i, const char *what, const char *key,
-			az_j_elem_fn elem, void *ud, ai_err_t *err)
+			az_j_elem_fn elem, void *ud, struct az_j_cuts *cuts, ai_err_t *err)
 {
 	int more = open_container(doc, len, i, ']');
 	for (size_t n = 0; more > 0; n++) {
-		json_t *e cleanup_json = value_at(doc, len, i, what, err);
+		json_t *e cleanup_json = value_cut_at(doc, len, i, what, cuts, err);
 		if (!e)
 			return -1;
 		if (elem(ud, e, n, err) < 0)
@@ -86,8 +108,8 @@ static int stream_array(const char *doc, size_t len, size_t *i, const char *what
 	return more;
 }
 
-int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem,
-		az_j_other_fn other, void *ud, ai_err_t *err)
+int az_j_stream_ex(const char *doc, size_t len, const char *what, const char *key, unsigned flags,
+		   az_j_elem_fn elem, az_j_other_fn other, void *ud, struct az_j_cuts *cuts, ai_err_t *err)
 {
 	size_t i = skip_ws(doc, len, 0);
 	bool seen = false;
@@ -96,11 +118,19 @@ int az_j_stream(const char *doc, size_t len, const char *what, const char *key, 
 		abort();
 	if (i >= len || doc[i] != '{')
 		return ai_err_set(err, 0, "%s: not a JSON object", what);
+	/* JSON has no raw NUL byte (a string writes \u0000); jansson reads some as nothing */
+	const char *nul = memchr(doc, '\0', len);
+	if (nul)
+		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: a NUL byte", what,
+				  (size_t)(nul - doc));
 	int more = open_container(doc, len, &i, '}');
 	while (more > 0) {
 		if (i >= len || doc[i] != '"')
 			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: object key expected", what,
 					  i);
+		if (az_jscan_extent(doc + i, len - i) > AZ_J_MAX_STRING)
+			return ai_err_set(err, 0, "%s: an object key at byte %zu longer than %u bytes", what,
+					  i, AZ_J_MAX_STRING);
 		json_t *k cleanup_json = value_at(doc, len, &i, what, err);
 		if (!k)
 			return -1;
@@ -109,19 +139,19 @@ int az_j_stream(const char *doc, size_t len, const char *what, const char *key, 
 			return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: ':' expected", what, i);
 		i = skip_ws(doc, len, i + 1);
 		const char *ks = json_string_value(k);
-		if (!strcmp(ks, key) && strlen(ks) == json_string_length(k)) {
+		if (key && !strcmp(ks, key) && strlen(ks) == json_string_length(k)) {
 			if (seen)
 				return ai_err_set(err, 0, "%s: duplicate object key \"%s\"", what, key);
 			seen = true;
 			if (i >= len || doc[i] != '[')
 				return ai_err_set(err, 0, "%s: \"%s\" is not an array", what, key);
-			if (stream_array(doc, len, &i, what, key, elem, ud, err) < 0)
+			if (stream_array(doc, len, &i, what, key, elem, ud, cuts, err) < 0)
 				return -1;
 		} else {
 			if (json_object_get(keys, ks))
 				return ai_err_set(err, 0, "%s: duplicate object key", what);
 			json_object_set_new(keys, ks, json_null());
-			json_t *v cleanup_json = value_at(doc, len, &i, what, err);
+			json_t *v cleanup_json = value_cut_at(doc, len, &i, what, cuts, err);
 			if (!v || (other && other(ud, ks, v, err) < 0))
 				return -1;
 		}
@@ -131,9 +161,15 @@ int az_j_stream(const char *doc, size_t len, const char *what, const char *key, 
 		return -1;
 	if (skip_ws(doc, len, i) != len)
 		return ai_err_set(err, 0, "%s: invalid JSON at byte %zu: end of input expected", what, i);
-	if (!seen)
+	if (!seen && key && !(flags & AZ_J_KEY_OPTIONAL))
 		return ai_err_set(err, 0, "%s: no \"%s\" array", what, key);
 	return 0;
+}
+
+int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem,
+		az_j_other_fn other, void *ud, ai_err_t *err)
+{
+	return az_j_stream_ex(doc, len, what, key, 0, elem, other, ud, NULL, err);
 }
 
 struct read_array {
@@ -165,16 +201,23 @@ static int read_array_other(void *ud, const char *key, json_t *v, ai_err_t *err)
 	return r->other ? r->other(r->other_ud, key, v, err) : 0;
 }
 
-int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size,
-		    az_j_item_fn one, void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err)
+int az_j_read_array_ex(const char *doc, size_t len, const char *what, const char *key, size_t size,
+		       az_j_item_fn one, void **items, size_t *n, az_j_other_fn other, void *ud,
+		       struct az_j_cuts *cuts, ai_err_t *err)
 {
 	struct read_array r = {.size = size, .one = one, .n = n, .other = other, .other_ud = ud};
 	*n = 0;
-	int rc = az_j_stream(doc, len, what, key, read_array_elem, read_array_other, &r, err);
+	int rc = az_j_stream_ex(doc, len, what, key, 0, read_array_elem, read_array_other, &r, cuts, err);
 	if (!r.items && !(r.items = calloc(1, size)))
 		abort();
 	*items = r.items;
 	return rc;
+}
+
+int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size,
+		    az_j_item_fn one, void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err)
+{
+	return az_j_read_array_ex(doc, len, what, key, size, one, items, n, other, ud, NULL, err);
 }
 
 int az_j_strv(json_t *v, json_t *hexv, struct az_str *out, ai_err_t *err)
@@ -260,6 +303,54 @@ void az_j_sha256(json_t *obj, const char *key, char out[65])
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return;
 	memcpy(out, s, 65);
+}
+
+/* The field as a view shows it: whole when short, else cut with its marker, in tmp. */
+static const char *view_field(struct ai_buf *tmp, const char *s, size_t *len)
+{
+	if (!s || *len <= AZ_VIEW_MAX_FIELD)
+		return s;
+	/* a string the loader cut already (jscan.h) ends in its marker: N stays the bundle's length */
+	size_t whole = *len;
+	static const char mk[] = "\xe2\x80\xa6[cut, ";
+	for (size_t b = *len > 48 ? *len - 48 : 0; b + sizeof(mk) - 1 < *len; b++)
+		if (!memcmp(s + b, mk, sizeof(mk) - 1)) {
+			unsigned long long n = strtoull(s + b + sizeof(mk) - 1, NULL, 10);
+			if (n > whole)
+				whole = (size_t)n;
+			break;
+		}
+	size_t k = AZ_VIEW_MAX_FIELD;
+	for (int back = 0; back < 3 && k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80; back++)
+		k--; /* s[k] begins the next character (or the bytes were not UTF-8 anyway) */
+	ai_buf_add(tmp, s, k);
+	ai_buf_printf(tmp, "\xe2\x80\xa6[cut, %zu bytes]", whole);
+	*len = tmp->len;
+	return tmp->data;
+}
+
+void az_esc_text(struct ai_buf *out, const char *s, size_t len)
+{
+	cleanup_buf struct ai_buf t;
+	ai_buf_init(&t);
+	s = view_field(&t, s, &len);
+	ai_esc_text(out, s, len);
+}
+
+void az_esc_html(struct ai_buf *out, const char *s, size_t len)
+{
+	cleanup_buf struct ai_buf t;
+	ai_buf_init(&t);
+	s = view_field(&t, s, &len);
+	ai_esc_html(out, s, len);
+}
+
+void az_esc_csv(struct ai_buf *out, const char *s, size_t len)
+{
+	cleanup_buf struct ai_buf t;
+	ai_buf_init(&t);
+	s = view_field(&t, s, &len);
+	ai_esc_csv(out, s, len);
 }
 
 int az_write_stdout(const struct ai_buf *b, ai_err_t *err)

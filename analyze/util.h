@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "analyze/jscan.h"
 #include "analyze/model.h"
 #include "common/buf.h"
 #include "common/esc.h"
@@ -27,11 +28,21 @@ typedef int (*az_j_elem_fn)(void *ud, json_t *e, size_t i, ai_err_t *err);
 typedef int (*az_j_other_fn)(void *ud, const char *key, json_t *v, ai_err_t *err);
 int az_j_stream(const char *doc, size_t len, const char *what, const char *key, az_j_elem_fn elem,
 		az_j_other_fn other, void *ud, ai_err_t *err);
+/* az_j_stream, and: key NULL (every top-level member goes to other()), or AZ_J_KEY_OPTIONAL (a
+ * missing key is no error). Both cut every string longer than AZ_J_MAX_STRING in an element or a
+ * top-level value before jansson sees it (jscan.h), counting the cuts in *cuts (may be NULL); a
+ * top-level key that long is refused. */
+#define AZ_J_KEY_OPTIONAL 1u
+int az_j_stream_ex(const char *doc, size_t len, const char *what, const char *key, unsigned flags,
+		   az_j_elem_fn elem, az_j_other_fn other, void *ud, struct az_j_cuts *cuts, ai_err_t *err);
 /* az_j_stream into an array of `size`-byte items, each zeroed, then filled by one(). *n counts every
  * item begun, a failed one too, so the caller's free function sees it; *items is never NULL after. */
 typedef int (*az_j_item_fn)(json_t *e, void *item, ai_err_t *err);
 int az_j_read_array(const char *doc, size_t len, const char *what, const char *key, size_t size,
 		    az_j_item_fn one, void **items, size_t *n, az_j_other_fn other, void *ud, ai_err_t *err);
+int az_j_read_array_ex(const char *doc, size_t len, const char *what, const char *key, size_t size,
+		       az_j_item_fn one, void **items, size_t *n, az_j_other_fn other, void *ud,
+		       struct az_j_cuts *cuts, ai_err_t *err);
 /* obj[key] as bytes, preferring obj[key_hex]; absent or null leaves out->s NULL. */
 int az_j_str(json_t *obj, const char *key, struct az_str *out, ai_err_t *err);
 /* Same for a string element v (with its parallel hex element hexv, may be NULL). */
@@ -42,6 +53,14 @@ bool az_j_bool(json_t *obj, const char *key);
 void az_j_fixed(json_t *obj, const char *key, char *out, size_t outlen);
 /* A lowercase 64-hex sha256 field, or "". */
 void az_j_sha256(json_t *obj, const char *key, char out[65]);
+
+/* What a text, HTML or CSV view renders of one hostile field: its first AZ_VIEW_MAX_FIELD bytes
+ * (cut back to a character boundary), then "…[cut, N bytes]" (N: the field's whole length),
+ * escaped as ai_esc_text / ai_esc_html / ai_esc_csv do. JSON views print fields whole. */
+#define AZ_VIEW_MAX_FIELD 4096u
+void az_esc_text(struct ai_buf *out, const char *s, size_t len);
+void az_esc_html(struct ai_buf *out, const char *s, size_t len);
+void az_esc_csv(struct ai_buf *out, const char *s, size_t len);
 
 /* Write a buffer fully to stdout; -1 on error. */
 int az_write_stdout(const struct ai_buf *b, ai_err_t *err);

@@ -18,14 +18,14 @@ void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out)
 {
 	if (!p->argc) {
 		ai_buf_addc(out, '[');
-		ai_esc_text(out, p->comm.s, p->comm.len);
+		az_esc_text(out, p->comm.s, p->comm.len);
 		ai_buf_addc(out, ']');
 		return;
 	}
 	for (size_t i = 0; i < p->argc; i++) {
 		if (i)
 			ai_buf_addc(out, ' ');
-		ai_esc_text(out, p->argv[i].s, p->argv[i].len);
+		az_esc_text(out, p->argv[i].s, p->argv[i].len);
 	}
 }
 
@@ -189,7 +189,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		az_proc_cmdline(p, out);
 		if (p->exe_deleted || p->exe_memfd || p->exe_member.s) {
 			ai_buf_adds(out, "  [exe ");
-			ai_esc_text(out, p->exe.s, p->exe.len);
+			az_esc_text(out, p->exe.s, p->exe.len);
 			ai_buf_adds(out, p->exe_memfd	  ? ", memfd"
 					 : p->exe_deleted ? ", deleted"
 							  : ", from upperdir");
@@ -229,10 +229,10 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out)
 			snprintf(sz, sizeof(sz), "%" PRId64, f->size);
 		ai_buf_printf(out, "%-8" PRId64 " %-4" PRId64 " %-8s %-10s %-10s ", f->pid, f->fd,
 			      az_fd_type_name(f->type), f->flags, sz);
-		ai_esc_text(out, f->target.s, f->target.len);
+		az_esc_text(out, f->target.s, f->target.len);
 		if (f->rec_member.s) {
 			ai_buf_adds(out, "  [recovered: ");
-			ai_esc_text(out, f->rec_member.s, f->rec_member.len);
+			az_esc_text(out, f->rec_member.s, f->rec_member.len);
 			ai_buf_addc(out, ']');
 		}
 		ai_buf_addc(out, '\n');
@@ -243,7 +243,7 @@ static void sock_addr(const struct az_sock *s, bool local, struct ai_buf *out)
 {
 	if (!strcmp(s->family, "unix")) {
 		if (local)
-			ai_esc_text(out, s->path.s, s->path.len);
+			az_esc_text(out, s->path.s, s->path.len);
 		else
 			ai_buf_adds(out, "-");
 		return;
@@ -253,7 +253,7 @@ static void sock_addr(const struct az_sock *s, bool local, struct ai_buf *out)
 	bool v6 = a->s && strchr(a->s, ':');
 	if (v6)
 		ai_buf_addc(out, '[');
-	ai_esc_text(out, a->s, a->len);
+	az_esc_text(out, a->s, a->len);
 	if (v6)
 		ai_buf_addc(out, ']');
 	ai_buf_printf(out, ":%" PRId64, port);
@@ -325,7 +325,7 @@ void az_view_net(const struct az_model *m, bool json, struct ai_buf *out)
 			const struct az_proc *p = az_model_proc(m, s->owners[k].pid);
 			ai_buf_printf(out, "%s%" PRId64 "/", k ? "," : "", s->owners[k].pid);
 			if (p)
-				ai_esc_text(out, p->comm.s, p->comm.len);
+				az_esc_text(out, p->comm.s, p->comm.len);
 			ai_buf_printf(out, ":fd%" PRId64, s->owners[k].fd);
 		}
 		ai_buf_addc(out, '\n');
@@ -377,18 +377,18 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_init(&a);
 		ai_buf_init(&b);
 		ai_buf_init(&c);
-		ai_esc_text(&a, x->fstype.s, x->fstype.len);
-		ai_esc_text(&b, x->mount_point.s, x->mount_point.len);
-		ai_esc_text(&c, x->source.s, x->source.len);
+		az_esc_text(&a, x->fstype.s, x->fstype.len);
+		az_esc_text(&b, x->mount_point.s, x->mount_point.len);
+		az_esc_text(&c, x->source.s, x->source.len);
 		ai_buf_printf(out, "%-6" PRId64 " %-6" PRId64 " %-12s %-30s %-20s ", x->id, x->parent,
 			      ai_buf_cstr(&a), ai_buf_cstr(&b), ai_buf_cstr(&c));
-		ai_esc_text(out, x->options.s, x->options.len);
+		az_esc_text(out, x->options.s, x->options.len);
 		ai_buf_addc(out, '\n');
 	}
 	if (m->ov.present) {
 		ai_buf_printf(out, "\noverlay root: %zu lowerdirs (%zu data-only), metacopy=%s, upperdir ",
 			      m->ov.nlower, m->ov.data_only, m->ov.metacopy ? "on" : "off");
-		ai_esc_text(out, m->ov.upperdir.s, m->ov.upperdir.len);
+		az_esc_text(out, m->ov.upperdir.s, m->ov.upperdir.len);
 		ai_buf_addc(out, '\n');
 	}
 }
@@ -461,14 +461,14 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		overlay_flags(u->overlay, &ov);
 		ai_buf_printf(out, "%-9s %-10s %-11s %-10" PRId64 " %-20s %-12s ", az_utype_name(u->type),
 			      perm, ug, u->size, t, ai_buf_cstr(&ov));
-		ai_esc_text(out, u->path.s, u->path.len);
+		az_esc_text(out, u->path.s, u->path.len);
 		if (u->target.s) {
 			ai_buf_adds(out, " -> ");
-			ai_esc_text(out, u->target.s, u->target.len);
+			az_esc_text(out, u->target.s, u->target.len);
 		}
 		if (u->hardlink_to.s) {
 			ai_buf_adds(out, " => ");
-			ai_esc_text(out, u->hardlink_to.s, u->hardlink_to.len);
+			az_esc_text(out, u->hardlink_to.s, u->hardlink_to.len);
 		}
 		ai_buf_addc(out, '\n');
 	}

@@ -50,7 +50,7 @@ static void render_row(void *ud, const char *path, size_t len, const struct az_o
 	if (o->layer)
 		snprintf(lay, sizeof(lay), "%d", o->layer);
 	ai_buf_printf(r->out, "%-13s %-5s ", az_status_name(o->status), lay);
-	ai_esc_text(r->out, path, len);
+	az_esc_text(r->out, path, len);
 	ai_buf_addc(r->out, '\n');
 }
 
@@ -73,7 +73,7 @@ static void warning_json(void *ud, const char *w, size_t len)
 static void warning_text(void *ud, const char *w, size_t len)
 {
 	ai_buf_adds(ud, "warning: ");
-	ai_esc_text(ud, w, len);
+	az_esc_text(ud, w, len);
 	ai_buf_addc(ud, '\n');
 }
 
@@ -143,14 +143,14 @@ void az_view_layers(const struct az_attr *a, bool json, bool changed_only, struc
 	}
 	if (img) {
 		ai_buf_adds(out, "image ");
-		ai_esc_text(out, img->ref, img->ref ? strlen(img->ref) : 0);
+		az_esc_text(out, img->ref, img->ref ? strlen(img->ref) : 0);
 		ai_buf_printf(out, ": %zu layers\n", img->nlayers);
 		for (size_t i = 0; i < img->nlayers; i++) {
 			const struct az_layer *L = &img->layers[i];
 			ai_buf_printf(out, "  layer %zu ", i + 1);
-			ai_esc_text(out, L->digest, strnlen(L->digest, 19));
+			az_esc_text(out, L->digest, strnlen(L->digest, 19));
 			ai_buf_addc(out, ' ');
-			ai_esc_text(out, L->created_by.s ? L->created_by.s : "", L->created_by.len);
+			az_esc_text(out, L->created_by.s ? L->created_by.s : "", L->created_by.len);
 			ai_buf_addc(out, '\n');
 		}
 	}

@@ -15,6 +15,10 @@
 #include "analyze/criu.h"
 #include "analyze/image.h"
 #include "analyze/input.h"
+#include "analyze/jpush.h"
+#include "analyze/jscan.h"
+#include "analyze/oci.h"
+#include "analyze/sums.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
@@ -647,6 +651,286 @@ static void test_json_stream(void)
 	     "stream: an element's error names its index (%s)", err.msg);
 }
 
+/* az_jpush (the streamed form verify uses) agrees with az_j_stream on every document, whatever the
+ * chunks it is fed in. */
+static int jp(const char *doc, size_t chunk, struct js_seen *w, ai_err_t *err)
+{
+	memset(w, 0, sizeof(*w));
+	w->fail_at = -1;
+	struct az_jpush p;
+	az_jpush_init(&p, "t.json", "entries", 0, 1u << 20, js_elem, js_other, w);
+	size_t len = strlen(doc);
+	int rc = 0;
+	for (size_t i = 0; i < len && rc == 0; i += chunk)
+		rc = az_jpush_feed(&p, doc + i, len - i < chunk ? len - i : chunk, err);
+	if (rc == 0)
+		rc = az_jpush_end(&p, err);
+	az_jpush_free(&p);
+	return rc;
+}
+
+static void test_json_push(void)
+{
+	static const char *const docs[] = {
+	    "{\"a\":1,\"entries\":[{\"x\":1},{\"x\":2}],\"b\":[1,2],\"c\":true}",
+	    " {\"n\":123,\"entries\" : [ 1, 2 ,3\n] , \"z\":7 }\n",
+	    "{\"entries\":[]}",
+	    "{\"entr\\u0069es\":[{\"s\":\"]},[\\\"\"}]}",
+	    "{\"entries\\u0000\":[1]}",
+	    "{\"entries\":[1],\"entries\":[2]}",
+	    "{\"a\":1,\"a\":2,\"entries\":[]}",
+	    "{\"a\":1}",
+	    "{\"entries\":{}}",
+	    "{\"entries\":[]} x",
+	    "[1]",
+	    "{\"entries\":[{\"x\":1}",
+	    "{\"entries\":[1x]}",
+	    "{\"n\":1x,\"entries\":[]}",
+	    "{\"entries\":[1;2]}",
+	    "{\"entries\":[{\"x\":1,\"x\":2}]}",
+	    "{\"entries\":[1,]}",
+	    "",
+	    "{",
+	    "{\"entries\":[1]",
+	    "{\"entries\":[\"a\\\\\",{\"k\":[[],{}]},-1.5e3,null,false]}",
+	    "{\"entries\":[[1}]}",
+	    "{}",
+	    "{\"entries\":[tru]}",
+	    "{\"entries\":[1] \"z\":1}",
+	};
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		struct js_seen a, b, c;
+		ai_err_t e1, e2, e3;
+		int r1 = js(docs[i], &a, &e1);
+		int r2 = jp(docs[i], 1 << 20, &b, &e2);
+		int r3 = jp(docs[i], 1, &c, &e3);
+		T_OK(r1 == r2 && r1 == r3 && a.n == b.n && a.n == c.n && a.sum == b.sum && a.sum == c.sum &&
+			 !strcmp(a.others, b.others) && !strcmp(a.others, c.others),
+		     "push: doc %zu as az_j_stream reads it, whole and byte by byte (%d %d %d: %s | %s)", i,
+		     r1, r2, r3, r1 ? e1.msg : "ok", r2 ? e2.msg : "ok");
+	}
+	struct js_seen w;
+	ai_err_t err;
+	memset(&w, 0, sizeof(w));
+	w.fail_at = -1;
+	struct az_jpush p;
+	az_jpush_init(&p, "t.json", "entries", 0, 16, js_elem, js_other, &w);
+	const char *d = "{\"entries\":[1,\"0123456789abcdefghij\"]}";
+	T_OK(az_jpush_feed(&p, d, strlen(d), &err) < 0 && strstr(err.msg, "longer than the limit of 16") &&
+		 w.n == 1,
+	     "push: a value over the limit is refused, after the ones before it (%s)", err.msg);
+	T_OK(az_jpush_feed(&p, "]", 1, &err) < 0, "push: nothing is read past an error");
+	az_jpush_free(&p);
+}
+
+/* jscan: extents, and cuts that jansson still parses */
+static void test_json_cut(void)
+{
+	T_OK(az_jscan_extent("\"a\\\"b\" ,", 9) == 6, "extent: a string with an escaped quote");
+	T_OK(az_jscan_extent("[1,\"]\",{\"a\":[]}] x", 18) == 16, "extent: brackets inside strings");
+	T_OK(az_jscan_extent("123,", 4) == 3 && az_jscan_extent("123", 3) == 3, "extent: numbers");
+	T_OK(az_jscan_extent("[1,2", 4) == 0 && az_jscan_extent("\"ab", 3) == 0, "extent: unterminated");
+
+	size_t n = AZ_J_MAX_STRING + 100;
+	struct ai_buf doc, out;
+	ai_buf_init(&doc);
+	ai_buf_init(&out);
+	/* a plain string, one whose cut point falls inside a 3-byte character, one inside an escape,
+	 * one inside a surrogate pair, a hex string (odd cut), a short one */
+	char *big = malloc(n + 1);
+	memset(big, 'A', n);
+	big[n] = '\0';
+	ai_buf_printf(&doc, "{\"a\":\"%s\",", big);
+	memcpy(big + AZ_J_MAX_STRING - 1, "\xe2\x82\xac", 3);
+	ai_buf_printf(&doc, "\"b\":\"%s\",", big);
+	memset(big, 'A', n);
+	memcpy(big + AZ_J_MAX_STRING - 3, "\\u0041", 6);
+	ai_buf_printf(&doc, "\"c\":\"%s\",", big);
+	memset(big, 'A', n);
+	memcpy(big + AZ_J_MAX_STRING - 7, "\\ud83d\\ude00", 12);
+	ai_buf_printf(&doc, "\"d\":\"%s\",", big);
+	memset(big, 'a', n);
+	ai_buf_printf(&doc, "\"x_hex\":[\"%s\"],\"s\":\"short\"}", big);
+	struct az_j_cuts cuts = {0};
+	az_jscan_cut(doc.data, doc.len, &out, &cuts);
+	json_error_t je;
+	json_t *j = json_loadb(out.data, out.len, 0, &je);
+	T_OK(j != NULL, "cut: the cut copy parses (%s)", j ? "ok" : je.text);
+	T_OK(cuts.n == 5, "cut: five strings cut (%llu)", (unsigned long long)cuts.n);
+	char want[64];
+	snprintf(want, sizeof(want), "\xe2\x80\xa6[cut, %zu bytes]", n);
+	const char *keys[] = {"a", "b", "c", "d"};
+	for (int k = 0; k < 4 && j; k++) {
+		json_t *v = json_object_get(j, keys[k]);
+		size_t l = json_string_length(v);
+		const char *sv = json_string_value(v);
+		T_OK(sv && l <= AZ_J_MAX_STRING + strlen(want) && l > AZ_J_MAX_STRING - 16 &&
+			 !strcmp(sv + l - strlen(want), want),
+		     "cut: \"%s\" keeps at most %u bytes and ends in the marker (%zu)", keys[k],
+		     AZ_J_MAX_STRING, l);
+	}
+	json_t *hx = j ? json_array_get(json_object_get(j, "x_hex"), 0) : NULL;
+	struct az_str hs = {0};
+	ai_err_t err;
+	char hwant[64];
+	snprintf(hwant, sizeof(hwant), "\xe2\x80\xa6[cut, %zu bytes]", n / 2);
+	T_OK(hx && az_j_strv(hx, hx, &hs, &err) == 0 && hs.len > strlen(hwant) &&
+		 !strcmp(hs.s + hs.len - strlen(hwant), hwant),
+	     "cut: a _hex string keeps an even length and decodes to bytes ending in the marker");
+	az_str_free(&hs);
+	T_STREQ(j ? json_string_value(json_object_get(j, "s")) : NULL, "short",
+		"cut: short strings as they are");
+	json_decref(j);
+
+	/* through az_j_read_array_ex: the cut is counted for the warning */
+	ai_buf_reset(&doc);
+	memset(big, 'A', n);
+	ai_buf_printf(&doc, "{\"processes\":[{\"pid\":1,\"comm\":\"%s\",\"cmdline\":[\"x\",\"%s\"]}]}", "c",
+		      big);
+	struct az_model m;
+	memset(&m, 0, sizeof(m));
+	T_OK(az_processes_read(&m, doc.data, doc.len, &err) == 0 && m.nprocs == 1 && m.cuts.n == 1 &&
+		 m.cuts.bytes == n && m.procs[0].argc == 2 && m.procs[0].argv[1].len < AZ_J_MAX_STRING + 64,
+	     "cut: processes.json loads with the long argument cut and counted");
+	az_model_free(&m);
+	free(big);
+	ai_buf_free(&doc);
+	ai_buf_free(&out);
+
+	/* views: 4 KiB per field, the loader's length kept in the marker */
+	struct ai_buf v;
+	ai_buf_init(&v);
+	char f[5000];
+	memset(f, 'x', sizeof(f));
+	az_esc_text(&v, f, sizeof(f));
+	T_OK(v.len == 4096 + strlen("\xe2\x80\xa6[cut, 5000 bytes]") &&
+		 !strcmp(v.data + 4096, "\xe2\x80\xa6[cut, 5000 bytes]"),
+	     "view: a 5000-byte field shows 4096 bytes and the marker");
+	ai_buf_reset(&v);
+	az_esc_html(&v, "<b>", 3);
+	T_STREQ(v.data, "&lt;b&gt;", "view: a short field is escaped as before");
+	ai_buf_free(&v);
+}
+
+/* SHA256SUMS: the same lines whatever the chunks; bounded lines */
+struct sums_seen {
+	struct ai_buf log;
+};
+
+static void sums_cb(void *ud, const struct az_sums_line *l)
+{
+	struct sums_seen *s = ud;
+	ai_buf_printf(&s->log, "%zu:%d:", l->lineno, (int)l->problem);
+	if (l->problem == AZ_SUMS_OK) {
+		ai_buf_add(&s->log, l->name, l->name_len);
+		ai_buf_printf(&s->log, ":%.8s", l->hex);
+	}
+	ai_buf_addc(&s->log, '|');
+}
+
+static void sums_run(const char *doc, size_t len, size_t chunk, struct ai_buf *out)
+{
+	struct sums_seen s;
+	ai_buf_init(&s.log);
+	struct az_sums p;
+	az_sums_init(&p, sums_cb, &s);
+	for (size_t i = 0; i < len; i += chunk)
+		az_sums_feed(&p, doc + i, len - i < chunk ? len - i : chunk);
+	az_sums_end(&p);
+	az_sums_free(&p);
+	ai_buf_reset(out);
+	ai_buf_add(out, s.log.data ? s.log.data : "", s.log.len);
+	ai_buf_free(&s.log);
+}
+
+static void test_sums(void)
+{
+	const char h[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct ai_buf doc, a, b;
+	ai_buf_init(&doc);
+	ai_buf_init(&a);
+	ai_buf_init(&b);
+	ai_buf_printf(&doc, "%s  plain\n\\%s  a\\nb\\\\c\n%s  \nshort  x\n%s  upper\n", h, h, h, h);
+	doc.data[doc.len - 20] = 'A'; /* an uppercase digit in the last hash */
+	ai_buf_printf(&doc, "%s  last", h);
+	sums_run(doc.data, doc.len, doc.len, &a);
+	T_STREQ(a.data, "1:0:plain:01234567|2:0:a\nb\\c:01234567|3:0::01234567|4:1:|5:1:|6:4:|",
+		"sums: good, escaped, empty-named, short, uppercase and unterminated lines");
+	sums_run(doc.data, doc.len, 1, &b);
+	T_STREQ(b.data, a.data, "sums: byte by byte, the same lines");
+	ai_buf_reset(&doc);
+	ai_buf_printf(&doc, "%s  ", h);
+	for (size_t i = 0; i < AZ_SUMS_MAX_LINE; i++)
+		ai_buf_addc(&doc, 'n');
+	ai_buf_printf(&doc, "\n%s  after\n", h);
+	sums_run(doc.data, doc.len, 4096, &a);
+	T_STREQ(a.data, "1:2:|2:0:after:01234567|", "sums: an overlong line is skipped to its end, named");
+	ai_buf_reset(&doc);
+	ai_buf_printf(&doc, "%s  ", h);
+	for (size_t i = 0; i < AZ_SUMS_MAX_NAME + 1; i++)
+		ai_buf_addc(&doc, 'n');
+	ai_buf_addc(&doc, '\n');
+	sums_run(doc.data, doc.len, 100, &a);
+	T_STREQ(a.data, "1:3:|", "sums: a name over the limit is said to be over it");
+	ai_buf_free(&doc);
+	ai_buf_free(&a);
+	ai_buf_free(&b);
+}
+
+/* An OCI dir whose manifest lists more layers than the limit: a clear error, and az_image_free
+ * after it does not walk an array that was never allocated (it crashed). */
+static void test_layer_limit(void)
+{
+	for (int n = 250; n <= 251; n++) {
+		snprintf(tmpdir, sizeof(tmpdir), "/tmp/ai-unit-layers.XXXXXX");
+		if (!mkdtemp(tmpdir))
+			abort();
+		char p[512];
+		snprintf(p, sizeof(p), "%s/blobs", tmpdir);
+		mkdir(p, 0755);
+		snprintf(p, sizeof(p), "%s/blobs/sha256", tmpdir);
+		mkdir(p, 0755);
+		char ld[80], cd[80], md[80];
+		put_blob("x", 1, ld);
+		struct ai_buf cfg, man, idx;
+		ai_buf_init(&cfg);
+		ai_buf_init(&man);
+		ai_buf_init(&idx);
+		ai_buf_adds(&cfg, "{\"rootfs\":{\"diff_ids\":[");
+		for (int i = 0; i < n; i++)
+			ai_buf_printf(&cfg, "%s\"%s\"", i ? "," : "", ld);
+		ai_buf_adds(&cfg, "]}}");
+		put_blob(cfg.data, cfg.len, cd);
+		ai_buf_adds(&man, "{\"layers\":[");
+		for (int i = 0; i < n; i++)
+			ai_buf_printf(&man, "%s{\"digest\":\"%s\"}", i ? "," : "", ld);
+		ai_buf_printf(&man, "],\"config\":{\"digest\":\"%s\"}}", cd);
+		put_blob(man.data, man.len, md);
+		ai_buf_printf(&idx, "{\"manifests\":[{\"digest\":\"%s\"}]}", md);
+		write_file(tmpdir, "index.json", idx.data, idx.len);
+		char ref[300];
+		snprintf(ref, sizeof(ref), "oci:%s", tmpdir);
+		struct az_image img;
+		ai_err_t err;
+		int rc = az_image_open(&img, ref, &err);
+		if (n == 250)
+			T_OK(rc == 0 && img.nlayers == 250, "layers: 250 layers open (%s)",
+			     rc ? err.msg : "ok");
+		else
+			T_OK(rc < 0 && strstr(err.msg, "251 layers, more than the limit of 250 layers") &&
+				 img.nlayers == 0 && !img.layers,
+			     "layers: 251 layers refused before anything is allocated (%s)", err.msg);
+		az_image_free(&img);
+		T_OK(1, "layers: az_image_free after open (%d layers) returns", n);
+		ai_buf_free(&cfg);
+		ai_buf_free(&man);
+		ai_buf_free(&idx);
+		char cmd[400];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		t_sh(NULL, 0, cmd);
+	}
+}
+
 /* The one JSON record of a process and of an fd: ps / fds --json and findings --json emit it
  * through the same emitter, byte for byte as before (hostile bytes as \u escapes). */
 static void test_json_records(void)
@@ -976,6 +1260,10 @@ int main(void)
 	test_attribution();
 	test_walk_pipeline();
 	test_json_stream();
+	test_json_push();
+	test_json_cut();
+	test_sums();
+	test_layer_limit();
 	test_input_detection();
 	test_criu();
 	return t_done();
