@@ -16,8 +16,17 @@
 enum ai_sp_walk ai_sp_nl_walk(const void *buf, size_t len, uint32_t seq, ai_sp_msg_fn fn, void *ctx,
 			      int *error)
 {
-	ssize_t n = (ssize_t)len;
-	for (const struct nlmsghdr *h = buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+	/* Not NLMSG_OK/NLMSG_NEXT: after a last message whose length is not a multiple of 4,
+	 * NLMSG_NEXT takes the length left below zero and NLMSG_OK, given it as a size_t, reads a
+	 * header past the end (the fuzz target's crash-nlmsg-unaligned-last-overread). */
+	const char *p = buf, *end = p + len;
+	for (size_t step; (size_t)(end - p) >= NLMSG_HDRLEN; p += step) {
+		const struct nlmsghdr *h = (const struct nlmsghdr *)p;
+		if (h->nlmsg_len < NLMSG_HDRLEN || h->nlmsg_len > (size_t)(end - p))
+			break;
+		step = NLMSG_ALIGN(h->nlmsg_len);
+		if (step > (size_t)(end - p))
+			step = (size_t)(end - p);
 		if (h->nlmsg_seq != seq)
 			continue;
 		if (h->nlmsg_type == NLMSG_DONE)
