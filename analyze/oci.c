@@ -206,9 +206,11 @@ static int read_oci(struct az_image *img, const struct smalls *sm, ai_err_t *err
 	json_t *layers = json_object_get(man, "layers");
 	if (!json_is_array(layers))
 		return ai_err_set(err, 0, "manifest %s: no layers", name);
+	/* nlayers only once layers is allocated: az_image_free walks layers[0..nlayers). */
+	if (json_array_size(layers) > AZ_MAX_LAYERS)
+		return ai_err_set(err, 0, "manifest: %zu layers, more than %d", json_array_size(layers),
+				  AZ_MAX_LAYERS);
 	img->nlayers = json_array_size(layers);
-	if (img->nlayers > AZ_MAX_LAYERS)
-		return ai_err_set(err, 0, "manifest: %zu layers, more than %d", img->nlayers, AZ_MAX_LAYERS);
 	img->layers = calloc(img->nlayers ? img->nlayers : 1, sizeof(*img->layers));
 	if (!img->layers)
 		abort();
@@ -283,10 +285,10 @@ static int read_docker(struct az_image *img, const struct smalls *sm, ai_err_t *
 	json_t *layers = json_object_get(m0, "Layers");
 	if (!cfgname || !json_is_array(layers))
 		return ai_err_set(err, 0, "manifest.json: no Config or Layers");
-	img->nlayers = json_array_size(layers);
-	if (img->nlayers > AZ_MAX_LAYERS)
-		return ai_err_set(err, 0, "manifest.json: %zu layers, more than %d", img->nlayers,
+	if (json_array_size(layers) > AZ_MAX_LAYERS)
+		return ai_err_set(err, 0, "manifest.json: %zu layers, more than %d", json_array_size(layers),
 				  AZ_MAX_LAYERS);
+	img->nlayers = json_array_size(layers);
 	img->layers = calloc(img->nlayers ? img->nlayers : 1, sizeof(*img->layers));
 	if (!img->layers)
 		abort();
