@@ -84,9 +84,16 @@ $(BUILD)/tests/fixtures/holder: tests/fixtures/holder.c
 	@mkdir -p $(dir $@)
 	$(CC) -static -O2 -Wall -Werror -o $@ $<
 
-# Coverage-guided fuzzing with libFuzzer (clang): build-fuzz/NAME, run e.g.
-#   build-fuzz/mountinfo -max_total_time=300 tests/fuzz/corpus/mountinfo
-# and keep every crash input in the corpus: make check replays them all.
+# Coverage-guided fuzzing with libFuzzer (clang): `make fuzz` builds build-fuzz/NAME for every
+# tests/fuzz/NAME.c (ASan and UBSan on); `make fuzz FUZZ_SECONDS=N` (or `make fuzz-run
+# FUZZ_SECONDS=N` once built) then runs each target for N seconds, one process at a time, over
+# build-fuzz/corpus/NAME, a working copy seeded from tests/fuzz/corpus/NAME (what libFuzzer adds
+# stays there, uncommitted). A crash stops that target and lands in tests/fuzz/corpus/NAME/ as
+# crash-<sha1>: rename it to say what it was (crash-<what>), fix the parser and commit both;
+# make check replays every file of the corpus. FUZZ_TARGETS='a b' runs only those.
+FUZZ_SECONDS ?=
+FUZZ_TARGETS ?= $(FUZZ_SRCS:tests/fuzz/%.c=%)
+.PHONY: fuzz-run
 fuzz:
 	$(MAKE) CC=clang BUILD=build-fuzz SANITIZER=address,undefined EXTRA_CFLAGS=-fsanitize=fuzzer-no-link \
 		build-fuzz/libcommon.a build-fuzz/libcapture.a build-fuzz/libanalyze.a
@@ -94,6 +101,20 @@ fuzz:
 		clang $(CFLAGS_BASE) -g -O1 -fsanitize=fuzzer,address,undefined -o build-fuzz/$$f tests/fuzz/$$f.c \
 			build-fuzz/libcapture.a build-fuzz/libanalyze.a build-fuzz/libcommon.a $(TEST_LDLIBS) || exit 1; \
 	done
+	$(if $(FUZZ_SECONDS),$(MAKE) fuzz-run FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGETS='$(FUZZ_TARGETS)')
+
+fuzz-run:
+	@test -n "$(FUZZ_SECONDS)" || { echo "fuzz-run: set FUZZ_SECONDS=N"; exit 2; }
+	@failed=; for f in $(FUZZ_TARGETS); do \
+		test -x build-fuzz/$$f || { echo "fuzz-run: no build-fuzz/$$f, run make fuzz"; exit 2; }; \
+		mkdir -p build-fuzz/corpus/$$f; cp -n tests/fuzz/corpus/$$f/* build-fuzz/corpus/$$f/ 2>/dev/null; \
+		echo "=== fuzz $$f: $(FUZZ_SECONDS) s"; \
+		build-fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=tests/fuzz/corpus/$$f/ build-fuzz/corpus/$$f >build-fuzz/$$f.log 2>&1 \
+			|| failed="$$failed $$f"; \
+		grep -E '^(stat::number_of_executed_units|SUMMARY|artifact_prefix)' build-fuzz/$$f.log; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz-run: crashed:$$failed (logs: build-fuzz/NAME.log)"; exit 1; fi
 
 unit: $(UNIT_BINS)
 

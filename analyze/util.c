@@ -421,7 +421,12 @@ int64_t az_time_parse(const char *s)
 		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) == 2)
 			off = (hh * 3600 + mm * 60) * (*p == '-' ? -1 : 1);
 	}
-	return ((int64_t)timegm(&tm) - off) * 1000000000 + ns;
+	int64_t sec = (int64_t)timegm(&tm) - off;
+	/* Nanoseconds since 1970 in an int64_t reach the years 1678..2261; a time beyond (an image
+	 * config "created" in 3938) is as unknown as an unparsable one, not an overflow. */
+	if (sec >= INT64_MAX / 1000000000 || sec <= INT64_MIN / 1000000000)
+		return 0;
+	return sec * 1000000000 + ns;
 }
 
 int az_read_fd(int fd, const char *name, size_t max, char **out, size_t *len, ai_err_t *err)

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include "capture/capture.h"
-#include "common/hash.h"
+#include "capture/sockparse.h"
 #include "common/cleanup.h"
 #include "common/safeopen.h"
 
@@ -32,33 +32,8 @@
 /* Set by the hidden `snapshot --sockets-source proc` so tests reach the fallback. */
 bool ai_sockets_force_proc;
 
-struct owner {
-	pid_t pid;
-	int fd;
-};
-
-struct sock {
-	int family;	  /* AF_INET, AF_INET6, AF_UNIX */
-	int proto;	  /* IPPROTO_TCP, IPPROTO_UDP, 0 for unix */
-	int type;	  /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
-	int state;	  /* TCP_* numbering, as both sources use */
-	bool unix_listen; /* /proc/net/unix reports listening as a flag, not a state */
-	uint8_t laddr[16], raddr[16];
-	uint16_t lport, rport;
-	char *path; /* unix name bytes, abstract ones starting with '@' */
-	size_t path_len;
-	bool abstract;
-	bool has_peer, has_uid, has_queues;
-	uint32_t peer;
-	uint64_t inode;
-	uint32_t uid;
-	uint64_t rq, wq;
-	struct owner *owners;
-	size_t nowners, owners_cap;
-};
-
 struct sockset {
-	struct sock *v;
+	struct ai_sock *v;
 	size_t n, cap;
 	bool full;
 };
@@ -75,7 +50,7 @@ static void sockset_free(struct sockset *s)
 #define cleanup_sockset __attribute__((cleanup(sockset_free)))
 
 /* NULL when the bound is reached (logged once) or memory ran out. */
-static struct sock *sock_new(struct ai_capture *cap, struct sockset *s)
+static struct ai_sock *sock_new(struct ai_capture *cap, struct sockset *s)
 {
 	if (s->n >= MAX_SOCKETS) {
 		if (!s->full)
@@ -86,13 +61,13 @@ static struct sock *sock_new(struct ai_capture *cap, struct sockset *s)
 	}
 	if (s->n == s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 64;
-		struct sock *n = realloc(s->v, ncap * sizeof(*n));
+		struct ai_sock *n = realloc(s->v, ncap * sizeof(*n));
 		if (!n)
 			return NULL;
 		s->v = n;
 		s->cap = ncap;
 	}
-	struct sock *k = &s->v[s->n++];
+	struct ai_sock *k = &s->v[s->n++];
 	memset(k, 0, sizeof(*k));
 	return k;
 }
@@ -134,11 +109,32 @@ static int diag_socket_in(const struct ai_capture *cap, const struct ai_proc *p,
 	return fd;
 }
 
-typedef int (*diag_cb)(struct ai_capture *cap, struct sockset *s, const struct nlmsghdr *h, void *ctx);
+/* What a dump's messages go into: inet sockets of proto, or unix sockets. */
+struct dump_ctx {
+	struct ai_capture *cap;
+	struct sockset *s;
+	int proto; /* IPPROTO_TCP, IPPROTO_UDP, or 0 for unix */
+};
 
-/* Send one dump request and feed every answer to cb. */
+static int diag_msg(void *arg, const struct nlmsghdr *h)
+{
+	struct dump_ctx *c = arg;
+	if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+		ai_log(c->cap, AI_LOG_INFO, COLLECTOR,
+		       "sock_diag dump interrupted by a change: may be inconsistent");
+	struct ai_sock *k = sock_new(c->cap, c->s);
+	if (!k)
+		return -1;
+	if (!(c->proto ? ai_sp_inet_msg(h, c->proto, k) : ai_sp_unix_msg(h, k))) {
+		free(k->path);
+		c->s->n--; /* too short to be one: skipped */
+	}
+	return 0;
+}
+
+/* Send one dump request and feed every answer to diag_msg. */
 static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, uint32_t seq,
-		     struct sockset *s, diag_cb cb, void *ctx, ai_err_t *err)
+		     struct dump_ctx *ctx, ai_err_t *err)
 {
 	struct {
 		struct nlmsghdr h;
@@ -171,123 +167,20 @@ static int diag_dump(struct ai_capture *cap, int fd, void *req, size_t reqlen, u
 			return ai_err_set(err, 0, "sock_diag: connection closed mid-dump");
 		if (from.nl_pid != 0)
 			continue; /* not the kernel */
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-					return ai_err_set(err, 0, "sock_diag: short error message");
-				return ai_err_set(err, -e->error, "sock_diag dump");
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-				continue;
-			if (h->nlmsg_flags & NLM_F_DUMP_INTR)
-				ai_log(cap, AI_LOG_INFO, COLLECTOR,
-				       "sock_diag dump interrupted by a change: may be inconsistent");
-			if (cb(cap, s, h, ctx) < 0)
-				return 0; /* the bound was reached; the rest is dropped, logged */
+		int error = 0;
+		switch (ai_sp_nl_walk(buf, (size_t)n, seq, diag_msg, ctx, &error)) {
+		case AI_SP_MORE:
+			continue;
+		case AI_SP_DONE:
+		case AI_SP_STOP: /* the bound was reached; the rest is dropped, logged */
+			return 0;
+		case AI_SP_FAILED:
+			if (error < 0)
+				return ai_err_set(err, 0, "sock_diag: short error message");
+			return ai_err_set(err, error, "sock_diag dump");
 		}
 	}
 	return ai_err_set(err, 0, "sock_diag dump did not end after %u reads", NL_MAX_RECV);
-}
-
-static int inet_cb(struct ai_capture *cap, struct sockset *s, const struct nlmsghdr *h, void *ctx)
-{
-	const struct inet_diag_msg *m = NLMSG_DATA(h);
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-		return 0;
-	struct sock *k = sock_new(cap, s);
-	if (!k)
-		return -1;
-	k->family = m->idiag_family;
-	k->proto = *(const int *)ctx;
-	k->type = k->proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
-	k->state = m->idiag_state;
-	size_t alen = k->family == AF_INET6 ? 16 : 4;
-	memcpy(k->laddr, m->id.idiag_src, alen);
-	memcpy(k->raddr, m->id.idiag_dst, alen);
-	k->lport = ntohs(m->id.idiag_sport);
-	k->rport = ntohs(m->id.idiag_dport);
-	k->inode = m->idiag_inode;
-	k->uid = m->idiag_uid;
-	k->has_uid = true;
-	k->rq = m->idiag_rqueue;
-	k->wq = m->idiag_wqueue;
-	k->has_queues = true;
-	return 0;
-}
-
-static int unix_cb(struct ai_capture *cap, struct sockset *s, const struct nlmsghdr *h, void *ctx)
-{
-	const struct unix_diag_msg *m = NLMSG_DATA(h);
-	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-		return 0;
-	struct sock *k = sock_new(cap, s);
-	if (!k)
-		return -1;
-	k->family = AF_UNIX;
-	k->type = m->udiag_type;
-	k->state = m->udiag_state;
-	k->inode = m->udiag_ino;
-	size_t off = NLMSG_ALIGN(sizeof(*m));
-	size_t payload = h->nlmsg_len - NLMSG_HDRLEN;
-	while (off + NLA_HDRLEN <= payload) {
-		const struct nlattr *a = (const struct nlattr *)((const char *)m + off);
-		if (a->nla_len < NLA_HDRLEN || off + a->nla_len > payload)
-			break;
-		const char *d = (const char *)a + NLA_HDRLEN;
-		size_t dl = a->nla_len - NLA_HDRLEN;
-		switch (a->nla_type) {
-		case UNIX_DIAG_NAME:
-			if (dl == 0)
-				break;
-			if (d[0] == '\0') {
-				/* Abstract: the name is every byte after the NUL, NULs included. */
-				k->abstract = true;
-			} else {
-				/* A path name is NUL-terminated inside sun_path. */
-				const char *nul = memchr(d, '\0', dl);
-				if (nul)
-					dl = (size_t)(nul - d);
-			}
-			free(k->path);
-			k->path = malloc(dl + 1);
-			if (!k->path)
-				break;
-			memcpy(k->path, d, dl);
-			k->path[0] = k->abstract ? '@' : k->path[0];
-			k->path[dl] = '\0';
-			k->path_len = dl;
-			break;
-		case UNIX_DIAG_PEER:
-			if (dl >= sizeof(uint32_t)) {
-				memcpy(&k->peer, d, sizeof(uint32_t));
-				k->has_peer = true;
-			}
-			break;
-		case UNIX_DIAG_RQLEN:
-			if (dl >= sizeof(struct unix_diag_rqlen)) {
-				struct unix_diag_rqlen q;
-				memcpy(&q, d, sizeof(q));
-				k->rq = q.udiag_rqueue;
-				k->wq = q.udiag_wqueue;
-				k->has_queues = true;
-			}
-			break;
-		case UNIX_DIAG_UID:
-			if (dl >= sizeof(uint32_t)) {
-				memcpy(&k->uid, d, sizeof(uint32_t));
-				k->has_uid = true;
-			}
-			break;
-		}
-		off += NLA_ALIGN(a->nla_len);
-	}
-	return 0;
 }
 
 static int collect_netlink(struct ai_capture *cap, int fd, struct sockset *s, ai_err_t *err)
@@ -308,8 +201,8 @@ static int collect_netlink(struct ai_capture *cap, int fd, struct sockset *s, ai
 		    .sdiag_protocol = (uint8_t)kinds[i].proto,
 		    .idiag_states = ~0u,
 		};
-		int proto = kinds[i].proto;
-		if (diag_dump(cap, fd, &req, sizeof(req), seq++, s, inet_cb, &proto, err) < 0)
+		struct dump_ctx ctx = {cap, s, kinds[i].proto};
+		if (diag_dump(cap, fd, &req, sizeof(req), seq++, &ctx, err) < 0)
 			return ai_err_wrap(err, "%s", kinds[i].what);
 	}
 	struct unix_diag_req ureq = {
@@ -317,181 +210,13 @@ static int collect_netlink(struct ai_capture *cap, int fd, struct sockset *s, ai
 	    .udiag_states = ~0u,
 	    .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID,
 	};
-	if (diag_dump(cap, fd, &ureq, sizeof(ureq), seq++, s, unix_cb, NULL, err) < 0)
+	struct dump_ctx uctx = {cap, s, 0};
+	if (diag_dump(cap, fd, &ureq, sizeof(ureq), seq++, &uctx, err) < 0)
 		return ai_err_wrap(err, "unix");
 	return 0;
 }
 
 /* ---- /proc/PID/net ---- */
-
-/* Exactly n hex digits at *p, into *v; advances *p. */
-static bool hex_n(const char **p, size_t n, uint64_t *v)
-{
-	uint64_t r = 0;
-	for (size_t i = 0; i < n; i++) {
-		int h = ai_hexval((*p)[i]);
-		if (h < 0)
-			return false;
-		r = r << 4 | (uint64_t)h;
-	}
-	*p += n;
-	*v = r;
-	return true;
-}
-
-/* Hex digits up to the first non-hex byte (1..16 of them). */
-static bool hex_any(const char **p, uint64_t *v)
-{
-	size_t n = 0;
-	while (n < 17 && ai_hexval((*p)[n]) >= 0)
-		n++;
-	if (n == 0 || n > 16)
-		return false;
-	return hex_n(p, n, v);
-}
-
-static bool dec_any(const char **p, uint64_t *v)
-{
-	const char *s = *p;
-	uint64_t r = 0;
-	size_t n = 0;
-	while (s[n] >= '0' && s[n] <= '9') {
-		if (n == 20 || r > (UINT64_MAX - (uint64_t)(s[n] - '0')) / 10)
-			return false;
-		r = r * 10 + (uint64_t)(s[n] - '0');
-		n++;
-	}
-	if (n == 0)
-		return false;
-	*p += n;
-	*v = r;
-	return true;
-}
-
-static void skip_sp(const char **p)
-{
-	while (**p == ' ')
-		(*p)++;
-}
-
-static bool lit(const char **p, char c)
-{
-	if (**p != c)
-		return false;
-	(*p)++;
-	return true;
-}
-
-/* The kernel prints each 32-bit word of the address with %08X of its in-memory value, so
- * storing the parsed word back in host order gives the network-order bytes. */
-static bool addr_port(const char **p, size_t words, uint8_t *addr, uint16_t *port)
-{
-	for (size_t i = 0; i < words; i++) {
-		uint64_t w;
-		if (!hex_n(p, 8, &w))
-			return false;
-		uint32_t w32 = (uint32_t)w;
-		memcpy(addr + 4 * i, &w32, 4);
-	}
-	uint64_t pt;
-	if (!lit(p, ':') || !hex_n(p, 4, &pt))
-		return false;
-	*port = (uint16_t)pt;
-	return true;
-}
-
-/* "sl local rem st tx:rx tr:when retrnsmt uid timeout inode ..." */
-static bool parse_inet_line(const char *p, size_t words, struct sock *k)
-{
-	uint64_t v, tx, rx, uid, inode;
-	skip_sp(&p);
-	if (!dec_any(&p, &v) || !lit(&p, ':'))
-		return false;
-	skip_sp(&p);
-	if (!addr_port(&p, words, k->laddr, &k->lport))
-		return false;
-	skip_sp(&p);
-	if (!addr_port(&p, words, k->raddr, &k->rport))
-		return false;
-	skip_sp(&p);
-	if (!hex_n(&p, 2, &v))
-		return false;
-	k->state = (int)v;
-	skip_sp(&p);
-	if (!hex_any(&p, &tx) || !lit(&p, ':') || !hex_any(&p, &rx))
-		return false;
-	skip_sp(&p);
-	if (!hex_any(&p, &v) || !lit(&p, ':') || !hex_any(&p, &v)) /* tr:tm->when */
-		return false;
-	skip_sp(&p);
-	if (!hex_any(&p, &v)) /* retrnsmt */
-		return false;
-	skip_sp(&p);
-	if (!dec_any(&p, &uid))
-		return false;
-	skip_sp(&p);
-	if (!dec_any(&p, &v)) /* timeout */
-		return false;
-	skip_sp(&p);
-	if (!dec_any(&p, &inode))
-		return false;
-	k->wq = tx;
-	k->rq = rx;
-	k->has_queues = true;
-	k->uid = (uint32_t)uid;
-	k->has_uid = true;
-	k->inode = inode;
-	return true;
-}
-
-/* "Num RefCount Protocol Flags Type St Inode Path": the path is the rest of the line, raw,
- * abstract names with every NUL shown as '@'. */
-static bool parse_unix_line(const char *p, const char *end, struct sock *k)
-{
-	uint64_t v, flags, type, st, inode;
-	skip_sp(&p);
-	if (!hex_any(&p, &v) || !lit(&p, ':'))
-		return false;
-	skip_sp(&p);
-	if (!hex_any(&p, &v)) /* refcount */
-		return false;
-	skip_sp(&p);
-	if (!hex_any(&p, &v)) /* protocol */
-		return false;
-	skip_sp(&p);
-	if (!hex_any(&p, &flags))
-		return false;
-	skip_sp(&p);
-	if (!hex_any(&p, &type))
-		return false;
-	skip_sp(&p);
-	if (!hex_any(&p, &st))
-		return false;
-	skip_sp(&p);
-	if (!dec_any(&p, &inode))
-		return false;
-	k->family = AF_UNIX;
-	k->type = (int)type;
-	k->inode = inode;
-	/* __SO_ACCEPTCON: a listening socket; otherwise the socket_state SS_* numbering. */
-	k->unix_listen = (flags & 0x10000) != 0;
-	k->state = st == 3   ? 1  /* ESTABLISHED */
-		   : st == 2 ? 2  /* SYN_SENT */
-		   : st == 4 ? 11 /* CLOSING */
-			     : 7;
-	if (p < end && *p == ' ') {
-		p++;
-		size_t len = (size_t)(end - p);
-		k->path = malloc(len + 1);
-		if (!k->path)
-			return false;
-		memcpy(k->path, p, len);
-		k->path[len] = '\0';
-		k->path_len = len;
-		k->abstract = len > 0 && p[0] == '@';
-	}
-	return true;
-}
 
 static int collect_proc_file(struct ai_capture *cap, const struct ai_proc *pr, const char *name, int family,
 			     int proto, struct sockset *s)
@@ -521,17 +246,17 @@ static int collect_proc_file(struct ai_capture *cap, const struct ai_proc *pr, c
 		char *e = nl ? nl : end;
 		*e = '\0';
 		if (lineno++ > 0 && e > p) { /* line 1 is the header */
-			struct sock *k = sock_new(cap, s);
+			struct ai_sock *k = sock_new(cap, s);
 			if (!k)
 				return 0;
 			bool ok;
 			if (family == AF_UNIX) {
-				ok = parse_unix_line(p, e, k);
+				ok = ai_sp_unix_line(p, e, k);
 			} else {
 				k->family = family;
 				k->proto = proto;
 				k->type = proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
-				ok = parse_inet_line(p, family == AF_INET6 ? 4 : 1, k);
+				ok = ai_sp_inet_line(p, family == AF_INET6 ? 4 : 1, k);
 			}
 			if (!ok) {
 				free(k->path);
@@ -559,22 +284,22 @@ static void collect_proc(struct ai_capture *cap, const struct ai_proc *pr, struc
 
 static int cmp_by_inode(const void *a, const void *b, void *arg)
 {
-	const struct sock *v = arg;
+	const struct ai_sock *v = arg;
 	uint64_t x = v[*(const size_t *)a].inode, y = v[*(const size_t *)b].inode;
 	return x < y ? -1 : x > y;
 }
 
-static void add_owner(struct sock *k, pid_t pid, int fd)
+static void add_owner(struct ai_sock *k, pid_t pid, int fd)
 {
 	if (k->nowners == k->owners_cap) {
 		size_t ncap = k->owners_cap ? k->owners_cap * 2 : 2;
-		struct owner *n = realloc(k->owners, ncap * sizeof(*n));
+		struct ai_sock_owner *n = realloc(k->owners, ncap * sizeof(*n));
 		if (!n)
 			abort(); /* same policy as ai_buf: no sane partial JSON */
 		k->owners = n;
 		k->owners_cap = ncap;
 	}
-	k->owners[k->nowners++] = (struct owner){pid, fd};
+	k->owners[k->nowners++] = (struct ai_sock_owner){pid, fd};
 }
 
 static void owners_of(struct ai_capture *cap, const struct ai_proc *pr, struct sockset *s, const size_t *idx)
@@ -639,7 +364,7 @@ static int map_owners(struct ai_capture *cap, struct sockset *s, ai_err_t *err)
 
 /* ---- JSON ---- */
 
-static const char *state_name(const struct sock *k)
+static const char *state_name(const struct ai_sock *k)
 {
 	static const char *const tcp[] = {
 	    NULL,    "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",	"TIME_WAIT",
@@ -680,7 +405,7 @@ static void json_endpoint(struct ai_json *j, const char *key, int family, const 
 	ai_json_obj_end(j);
 }
 
-static void json_sock(struct ai_json *j, const struct sock *k)
+static void json_sock(struct ai_json *j, const struct ai_sock *k)
 {
 	ai_json_obj_begin(j);
 	bool un = k->family == AF_UNIX;

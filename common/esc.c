@@ -39,7 +39,9 @@ static void esc_generic(struct ai_buf *out, const char *s, size_t len, enum esc_
 			continue;
 		}
 		if (n == 1) {
-			if (c == '\\' && mode == ESC_TEXT)
+			/* Doubled wherever \xHH stands for a byte, so a name that spells "\x1b" does
+			 * not read back as one holding ESC. */
+			if (c == '\\' && (mode == ESC_TEXT || mode == ESC_CSV))
 				ai_buf_adds(out, "\\\\");
 			else if (mode == ESC_HTML && c == '&')
 				ai_buf_adds(out, "&amp;");

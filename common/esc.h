@@ -11,7 +11,8 @@
 void ai_esc_text(struct ai_buf *out, const char *s, size_t len);
 /* HTML text (also valid in attributes): &<>"' escaped, invalid UTF-8 and controls as \xHH. */
 void ai_esc_html(struct ai_buf *out, const char *s, size_t len);
-/* A CSV field, always quoted, quotes doubled, controls and invalid UTF-8 as \xHH. */
+/* A CSV field, always quoted, quotes doubled, controls and invalid UTF-8 as \xHH, backslash
+ * doubled: it reads back to exactly the bytes given (the escape fuzz target checks). */
 void ai_esc_csv(struct ai_buf *out, const char *s, size_t len);
 
 /* The one way a program writes a message to stderr: "PROG: " then the formatted message, all of
