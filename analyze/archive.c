@@ -39,8 +39,13 @@ int az_open_regular(const char *path, ai_err_t *err)
 /* libarchive's errno rides along when it has one (a file it could not read). */
 static int open_failed(struct archive *a, const char *name, ai_err_t *err)
 {
-	ai_err_set(err, archive_errno(a) > 0 ? archive_errno(a) : 0, "%s: %s", name,
-		   archive_error_string(a) ? archive_error_string(a) : "cannot open");
+	/* libarchive's own codes are not errnos: ARCHIVE_ERRNO_FILE_FORMAT is EILSEQ ("Invalid or
+	 * incomplete multibyte or wide character" as strerror puts it) and ARCHIVE_ERRNO_PROGRAMMER is
+	 * EINVAL; its message says what is wrong. Only a real system error is appended. */
+	int e = archive_errno(a);
+	if (e == EILSEQ || e == EINVAL || e < 0)
+		e = 0;
+	ai_err_set(err, e, "%s: %s", name, archive_error_string(a) ? archive_error_string(a) : "cannot open");
 	archive_read_free(a);
 	return -1;
 }
@@ -176,4 +181,18 @@ int az_read_member(struct archive *a, struct archive_entry *e, size_t max, char 
 			abort();
 	}
 	return 0;
+}
+
+bool az_name_unsafe(const char *p)
+{
+	if (!p || !*p || p[0] == '/')
+		return true;
+	for (const char *s = p; *s;) {
+		const char *e = strchr(s, '/');
+		size_t l = e ? (size_t)(e - s) : strlen(s);
+		if (l == 2 && s[0] == '.' && s[1] == '.')
+			return true;
+		s += l + (e ? 1 : 0);
+	}
+	return false;
 }

@@ -14,6 +14,10 @@ struct archive_entry;
 struct ai_hash;
 
 void az_archive_freep(struct archive **a);
+/* A member name (or a link target) that is not a relative path inside the archive: empty,
+ * absolute, or with a ".." component. The bundle format never has one (docs/bundle-format.md):
+ * verify fails such a member and extract refuses it. */
+bool az_name_unsafe(const char *name);
 #define cleanup_archive __attribute__((cleanup(az_archive_freep)))
 
 /* A regular file opened read-only (never a FIFO or device); the fd, or -1 (err set). */

@@ -19,24 +19,10 @@ static void write_freep(struct archive **a)
 		archive_write_free(*a);
 }
 
-static bool unsafe_name(const char *p)
-{
-	if (!p || !*p || p[0] == '/')
-		return true;
-	for (const char *s = p; *s;) {
-		const char *e = strchr(s, '/');
-		size_t l = e ? (size_t)(e - s) : strlen(s);
-		if (l == 2 && s[0] == '.' && s[1] == '.')
-			return true;
-		s += l + (e ? 1 : 0);
-	}
-	return false;
-}
-
 /* A symlink's target that could point out of the tree: absolute, or climbing with "..". */
 static bool unsafe_target(const char *t)
 {
-	return !t || !*t || unsafe_name(t);
+	return !t || !*t || az_name_unsafe(t);
 }
 
 #define STAGE_PREFIX ".partial-"
@@ -166,7 +152,7 @@ static int extract_into(struct archive *a, struct archive *w, const char *bundle
 		const char *name = archive_entry_pathname(e);
 		const char *hl = archive_entry_hardlink(e);
 		unsigned ft = archive_entry_filetype(e);
-		if (unsafe_name(name) || (hl && unsafe_name(hl))) {
+		if (az_name_unsafe(name) || (hl && az_name_unsafe(hl))) {
 			rc = ai_err_set(err, 0, "member %s: refused (absolute or '..' path)",
 					name ? name : "(no name)");
 			break;

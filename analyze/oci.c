@@ -1,6 +1,7 @@
 /* OCI / docker-archive images (see oci.h): the documents are read whole (each bounded), in
  * memory; the layers are left to image.c. */
 #include "analyze/oci.h"
+#include "common/hash.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -85,6 +86,21 @@ static int read_at(int dirfd, const char *name, char **out, size_t *len, ai_err_
 	return az_read_fd(fd, name, AZ_MAX_SMALL_MEMBER, out, len, err);
 }
 
+/* A content-addressed document (blobs/sha256/HEX: a manifest, a nested index, a config) is
+ * what its digest says, or it is not used: layers are checked as they stream, documents here. */
+static int check_blob(const char *name, const char *data, size_t len, ai_err_t *err)
+{
+	static const char pre[] = "blobs/sha256/";
+	if (strncmp(name, pre, sizeof(pre) - 1) != 0)
+		return 0;
+	char hex[AI_SHA256_HEXLEN];
+	if (ai_sha256_hex(data, len, hex, err) < 0)
+		return -1;
+	if (strcmp(hex, name + sizeof(pre) - 1) != 0)
+		return ai_err_set(err, 0, "%s: its content does not match its digest (sha256 %s)", name, hex);
+	return 0;
+}
+
 /* Get a document: from the OCI dir, or from the smalls of an archive. */
 static int get_doc(struct az_image *img, const struct smalls *sm, const char *name, json_t **out,
 		   ai_err_t *err)
@@ -92,7 +108,7 @@ static int get_doc(struct az_image *img, const struct smalls *sm, const char *na
 	if (img->kind == AZ_IMG_OCI_DIR) {
 		cleanup_free char *d = NULL;
 		size_t l = 0;
-		if (read_at(img->dirfd, name, &d, &l, err) < 0)
+		if (read_at(img->dirfd, name, &d, &l, err) < 0 || check_blob(name, d, l, err) < 0)
 			return -1;
 		return az_j_parse(d, l, name, out, err);
 	}
@@ -100,6 +116,8 @@ static int get_doc(struct az_image *img, const struct smalls *sm, const char *na
 	if (!s || !s->data)
 		return ai_err_set(err, 0, "%s: no member %s (or larger than %u bytes)", img->path, name,
 				  AZ_MAX_SMALL_MEMBER);
+	if (check_blob(name, s->data, s->len, err) < 0)
+		return -1;
 	return az_j_parse(s->data, s->len, name, out, err);
 }
 

@@ -649,8 +649,16 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 			      shown(&v->sh, name, 256), nlen, AZ_SUMS_MAX_NAME);
 			continue;
 		}
-		/* a hardlink's content is its first link's: the latest member of that name before it */
+		/* the format's names are relative and never climb: one that does is a forged member */
 		const char *hl = archive_entry_hardlink(e);
+		if (az_name_unsafe(name))
+			vline(R, &res->failures, true,
+			      "member %s: not a relative name inside the bundle (absolute or '..')",
+			      shown(&v->sh, name, nlen));
+		else if (hl && az_name_unsafe(hl))
+			vline(R, &res->failures, true, "member %s: a hardlink to %s, outside the bundle",
+			      shown(&v->sh, name, nlen), shown_c(&v->sh2, hl, ""));
+		/* a hardlink's content is its first link's: the latest member of that name before it */
 		const struct member *t = hl ? table_get(&v->t, hl, strlen(hl)) : NULL;
 		struct member link = t ? *t : (struct member){0};
 		struct member *m = table_add(&v->t, name, nlen);
