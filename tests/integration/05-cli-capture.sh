@@ -7,6 +7,7 @@
 # namespaces of their own as the target.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case I-08 'issue case 8 and the architecture issue: key and token files of mode 0644/0640, a FIFO as --key; hostile bytes in paths, options and process names; --help'
 
 # ---- --help / -h
 for cmd in keygen snapshot serve trigger version; do
@@ -170,3 +171,4 @@ t_match "its waiting event names the candidates, escaped" \
 t_eq "every line of the log is JSON" "$(wc -l <"$T_TMP/serve.log")" "$(jq -c . <"$T_TMP/serve.log" 2>/dev/null | wc -l)"
 t_eq "and the name reads back exactly (jq)" "$NAME" \
 	"$(jq -r 'select(.event=="waiting").message' <"$T_TMP/serve.log" | LC_ALL=C sed -n 's/.*pid [0-9]* (\([^,]*\),.*/\1/p' | head -n 1)"
+t_case_end 'loose secrets refused naming the mode (explicit override), a FIFO refused at once; nothing raw reaches a terminal or an HTTP answer' "whole test: ${SECONDS} s"

@@ -4,6 +4,7 @@
 # and the capture stays complete.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case C-09 'a tmpfs mounted by the host inside the container'\''s upperdir'
 
 t_ok "build the test image" bash "$ROOT/scripts/build-test-image" "$BUILD"
 t_target "ai-upmnt-$$"
@@ -25,3 +26,4 @@ t_ok "nothing from the foreign mount is stored" test ! -e "$X/fs/upper/hostmnt/f
 t_match "the skip is in the capture log" "another filesystem is mounted here" \
 	"$(jq -c '.events[] | select(.level=="skip")' "$X/capture-log.json")"
 t_eq "the bundle is still complete" true "$(jq -r .complete "$X/manifest.json")"
+t_case_end 'the walk never enters another filesystem: recorded as a skip, nothing of it stored, complete' "whole test: ${SECONDS} s"

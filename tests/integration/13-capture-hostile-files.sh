@@ -6,6 +6,7 @@
 # cut is a sealed partial bundle that stock tools verify, never a full disk.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case I-01 'issue case 1 and 6: a 1 TiB sparse file and a sparse file with data extents in the target, files over --file-cap, --upper-budget and a tiny --output-budget, more than 64 xattrs, a file appended to while read'
 
 t_ok "build the test image" bash "$ROOT/scripts/build-test-image" "$BUILD"
 t_target "ai-hostile-$$"
@@ -145,3 +146,4 @@ if mount -t tmpfs -o size=8m none "$SMALLFS"; then
 else
 	t_skip "output directory smaller than the bundle" "cannot mount a tmpfs"
 fi
+t_case_end 'holes never read or written (pax sparse members, stock tar/bsdtar restore the logical content and sha256), every cut recorded in the index and log, budget cuts make a sealed partial bundle; xattrs past 64 logged and counted' "whole test: ${SECONDS} s"

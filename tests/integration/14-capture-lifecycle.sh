@@ -5,6 +5,7 @@
 # and a warning in its capture log), never touches it, and refuses --name NAME.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case I-07 'issue case 7: SIGTERM, SIGHUP, SIGINT and SIGKILL to snapshot mid-capture'
 
 t_ok "build the test image" bash "$ROOT/scripts/build-test-image" "$BUILD"
 t_target "ai-life-$$"
@@ -99,3 +100,4 @@ t_ok "and no bundle was made of it" test ! -e "$OUT/killed.tar"
 
 # ---- the documented exit codes
 t_match "snapshot --help documents exit 4" "4 when.*interrupted" "$("$CAPTURE" snapshot --help | tr '\n' ' ')"
+t_case_end 'exit 4 with nothing left behind and the target running; after SIGKILL the .partial is reported by the next run and never reused' "whole test: ${SECONDS} s"

@@ -9,6 +9,7 @@
 # small python3 script: through `podman exec` a busybox loop would take many minutes.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case I-04c 'issue case 4 (capture side): an upperdir of 200,000 empty files (1,000,000 with AI_SCALE_FILES=1000000)'
 
 FILES=${AI_SCALE_FILES:-200000}
 BIG=100000 # the entries of the one large directory
@@ -95,3 +96,4 @@ t_match "its batched walk is in the capture log" 'more than [0-9]+ entries: walk
 descents=$(grep -o '"path":"/many/huge/f[0-9]*"' "$UJ" | cut -d'"' -f4 | awk 'NR > 1 && $0 < prev {n++} {prev = $0} END {print n + 0}')
 t_ok "each batch is in name order ($descents descents in $BIG names)" test "$descents" -lt $((BIG / 32768 + 1))
 t_eq "the bundle is complete" true "$(jq -r .complete "$X/manifest.json")"
+t_case_end 'member list, index and log spooled to unlinked files: peak RSS bounded (goal 32 MiB), the bundle verifies' "whole test: ${SECONDS} s"

@@ -7,6 +7,7 @@
 # capture log with the /proc path.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case I-11 'matrix: a target forking 10,000 processes during the capture; /proc entries refused (EACCES without CAP_SYS_PTRACE)'
 
 t_ok "build the test image" bash "$ROOT/scripts/build-test-image" "$BUILD"
 # podman's default pids limit (2048) would stop the forks before the captures see many.
@@ -140,3 +141,4 @@ t_match "its processes.json entry says what is missing" "exe: readlink exe: Perm
 	"$(j ".processes[]|select(.pid==$nd).error" "$X/processes.json")"
 t_empty "the other processes are whole" \
 	"$(j "[.processes[]|select(.pid!=$nd and .error!=null)]|map(.pid)|join(\",\")" "$X/processes.json")"
+t_case_end 'bounded by --max-procs, the cut and every refused entry recorded with its path; the bundle is sealed' "whole test: ${SECONDS} s"

@@ -3,6 +3,7 @@
 # window is in the manifest; when the sidecar is SIGKILLed mid-freeze its watchdog thaws.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case S-03 'the sidecar SIGKILLed while the target is frozen for a capture'
 
 KEYS=$T_TMP/keys OUT=$T_TMP/out
 mkdir -p "$KEYS" "$OUT"
@@ -66,3 +67,4 @@ wst=$(awk '{print $3}' "/proc/${WD:-999999999}/stat" 2>/dev/null)
 t_ok "the watchdog exited after thawing (state: ${wst:-gone})" test "${wst:-Z}" = Z
 wait "$TPID" 2>/dev/null
 t_ok "the target still runs after all this" podman exec "$T_TARGET_NAME" true
+t_case_end 'the watchdog child thaws the cgroup; the target runs on' "whole test: ${SECONDS} s"

@@ -10,6 +10,7 @@
 #  - the wrong tokens are logged rate-limited, with a count of the rest.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case I-02 'issue cases 2 and 5: 200 reconnecting slow junk clients while the exec and HTTP triggers must work; a live, a stale and a non-socket --socket path'
 command -v python3 >/dev/null || t_bail "python3 installed" "the junk clients are python3"
 
 KEYS=$T_TMP/keys
@@ -272,3 +273,4 @@ print(sum(1 + json.loads(l).get("suppressed", 0) - (0 if "message" in l else 1) 
 t_ok "wrong tokens are logged rate-limited ($lines lines for $n401 answers 401)" test "$lines" -le 3 -a "$n401" -gt 100
 t_ok "the lines count every one of them ($logged >= $n401)" test "$logged" -ge "$n401"
 t_match "evictions are logged as busy, with counts" '"event":"busy","refused":[0-9]+,"evicted":[1-9]' "$(cat "$T_TMP/f.log")"
+t_case_end 'triggers succeed under the flood, over-limit clients get a drained 503 (no reset), refusals logged rate-limited; serve never unlinks what it did not bind' "whole test: ${SECONDS} s"

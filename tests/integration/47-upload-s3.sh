@@ -8,6 +8,7 @@
 # docs/sidecar.md says.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
+t_case I-10 'issue case 10: SigV4-presigned PUT URLs on a non-default port, IPv4 and [::1], checked by a server that recomputes SigV4 (botocore)'
 PY=
 for p in python3 /usr/bin/python3; do
 	if "$p" -c 'import botocore.auth, botocore.session' 2>/dev/null; then
@@ -189,3 +190,4 @@ else
 	t_match "the Host header was [::1]:$PORT" "^/evidence/case-6/bundle.tar host=\[::1\]:$PORT stored" \
 		"$(grep '^/evidence/case-6/bundle.tar ' "$T_TMP/s3.log")"
 fi
+t_case_end 'Host with its port (IPv6 in brackets), the signature through --upload-sig; both keys accepted, stock minisign verifies; without --upload-sig the store refuses (403)' "whole test: ${SECONDS} s"

@@ -10,6 +10,7 @@
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
 t_require_analyze
+t_case I-03 'issue cases 3, 4 and 9: images of 251 and 300 layers (three transports), a signed bundle of 200,000 members, extract errors and absolute symlinks, a renamed bundle, report -o FIFO, a 250 MB string'
 A=$ANALYZE
 SAN=0
 [[ $(ldd "$A" 2>/dev/null) == *libasan* ]] && SAN=1
@@ -347,3 +348,4 @@ else
 	t_ok "report: peak RSS under 1.5x the member (${rss} KiB)" test "$rss" -lt $((size * 3 / 2 / 1024))
 fi
 rm -f "$T_TMP/big.tar" "$T_TMP/ps.json" "$T_TMP/big.html"
+t_case_end 'a clear error instead of a crash; verify streams SHA256SUMS and the manifest with bounded memory; extract leaves nothing on error; the rename is said; a FIFO refused at once; strings cut at load and in views, the cut said' "whole test: ${SECONDS} s"
