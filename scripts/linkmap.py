@@ -19,25 +19,39 @@ def loaded_sections(binary):
     return names
 
 
+OURS = ("libcommon.a", "libcapture.a", "libanalyze.a")
+
+
+def ours(path, build_dirs):
+    """The path relative to its build dir when it is one of afterimage's own objects or archives,
+    else None. The map names them relative to the source tree (build/capture/x.o) or, with an
+    absolute BUILD, under it; libraries others built into the build dir
+    (BUILD/openssl-minimal/lib/libcrypto.a) and everything of the system are not ours."""
+    if not os.path.isabs(path):
+        return path
+    real = os.path.realpath(path)
+    for b in build_dirs:
+        if real.startswith(b + "/"):
+            rel = os.path.relpath(real, b)
+            if rel in OURS or (rel.endswith(".o") and "/lib/" not in "/" + rel):
+                return rel
+    return None
+
+
 def owner(path, build_dirs):
     """(group name, member) for an input file as the map names it."""
     member = None
     m = re.match(r"(.*)\((.*)\)$", path)
     if m:
         path, member = m.groups()
-    real = os.path.realpath(path) if os.path.isabs(path) else path
-    rel = path
-    for b in build_dirs:
-        if os.path.isabs(path) and real.startswith(b + "/"):
-            rel = os.path.relpath(real, b)
-    if not os.path.isabs(rel) or rel != path:
-        # one of ours: build/capture/x.o, build/libcommon.a(x.o)
+    rel = ours(path, build_dirs)
+    if rel is not None:
         base = os.path.basename(rel)
-        if base.startswith("lib") and base.endswith(".a"):
+        if base in OURS:
             return "afterimage (%s/)" % base[3:-2], member or base
         parts = rel.split("/")
-        sub = parts[-2] if len(parts) >= 2 else "."
-        return "afterimage (%s/)" % sub, base
+        return "afterimage (%s/)" % parts[-2], base
+    real = os.path.realpath(path) if os.path.isabs(path) else os.path.abspath(path)
     return real, member or os.path.basename(real)
 
 
