@@ -17,7 +17,7 @@ enum {
 
 struct az_opts {
 	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output;
-	bool json, quiet, progress, changed, stats, all;
+	bool json, quiet, progress, changed, stats;
 };
 
 struct az_command {

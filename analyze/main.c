@@ -185,17 +185,11 @@ int main(int argc, char **argv)
 	}
 	struct az_opts o = {.cmd = c->name};
 	static const struct option lo[] = {
-	    {"pub", required_argument, NULL, 'p'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"image", required_argument, NULL, 'i'},
-	    {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"changed", no_argument, NULL, 'c'},
-	    {"stats", no_argument, NULL, 's'},
-	    {"all", no_argument, NULL, 'a'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"pub", required_argument, NULL, 'p'},    {"json", no_argument, NULL, 'j'},
+	    {"image", required_argument, NULL, 'i'},  {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
+	    {"changed", no_argument, NULL, 'c'},      {"stats", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 2;
@@ -225,9 +219,6 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			o.stats = true;
-			break;
-		case 'a':
-			o.all = true;
 			break;
 		case 'h':
 			command_usage(c, stdout);

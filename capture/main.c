@@ -480,7 +480,8 @@ static const struct command commands[] = {
     {"snapshot", cmd_snapshot,
      "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
      "[--host-root DIR] [--fd-cap BYTES] [--file-cap BYTES] [--upper-budget BYTES]\n"
-     "[--output-budget BYTES] [--max-procs N] [--trigger WORD] [--allow-loose-secret-mode]",
+     "[--output-budget BYTES] [--max-procs N] [--trigger WORD] [--sockets-source netlink|proc]\n"
+     "[--allow-loose-secret-mode]",
      "capture the container PID belongs to into OUTDIR/NAME.tar",
      "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
      "signed, complete=false), 1 when no bundle was written, 2 for a usage error, 4 when\n"
@@ -501,7 +502,7 @@ static const struct command commands[] = {
      "[--max-conns-per-peer N] [--max-socket-conns N] [--host-root DIR] [--cgroup-root DIR]\n"
      "[--upload URL [--upload-sig URL] [--ca-file FILE] [--upload-retries N]\n"
      "[--delete-after-upload]] [--file-cap BYTES] [--upper-budget BYTES] [--output-budget BYTES]\n"
-     "[--allow-loose-secret-mode]",
+     "[--allow-loose-secret-mode] [--debug-freeze-hold-ms MS]",
      "the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
      "--socket " AI_DEFAULT_SOCKET,

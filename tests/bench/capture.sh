@@ -6,8 +6,9 @@
 # (the capture fsyncs its bundle and its directory; `sync FILE...` fsyncs each). Before every run,
 # not timed, each deletes its previous output the same way: rm -f, then sync of its directory.
 # Prints the ratio (goal: <= 0.90x the pipeline), peak RSS (goal <= 32 MiB) and the stripped static
-# binary size (goal <= 4 MB). With AI_BENCH_BASE_BUILD=OTHER_BUILD also this build against that one
-# in pairs (new/old). Not a test: numbers are printed, never asserted.
+# binary size (goal <= 4 MB) with what each library costs in it (scripts/size-breakdown). With
+# AI_BENCH_BASE_BUILD=OTHER_BUILD also this build against that one in pairs (new/old). Not a test:
+# numbers are printed, never asserted.
 # Env: AI_BENCH_PAIRS (default 7), AI_BENCH_FILES (10000), AI_BENCH_FILE_KIB (105).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -63,6 +64,8 @@ bench_goal "capture: peak RSS (max of runs)" "${BENCH_MAX_A[rss]}" "<=" 32 " MiB
 strip -o "$TMP/stripped" "$CAPTURE"
 size=$(stat -c %s "$TMP/stripped")
 bench_goal "capture: stripped static binary" "$(echo "$size / 1000000" | bc -l)" "<=" 4.00 " MB"
+# what each library costs in it, from the link map (docs/release.md)
+[[ ! -f $CAPTURE.map ]] || python3 "$ROOT/scripts/size-breakdown" "$CAPTURE" "$CAPTURE.map" | sed 's/^/  /'
 
 if [[ -n $BASE ]]; then
 	clear_snap "$TMP/new"
