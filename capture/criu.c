@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -37,14 +39,30 @@
 #define CRIU_MAX_IMAGES	     100000
 #define CRIU_DEFAULT_PATH    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-/* One run of the criu binary. */
+/* What one run of criu is asked. The runner (serve --criu, hardened) is sent exactly this and
+ * builds the argv itself: whoever controls the capture process cannot make it exec anything else. */
+enum criu_op { CRIU_OP_VERSION, CRIU_OP_CHECK, CRIU_OP_DUMP, CRIU_NOPS };
+struct criu_req {
+	uint32_t op;
+	int32_t pid;	      /* CRIU_OP_DUMP: the tree's root */
+	uint32_t shell_job;   /* CRIU_OP_DUMP: --shell-job */
+	uint64_t ghost_limit; /* CRIU_OP_DUMP: --ghost-limit */
+};
+struct criu_reply {
+	int32_t status; /* wait status; meaningful when !timed_out && !spawn_failed */
+	uint8_t timed_out, spawn_failed;
+	int32_t spawn_errno;
+};
+
+/* One run of the criu binary: how it ended and what it printed. */
 struct criu_run {
-	int status; /* wait status; meaningful when !timed_out && !spawn_failed */
-	bool timed_out, spawn_failed;
-	int spawn_errno;
+	struct criu_reply rep;
 	char out[CRIU_OUT_MAX + 1]; /* its stdout and stderr, NUL-terminated, cut at CRIU_OUT_MAX */
 	size_t out_len;
 };
+
+/* The runner's end of the socket pair, -1 when criu is run directly (criu_runner_start). */
+static int runner_fd = -1;
 
 /* What the manifest's "criu" object says. */
 struct criu_state {
@@ -105,7 +123,7 @@ child(const char *path, char *const argv[], char *const envp[], int devnull, int
 }
 
 /* Wait for the child at most timeout_ms, then SIGKILL it (only a hung criu: docs/memory.md). */
-static void reap(pid_t pid, unsigned timeout_ms, struct criu_run *r)
+static void reap(pid_t pid, unsigned timeout_ms, struct criu_reply *rep)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pfd >= 0) {
@@ -116,61 +134,226 @@ static void reap(pid_t pid, unsigned timeout_ms, struct criu_run *r)
 		while (n < 0 && errno == EINTR);
 		if (n == 0) {
 			syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
-			r->timed_out = true;
+			rep->timed_out = true;
 		}
 		close(pfd);
 	}
-	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	rep->status = status;
 }
 
-/* Run criu with argv (argv[0] is its path), stdin /dev/null, stdout and stderr into a file of
- * workfd named outname, kept in r->out. */
-static void spawn(const char *const *argv, int workfd, const char *outname, unsigned timeout_ms,
-		  struct criu_run *r)
+/* A path criu can open for one of our directory fds, whatever the output directory is called. */
+static void fd_path(char *out, size_t len, int fd)
 {
-	memset(r, 0, sizeof(*r));
-	char pathenv[4200];
+	snprintf(out, len, "/proc/%d/fd/%d", (int)getpid(), fd);
+}
+
+/* The argv of one request, as runc's and Podman's checkpoints ask a dump of a container, less
+ * what would change the target: no --link-remap (it links deleted files back into the
+ * container's filesystem; ghost files are copied instead, up to the deleted-open file cap), no
+ * network lock (firewall rules written into the target's network namespace). */
+static void build_argv(const char *criu, const struct criu_req *q, const char *images, const char *work,
+		       char bufs[2][32], const char *argv[40])
+{
+	size_t n = 0;
+	argv[n++] = criu;
+	if (q->op == CRIU_OP_VERSION) {
+		argv[n++] = "--version";
+	} else if (q->op == CRIU_OP_CHECK) {
+		argv[n++] = "check";
+	} else {
+		snprintf(bufs[0], 32, "%d", (int)q->pid);
+		snprintf(bufs[1], 32, "%llu", (unsigned long long)q->ghost_limit);
+		static const char *const fixed[] = {"-v4",
+						    "--leave-running",
+						    "--tcp-established",
+						    "--network-lock",
+						    "skip",
+						    "--file-locks",
+						    "--ext-mount-map",
+						    "auto",
+						    "--enable-external-sharing",
+						    "--enable-external-masters",
+						    "--manage-cgroups=props",
+						    "--timeout",
+						    "10"};
+		const char *const head[] = {"dump",	"--tree",	 bufs[0], "--images-dir",
+					    images,	"--work-dir",	 work,	  "--log-file",
+					    "dump.log", "--ghost-limit", bufs[1]};
+		for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+			argv[n++] = head[i];
+		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+			argv[n++] = fixed[i];
+		if (q->shell_job)
+			argv[n++] = "--shell-job";
+	}
+	argv[n] = NULL;
+}
+
+/* Run criu for q here: stdin /dev/null, stdout and stderr into out_fd. Used by the capture
+ * itself, and by the runner for a hardened serve. */
+static void exec_local(const struct criu_req *q, int images_fd, int work_fd, int out_fd,
+		       struct criu_reply *rep)
+{
+	static char criu[4096], pathenv[4200], images[64], work[64], bufs[2][32];
+	static const char *argv[40];
+	memset(rep, 0, sizeof(*rep));
+	if (!find_criu(criu, sizeof(criu))) {
+		rep->spawn_failed = 1;
+		rep->spawn_errno = ENOENT;
+		return;
+	}
 	const char *path = getenv("PATH");
 	snprintf(pathenv, sizeof(pathenv), "PATH=%s", path && *path ? path : CRIU_DEFAULT_PATH);
 	char *const envp[] = {pathenv, "LANG=C", NULL}; /* nothing else of ours: no secret leaks */
+	fd_path(images, sizeof(images), images_fd);
+	fd_path(work, sizeof(work), work_fd);
+	build_argv(criu, q, images, work, bufs, argv);
 	cleanup_close int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	cleanup_close int outfd = openat(workfd, outname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (devnull < 0 || outfd < 0) {
-		r->spawn_failed = true;
-		r->spawn_errno = errno;
-		return;
-	}
-	pid_t pid = fork();
+	pid_t pid = devnull >= 0 ? fork() : -1;
 	if (pid == 0)
-		child(argv[0], (char *const *)argv, envp, devnull, outfd);
+		child(criu, (char *const *)argv, envp, devnull, out_fd);
 	if (pid < 0) {
-		r->spawn_failed = true;
-		r->spawn_errno = errno;
+		rep->spawn_failed = 1;
+		rep->spawn_errno = errno;
 		return;
 	}
-	reap(pid, timeout_ms, r);
+	reap(pid, q->op == CRIU_OP_DUMP ? CRIU_DUMP_TIMEOUT_MS : CRIU_PROBE_TIMEOUT_MS, rep);
+}
+
+/* The request to the runner and its reply: q with the three descriptors, then a criu_reply. */
+static int ask_runner(const struct criu_req *q, int images_fd, int work_fd, int out_fd,
+		      struct criu_reply *rep)
+{
+	int fds[3] = {images_fd, work_fd, out_fd};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(fds))];
+	} c;
+	memset(&c, 0, sizeof(c));
+	struct iovec iov = {.iov_base = (void *)q, .iov_len = sizeof(*q)};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	if (sendmsg(runner_fd, &m, MSG_NOSIGNAL) != (ssize_t)sizeof(*q))
+		return -1;
+	ssize_t n;
+	do
+		n = recv(runner_fd, rep, sizeof(*rep), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*rep))
+		return -1;
+	return 0;
+}
+
+/* Run criu for q (through the runner when there is one), its output in a file of work_fd named
+ * outname, kept in r->out. */
+static void run(const struct criu_req *q, int images_fd, int work_fd, const char *outname, struct criu_run *r)
+{
+	memset(r, 0, sizeof(*r));
+	cleanup_close int outfd = openat(work_fd, outname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (outfd < 0) {
+		r->rep.spawn_failed = 1;
+		r->rep.spawn_errno = errno;
+		return;
+	}
+	if (runner_fd >= 0) {
+		if (ask_runner(q, images_fd, work_fd, outfd, &r->rep) < 0) {
+			memset(&r->rep, 0, sizeof(r->rep));
+			r->rep.spawn_failed = 1;
+			r->rep.spawn_errno = errno ? errno : EPIPE;
+		}
+	} else {
+		exec_local(q, images_fd, work_fd, outfd, &r->rep);
+	}
 	ssize_t n = pread(outfd, r->out, CRIU_OUT_MAX, 0);
 	r->out_len = n > 0 ? (size_t)n : 0;
 	r->out[r->out_len] = '\0';
 }
 
+/* The runner: one request at a time from the capture process, until it closes its end. It never
+ * has a seccomp filter: the kernel refuses PTRACE_O_SUSPEND_SECCOMP, which CRIU needs on a
+ * target with a filter, to a tracer that has one (docs/sidecar.md). */
+static void __attribute__((noreturn)) runner_main(int sk)
+{
+	for (;;) {
+		struct criu_req q;
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(3 * sizeof(int))];
+		} c;
+		struct iovec iov = {.iov_base = &q, .iov_len = sizeof(q)};
+		struct msghdr m = {
+		    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+		ssize_t n = recvmsg(sk, &m, MSG_CMSG_CLOEXEC);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			_exit(0);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+		int fds[3] = {-1, -1, -1};
+		bool good = n == (ssize_t)sizeof(q) && cm && cm->cmsg_level == SOL_SOCKET &&
+			    cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(fds));
+		if (cm && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(0))
+			memcpy(fds, CMSG_DATA(cm),
+			       cm->cmsg_len - CMSG_LEN(0) < sizeof(fds) ? cm->cmsg_len - CMSG_LEN(0)
+									: sizeof(fds));
+		struct criu_reply rep = {.spawn_failed = 1, .spawn_errno = EINVAL};
+		if (good && q.op < CRIU_NOPS && (q.op != CRIU_OP_DUMP || q.pid > 0))
+			exec_local(&q, fds[0], fds[1], fds[2], &rep);
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		if (n > 0)
+			send(sk, &rep, sizeof(rep), MSG_NOSIGNAL);
+	}
+}
+
+int ai_criu_runner_start(ai_err_t *err)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return ai_err_set(err, errno, "socketpair for the CRIU runner");
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return ai_err_set(err, errno, "fork the CRIU runner");
+	}
+	if (pid == 0) {
+		/* nothing of the server's (listeners, the key's pages stay but no descriptor) */
+		if (dup2(sv[1], 3) < 0)
+			_exit(1);
+		syscall(SYS_close_range, 4u, ~0u, 0u);
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		runner_main(3);
+	}
+	close(sv[1]);
+	runner_fd = sv[0];
+	return 0;
+}
+
 static bool run_ok(const struct criu_run *r)
 {
-	return !r->spawn_failed && !r->timed_out && WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
+	return !r->rep.spawn_failed && !r->rep.timed_out && WIFEXITED(r->rep.status) &&
+	       WEXITSTATUS(r->rep.status) == 0;
 }
 
 /* "exited 1", "killed by signal 9", "timed out", "could not be started: ...". */
 static void run_why(const struct criu_run *r, char *out, size_t len)
 {
-	if (r->spawn_failed)
-		snprintf(out, len, "could not be started: %s", strerror(r->spawn_errno));
-	else if (r->timed_out)
+	if (r->rep.spawn_failed)
+		snprintf(out, len, "could not be started: %s", strerror(r->rep.spawn_errno));
+	else if (r->rep.timed_out)
 		snprintf(out, len, "timed out (killed)");
-	else if (WIFEXITED(r->status))
-		snprintf(out, len, "exited %d", WEXITSTATUS(r->status));
+	else if (WIFEXITED(r->rep.status))
+		snprintf(out, len, "exited %d", WEXITSTATUS(r->rep.status));
 	else
-		snprintf(out, len, "killed by signal %d", WTERMSIG(r->status));
+		snprintf(out, len, "killed by signal %d", WTERMSIG(r->rep.status));
 }
 
 /* The last non-empty line of criu's output: the error it ended on. */
@@ -326,18 +509,11 @@ static void dirs_remove(struct ai_capture *cap, struct criu_dirs *d)
 	d->name[0] = '\0';
 }
 
-/* A path CRIU can open for one of our directory fds, whatever the output directory is called. */
-static void fd_path(char *out, size_t len, int fd)
-{
-	snprintf(out, len, "/proc/%d/fd/%d", (int)getpid(), fd);
-}
-
 /* Probe: the version (>= 4.1), then `criu check`. 0 when usable; else st says why. */
 static int probe(struct ai_capture *cap, struct criu_state *st, int workfd)
 {
 	static struct criu_run r; /* CRIU_OUT_MAX is too big for a thread's stack; one capture at a time */
-	const char *vargv[] = {st->path, "--version", NULL};
-	spawn(vargv, workfd, "version.out", CRIU_PROBE_TIMEOUT_MS, &r);
+	run(&(struct criu_req){.op = CRIU_OP_VERSION}, workfd, workfd, "version.out", &r);
 	unsigned major = 0, minor = 0;
 	char why[128];
 	if (!run_ok(&r) || !parse_version(r.out, st->version, sizeof(st->version), &major, &minor)) {
@@ -353,8 +529,7 @@ static int probe(struct ai_capture *cap, struct criu_state *st, int workfd)
 			 st->path);
 		return -1;
 	}
-	const char *cargv[] = {st->path, "check", NULL};
-	spawn(cargv, workfd, "check.out", CRIU_PROBE_TIMEOUT_MS, &r);
+	run(&(struct criu_req){.op = CRIU_OP_CHECK}, workfd, workfd, "check.out", &r);
 	if (!run_ok(&r)) {
 		char line[256];
 		run_why(&r, why, sizeof(why));
@@ -366,47 +541,6 @@ static int probe(struct ai_capture *cap, struct criu_state *st, int workfd)
 		return -1;
 	}
 	return 0;
-}
-
-/* The dump's argv, as runc's and Podman's checkpoints ask it of a container, less what would
- * change the target: no --link-remap (it links deleted files back into the container's
- * filesystem), no network lock (firewall rules written into the target's network namespace). */
-static void dump_argv(const struct ai_capture *cap, struct criu_state *st, const struct criu_dirs *d,
-		      char bufs[4][64], const char *argv[32])
-{
-	size_t n = 0;
-	snprintf(bufs[0], 64, "%d", (int)st->root);
-	fd_path(bufs[1], 64, d->images);
-	fd_path(bufs[2], 64, d->work);
-	snprintf(bufs[3], 64, "%llu", (unsigned long long)cap->fd_cap);
-	argv[n++] = st->path;
-	argv[n++] = "dump";
-	argv[n++] = "--tree";
-	argv[n++] = bufs[0];
-	argv[n++] = "--images-dir";
-	argv[n++] = bufs[1];
-	argv[n++] = "--work-dir";
-	argv[n++] = bufs[2];
-	argv[n++] = "--log-file";
-	argv[n++] = "dump.log";
-	argv[n++] = "-v4";
-	argv[n++] = "--leave-running";
-	argv[n++] = "--tcp-established";
-	argv[n++] = "--network-lock";
-	argv[n++] = "skip";
-	argv[n++] = "--ghost-limit";
-	argv[n++] = bufs[3];
-	argv[n++] = "--file-locks";
-	argv[n++] = "--ext-mount-map";
-	argv[n++] = "auto";
-	argv[n++] = "--enable-external-sharing";
-	argv[n++] = "--enable-external-masters";
-	argv[n++] = "--manage-cgroups=props";
-	argv[n++] = "--timeout";
-	argv[n++] = "10";
-	if (st->shell_job)
-		argv[n++] = "--shell-job";
-	argv[n] = NULL;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -497,16 +631,21 @@ static size_t store_dir(struct ai_capture *cap, int dirfd, const char *prefix, u
 static void dump(struct ai_capture *cap, struct criu_state *st, const struct criu_dirs *d)
 {
 	static struct criu_run r;
-	static char bufs[4][64];
-	static const char *argv[32];
+	static char bufs[2][32];
+	static const char *argv[40];
 	st->shell_job = has_tty(&cap->containers[0].target, st->root);
-	dump_argv(cap, st, d, bufs, argv);
+	struct criu_req q = {
+	    .op = CRIU_OP_DUMP, .pid = st->root, .shell_job = st->shell_job, .ghost_limit = cap->fd_cap};
+	/* recorded with its directories named by the members they become */
+	build_argv(st->path, &q, "checkpoint", "criu", bufs, argv);
 	st->argv = argv;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	spawn(argv, d->work, "dump.out", CRIU_DUMP_TIMEOUT_MS, &r);
+	run(&q, d->images, d->work, "dump.out", &r);
 	st->ms = ms_since(t0);
-	st->exit_code = !r.spawn_failed && !r.timed_out && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;
+	st->exit_code = !r.rep.spawn_failed && !r.rep.timed_out && WIFEXITED(r.rep.status)
+			    ? WEXITSTATUS(r.rep.status)
+			    : -1;
 	uint64_t log_bytes = 0;
 	store_dir(cap, d->work, "criu", &log_bytes); /* dump.log, dump.out: kept whatever happened */
 	if (!run_ok(&r)) {
