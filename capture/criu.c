@@ -115,6 +115,9 @@ child(const char *path, char *const argv[], char *const envp[], int devnull, int
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigaction(SIGPIPE, &dfl, NULL);
+	/* a session of its own: a Ctrl-C meant for the capture must not interrupt a dump halfway
+	 * (the capture abandons the bundle after criu has left the tree running) */
+	setsid();
 	if (dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(outfd, 2) < 0)
 		_exit(126);
 	syscall(SYS_close_range, 3u, ~0u, 0u);
@@ -325,7 +328,8 @@ int ai_criu_runner_start(ai_err_t *err)
 		return ai_err_set(err, errno, "fork the CRIU runner");
 	}
 	if (pid == 0) {
-		/* nothing of the server's (listeners, the key's pages stay but no descriptor) */
+		/* nothing of the server's: no descriptor but the socket (and no secret: serve forks it
+		 * before reading the token and the key) */
 		if (dup2(sv[1], 3) < 0)
 			_exit(1);
 		syscall(SYS_close_range, 4u, ~0u, 0u);

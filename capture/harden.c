@@ -12,8 +12,8 @@
  *                        into the target's network namespace for sock_diag
  *
  * serve --criu changes nothing here: CRIU cannot run under a seccomp filter (the kernel refuses
- * PTRACE_O_SUSPEND_SECCOMP to a filtered tracer), so criu.c's runner is forked before this runs
- * and serve itself still never execs. */
+ * PTRACE_O_SUSPEND_SECCOMP to a filtered tracer), so criu.c's runner is forked before serve reads
+ * its secrets, long before this runs, and serve itself still never execs. */
 #include "capture/sidecar.h"
 #include "common/cleanup.h"
 #include <errno.h>

@@ -419,6 +419,9 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		    cmd, "--criu runs after the thaw (CRIU freezes the tree itself): not with --freeze-all");
 
 	ai_err_t err = {0};
+	/* Forked first, before the token and the key are read: the runner never holds a secret. */
+	if (o.criu && o.harden && ai_criu_runner_start(&err) < 0)
+		return fail(&err, EXIT_NOBUNDLE);
 	if (token_file) {
 		o.token = read_token(token_file, co.allow_loose_mode, &o.token_len, &err);
 		if (!o.token)

@@ -284,8 +284,6 @@ static int server_init(struct server *s, ai_err_t *err)
 		ai_srv_log(s, "waiting", ai_srv_fill_msg, derr.msg);
 		ai_srv_schedule_rediscover(s);
 	}
-	if (o->criu && o->harden && ai_criu_runner_start(err) < 0)
-		return -1;
 	if (o->harden && ai_harden(err) < 0)
 		return -1;
 	ai_srv_log(s, "listening", fill_listening, s);
