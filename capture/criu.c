@@ -372,6 +372,30 @@ static void last_line(const struct criu_run *r, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)(end - start), r->out + start);
 }
 
+/* The first "Error (" line of CRIU's log, but for the RLIMIT_NOFILE one CRIU logs and goes on
+ * from: what made the dump fail. Read from the log's last 64 KiB only (-v4 logs are long). */
+static void log_error(int workfd, char *out, size_t len)
+{
+	static char buf[CRIU_OUT_MAX + 1];
+	cleanup_close int fd = openat(workfd, "dump.log", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return;
+	off_t off = st.st_size > (off_t)CRIU_OUT_MAX ? st.st_size - (off_t)CRIU_OUT_MAX : 0;
+	ssize_t n = pread(fd, buf, CRIU_OUT_MAX, off);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	const char *best = NULL;
+	for (const char *p = buf; !best && (p = strstr(p, "Error (")); p++) {
+		size_t l = strcspn(p, "\n");
+		if (!memmem(p, l, "RLIMIT_NOFILE", 13))
+			best = p;
+	}
+	if (best)
+		snprintf(out, len, "%.*s", (int)strcspn(best, "\n"), best);
+}
+
 /* "Version: 4.2" (also "4.1.1", "4.2-dirty"): major and minor. */
 static bool parse_version(const char *out, char *ver, size_t len, unsigned *major, unsigned *minor)
 {
@@ -387,11 +411,12 @@ static bool parse_version(const char *out, char *ver, size_t len, unsigned *majo
 }
 
 /* The root of the tree to dump: the process that is pid 1 of the target's pid namespace (the
- * container's init, as this pid namespace sees it), else the first one whose parent is not in
- * the container (a pod's shared pid namespace). */
-static pid_t tree_root(const struct ai_target *t)
+ * container's init, as this pid namespace sees it; *ns_init), else the first one whose parent is
+ * not in the container (a pod's shared pid namespace). */
+static pid_t tree_root(const struct ai_target *t, bool *ns_init)
 {
 	pid_t orphan = 0;
+	*ns_init = false;
 	for (size_t i = 0; i < t->nprocs; i++) {
 		char buf[4096];
 		cleanup_close int fd = openat(t->procs[i].procfd, "status", O_RDONLY | O_CLOEXEC);
@@ -403,8 +428,10 @@ static pid_t tree_root(const struct ai_target *t)
 		if (ai_pp_field(buf, (size_t)n, "NSpid", &sl))
 			while (ai_pp_next_u64(&sl, &v))
 				last = v;
-		if (last == 1)
+		if (last == 1) {
+			*ns_init = true;
 			return t->procs[i].pid;
+		}
 		if (!orphan && ai_pp_field(buf, (size_t)n, "PPid", &sl) && ai_pp_next_u64(&sl, &ppid)) {
 			bool inside = false;
 			for (size_t k = 0; k < t->nprocs && !inside; k++)
@@ -414,6 +441,39 @@ static pid_t tree_root(const struct ai_target *t)
 		}
 	}
 	return orphan;
+}
+
+/* True when root's pid namespace is the capture's own. */
+static bool pidns_ours(const struct ai_target *t, pid_t root)
+{
+	uint64_t mine = 0, theirs = 1;
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pid == root && ai_ns_inode(t->procs[i].procfd, "ns/pid", &theirs) < 0)
+			return false;
+	return ai_ns_inode(AT_FDCWD, "/proc/self/ns/pid", &mine) == 0 && mine == theirs;
+}
+
+/* Where to start: the root, or st says why there is none CRIU can dump. */
+static bool choose_root(const struct ai_target *t, struct criu_state *st)
+{
+	bool ns_init;
+	st->root = tree_root(t, &ns_init);
+	if (!st->root) {
+		st->status = "dump-failed";
+		snprintf(st->reason, sizeof(st->reason), "no root of the target's process tree found");
+		return false;
+	}
+	if (!ns_init && !pidns_ours(t, st->root)) {
+		st->status = "unsupported";
+		snprintf(
+		    st->reason, sizeof(st->reason),
+		    "pid %d heads the container but is not the init of its pid namespace, which is not "
+		    "the capture's: CRIU dumps such a namespace only whole, from its init (a pod's shared "
+		    "pid namespace: capture from inside the pod)",
+		    (int)st->root);
+		return false;
+	}
+	return true;
 }
 
 /* A terminal on the root's stdio: CRIU then needs --shell-job (the tty is outside the tree). */
@@ -656,6 +716,7 @@ static void dump(struct ai_capture *cap, struct criu_state *st, const struct cri
 		char why[128], line[256] = "";
 		run_why(&r, why, sizeof(why));
 		last_line(&r, line, sizeof(line));
+		log_error(d->work, line, sizeof(line)); /* its log says more than its output, when any */
 		st->status = "dump-failed";
 		snprintf(st->reason, sizeof(st->reason), "criu dump %s: %s (its output: criu/ members)", why,
 			 line);
@@ -715,14 +776,8 @@ static void checkpoint(struct ai_capture *cap, struct criu_state *st)
 		return;
 	}
 	if (probe(cap, st, d.work) == 0) {
-		st->root = tree_root(&cap->containers[0].target);
-		if (!st->root) {
-			st->status = "dump-failed";
-			snprintf(st->reason, sizeof(st->reason),
-				 "no root of the target's process tree found");
-		} else {
+		if (choose_root(&cap->containers[0].target, st))
 			dump(cap, st, &d);
-		}
 	}
 	dirs_remove(cap, &d);
 }

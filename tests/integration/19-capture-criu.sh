@@ -150,6 +150,30 @@ else
 		"$("$CRIT" show "$X/checkpoint/core-1.img" 2>&1 | jq -r '.entries[0].tc.comm' 2>&1)"
 fi
 
+# ---- a real dump that fails: a deleted-open file over the ghost limit (--fd-cap 1), no --link-remap
+"$CAPTURE" snapshot --pid "$P" --key "$T_TMP/key.key" -o "$OUT" --name g1 --criu --fd-cap 1 >/dev/null 2>&1
+t_eq "g1: a dump over the ghost limit: exit 3 (partial)" 3 "$?"
+bundle g1
+t_eq "g1: manifest criu.status" dump-failed "$(j .criu.status "$T_TMP/g1/manifest.json")"
+t_match "g1: the reason is CRIU's error from its log" "Can't dump ghost file" "$(j .criu.reason "$T_TMP/g1/manifest.json")"
+t_match "g1: its dump log is a member" 'Dumping FAILED' "$(cat "$T_TMP/g1/criu/dump.log" 2>&1)"
+t_empty "g1: no checkpoint/ member of a failed dump" "$(tar -tf "$OUT/g1.tar" 2>/dev/null | grep '^checkpoint/')"
+t_eq "g1: the container still runs" running "$(podman inspect -f '{{.State.Status}}' "$T_TARGET_NAME")"
+
+# ---- a pod's shared pid namespace, seen from the host: CRIU dumps it only whole, from its init
+POD=ai-criu-pod-$$
+t_cleanup "podman pod rm -f -t 0 $POD"
+podman pod create --name "$POD" --share pid >/dev/null 2>&1
+if PP=$(bash "$FIXTURES/start-target" "$POD-c" --pod "$POD" 2>/dev/null); then
+	t_ok "pod: snapshot --criu exits 0" "$CAPTURE" snapshot --pid "$PP" --key "$T_TMP/key.key" -o "$OUT" --name p1 --criu
+	bundle p1
+	t_eq "p1: manifest criu.status" unsupported "$(j .criu.status "$T_TMP/p1/manifest.json")"
+	t_match "p1: the reason names the pid namespace" 'not the init of its pid namespace' \
+		"$(j .criu.reason "$T_TMP/p1/manifest.json")"
+else
+	t_ok "pod: start a container in a pod sharing its pid namespace" false
+fi
+
 # ---- serve --criu, hardened: criu runs in the runner forked before the seccomp allowlist
 SOUT=$T_TMP/serve
 mkdir -p "$SOUT"
