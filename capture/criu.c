@@ -12,6 +12,7 @@
  * deleted-open file cap); each image is then stored as a member, hashed as it is written, and the
  * directory is removed. */
 #include "capture/capture.h"
+#include "capture/mountinfo.h"
 #include "capture/procparse.h"
 #include "common/cleanup.h"
 #include <errno.h>
@@ -153,42 +154,140 @@ static void fd_path(char *out, size_t len, int fd)
 	snprintf(out, len, "/proc/%d/fd/%d", (int)getpid(), fd);
 }
 
+#define CRIU_MAX_EXT	   256	      /* external mounts named on the command line */
+#define CRIU_MOUNTINFO_MAX (1u << 20) /* bytes read of a mountinfo */
+
+/* One argv and the storage its strings point into. */
+struct criu_argv {
+	char pid[32], ghost[32];
+	char ext[CRIU_MAX_EXT][2 * 256 + 2]; /* "MOUNTPOINT:MOUNTPOINT" */
+	const char *argv[64 + 2 * CRIU_MAX_EXT];
+};
+
+/* Read a mountinfo into a static buffer (one user at a time); its length, 0 when unreadable. */
+static size_t read_mountinfo(const char *path, char *buf)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t n;
+	while (fd >= 0 && len < CRIU_MOUNTINFO_MAX && (n = read(fd, buf + len, CRIU_MOUNTINFO_MAX - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	return len;
+}
+
+/* Calls fn for each parsed line of a mountinfo held in buf (parsed in place). */
+static void each_mount(char *buf, size_t len, void (*fn)(void *ctx, const struct ai_mountinfo *m), void *ctx)
+{
+	for (char *p = buf, *end = buf + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct ai_mountinfo m;
+		ai_err_t err;
+		if (ai_mountinfo_parse_line(p, l, &m, &err) == 0)
+			fn(ctx, &m);
+		p += l + 1;
+	}
+}
+
+struct devs {
+	uint64_t dev[4096];
+	size_t n;
+};
+
+static void add_dev(void *ctx, const struct ai_mountinfo *m)
+{
+	struct devs *d = ctx;
+	if (d->n < sizeof(d->dev) / sizeof(d->dev[0]))
+		d->dev[d->n++] = (uint64_t)m->major << 32 | m->minor;
+}
+
+struct ext_walk {
+	const struct devs *host;
+	struct criu_argv *a;
+	size_t n;
+};
+
+/* A container mount of a filesystem the capture's own mount namespace also has mounted: a bind
+ * from the host (/etc/hosts, /dev/shm, a volume, a cgroup v1 hierarchy). The root is the
+ * container's own even when the host mounted it (the overlay). Mount points CRIU's KEY:VAL
+ * syntax cannot carry are left to --ext-mount-map auto. */
+static void add_ext(void *ctx, const struct ai_mountinfo *m)
+{
+	struct ext_walk *w = ctx;
+	uint64_t dev = (uint64_t)m->major << 32 | m->minor;
+	bool host = false;
+	for (size_t i = 0; i < w->host->n && !host; i++)
+		host = w->host->dev[i] == dev;
+	const char *mp = m->mount_point.s;
+	size_t l = m->mount_point.len;
+	if (!host || w->n >= CRIU_MAX_EXT || l < 2 || l > 256 || strlen(mp) != l || strpbrk(mp, ":,"))
+		return;
+	for (size_t i = 0; i < l; i++)
+		if ((unsigned char)mp[i] < 0x21 || mp[i] == 0x7f)
+			return;
+	snprintf(w->a->ext[w->n++], sizeof(w->a->ext[0]), "%s:%s", mp, mp);
+}
+
+/* The container's external mounts, keyed by their mount point as runc's checkpoint keys them
+ * (so runc's and Podman's restore map them again); how many are in a->ext. */
+static size_t ext_mounts(pid_t pid, struct criu_argv *a)
+{
+	static char buf[CRIU_MOUNTINFO_MAX + 1];
+	static struct devs host;
+	host.n = 0;
+	size_t len = read_mountinfo("/proc/self/mountinfo", buf);
+	each_mount(buf, len, add_dev, &host);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)pid);
+	len = read_mountinfo(path, buf);
+	struct ext_walk w = {.host = &host, .a = a};
+	each_mount(buf, len, add_ext, &w);
+	return w.n;
+}
+
 /* The argv of one request, as runc's and Podman's checkpoints ask a dump of a container, less
  * what would change the target: no --link-remap (it links deleted files back into the
  * container's filesystem; ghost files are copied instead, up to the deleted-open file cap), no
  * network lock (firewall rules written into the target's network namespace). */
 static void build_argv(const char *criu, const struct criu_req *q, const char *images, const char *work,
-		       char bufs[2][32], const char *argv[40])
+		       struct criu_argv *a)
 {
 	size_t n = 0;
+	const char **argv = a->argv;
 	argv[n++] = criu;
 	if (q->op == CRIU_OP_VERSION) {
 		argv[n++] = "--version";
 	} else if (q->op == CRIU_OP_CHECK) {
 		argv[n++] = "check";
 	} else {
-		snprintf(bufs[0], 32, "%d", (int)q->pid);
-		snprintf(bufs[1], 32, "%llu", (unsigned long long)q->ghost_limit);
+		snprintf(a->pid, sizeof(a->pid), "%d", (int)q->pid);
+		snprintf(a->ghost, sizeof(a->ghost), "%llu", (unsigned long long)q->ghost_limit);
 		static const char *const fixed[] = {"-v4",
 						    "--leave-running",
 						    "--tcp-established",
 						    "--network-lock",
 						    "skip",
 						    "--file-locks",
-						    "--ext-mount-map",
-						    "auto",
 						    "--enable-external-sharing",
 						    "--enable-external-masters",
 						    "--manage-cgroups=props",
 						    "--timeout",
 						    "10"};
-		const char *const head[] = {"dump",	"--tree",	 bufs[0], "--images-dir",
+		const char *const head[] = {"dump",	"--tree",	 a->pid,  "--images-dir",
 					    images,	"--work-dir",	 work,	  "--log-file",
-					    "dump.log", "--ghost-limit", bufs[1]};
+					    "dump.log", "--ghost-limit", a->ghost};
 		for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
 			argv[n++] = head[i];
 		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 			argv[n++] = fixed[i];
+		size_t next = ext_mounts(q->pid, a);
+		for (size_t i = 0; i < next; i++) {
+			argv[n++] = "--ext-mount-map";
+			argv[n++] = a->ext[i];
+		}
+		argv[n++] = "--ext-mount-map"; /* whatever is left: CRIU finds it, with a key of its own */
+		argv[n++] = "auto";
 		if (q->shell_job)
 			argv[n++] = "--shell-job";
 	}
@@ -200,8 +299,8 @@ static void build_argv(const char *criu, const struct criu_req *q, const char *i
 static void exec_local(const struct criu_req *q, int images_fd, int work_fd, int out_fd,
 		       struct criu_reply *rep)
 {
-	static char criu[4096], pathenv[4200], images[64], work[64], bufs[2][32];
-	static const char *argv[40];
+	static char criu[4096], pathenv[4200], images[64], work[64];
+	static struct criu_argv a;
 	memset(rep, 0, sizeof(*rep));
 	if (!find_criu(criu, sizeof(criu))) {
 		rep->spawn_failed = 1;
@@ -213,11 +312,11 @@ static void exec_local(const struct criu_req *q, int images_fd, int work_fd, int
 	char *const envp[] = {pathenv, "LANG=C", NULL}; /* nothing else of ours: no secret leaks */
 	fd_path(images, sizeof(images), images_fd);
 	fd_path(work, sizeof(work), work_fd);
-	build_argv(criu, q, images, work, bufs, argv);
+	build_argv(criu, q, images, work, &a);
 	cleanup_close int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pid_t pid = devnull >= 0 ? fork() : -1;
 	if (pid == 0)
-		child(criu, (char *const *)argv, envp, devnull, out_fd);
+		child(criu, (char *const *)a.argv, envp, devnull, out_fd);
 	if (pid < 0) {
 		rep->spawn_failed = 1;
 		rep->spawn_errno = errno;
@@ -695,14 +794,13 @@ static size_t store_dir(struct ai_capture *cap, int dirfd, const char *prefix, u
 static void dump(struct ai_capture *cap, struct criu_state *st, const struct criu_dirs *d)
 {
 	static struct criu_run r;
-	static char bufs[2][32];
-	static const char *argv[40];
+	static struct criu_argv a;
 	st->shell_job = has_tty(&cap->containers[0].target, st->root);
 	struct criu_req q = {
 	    .op = CRIU_OP_DUMP, .pid = st->root, .shell_job = st->shell_job, .ghost_limit = cap->fd_cap};
 	/* recorded with its directories named by the members they become */
-	build_argv(st->path, &q, "checkpoint", "criu", bufs, argv);
-	st->argv = argv;
+	build_argv(st->path, &q, "checkpoint", "criu", &a);
+	st->argv = a.argv;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	run(&q, d->images, d->work, "dump.out", &r);

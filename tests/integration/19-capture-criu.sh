@@ -146,6 +146,8 @@ else
 		jq -e --argjson p "$inner" 'any(.entries[]; .pid == $p)' <<<"$tree" >/dev/null || missing+=" $inner"
 	done
 	t_empty "crit: every process of processes.json still alive is in pstree.img (by its pid in the container)" "$missing"
+	t_eq "crit: /etc/hosts is an external mount keyed by its mount point (as runc keys it)" /etc/hosts \
+		"$("$CRIT" show "$X"/checkpoint/mountpoints-*.img 2>&1 | jq -r '.entries[]|select(.mountpoint=="/etc/hosts").ext_key' 2>&1)"
 	t_eq "crit: core of pid 1 names the workload's comm" "$(cat /proc/"$P"/comm)" \
 		"$("$CRIT" show "$X/checkpoint/core-1.img" 2>&1 | jq -r '.entries[0].tc.comm' 2>&1)"
 fi
