@@ -152,11 +152,6 @@ extern const struct ai_collector ai_collector_mounts;
 extern const struct ai_collector ai_collector_upper;
 extern const struct ai_collector ai_collector_criu;
 
-/* criu.c: fork the process that runs criu for a hardened serve --criu, before any secret is
- * read and long before the seccomp allowlist is loaded (CRIU cannot work under a filter);
- * later captures ask it to. */
-int ai_criu_runner_start(ai_err_t *err);
-
 /* sockets.c: read /proc/PID/net files even when NETLINK_SOCK_DIAG works (tests cover both). */
 extern bool ai_sockets_force_proc;
 

@@ -1,6 +1,7 @@
 /* afterimage-capture: the only place that prints and exits. One table of commands, each with its
  * usage; one dispatch; every command answers --help and -h with its own usage on stdout. */
 #include "capture/capture.h"
+#include "capture/criurun.h"
 #include "capture/jsonline.h"
 #include "capture/opts.h"
 #include "capture/sidecar.h"
