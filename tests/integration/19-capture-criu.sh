@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# snapshot --criu on a real podman/runc container. The checkpoint half runs only when the criu
-# first on PATH is 4.1 or later and passes `criu check` (Debian 12's 3.17 does not on recent
-# kernels: then it is skipped with the reason, never faked; run it by hand with such a criu first
-# on PATH). Always run: without --criu, with a criu that exits 1, and with one that passes its
-# probes but fails the dump (real executables first on PATH), the bundle says why in its manifest
-# and capture log and is still sealed.
+# snapshot --criu and serve --criu on a real podman/runc container. Always run: without --criu,
+# with a criu that exits 1, and with one that passes its probes but fails the dump (real
+# executables first on PATH), the bundle says why in its manifest and capture log and is still
+# sealed. The rest runs only when the criu first on PATH is 4.1 or later and passes `criu check`
+# (Debian 12's 3.17 does not: then it is skipped with the reason, never faked; run it by hand
+# with such a criu first on PATH): the checkpoint members read back by crit, the target still
+# running; a real dump failing (a deleted-open file over the ghost limit); a pod's shared pid
+# namespace recorded as unsupported; a hardened serve dumping through its runner.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
 
