@@ -83,6 +83,9 @@ struct ai_capture {
 	const char *trigger;
 	int outdir_fd; /* where spools go (common/spool.h): the output directory, never the target */
 	const volatile sig_atomic_t *stop; /* NULL, or set when the capture is to be abandoned */
+	bool criu;			   /* --criu: checkpoint the tree with CRIU (criu.c) */
+	/* criu.c: the manifest's "criu" object (JSON text), empty when that collector did not run */
+	struct ai_buf criu_manifest;
 
 	/* The capture log (a JSON array of events, spooled) and its counters. */
 	struct ai_spool log;
@@ -147,6 +150,7 @@ extern const struct ai_collector ai_collector_fds;
 extern const struct ai_collector ai_collector_sockets;
 extern const struct ai_collector ai_collector_mounts;
 extern const struct ai_collector ai_collector_upper;
+extern const struct ai_collector ai_collector_criu;
 
 /* sockets.c: read /proc/PID/net files even when NETLINK_SOCK_DIAG works (tests cover both). */
 extern bool ai_sockets_force_proc;
@@ -211,6 +215,7 @@ struct ai_snapshot_opts {
 	 * so the upperdir, still on disk, is captured. */
 	const struct ai_overlay *overlay_hint;
 	size_t max_procs; /* processes pinned at most (the rest counted and logged); 0: the default */
+	bool criu;	  /* --criu: also a CRIU checkpoint of the tree, after the thaw (criu.c) */
 	/* NULL, or a flag a signal handler sets: the capture then stops at its next item, thaws,
 	 * abandons the bundle (no .partial is left) and ai_snapshot fails with ECANCELED. */
 	const volatile sig_atomic_t *stop;

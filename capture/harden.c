@@ -9,7 +9,11 @@
  *   CAP_FOWNER           open those files with O_NOATIME (a forensic copy must not bump atime)
  *   CAP_KILL             pidfd_send_signal(pidfd, 0) liveness checks on processes of other uids
  *   CAP_SYS_ADMIN        read trusted.overlay.* xattrs (opaque dirs, redirects) and setns()
- *                        into the target's network namespace for sock_diag */
+ *                        into the target's network namespace for sock_diag
+ *
+ * serve --criu changes nothing here: CRIU cannot run under a seccomp filter (the kernel refuses
+ * PTRACE_O_SUSPEND_SECCOMP to a filtered tracer), so criu.c's runner is forked before serve reads
+ * its secrets, long before this runs, and serve itself still never execs. */
 #include "capture/sidecar.h"
 #include "common/cleanup.h"
 #include <errno.h>

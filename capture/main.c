@@ -1,6 +1,7 @@
 /* afterimage-capture: the only place that prints and exits. One table of commands, each with its
  * usage; one dispatch; every command answers --help and -h with its own usage on stdout. */
 #include "capture/capture.h"
+#include "capture/criurun.h"
 #include "capture/jsonline.h"
 #include "capture/opts.h"
 #include "capture/sidecar.h"
@@ -220,6 +221,7 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	    LIMIT_OPTS(o.file_cap, o.upper_budget, o.output_budget),
 	    AI_OPT_S("trigger", 0, AI_OPT_STR, &o.trigger),
 	    AI_OPT_S("sockets-source", 0, AI_OPT_STR, &sockets_source),
+	    AI_OPT_FLAG("criu", AI_OPT_TRUE, &o.criu),
 	};
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
 	if (r >= 0)
@@ -374,6 +376,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	    AI_OPT_FLAG("no-freeze", AI_OPT_FALSE, &o.freeze),
 	    AI_OPT_FLAG("freeze-all", AI_OPT_TRUE, &o.freeze_all),
 	    AI_OPT_FLAG("no-harden", AI_OPT_FALSE, &o.harden),
+	    AI_OPT_FLAG("criu", AI_OPT_TRUE, &o.criu),
 	    AI_OPT_FLAG("no-exit-trigger", AI_OPT_FALSE, &o.watch_exit),
 	    AI_OPT_N("grace", 0, AI_OPT_UINT, &grace_s, 1, 3600, "--grace takes seconds (1..3600)"),
 	    AI_OPT_N("http-timeout", 0, AI_OPT_UINT, &o.http_timeout_ms, 10, 600000,
@@ -412,8 +415,14 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		return usage(cmd, "--upload-sig goes with --upload");
 	if (o.delete_after_upload && !up.url)
 		return usage(cmd, "--delete-after-upload goes with --upload");
+	if (o.criu && o.freeze_all)
+		return usage(
+		    cmd, "--criu runs after the thaw (CRIU freezes the tree itself): not with --freeze-all");
 
 	ai_err_t err = {0};
+	/* Forked first, before the token and the key are read: the runner never holds a secret. */
+	if (o.criu && o.harden && ai_criu_runner_start(&err) < 0)
+		return fail(&err, EXIT_NOBUNDLE);
 	if (token_file) {
 		o.token = read_token(token_file, co.allow_loose_mode, &o.token_len, &err);
 		if (!o.token)
@@ -481,7 +490,7 @@ static const struct command commands[] = {
      "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
      "[--host-root DIR] [--fd-cap BYTES] [--file-cap BYTES] [--upper-budget BYTES]\n"
      "[--output-budget BYTES] [--max-procs N] [--trigger WORD] [--sockets-source netlink|proc]\n"
-     "[--allow-loose-secret-mode]",
+     "[--criu] [--allow-loose-secret-mode]",
      "capture the container PID belongs to into OUTDIR/NAME.tar",
      "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
      "signed, complete=false), 1 when no bundle was written, 2 for a usage error, 4 when\n"
@@ -493,7 +502,9 @@ static const struct command commands[] = {
      "The key is never taken from the environment or the command line: pass a file or a descriptor.\n"
      "A key file must be a regular file only its owner can read (chmod 600), unless\n"
      "--allow-loose-secret-mode.\n"
-     "--fd-cap 67108864 (64 MiB) of each deleted-open file or memfd; executables: 256 MiB.\n" LIMIT_NOTES},
+     "--fd-cap 67108864 (64 MiB) of each deleted-open file or memfd; executables: 256 MiB.\n"
+     "--criu: also `criu dump --leave-running` of the tree into checkpoint/ (the criu on PATH,\n"
+     "4.1 or later, passing `criu check`); why it did not run is in the manifest's \"criu\".\n" LIMIT_NOTES},
     {"serve", cmd_serve,
      "(--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
      "[--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
@@ -502,14 +513,16 @@ static const struct command commands[] = {
      "[--max-conns-per-peer N] [--max-socket-conns N] [--host-root DIR] [--cgroup-root DIR]\n"
      "[--upload URL [--upload-sig URL] [--ca-file FILE] [--upload-retries N]\n"
      "[--delete-after-upload]] [--file-cap BYTES] [--upper-budget BYTES] [--output-budget BYTES]\n"
-     "[--allow-loose-secret-mode] [--debug-freeze-hold-ms MS]",
+     "[--criu] [--allow-loose-secret-mode] [--debug-freeze-hold-ms MS]",
      "the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
      "--socket " AI_DEFAULT_SOCKET,
      "The HTTP trigger needs --token-file; the socket's directory is created (0700) when missing.\n"
      "Logs one JSON object per line on stderr. The key is never taken from the environment or the\n"
      "command line: pass a file or a descriptor. Key and token files must be regular files only\n"
-     "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n" LIMIT_NOTES},
+     "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n"
+     "--criu: each capture also checkpoints the tree with CRIU after the thaw (as snapshot --criu);\n"
+     "hardening then allows execve and what criu needs (docs/sidecar.md).\n" LIMIT_NOTES},
     {"trigger", cmd_trigger, "[--socket PATH] [--reason TEXT | --status | --sandbox-check]",
      "ask a running serve to capture now; prints its JSON reply", NULL},
     {"version", cmd_version, NULL, "print the version", NULL},

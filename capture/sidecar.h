@@ -78,6 +78,7 @@ struct ai_serve_opts {
 	const char *host_root;
 	const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 	bool freeze, freeze_all, baseline, harden, watch_exit;
+	bool criu; /* --criu: CRIU checkpoint of each capture (criu.c); hardening allows exec of criu */
 	unsigned grace_ms;	     /* SIGTERM: the capture must end within this */
 	unsigned http_timeout_ms;    /* a client has this long to send its request head (in all) */
 	unsigned max_conns;	     /* HTTP clients at a time; max_conns / 8 only for valid tokens */

@@ -49,6 +49,7 @@ static void snap_fini(struct snap *s)
 	if (cap->host_root_fd >= 0)
 		close(cap->host_root_fd);
 	ai_spool_free(&cap->log);
+	ai_buf_free(&cap->criu_manifest);
 	ai_bundle_free(cap->bundle);
 }
 
@@ -167,6 +168,10 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 	ai_json_kuint(&j, "truncated", cap->ntruncated);
 	ai_json_kuint(&j, "skipped", cap->nskipped);
 	limits_json(&j, cap);
+	if (cap->criu_manifest.len) {
+		ai_json_key(&j, "criu");
+		ai_json_raw(&j, ai_buf_cstr(&cap->criu_manifest));
+	}
 	/* the bundle streams the members array and closes the object (ai_bundle_seal) */
 	ai_json_key(&j, "members");
 }
@@ -401,6 +406,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	cap->trigger = o->trigger ? o->trigger : "manual";
 	cap->outdir_fd = o->outdir_fd;
 	cap->stop = o->stop;
+	cap->criu = o->criu;
 	ai_spool_init(&cap->log, o->outdir_fd);
 	ai_json_init(&cap->logj, &cap->log.buf);
 	ai_buf_adds(&cap->log.buf, "{\"events\":");

@@ -116,6 +116,7 @@ static void *worker_main(void *arg)
 	    .reason = jb->reason[0] ? jb->reason : NULL,
 	    .freeze = use_freeze ? &hooks : NULL,
 	    .freeze_all = o->freeze_all,
+	    .criu = o->criu,
 	    .file_cap = o->file_cap,
 	    .upper_budget = o->upper_budget,
 	    .output_budget = o->output_budget,

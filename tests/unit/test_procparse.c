@@ -185,11 +185,11 @@ static void test_fd_helpers(void)
 /* The table is the only list of collectors; the timing array of capture-log.json follows it. */
 static void test_table(void)
 {
-	static const char *const want[] = {"mounts", "processes", "fds", "sockets", "upper"};
+	static const char *const want[] = {"mounts", "processes", "fds", "sockets", "upper", "criu"};
 	bool names = ai_ncollectors == sizeof(want) / sizeof(want[0]);
 	for (size_t i = 0; names && i < ai_ncollectors; i++)
 		names = !strcmp(ai_collectors[i]->name, want[i]);
-	T_OK(names, "collectors: mounts, processes, fds, sockets, upper, in that order");
+	T_OK(names, "collectors: mounts, processes, fds, sockets, upper, criu, in that order");
 	bool shape = true;
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
@@ -204,6 +204,8 @@ static void test_table(void)
 	T_OK(volatile_ok, "collectors: the first four read volatile state and need the target");
 	T_OK(ai_collector_upper.flags == AI_COLL_WORKS_WITHOUT_TARGET,
 	     "collectors: upper runs after the thaw, and without the target");
+	T_OK(ai_collector_criu.flags == 0,
+	     "collectors: criu runs after the thaw (CRIU freezes the tree itself)");
 }
 
 /* A capture context on one pinned process, writing a real bundle in a temporary directory. */
