@@ -35,6 +35,9 @@ struct ck_load {
 	bool have_config, have_spec, have_pstree;
 	struct az_upper *up;
 	size_t nup, upcap;
+	struct az_mount *mounts, *binds; /* spec.dump's, bind.mounts' */
+	size_t nmounts, mountcap, nbinds, bindcap;
+	bool have_bind;
 	struct ck_del *del;
 	size_t ndel, delcap;
 	struct az_ck_criu *criu;
@@ -67,6 +70,20 @@ static void ck_free(struct ck_load *s)
 	az_str_free(&s->ck.kube_container);
 	az_str_free(&s->ck.network);
 	az_ck_criu_free(s->criu);
+	for (size_t i = 0; i < s->nmounts; i++) {
+		az_str_free(&s->mounts[i].mount_point);
+		az_str_free(&s->mounts[i].root);
+		az_str_free(&s->mounts[i].fstype);
+		az_str_free(&s->mounts[i].source);
+		az_str_free(&s->mounts[i].options);
+	}
+	free(s->mounts);
+	for (size_t i = 0; i < s->nbinds; i++) {
+		az_str_free(&s->binds[i].mount_point);
+		az_str_free(&s->binds[i].fstype);
+		az_str_free(&s->binds[i].source);
+	}
+	free(s->binds);
 	for (size_t i = 0; i < s->ck.nargs; i++)
 		az_str_free(&s->ck.args[i]);
 	free(s->ck.args);
@@ -205,6 +222,66 @@ static int read_config(struct ck_load *s, const char *doc, size_t len, ai_err_t 
 		   : 0;
 }
 
+#define AZ_CK_MAX_MOUNTS 10000u /* deduplicated by a scan: bounded small */
+
+/* One mount of spec.dump's "mounts" ({destination, type, source, options[]}) or (type "bind")
+ * of CRI-O's bind.mounts ({source, destination, file_type, permissions}), which repeats
+ * spec.dump's bind mounts: its own are added after the pass (finish_mounts). */
+static int mount_add(struct ck_load *s, json_t *o, const char *type, ai_err_t *err)
+{
+	json_t *dst = json_object_get(o, "destination");
+	if (!json_is_object(o) || !json_is_string(dst))
+		return ai_err_set(err, 0, "a mount without a destination");
+	struct az_mount **v = type ? &s->binds : &s->mounts;
+	size_t *n = type ? &s->nbinds : &s->nmounts, *cap = type ? &s->bindcap : &s->mountcap;
+	if (*n >= AZ_CK_MAX_MOUNTS)
+		return ai_err_set(err, 0, "more than %u mounts", AZ_CK_MAX_MOUNTS);
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = realloc(*v, *cap * sizeof(**v));
+		if (!*v)
+			abort();
+	}
+	struct az_mount *m = &(*v)[(*n)++];
+	memset(m, 0, sizeof(*m));
+	m->id = (int64_t)*n;
+	m->parent = -1;
+	cleanup_buf struct ai_buf opt;
+	ai_buf_init(&opt);
+	json_t *ov = json_object_get(o, "options");
+	for (size_t i = 0; i < json_array_size(ov); i++)
+		if (json_is_string(json_array_get(ov, i)))
+			ai_buf_printf(&opt, "%s%s", opt.len ? "," : "",
+				      json_string_value(json_array_get(ov, i)));
+	if (az_j_strv(dst, NULL, &m->mount_point, err) < 0 || az_j_str(o, "source", &m->source, err) < 0)
+		return -1;
+	if (type)
+		az_str_set(&m->fstype, type, strlen(type));
+	else if (az_j_str(o, "type", &m->fstype, err) < 0)
+		return -1;
+	if (opt.len && !memchr(opt.data, '\0', opt.len))
+		az_str_set(&m->options, opt.data, opt.len);
+	return 0;
+}
+
+static int read_mounts(struct ck_load *s, json_t *arr, const char *what, const char *type, ai_err_t *err)
+{
+	for (size_t i = 0; i < json_array_size(arr); i++)
+		if (mount_add(s, json_array_get(arr, i), type, err) < 0)
+			return ai_err_wrap(err, "%s[%zu]", what, i);
+	return 0;
+}
+
+static int read_bind_mounts(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
+{
+	json_t *j cleanup_json = NULL;
+	if (az_j_parse(doc, len, "bind.mounts", &j, err) < 0)
+		return -1;
+	if (!json_is_array(j) && !json_is_null(j))
+		return ai_err_set(err, 0, "bind.mounts: not a JSON array");
+	return read_mounts(s, j, "bind.mounts", "bind", err);
+}
+
 static int read_spec(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
@@ -212,7 +289,8 @@ static int read_spec(struct ck_load *s, const char *doc, size_t len, ai_err_t *e
 		return -1;
 	if (!json_is_object(j))
 		return ai_err_set(err, 0, "spec.dump: not an object");
-	if (read_annotations(s, json_object_get(j, "annotations"), err) < 0)
+	if (read_annotations(s, json_object_get(j, "annotations"), err) < 0 ||
+	    read_mounts(s, json_object_get(j, "mounts"), "mounts", NULL, err) < 0)
 		return ai_err_wrap(err, "spec.dump");
 	json_t *args = json_object_get(json_object_get(j, "process"), "args");
 	if (!json_is_array(args))
@@ -626,6 +704,14 @@ static int ck_member(struct ck_load *s, struct archive *a, struct archive_entry 
 		s->have_devshm = true;
 		return read_rootfs_diff(s, a, name, "/dev/shm", err) < 0 ? -1 : 1;
 	}
+	if (!strcmp(name, "bind.mounts")) {
+		if (s->have_bind)
+			return ai_err_set(err, 0, "member %s appears twice", name);
+		s->have_bind = true;
+		if (az_read_member(a, e, AZ_CK_MAX_DOC, &doc, &len, err) < 0)
+			return -1;
+		return read_bind_mounts(s, doc, len, err) < 0 ? -1 : 1;
+	}
 	if (!strcmp(name, "network.status")) {
 		if (s->have_network)
 			return ai_err_set(err, 0, "member %s appears twice", name);
@@ -803,6 +889,30 @@ static void finish_procs(struct ck_load *s)
 	s->ck.procs_decoded = true;
 }
 
+/* bind.mounts' destinations that spec.dump does not have, after spec.dump's (a scan: both are
+ * bounded by AZ_CK_MAX_MOUNTS). */
+static void finish_mounts(struct ck_load *s)
+{
+	for (size_t i = 0; i < s->nbinds; i++) {
+		struct az_mount *b = &s->binds[i];
+		bool dup = false;
+		for (size_t k = 0; k < s->nmounts && !dup; k++)
+			dup = az_str_eq(&s->mounts[k].mount_point, &b->mount_point);
+		if (dup)
+			continue;
+		if (s->nmounts == s->mountcap) {
+			s->mountcap = s->mountcap ? s->mountcap * 2 : 16;
+			s->mounts = realloc(s->mounts, s->mountcap * sizeof(*s->mounts));
+			if (!s->mounts)
+				abort();
+		}
+		s->mounts[s->nmounts] = *b;
+		s->mounts[s->nmounts].id = (int64_t)s->nmounts + 1;
+		s->nmounts++;
+		memset(b, 0, sizeof(*b));
+	}
+}
+
 /* Move what was read into m (which holds nothing else yet). */
 static void ck_finish(struct ck_load *s, struct az_model *m)
 {
@@ -843,6 +953,14 @@ static void ck_finish(struct ck_load *s, struct az_model *m)
 		s->procs = NULL;
 		s->nprocs = 0;
 		m->have[AZ_HAVE_PROCS] = true;
+	}
+	finish_mounts(s);
+	if (s->nmounts) {
+		m->mounts = s->mounts;
+		m->nmounts = s->nmounts;
+		s->mounts = NULL;
+		s->nmounts = 0;
+		m->have[AZ_HAVE_MOUNTS] = true;
 	}
 	/* HOOK: each process's cmdline and environ (argv/argc of m->procs) come from mm-PID.img's
 	 * arg/env ranges read back out of pagemap-PID.img + pages-PID.img; that decoder (criu_mm.c)
