@@ -278,9 +278,12 @@ void az_report_render(const struct az_ctx *c, const struct az_findings *f, struc
 	H(o, mf->bundle_id.s, mf->bundle_id.len);
 	if (c->m.ck.present) {
 		const struct az_ckpt *k = &c->m.ck;
-		ai_buf_printf(
-		    o, "</td></tr><tr><td>source</td><td>checkpoint archive (%s), not signed</td></tr>",
-		    k->engine[0] ? k->engine : "Podman/CRI-O/containerd");
+		ai_buf_printf(o, "</td></tr><tr><td>source</td><td>checkpoint archive (%s), %s",
+			      k->engine[0] ? k->engine : "Podman/CRI-O/containerd",
+			      k->sealed_member.s ? "sealed in a signed bundle as " : "not signed");
+		if (k->sealed_member.s)
+			H(o, k->sealed_member.s, k->sealed_member.len);
+		ai_buf_adds(o, "</td></tr>");
 		const struct az_str *kv[] = {&k->pod, &k->pod_namespace, &k->kube_container, &k->network};
 		static const char *const kn[] = {"pod", "namespace", "container name", "network"};
 		for (size_t i = 0; i < 4; i++) {

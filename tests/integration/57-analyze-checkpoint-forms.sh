@@ -205,3 +205,46 @@ for img in files.img fdinfo-2.img ghost-file-1.img ids-1.img; do
 	t_eq "truncated $img: exit 3" 3 "$rc"
 	t_match "truncated $img: named" "checkpoint/$img" "$out"
 done
+
+# ---- afterimage-capture seal: the raw archive (and a log beside it) into a signed bundle; the
+# analyzer reads the archive through it, verify checks the bundle, stock minisign agrees
+t_require_capture
+SD=$T_TMP/seal
+mkdir -p "$SD"
+"$CAPTURE" keygen -o "$SD/k" >/dev/null
+printf 'kubelet: checkpoint written\n' >"$SD/kubelet.log"
+out=$("$CAPTURE" seal "$CK" "$SD/kubelet.log" --key "$SD/k.key" -o "$SD" --name ai-B1-sealed); rc=$?
+t_eq "seal: exit 0" 0 "$rc"
+t_eq "seal: one JSON line naming the bundle" "$SD/ai-B1-sealed.tar 2 true" "$(jq -r '"\(.bundle) \(.files) \(.complete)"' <<<"$out")"
+B=$SD/ai-B1-sealed.tar
+t_ok "seal: stock minisign verifies the bundle" minisign -Vm "$B" -p "$SD/k.pub" -q
+"$A" verify "$B" --pub "$SD/k.pub" >"$T_TMP/sv.out" 2>&1
+t_eq "seal: afterimage-analyze verify: signed and intact (exit 0)" 0 "$?"
+t_match "seal: verify says verified" "verified: .*ai-B1-sealed.tar" "$(cat "$T_TMP/sv.out")"
+t_eq "seal: the stored archive is the original, byte for byte" "$(sha256sum <"$CK")" "$(tar -xOf "$B" sealed/checkpoint.tar | sha256sum)"
+SJ=$(tar -xOf "$B" sealed.json)
+t_eq "seal: sealed.json: path, size, sha256 of the archive" "$CK $(stat -c %s "$CK") $(sha256sum "$CK" | cut -d' ' -f1)" \
+	"$(jq -r '.files[] | select(.member=="sealed/checkpoint.tar") | "\(.path) \(.size) \(.sha256)"' <<<"$SJ")"
+t_eq "seal: sealed.json: its mtime" "$(stat -c %Y "$CK")" \
+	"$(jq -r '.files[] | select(.member=="sealed/checkpoint.tar") | .mtime_ns / 1000000000 | floor' <<<"$SJ")"
+t_eq "seal: the manifest's trigger and host" "seal $(uname -n)" "$(tar -xOf "$B" manifest.json | jq -r '"\(.trigger) \(.host)"')"
+for v in ps fds net mounts files; do
+	t_eq "sealed: $v --json as on the raw archive" "$("$A" "$v" "$CK" --json)" "$("$A" "$v" "$B" --json)"
+done
+t_eq "sealed: layers --json paths as on the raw archive" "$lwant" "$("$A" layers "$B" --image "$IMG" --json | jq -S '.paths')"
+t_eq "sealed: findings as on the raw archive" "$fwant" "$("$A" findings "$B" --image "$IMG" --json | jq -S .)"
+"$A" report "$B" -o "$T_TMP/sealed.html" --quiet
+t_match "sealed: the report says where the archive was sealed" "sealed in a signed bundle as sealed/checkpoint.tar" "$(cat "$T_TMP/sealed.html")"
+cp "$B" "$T_TMP/tampered.tar"
+# sealed/checkpoint.tar is the first member: byte 20000 is inside its (41871 bytes of) data
+t_eq "sealed: the archive is the bundle's first member" "sealed/checkpoint.tar" "$(tar -tf "$B" | head -1)"
+b0=$(dd if="$T_TMP/tampered.tar" bs=1 skip=20000 count=1 status=none | od -An -tu1 | tr -d ' ')
+printf "\\$(printf %03o $(((b0 + 1) % 256)))" | dd of="$T_TMP/tampered.tar" bs=1 seek=20000 conv=notrunc status=none
+t_eq "sealed: the copy differs" 1 "$(cmp -l "$B" "$T_TMP/tampered.tar" | wc -l)"
+cp "$B.minisig" "$T_TMP/tampered.tar.minisig"
+"$A" verify "$T_TMP/tampered.tar" --pub "$SD/k.pub" >/dev/null 2>&1
+t_eq "sealed: a byte changed in the sealed archive fails verify (exit 1)" 1 "$?"
+"$CAPTURE" seal "$SD" --key "$SD/k.key" -o "$SD" >/dev/null 2>&1
+t_eq "seal: a directory is refused (exit 1)" 1 "$?"
+"$CAPTURE" seal "$CK" -o "$SD" >/dev/null 2>&1
+t_eq "seal: no key is a usage error (exit 2)" 2 "$?"
