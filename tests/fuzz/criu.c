@@ -106,7 +106,8 @@ static void files_images(const uint8_t *d, size_t size)
 	az_criu_fdinfo_read(d, size, on_fdinfo, NULL, &err);
 	az_criu_remap_read(d, size, on_remap, NULL, &err);
 	struct az_criu_ids ids;
-	if (az_criu_ids_read(d, size, &ids, &err) == 0 && (ids.files_id > UINT32_MAX || ids.fs_id > UINT32_MAX))
+	if (az_criu_ids_read(d, size, &ids, &err) == 0 &&
+	    (ids.files_id > UINT32_MAX || ids.fs_id > UINT32_MAX))
 		abort();
 	struct az_criu_fs fs;
 	if (az_criu_fs_read(d, size, &fs, &err) == 0 && (fs.cwd_id > UINT32_MAX || fs.root_id > UINT32_MAX))
@@ -115,7 +116,8 @@ static void files_images(const uint8_t *d, size_t size)
 	az_criu_tcp_read(d, size, &t, &err);
 	struct az_criu_ghost g;
 	struct pieces pc = {0};
-	if (az_criu_ghost_read(d, size, &g, on_piece, &pc, &err) == 0 && g.have_size && g.chunks && pc.at > g.size)
+	if (az_criu_ghost_read(d, size, &g, on_piece, &pc, &err) == 0 && g.have_size && g.chunks &&
+	    pc.at > g.size)
 		abort();
 }
 

@@ -248,3 +248,18 @@ t_eq "sealed: a byte changed in the sealed archive fails verify (exit 1)" 1 "$?"
 t_eq "seal: a directory is refused (exit 1)" 1 "$?"
 "$CAPTURE" seal "$CK" -o "$SD" >/dev/null 2>&1
 t_eq "seal: no key is a usage error (exit 2)" 2 "$?"
+
+# ---- extract: the archive's members, and the deleted-open file's content recovered beside them
+"$A" extract "$CK" -o "$T_TMP/ex" --quiet
+t_eq "extract: exit 0 on a (zstd) checkpoint archive" 0 "$?"
+t_eq "extract: the ghost file's content as fds/recovered/ghost-file-1" "$(printf 'to-be-deleted\n' | sha256sum | cut -d' ' -f1)" "$(sha256sum <"$T_TMP/ex/fds/recovered/ghost-file-1" | cut -d' ' -f1)"
+t_eq "extract: the CRIU image itself too" "$(tar -xOf "$T_TMP/plain.tar" checkpoint/ghost-file-1.img | sha256sum)" "$(sha256sum <"$T_TMP/ex/checkpoint/ghost-file-1.img")"
+t_eq "extract: every member of the archive" "$(tar -tf "$T_TMP/plain.tar" | sed 's,/$,,' | sort)" \
+	"$(cd "$T_TMP/ex" && find . -mindepth 1 | sed 's,^\./,,' | grep -v '^fds' | sort)"
+rm -rf "$H" && cp -a "$X" "$H"
+head -c 30 "$X/checkpoint/ghost-file-1.img" >"$H/checkpoint/ghost-file-1.img"
+(cd "$H" && tar -cf "$T_TMP/h.tar" *)
+out=$("$A" extract "$T_TMP/h.tar" -o "$T_TMP/ex2" 2>&1); rc=$?
+t_eq "extract: a truncated ghost image: exit 3" 3 "$rc"
+t_match "extract: named" "ghost-file-1.img" "$out"
+t_empty "extract: nothing left behind" "$(ls -A "$T_TMP/ex2" 2>/dev/null)"
