@@ -708,6 +708,9 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 				    "runtime and deleted.files the deleted"
 				    " ones; image files modified in place (content, chmod, chown) are "
 				    "not in the archive and show as image\n");
+		if (m->ck.fds_cut)
+			ai_buf_printf(&a->warnings, "checkpoint archive: %zu fds over the limit not listed\n",
+				      m->ck.fds_cut);
 		if (m->ck.ghosts_unread)
 			ai_buf_printf(
 			    &a->warnings,

@@ -478,6 +478,10 @@ static void fill_fds(struct az_ck_criu *c, struct az_model *m)
 				hi = mid;
 		}
 		for (; lo < c->fdi.n && c->fdi.v[lo].files_id == t->a; lo++) {
+			if (m->nfds >= AZ_CK_MAX_FDS) {
+				m->ck.fds_cut++; /* a hostile tree sharing one table many times over */
+				continue;
+			}
 			m->fds = grow(m->fds, &cap, m->nfds, sizeof(*m->fds));
 			struct az_fd *d = &m->fds[m->nfds++];
 			memset(d, 0, sizeof(*d));

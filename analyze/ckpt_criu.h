@@ -16,6 +16,7 @@ struct az_ck_criu;
 #define AZ_CK_MAX_FILES	  (64u << 20) /* checkpoint/files.img */
 #define AZ_CK_MAX_GHOST	  (64u << 20) /* one ghost-file image, and the content it holds */
 #define AZ_CK_MAX_RECORDS 2000000u    /* files.img entries, fdinfo entries (all images together) */
+#define AZ_CK_MAX_FDS	  4000000u    /* fds of all processes (tasks share fdinfo images) */
 
 struct az_ck_criu *az_ck_criu_new(void);
 void az_ck_criu_free(struct az_ck_criu *c);

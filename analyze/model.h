@@ -158,6 +158,7 @@ struct az_ckpt {
 	bool layer_whiteouts;	     /* rootfs-diff.tar held OCI whiteouts (containerd's form) */
 	size_t devshm_files;	     /* devshm-checkpoint.tar entries, as /dev/shm/... upper entries */
 	size_t ghosts_unread;	     /* ghost-file images over AZ_CK_MAX_GHOST: not hashed */
+	size_t fds_cut;		     /* fds past AZ_CK_MAX_FDS, not listed */
 	struct az_str sealed_member; /* read from this member of a sealed bundle, NULL when not */
 };
 
