@@ -263,3 +263,33 @@ out=$("$A" extract "$T_TMP/h.tar" -o "$T_TMP/ex2" 2>&1); rc=$?
 t_eq "extract: a truncated ghost image: exit 3" 3 "$rc"
 t_match "extract: named" "ghost-file-1.img" "$out"
 t_empty "extract: nothing left behind" "$(ls -A "$T_TMP/ex2" 2>/dev/null)"
+
+# ---- a unix socket (the workload has none): HAND-MADE, one unix_sk_entry appended to the real
+# files.img (abstract name) and one fdinfo entry for it to pid 1's table, field numbers as
+# CRIU's sk-unix.proto and fdinfo.proto have them
+U=$T_TMP/unix
+rm -rf "$U" && cp -a "$X" "$U"
+python3 - "$U/checkpoint" <<'PYEOF'
+import struct, sys
+d = sys.argv[1]
+def v(n):
+    o = b''
+    while True:
+        b, n = n & 0x7f, n >> 7
+        if n:
+            o += bytes([b | 0x80])
+        else:
+            return o + bytes([b])
+fv = lambda f, n: v(f << 3) + v(n)
+fl = lambda f, b: v(f << 3 | 2) + v(len(b)) + b
+usk = fv(1, 40) + fv(2, 777001) + fv(3, 1) + fv(4, 10) + fv(5, 2) + fv(6, 0) + fv(7, 5) + fv(8, 0) + fl(11, b'\0ai-B1-abstract')
+entry = fv(1, 5) + fv(2, 40) + fl(16, usk)
+open(d + "/files.img", "ab").write(struct.pack('<I', len(entry)) + entry)
+fdi = fv(1, 40) + fv(2, 0) + fv(3, 5) + fv(4, 7)
+open(d + "/fdinfo-2.img", "ab").write(struct.pack('<I', len(fdi)) + fdi)
+PYEOF
+(cd "$U" && tar -cf "$T_TMP/unix.tar" *)
+t_eq "unix socket: abstract name, LISTEN, owned by pid 1 fd 7" "unix stream LISTEN @ai-B1-abstract true 777001 1/7" \
+	"$("$A" net "$T_TMP/unix.tar" --json | jq -r '.sockets[] | select(.family=="unix") | "\(.family) \(.type) \(.state) \(.path) \(.abstract) \(.inode) \(.owners | map("\(.pid)/\(.fd)") | join(","))"')"
+t_eq "unix socket: pid 1 fd 7 is a socket" "socket socket:[777001]" \
+	"$("$A" fds "$T_TMP/unix.tar" --json | jq -r '.fds[] | select(.pid==1 and .fd==7) | "\(.type) \(.target)"')"
