@@ -702,10 +702,21 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 			    &a->warnings,
 			    "checkpoint archive without rootfs-diff.tar (exported with --ignore-rootfs?):"
 			    " files added at runtime are unknown\n");
-		ai_buf_adds(&a->warnings, "checkpoint archive: rootfs-diff.tar holds only paths added at "
-					  "runtime and deleted.files the deleted"
-					  " ones; image files modified in place (content, chmod, chown) are "
-					  "not in the archive and show as image\n");
+		if (!m->ck.layer_whiteouts)
+			ai_buf_adds(&a->warnings,
+				    "checkpoint archive: rootfs-diff.tar holds only paths added at "
+				    "runtime and deleted.files the deleted"
+				    " ones; image files modified in place (content, chmod, chown) are "
+				    "not in the archive and show as image\n");
+		if (m->ck.fds_cut)
+			ai_buf_printf(&a->warnings, "checkpoint archive: %zu fds over the limit not listed\n",
+				      m->ck.fds_cut);
+		if (m->ck.ghosts_unread)
+			ai_buf_printf(
+			    &a->warnings,
+			    "checkpoint archive: %zu ghost file(s) over the limit: deleted-open content "
+			    "not hashed\n",
+			    m->ck.ghosts_unread);
 		if (m->ck.opaque)
 			ai_buf_printf(&a->warnings,
 				      "checkpoint archive: %zu deleted.files path(s) re-created in "

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/archive.h"
+#include "analyze/ckpt_criu.h"
 #include "analyze/criu.h"
 #include "analyze/model.h"
 #include "analyze/util.h"
@@ -22,14 +23,25 @@ struct ck_core {
 	struct az_str comm;
 };
 
+/* A deleted path: from deleted.files, or an OCI whiteout in rootfs-diff.tar (containerd). */
+struct ck_del {
+	struct az_str path;
+	bool whiteout, opaque; /* opaque: from a ".wh..wh..opq" marker */
+};
+
 struct ck_load {
 	struct az_ckpt ck;
-	struct az_str id, name;
+	struct az_str id, name, ann_image;
 	bool have_config, have_spec, have_pstree;
 	struct az_upper *up;
 	size_t nup, upcap;
-	struct az_str *del;
-	size_t ndel;
+	struct az_mount *mounts, *binds; /* spec.dump's, bind.mounts' */
+	size_t nmounts, mountcap, nbinds, bindcap;
+	bool have_bind;
+	struct ck_del *del;
+	size_t ndel, delcap;
+	struct az_ck_criu *criu;
+	bool have_devshm, have_network, have_status;
 	struct az_proc *procs;
 	size_t nprocs, proccap;
 	struct ck_core *cores;
@@ -42,6 +54,7 @@ static struct ck_load *ck_new(void)
 	struct ck_load *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
+	s->criu = az_ck_criu_new();
 	return s;
 }
 
@@ -52,16 +65,36 @@ static void ck_free(struct ck_load *s)
 	az_str_free(&s->ck.image_name);
 	az_str_free(&s->ck.image_id);
 	az_str_free(&s->ck.runtime);
+	az_str_free(&s->ck.pod);
+	az_str_free(&s->ck.pod_namespace);
+	az_str_free(&s->ck.kube_container);
+	az_str_free(&s->ck.network);
+	az_ck_criu_free(s->criu);
+	for (size_t i = 0; i < s->nmounts; i++) {
+		az_str_free(&s->mounts[i].mount_point);
+		az_str_free(&s->mounts[i].root);
+		az_str_free(&s->mounts[i].fstype);
+		az_str_free(&s->mounts[i].source);
+		az_str_free(&s->mounts[i].options);
+	}
+	free(s->mounts);
+	for (size_t i = 0; i < s->nbinds; i++) {
+		az_str_free(&s->binds[i].mount_point);
+		az_str_free(&s->binds[i].fstype);
+		az_str_free(&s->binds[i].source);
+	}
+	free(s->binds);
 	for (size_t i = 0; i < s->ck.nargs; i++)
 		az_str_free(&s->ck.args[i]);
 	free(s->ck.args);
 	az_str_free(&s->id);
 	az_str_free(&s->name);
+	az_str_free(&s->ann_image);
 	for (size_t i = 0; i < s->nup; i++)
 		az_upper_free(&s->up[i]);
 	free(s->up);
 	for (size_t i = 0; i < s->ndel; i++)
-		az_str_free(&s->del[i]);
+		az_str_free(&s->del[i].path);
 	free(s->del);
 	for (size_t i = 0; i < s->nprocs; i++)
 		az_proc_free(&s->procs[i]);
@@ -97,6 +130,75 @@ static int str_first(json_t *o, const char *const *keys, struct az_str *out, ai_
 	return 0;
 }
 
+/* Set out from the first of keys present, unless out is set already (config.dump and spec.dump
+ * may both carry annotations). */
+static int ann_first(json_t *ann, const char *const *keys, struct az_str *out, ai_err_t *err)
+{
+	return out->s ? 0 : str_first(ann, keys, out, err);
+}
+
+/* The Kubernetes identity: CRI-O's annotations (io.kubernetes.pod.*, io.kubernetes.container.name,
+ * io.kubernetes.cri-o.ImageName), containerd's (io.kubernetes.cri.*). */
+static int read_annotations(struct ck_load *s, json_t *ann, ai_err_t *err)
+{
+	if (!json_is_object(ann))
+		return 0;
+	static const char *const pod[] = {"io.kubernetes.pod.name", "io.kubernetes.cri.sandbox-name", NULL};
+	static const char *const ns[] = {"io.kubernetes.pod.namespace", "io.kubernetes.cri.sandbox-namespace",
+					 NULL};
+	static const char *const ctr[] = {"io.kubernetes.container.name", "io.kubernetes.cri.container-name",
+					  NULL};
+	static const char *const img[] = {"io.kubernetes.cri-o.ImageName", "io.kubernetes.cri.image-name",
+					  NULL};
+	if (ann_first(ann, pod, &s->ck.pod, err) < 0 || ann_first(ann, ns, &s->ck.pod_namespace, err) < 0 ||
+	    ann_first(ann, ctr, &s->ck.kube_container, err) < 0 ||
+	    ann_first(ann, img, &s->ann_image, err) < 0)
+		return ai_err_wrap(err, "annotations");
+	const char *mgr = json_string_value(json_object_get(ann, "io.container.manager"));
+	const char *engine = mgr && !strcmp(mgr, "libpod")				? "Podman"
+			     : json_object_get(ann, "io.kubernetes.cri.container-name") ? "containerd"
+			     : json_object_get(ann, "io.kubernetes.cri-o.ContainerType") ||
+				     json_object_get(ann, "io.kubernetes.pod.name")
+				 ? "CRI-O"
+				 : NULL;
+	if (engine && !s->ck.engine[0])
+		snprintf(s->ck.engine, sizeof(s->ck.engine), "%s", engine);
+	return 0;
+}
+
+/* network.status (Podman): {"NETWORK": {"interfaces": {"IFACE": {"subnets": [{"ipnet",
+ * "gateway"}], "mac_address"}}}}, one line per subnet into ck.network. */
+static int read_network(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
+{
+	json_t *j cleanup_json = NULL;
+	if (az_j_parse(doc, len, "network.status", &j, err) < 0)
+		return -1;
+	if (!json_is_object(j))
+		return 0; /* older podman wrote a list of CNI results: not read */
+	cleanup_buf struct ai_buf b;
+	ai_buf_init(&b);
+	const char *net, *ifn;
+	json_t *nv, *iv;
+	json_object_foreach(j, net, nv)
+	{
+		json_object_foreach(json_object_get(nv, "interfaces"), ifn, iv)
+		{
+			const char *mac = json_string_value(json_object_get(iv, "mac_address"));
+			json_t *sub = json_object_get(iv, "subnets");
+			for (size_t i = 0; i < json_array_size(sub) && b.len < (1u << 20); i++) {
+				json_t *x = json_array_get(sub, i);
+				const char *ip = json_string_value(json_object_get(x, "ipnet"));
+				const char *gw = json_string_value(json_object_get(x, "gateway"));
+				ai_buf_printf(&b, "%s %s%s%s%s%s\n", ifn, ip ? ip : "-", gw ? " gw " : "",
+					      gw ? gw : "", mac ? " mac " : "", mac ? mac : "");
+			}
+		}
+	}
+	if (b.len && !memchr(b.data, '\0', b.len))
+		az_str_set(&s->ck.network, b.data, b.len);
+	return 0;
+}
+
 static int read_config(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
@@ -115,7 +217,69 @@ static int read_config(struct ck_load *s, const char *doc, size_t len, ai_err_t 
 		return ai_err_wrap(err, "config.dump");
 	s->ck.created_ns = az_time_parse(json_string_value(json_object_get(j, "createdTime")));
 	s->ck.checkpointed_ns = az_time_parse(json_string_value(json_object_get(j, "checkpointedTime")));
+	return read_annotations(s, json_object_get(j, "annotations"), err) < 0
+		   ? ai_err_wrap(err, "config.dump")
+		   : 0;
+}
+
+#define AZ_CK_MAX_MOUNTS 10000u /* deduplicated by a scan: bounded small */
+
+/* One mount of spec.dump's "mounts" ({destination, type, source, options[]}) or (type "bind")
+ * of CRI-O's bind.mounts ({source, destination, file_type, permissions}), which repeats
+ * spec.dump's bind mounts: its own are added after the pass (finish_mounts). */
+static int mount_add(struct ck_load *s, json_t *o, const char *type, ai_err_t *err)
+{
+	json_t *dst = json_object_get(o, "destination");
+	if (!json_is_object(o) || !json_is_string(dst))
+		return ai_err_set(err, 0, "a mount without a destination");
+	struct az_mount **v = type ? &s->binds : &s->mounts;
+	size_t *n = type ? &s->nbinds : &s->nmounts, *cap = type ? &s->bindcap : &s->mountcap;
+	if (*n >= AZ_CK_MAX_MOUNTS)
+		return ai_err_set(err, 0, "more than %u mounts", AZ_CK_MAX_MOUNTS);
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = realloc(*v, *cap * sizeof(**v));
+		if (!*v)
+			abort();
+	}
+	struct az_mount *m = &(*v)[(*n)++];
+	memset(m, 0, sizeof(*m));
+	m->id = (int64_t)*n;
+	m->parent = -1;
+	cleanup_buf struct ai_buf opt;
+	ai_buf_init(&opt);
+	json_t *ov = json_object_get(o, "options");
+	for (size_t i = 0; i < json_array_size(ov); i++)
+		if (json_is_string(json_array_get(ov, i)))
+			ai_buf_printf(&opt, "%s%s", opt.len ? "," : "",
+				      json_string_value(json_array_get(ov, i)));
+	if (az_j_strv(dst, NULL, &m->mount_point, err) < 0 || az_j_str(o, "source", &m->source, err) < 0)
+		return -1;
+	if (type)
+		az_str_set(&m->fstype, type, strlen(type));
+	else if (az_j_str(o, "type", &m->fstype, err) < 0)
+		return -1;
+	if (opt.len && !memchr(opt.data, '\0', opt.len))
+		az_str_set(&m->options, opt.data, opt.len);
 	return 0;
+}
+
+static int read_mounts(struct ck_load *s, json_t *arr, const char *what, const char *type, ai_err_t *err)
+{
+	for (size_t i = 0; i < json_array_size(arr); i++)
+		if (mount_add(s, json_array_get(arr, i), type, err) < 0)
+			return ai_err_wrap(err, "%s[%zu]", what, i);
+	return 0;
+}
+
+static int read_bind_mounts(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
+{
+	json_t *j cleanup_json = NULL;
+	if (az_j_parse(doc, len, "bind.mounts", &j, err) < 0)
+		return -1;
+	if (!json_is_array(j) && !json_is_null(j))
+		return ai_err_set(err, 0, "bind.mounts: not a JSON array");
+	return read_mounts(s, j, "bind.mounts", "bind", err);
 }
 
 static int read_spec(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
@@ -125,6 +289,9 @@ static int read_spec(struct ck_load *s, const char *doc, size_t len, ai_err_t *e
 		return -1;
 	if (!json_is_object(j))
 		return ai_err_set(err, 0, "spec.dump: not an object");
+	if (read_annotations(s, json_object_get(j, "annotations"), err) < 0 ||
+	    read_mounts(s, json_object_get(j, "mounts"), "mounts", NULL, err) < 0)
+		return ai_err_wrap(err, "spec.dump");
 	json_t *args = json_object_get(json_object_get(j, "process"), "args");
 	if (!json_is_array(args))
 		return 0;
@@ -147,6 +314,34 @@ static int read_spec(struct ck_load *s, const char *doc, size_t len, ai_err_t *e
 
 /* ---- deleted.files: a JSON array of absolute paths */
 
+/* A deleted path, made absolute, trailing slashes dropped; unusable ones are counted. */
+static void del_add(struct ck_load *s, const char *p, size_t l, bool whiteout)
+{
+	while (l > 1 && p[l - 1] == '/')
+		l--;
+	if (!l || l > AZ_MAX_PATH || memchr(p, '\0', l) || (l == 1 && p[0] == '/')) {
+		s->ck.skipped++;
+		return;
+	}
+	if (s->ndel == s->delcap) {
+		s->delcap = s->delcap ? s->delcap * 2 : 16;
+		s->del = realloc(s->del, s->delcap * sizeof(*s->del));
+		if (!s->del)
+			abort();
+	}
+	struct ck_del *d = &s->del[s->ndel++];
+	memset(d, 0, sizeof(*d));
+	d->whiteout = whiteout;
+	char *t = malloc(l + 2);
+	if (!t)
+		abort();
+	size_t o = p[0] == '/' ? 0 : 1;
+	t[0] = '/';
+	memcpy(t + o, p, l);
+	az_str_set(&d->path, t, l + o);
+	free(t);
+}
+
 static int read_deleted(struct ck_load *s, const char *doc, size_t len, ai_err_t *err)
 {
 	json_t *j cleanup_json = NULL;
@@ -157,35 +352,13 @@ static int read_deleted(struct ck_load *s, const char *doc, size_t len, ai_err_t
 	if (!json_is_array(j))
 		return ai_err_set(err, 0, "deleted.files: not a JSON array");
 	size_t n = json_array_size(j);
-	if (n > AZ_MAX_MEMBERS)
+	if (n > AZ_MAX_MEMBERS || s->ndel + n > AZ_MAX_MEMBERS)
 		return ai_err_set(err, 0, "deleted.files: more than %u paths", AZ_MAX_MEMBERS);
-	s->del = calloc(n ? n : 1, sizeof(*s->del));
-	if (!s->del)
-		abort();
 	for (size_t i = 0; i < n; i++) {
 		json_t *v = json_array_get(j, i);
 		if (!json_is_string(v))
 			return ai_err_set(err, 0, "deleted.files[%zu]: not a string", i);
-		const char *p = json_string_value(v);
-		size_t l = json_string_length(v);
-		while (l > 1 && p[l - 1] == '/')
-			l--;
-		if (!l || l > AZ_MAX_PATH || memchr(p, '\0', l)) {
-			s->ck.skipped++;
-			continue;
-		}
-		struct az_str *d = &s->del[s->ndel++];
-		if (p[0] == '/')
-			az_str_set(d, p, l);
-		else {
-			char *t = malloc(l + 2);
-			if (!t)
-				abort();
-			t[0] = '/';
-			memcpy(t + 1, p, l);
-			az_str_set(d, t, l + 1);
-			free(t);
-		}
+		del_add(s, json_string_value(v), json_string_length(v), false);
 	}
 	return 0;
 }
@@ -227,7 +400,38 @@ static bool norm_name(const char *name, struct ai_buf *out)
 	return true;
 }
 
-static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *err)
+/* An OCI whiteout (containerd writes rootfs-diff.tar as a layer): ".wh.NAME" deletes NAME,
+ * ".wh..wh..opq" makes its directory opaque; both read as deleted.files paths would. true when
+ * p (a normalized path) was one. */
+static bool layer_whiteout(struct ck_load *s, const struct ai_buf *p)
+{
+	const char *base = strrchr(p->data, '/') + 1;
+	if (strncmp(base, ".wh.", 4))
+		return false;
+	size_t dl = (size_t)(base - p->data) - 1; /* the parent, without its slash */
+	s->ck.layer_whiteouts = true;
+	if (!strcmp(base, ".wh..wh..opq")) {
+		size_t n = s->ndel;
+		del_add(s, dl ? p->data : "/", dl ? dl : 1, true);
+		if (s->ndel > n)
+			s->del[n].opaque = true;
+		return true;
+	}
+	cleanup_buf struct ai_buf t;
+	ai_buf_init(&t);
+	ai_buf_add(&t, p->data, dl);
+	ai_buf_addc(&t, '/');
+	ai_buf_adds(&t, base + 4);
+	if (!base[4])
+		s->ck.skipped++;
+	else
+		del_add(s, t.data, t.len, true);
+	return true;
+}
+
+/* rootfs-diff.tar (prefix "") or devshm-checkpoint.tar (prefix "/dev/shm"), either compressed. */
+static int read_rootfs_diff(struct ck_load *s, struct archive *outer, const char *member, const char *prefix,
+			    ai_err_t *err)
 {
 	struct az_membersrc *in = malloc(sizeof(*in));
 	if (!in)
@@ -238,7 +442,7 @@ static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_all(a);
 	if (az_membersrc_open(a, in, outer) != ARCHIVE_OK) {
-		ai_err_set(err, 0, "rootfs-diff.tar: %s",
+		ai_err_set(err, 0, "%s: %s", member,
 			   archive_error_string(a) ? archive_error_string(a) : "cannot open");
 		free(in);
 		return -1;
@@ -250,7 +454,7 @@ static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *
 	int r, rc = 0;
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (++count > AZ_MAX_MEMBERS) {
-			rc = ai_err_set(err, 0, "rootfs-diff.tar: more than %u entries", AZ_MAX_MEMBERS);
+			rc = ai_err_set(err, 0, "%s: more than %u entries", member, AZ_MAX_MEMBERS);
 			break;
 		}
 		const char *name = archive_entry_pathname(e);
@@ -260,6 +464,18 @@ static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *
 		}
 		if (!norm_name(name, &p))
 			continue; /* the root directory */
+		if (!*prefix && layer_whiteout(s, &p))
+			continue;
+		if (*prefix) {
+			cleanup_buf struct ai_buf q;
+			ai_buf_init(&q);
+			ai_buf_adds(&q, prefix);
+			ai_buf_add(&q, p.data, p.len);
+			ai_buf_reset(&p);
+			ai_buf_add(&p, q.data, q.len);
+			ai_buf_cstr(&p);
+			s->ck.devshm_files++;
+		}
 		if (p.len > AZ_MAX_PATH) {
 			s->ck.skipped++;
 			continue;
@@ -310,7 +526,7 @@ static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *
 		if (archive_entry_ctime_is_set(e))
 			u->ctime_ns =
 			    (int64_t)archive_entry_ctime(e) * 1000000000 + archive_entry_ctime_nsec(e);
-		az_str_set(&u->member, "rootfs-diff.tar", 15);
+		az_str_set(&u->member, member, strlen(member));
 		if (hl) {
 			cleanup_buf struct ai_buf t;
 			ai_buf_init(&t);
@@ -346,7 +562,7 @@ static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *
 		}
 		if (dr != ARCHIVE_EOF) {
 			ai_hash_free(&h);
-			rc = ai_err_set(err, 0, "rootfs-diff.tar: %s: %s", p.data,
+			rc = ai_err_set(err, 0, "%s: %s: %s", member, p.data,
 					archive_error_string(a) ? archive_error_string(a) : "read error");
 			break;
 		}
@@ -361,7 +577,7 @@ static int read_rootfs_diff(struct ck_load *s, struct archive *outer, ai_err_t *
 			u->truncated = true;
 	}
 	if (!rc && r != ARCHIVE_EOF)
-		rc = ai_err_set(err, 0, "rootfs-diff.tar: unreadable after %zu entries: %s", count,
+		rc = ai_err_set(err, 0, "%s: unreadable after %zu entries: %s", member, count,
 				archive_error_string(a) ? archive_error_string(a) : "error");
 	archive_read_free(a);
 	a = NULL;
@@ -480,7 +696,33 @@ static int ck_member(struct ck_load *s, struct archive *a, struct archive_entry 
 		if (s->ck.have_rootfs_diff)
 			return ai_err_set(err, 0, "member %s appears twice", name);
 		s->ck.have_rootfs_diff = true;
-		return read_rootfs_diff(s, a, err) < 0 ? -1 : 1;
+		return read_rootfs_diff(s, a, "rootfs-diff.tar", "", err) < 0 ? -1 : 1;
+	}
+	if (!strcmp(name, "devshm-checkpoint.tar")) {
+		if (s->have_devshm)
+			return ai_err_set(err, 0, "member %s appears twice", name);
+		s->have_devshm = true;
+		return read_rootfs_diff(s, a, name, "/dev/shm", err) < 0 ? -1 : 1;
+	}
+	if (!strcmp(name, "bind.mounts")) {
+		if (s->have_bind)
+			return ai_err_set(err, 0, "member %s appears twice", name);
+		s->have_bind = true;
+		if (az_read_member(a, e, AZ_CK_MAX_DOC, &doc, &len, err) < 0)
+			return -1;
+		return read_bind_mounts(s, doc, len, err) < 0 ? -1 : 1;
+	}
+	if (!strcmp(name, "network.status")) {
+		if (s->have_network)
+			return ai_err_set(err, 0, "member %s appears twice", name);
+		s->have_network = true;
+		if (az_read_member(a, e, AZ_CK_MAX_DOC, &doc, &len, err) < 0)
+			return -1;
+		return read_network(s, doc, len, err) < 0 ? -1 : 1;
+	}
+	if (!strcmp(name, "status") || !strcmp(name, "status.dump")) {
+		s->have_status = true; /* containerd's: the CRI container status, not read further */
+		return 1;
 	}
 	if (!strcmp(name, "checkpoint/pstree.img")) {
 		if (s->have_pstree)
@@ -490,6 +732,11 @@ static int ck_member(struct ck_load *s, struct archive *a, struct archive_entry 
 		return read_pstree(s, (const uint8_t *)doc, len, err) < 0 ? -1 : 1;
 	}
 	int64_t pid;
+	if (!strncmp(name, "checkpoint/", 11)) {
+		int r = az_ck_criu_member(s->criu, name + 11, a, e, err);
+		if (r)
+			return r;
+	}
 	if (!strncmp(name, "checkpoint/", 11) && core_pid(name + 11, &pid)) {
 		if (s->ncores >= AZ_CK_MAX_PROCS)
 			return ai_err_set(err, 0, "more than %u CRIU core images", AZ_CK_MAX_PROCS);
@@ -566,7 +813,8 @@ static void finish_upper(struct ck_load *s)
 	 * (overlayfs makes it opaque), so it is read as an opaque directory; a re-created non-directory
 	 * simply stands as the entry it is. */
 	for (size_t i = 0; i < s->ndel; i++) {
-		const struct az_str *d = &s->del[i];
+		const struct az_str *d = &s->del[i].path;
+		bool wh = s->del[i].whiteout;
 		size_t k = lower_bound(s->up, nfiles, d->s, d->len);
 		bool same = k < nfiles && az_str_eq(&s->up[k].path, d);
 		size_t kb = same ? k + 1 : k;
@@ -581,8 +829,12 @@ static void finish_upper(struct ck_load *s)
 			continue;
 		struct az_upper *u = up_add(s); /* may move s->up: nothing above holds a pointer */
 		az_str_set(&u->path, d->s, d->len);
-		az_str_set(&u->member, "deleted.files", 13);
-		if (below) {
+		/* from an OCI whiteout: the tar header's times are the tool's, not the deletion's */
+		if (wh)
+			az_str_set(&u->member, "rootfs-diff.tar", 15);
+		else
+			az_str_set(&u->member, "deleted.files", 13);
+		if (below || s->del[i].opaque) {
 			u->type = AZ_U_DIR;
 			u->overlay = AZ_OV_OPAQUE;
 			s->ck.opaque++;
@@ -637,6 +889,30 @@ static void finish_procs(struct ck_load *s)
 	s->ck.procs_decoded = true;
 }
 
+/* bind.mounts' destinations that spec.dump does not have, after spec.dump's (a scan: both are
+ * bounded by AZ_CK_MAX_MOUNTS). */
+static void finish_mounts(struct ck_load *s)
+{
+	for (size_t i = 0; i < s->nbinds; i++) {
+		struct az_mount *b = &s->binds[i];
+		bool dup = false;
+		for (size_t k = 0; k < s->nmounts && !dup; k++)
+			dup = az_str_eq(&s->mounts[k].mount_point, &b->mount_point);
+		if (dup)
+			continue;
+		if (s->nmounts == s->mountcap) {
+			s->mountcap = s->mountcap ? s->mountcap * 2 : 16;
+			s->mounts = realloc(s->mounts, s->mountcap * sizeof(*s->mounts));
+			if (!s->mounts)
+				abort();
+		}
+		s->mounts[s->nmounts] = *b;
+		s->mounts[s->nmounts].id = (int64_t)s->nmounts + 1;
+		s->nmounts++;
+		memset(b, 0, sizeof(*b));
+	}
+}
+
 /* Move what was read into m (which holds nothing else yet). */
 static void ck_finish(struct ck_load *s, struct az_model *m)
 {
@@ -646,6 +922,12 @@ static void ck_finish(struct ck_load *s, struct az_model *m)
 		s->ck.checkpointed_ns = s->newest_mtime_ns;
 		s->ck.checkpointed_from_mtime = s->newest_mtime_ns != 0;
 	}
+	if (!s->ck.image_name.s && s->ann_image.s) {
+		s->ck.image_name = s->ann_image;
+		memset(&s->ann_image, 0, sizeof(s->ann_image));
+	}
+	if (!s->ck.engine[0] && (s->have_status || s->ck.layer_whiteouts))
+		snprintf(s->ck.engine, sizeof(s->ck.engine), "containerd");
 	s->ck.present = true;
 	m->ck = s->ck;
 	memset(&s->ck, 0, sizeof(s->ck));
@@ -672,6 +954,19 @@ static void ck_finish(struct ck_load *s, struct az_model *m)
 		s->nprocs = 0;
 		m->have[AZ_HAVE_PROCS] = true;
 	}
+	finish_mounts(s);
+	if (s->nmounts) {
+		m->mounts = s->mounts;
+		m->nmounts = s->nmounts;
+		s->mounts = NULL;
+		s->nmounts = 0;
+		m->have[AZ_HAVE_MOUNTS] = true;
+	}
+	/* HOOK: each process's cmdline and environ (argv/argc of m->procs) come from mm-PID.img's
+	 * arg/env ranges read back out of pagemap-PID.img + pages-PID.img; that decoder (criu_mm.c)
+	 * fills them here, after the processes are in m and before the views run. Until then ps
+	 * falls back to comm. */
+	az_ck_criu_finish(s->criu, m);
 }
 
 /* ---- the reader */

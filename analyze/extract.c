@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "analyze/archive.h"
+#include "analyze/ckpt_criu.h"
+#include "analyze/criu_files.h"
 #include "analyze/model.h"
 #include "common/buf.h"
 #include "common/cleanup.h"
@@ -138,6 +140,88 @@ static int publish(int dfd, const char *stage, ai_err_t *err)
 	return rc;
 }
 
+/* A CRIU ghost file (checkpoint/ghost-file-N.img, of a checkpoint archive or a bundle's CRIU
+ * dump) holds the content of a deleted-but-open file after a header: that content is written
+ * beside the members as fds/recovered/ghost-file-N, as a bundle's fds/recovered/ members are,
+ * its holes left holes. false when name is no ghost image. */
+static bool ghost_image(const char *name, char *out, size_t outlen)
+{
+	while (name[0] == '.' && name[1] == '/')
+		name += 2;
+	static const char pre[] = "checkpoint/ghost-file-";
+	if (strncmp(name, pre, sizeof(pre) - 1))
+		return false;
+	const char *n = name + sizeof(pre) - 1, *end = strstr(n, ".img");
+	if (!end || end[4] || end == n || end - n > 8 || strspn(n, "0123456789abcdef") != (size_t)(end - n))
+		return false;
+	snprintf(out, outlen, "fds/recovered/ghost-file-%.*s", (int)(end - n), n);
+	return true;
+}
+
+struct ghost_w {
+	struct archive *w;
+	uint64_t end;
+};
+
+static int ghost_end(void *ud, uint64_t off, const uint8_t *p, size_t len, ai_err_t *err)
+{
+	((struct ghost_w *)ud)->end = off + len;
+	return 0;
+}
+
+static int ghost_piece(void *ud, uint64_t off, const uint8_t *p, size_t len, ai_err_t *err)
+{
+	struct ghost_w *g = ud;
+	if (archive_write_data_block(g->w, p, len, (la_int64_t)off) != ARCHIVE_OK)
+		return ai_err_set(err, 0, "%s", archive_error_string(g->w));
+	return 0;
+}
+
+/* The ghost image's member (read whole, bounded), then its content as a file of its own: 1 when
+ * written, 0 when the ghost is no regular file (no content), -1 (err set). */
+static int extract_ghost(struct archive *a, struct archive *w, struct archive_entry *e, const char *out,
+			 ai_err_t *err)
+{
+	const char *name = archive_entry_pathname(e);
+	char *doc = NULL;
+	size_t len;
+	if (az_read_member(a, e, AZ_CK_MAX_GHOST + 4096, &doc, &len, err) < 0)
+		return -1;
+	int rc = 0;
+	if (archive_write_header(w, e) != ARCHIVE_OK ||
+	    (len && archive_write_data(w, doc, len) != (la_ssize_t)len) ||
+	    archive_write_finish_entry(w) != ARCHIVE_OK)
+		rc = ai_err_set(err, 0, "member %s: %s", name, archive_error_string(w));
+	struct az_criu_ghost g;
+	struct ghost_w gw = {w, 0};
+	struct archive_entry *ce = archive_entry_new();
+	if (!ce)
+		abort();
+	archive_entry_set_pathname(ce, out);
+	archive_entry_set_filetype(ce, AE_IFREG);
+	archive_entry_set_perm(ce, 0644);
+	/* a first decode for the size (the pieces' end when the entry has none), a second writes */
+	if (!rc && az_criu_ghost_read((const uint8_t *)doc, len, &g, ghost_end, &gw, err) < 0)
+		rc = ai_err_wrap(err, "member %s", name);
+	else if (!rc && g.have_size && g.size > AZ_CK_MAX_GHOST)
+		rc = ai_err_set(err, 0, "member %s: a ghost file of %llu bytes, more than the limit of %u",
+				name, (unsigned long long)g.size, AZ_CK_MAX_GHOST);
+	else if (!rc && S_ISREG(g.mode)) {
+		rc = 1;
+		archive_entry_set_size(ce, (la_int64_t)(g.have_size ? g.size : gw.end));
+		archive_entry_set_mtime(ce, g.mtime_ns / 1000000000, g.mtime_ns % 1000000000);
+		if (archive_write_header(w, ce) != ARCHIVE_OK)
+			rc = ai_err_set(err, 0, "%s: %s", out, archive_error_string(w));
+		else if (az_criu_ghost_read((const uint8_t *)doc, len, &g, ghost_piece, &gw, err) < 0)
+			rc = ai_err_wrap(err, "member %s", name);
+		else if (archive_write_finish_entry(w) != ARCHIVE_OK)
+			rc = ai_err_set(err, 0, "%s: %s", out, archive_error_string(w));
+	}
+	archive_entry_free(ce);
+	free(doc);
+	return rc;
+}
+
 static int extract_into(struct archive *a, struct archive *w, const char *bundle, size_t *count,
 			ai_err_t *err)
 {
@@ -170,6 +254,17 @@ static int extract_into(struct archive *a, struct archive *w, const char *bundle
 			    "out of the tree)",
 			    name, t ? t : "(none)");
 			break;
+		}
+		char ghost[64];
+		if (ft == AE_IFREG && !hl && ghost_image(name, ghost, sizeof(ghost))) {
+			archive_entry_set_perm(e, archive_entry_perm(e) & 0755);
+			int gr = extract_ghost(a, w, e, ghost, err);
+			if (gr < 0) {
+				rc = -1;
+				break;
+			}
+			*count += 1 + (size_t)gr;
+			continue;
 		}
 		/* never setuid/setgid/sticky, never world-writable in the analyst's tree */
 		archive_entry_set_perm(e, archive_entry_perm(e) & 0755);
@@ -260,7 +355,8 @@ int az_extract(const char *bundle, const char *outdir, size_t *count, ai_err_t *
 		cleanup_close int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (cwd < 0)
 			rc = ai_err_set(err, errno, "open .");
-		else if (az_tar_open_file(&a, bundle, false, err) < 0)
+		else if (az_tar_open_file(&a, bundle, true, err) <
+			 0) /* a checkpoint archive may be compressed */
 			rc = -1;
 		else if (!(w = archive_write_disk_new()))
 			rc = ai_err_set(err, 0, "archive_write_disk_new");

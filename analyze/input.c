@@ -118,6 +118,114 @@ static int detect(struct input *in, const char *path, const struct az_input_ops 
 	return none_of_them(path, err);
 }
 
+/* ---- a sealed bundle (afterimage-capture seal): it holds no evidence of its own but files
+ * another tool wrote, under sealed/; the first of them that is an archive of a format here (a
+ * checkpoint archive) is read instead, as a nested stream over the member (nothing touches the
+ * disk). The bundle's signature covers it: verify reads the bundle itself. */
+
+struct nested {
+	struct archive *a;
+	struct az_membersrc *src;
+};
+
+static void nested_close(struct nested *n)
+{
+	if (n->a)
+		archive_read_free(n->a);
+	free(n->src);
+	n->a = NULL;
+	n->src = NULL;
+}
+
+static int nested_open(struct nested *n, struct archive *outer)
+{
+	n->src = malloc(sizeof(*n->src));
+	n->a = archive_read_new();
+	if (!n->src || !n->a)
+		abort();
+	archive_read_support_format_tar(n->a);
+	archive_read_support_filter_all(n->a);
+	return az_membersrc_open(n->a, n->src, outer) == ARCHIVE_OK ? 0 : -1;
+}
+
+static bool sealed_name(struct archive_entry *e)
+{
+	const char *name = archive_entry_pathname(e);
+	return name && archive_entry_filetype(e) == AE_IFREG && !strncmp(name, "sealed/", 7) && name[7];
+}
+
+/* The index (among the outer members) of the first sealed member some reader claims, and it. */
+static int sealed_find(struct input *in, size_t *index, const struct az_input_ops **r, ai_err_t *err)
+{
+	struct archive *a cleanup_archive = NULL;
+	if (input_pass(in, &a, err) < 0)
+		return -1;
+	struct archive_entry *e;
+	for (size_t i = 0; i < AZ_MAX_MEMBERS && archive_read_next_header(a, &e) == ARCHIVE_OK; i++) {
+		if (!sealed_name(e))
+			continue;
+		struct nested n = {0};
+		struct archive_entry *ie;
+		*r = NULL;
+		if (nested_open(&n, a) == 0)
+			for (size_t k = 0;
+			     k < AZ_MAX_MEMBERS && !*r && archive_read_next_header(n.a, &ie) == ARCHIVE_OK;
+			     k++)
+				if (archive_entry_pathname(ie))
+					*r = probe(n.a, ie, NULL);
+		nested_close(&n);
+		if (*r) {
+			*index = i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int sealed_load(struct input *in, struct az_model *m, ai_err_t *err)
+{
+	size_t index;
+	const struct az_input_ops *r;
+	int f = sealed_find(in, &index, &r, err);
+	if (f <= 0)
+		return f;
+	struct archive *a cleanup_archive = NULL;
+	if (input_pass(in, &a, err) < 0)
+		return -1;
+	struct archive_entry *e = NULL;
+	for (size_t i = 0; i <= index; i++)
+		if (archive_read_next_header(a, &e) != ARCHIVE_OK)
+			return ai_err_set(err, 0, "%s: the sealed member went away on a second read",
+					  in->path);
+	cleanup_buf struct ai_buf what;
+	ai_buf_init(&what);
+	ai_buf_printf(&what, "%s: %s", in->path, archive_entry_pathname(e));
+	struct nested n = {0};
+	struct az_model inner;
+	memset(&inner, 0, sizeof(inner));
+	int rc = -1;
+	if (nested_open(&n, a) < 0)
+		ai_err_set(err, 0, "%s: %s", ai_buf_cstr(&what),
+			   archive_error_string(n.a) ? archive_error_string(n.a) : "cannot open");
+	else {
+		struct az_input ai = {.path = ai_buf_cstr(&what), .a = n.a, .self = r, .claimant = claimant};
+		rc = r->load(&ai, &inner, err);
+		if (rc == AZ_INPUT_NONE)
+			rc = ai_err_set(err, 0, "%s: not %s after all", ai_buf_cstr(&what), r->what);
+	}
+	if (rc == 0)
+		az_str_set(&inner.ck.sealed_member, archive_entry_pathname(e),
+			   strlen(archive_entry_pathname(e)));
+	nested_close(&n);
+	if (rc < 0) {
+		az_model_free(&inner);
+		return -1;
+	}
+	az_model_free(m);
+	*m = inner;
+	return 1;
+}
+
 int az_model_load(struct az_model *m, const char *path, ai_err_t *err)
 {
 	memset(m, 0, sizeof(*m));
@@ -130,7 +238,12 @@ int az_model_load(struct az_model *m, const char *path, ai_err_t *err)
 		return -1;
 	struct az_input ai = {.path = path, .a = a, .self = r, .claimant = claimant};
 	int rc = r->load(&ai, m, err);
-	return rc == AZ_INPUT_NONE ? none_of_them(path, err) : rc;
+	if (rc == AZ_INPUT_NONE)
+		return none_of_them(path, err);
+	if (rc == 0 && r == &az_bundle_input && m->man.trigger.s && !strcmp(m->man.trigger.s, "seal") &&
+	    sealed_load(&in, m, err) < 0)
+		return -1;
+	return rc;
 }
 
 const char *az_input_unsigned(const char *path)

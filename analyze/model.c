@@ -42,6 +42,11 @@ void az_model_free(struct az_model *m)
 	az_str_free(&m->ck.image_name);
 	az_str_free(&m->ck.image_id);
 	az_str_free(&m->ck.runtime);
+	az_str_free(&m->ck.pod);
+	az_str_free(&m->ck.pod_namespace);
+	az_str_free(&m->ck.kube_container);
+	az_str_free(&m->ck.network);
+	az_str_free(&m->ck.sealed_member);
 	for (size_t i = 0; i < m->ck.nargs; i++)
 		az_str_free(&m->ck.args[i]);
 	free(m->ck.args);

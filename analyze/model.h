@@ -151,6 +151,15 @@ struct az_ckpt {
 	size_t skipped;	    /* rootfs-diff.tar entries with unusable names */
 	size_t opaque;	    /* deleted.files paths re-created in rootfs-diff.tar (read as opaque dirs) */
 	size_t criu_images; /* members under checkpoint/ */
+	/* Kubernetes identity (spec.dump / config.dump annotations io.kubernetes.*), NULL when none */
+	struct az_str pod, pod_namespace, kube_container;
+	char engine[16];	     /* "Podman", "CRI-O", "containerd", "" when unknown */
+	struct az_str network;	     /* network.status, one "IFACE ADDR/PREFIX [gw G] [mac M]" per line */
+	bool layer_whiteouts;	     /* rootfs-diff.tar held OCI whiteouts (containerd's form) */
+	size_t devshm_files;	     /* devshm-checkpoint.tar entries, as /dev/shm/... upper entries */
+	size_t ghosts_unread;	     /* ghost-file images over AZ_CK_MAX_GHOST: not hashed */
+	size_t fds_cut;		     /* fds past AZ_CK_MAX_FDS, not listed */
+	struct az_str sealed_member; /* read from this member of a sealed bundle, NULL when not */
 };
 
 struct az_model {

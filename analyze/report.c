@@ -278,10 +278,22 @@ void az_report_render(const struct az_ctx *c, const struct az_findings *f, struc
 	H(o, mf->bundle_id.s, mf->bundle_id.len);
 	if (c->m.ck.present) {
 		const struct az_ckpt *k = &c->m.ck;
-		ai_buf_adds(
-		    o,
-		    "</td></tr><tr><td>source</td><td>checkpoint archive (Podman/CRI-O), not signed</td></tr>"
-		    "<tr><td>image</td><td class=\"mono\">");
+		ai_buf_printf(o, "</td></tr><tr><td>source</td><td>checkpoint archive (%s), %s",
+			      k->engine[0] ? k->engine : "Podman/CRI-O/containerd",
+			      k->sealed_member.s ? "sealed in a signed bundle as " : "not signed");
+		if (k->sealed_member.s)
+			H(o, k->sealed_member.s, k->sealed_member.len);
+		ai_buf_adds(o, "</td></tr>");
+		const struct az_str *kv[] = {&k->pod, &k->pod_namespace, &k->kube_container, &k->network};
+		static const char *const kn[] = {"pod", "namespace", "container name", "network"};
+		for (size_t i = 0; i < 4; i++) {
+			if (!kv[i]->s)
+				continue;
+			ai_buf_printf(o, "<tr><td>%s</td><td class=\"mono\">", kn[i]);
+			H(o, kv[i]->s, kv[i]->len);
+			ai_buf_adds(o, "</td></tr>");
+		}
+		ai_buf_adds(o, "<tr><td>image</td><td class=\"mono\">");
 		H(o, k->image_name.s, k->image_name.len);
 		az_time_iso(iso, sizeof(iso), k->created_ns);
 		ai_buf_printf(

@@ -247,7 +247,11 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 		struct az_origin o;
 		int64_t ct = u->ctime_ns;
 		if ((u->overlay & AZ_OV_WHITEOUT) && !ct && m->ck.present) {
-			ai_buf_adds(out, " (deleted: deleted.files, seen at checkpoint)");
+			/* member: deleted.files, or rootfs-diff.tar for an OCI whiteout (our names) */
+			ai_buf_printf(out, " (deleted: %s, seen at checkpoint)",
+				      u->member.s && !strcmp(u->member.s, "rootfs-diff.tar")
+					  ? "rootfs-diff.tar"
+					  : "deleted.files");
 			ct = m->ck.checkpointed_ns;
 		} else if (u->overlay & AZ_OV_WHITEOUT)
 			ai_buf_adds(out, " (deleted: whiteout)");

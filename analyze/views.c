@@ -84,6 +84,12 @@ void az_json_fd(struct ai_json *j, const struct az_fd *f, enum az_rec rec)
 	ai_json_kbool(j, "deleted", f->deleted);
 	ai_json_kbool(j, "memfd", f->memfd);
 	az_json_str(j, "recovered", &f->rec_member);
+	ai_json_kstr(j, "recovered_sha256", f->rec_member.s && f->rec_sha256[0] ? f->rec_sha256 : NULL);
+	ai_json_key(j, "recovered_size");
+	if (f->rec_member.s && f->rec_size >= 0)
+		ai_json_int(j, f->rec_size);
+	else
+		ai_json_null(j);
 }
 
 /* Children lists in CSR form: kids[first[i] .. first[i+1]) are the indexes of i's children, in

@@ -4,6 +4,7 @@
 #include "capture/criurun.h"
 #include "capture/jsonline.h"
 #include "capture/opts.h"
+#include "capture/seal.h"
 #include "capture/sidecar.h"
 #include "common/cleanup.h"
 #include "common/esc.h"
@@ -474,6 +475,55 @@ static int cmd_trigger(const struct command *cmd, int argc, char **argv)
 	return strstr(ai_buf_cstr(&reply), "\"error\"") ? EXIT_NOBUNDLE : 0;
 }
 
+static int cmd_seal(const struct command *cmd, int argc, char **argv)
+{
+	struct ai_seal_opts o = {0};
+	struct common co = {.key_fd = -1};
+	const struct ai_opt opts[] = {
+	    AI_OPT_S("key", 'k', AI_OPT_STR, &co.key_path),
+	    AI_OPT_N("key-fd", 0, AI_OPT_INT, &co.key_fd, 0, 65535, "--key-fd takes a descriptor number"),
+	    AI_OPT_S("output", 'o', AI_OPT_STR, &co.outdir), AI_OPT_S("name", 'n', AI_OPT_STR, &o.name),
+	    AI_OPT_FLAG("allow-loose-secret-mode", AI_OPT_TRUE, &co.allow_loose_mode)};
+	int first;
+	int r = parse(cmd, opts, NOPTS(opts), argc, argv, &first);
+	if (r >= 0)
+		return r;
+	if (first >= argc || !common_complete(&co))
+		return usage(cmd, "seal needs FILE..., -o OUTDIR and one of --key or --key-fd");
+	if (o.name)
+		for (const char *p = o.name; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == '/' || *p == 0x7f)
+				return usage(cmd,
+					     "--name must be a plain file name without control characters");
+	ai_err_t err = {0};
+	cleanup_pkey EVP_PKEY *key = NULL;
+	cleanup_close int outfd = -1;
+	const char *pod[3];
+	if (common_setup(&co, &key, &outfd, pod, &err) < 0)
+		return fail(&err, EXIT_NOBUNDLE);
+	o.files = (const char *const *)argv + first;
+	o.nfiles = (size_t)(argc - first);
+	o.outdir_fd = outfd;
+	o.outdir = co.outdir;
+	o.key = key;
+	struct ai_seal_result res;
+	if (ai_seal(&o, &res, &err) < 0)
+		return fail(&err, EXIT_NOBUNDLE);
+	cleanup_buf struct ai_buf line;
+	ai_buf_init(&line);
+	struct ai_json j;
+	ai_json_init(&j, &line);
+	ai_json_obj_begin(&j);
+	ai_json_kbytes(&j, "bundle", res.path, strlen(res.path));
+	ai_json_kstr(&j, "sha256", res.sha256);
+	ai_json_kuint(&j, "files", res.nfiles);
+	ai_json_kbool(&j, "complete", res.complete);
+	ai_json_obj_end(&j);
+	ai_jsonline_safe(&line);
+	printf("%s\n", ai_buf_cstr(&line));
+	return res.complete ? EXIT_COMPLETE : EXIT_PARTIAL;
+}
+
 static int cmd_version(const struct command *cmd, int argc, char **argv)
 {
 	int r = parse(cmd, NULL, 0, argc, argv, NULL);
@@ -525,6 +575,14 @@ static const struct command commands[] = {
      "hardening then allows execve and what criu needs (docs/sidecar.md).\n" LIMIT_NOTES},
     {"trigger", cmd_trigger, "[--socket PATH] [--reason TEXT | --status | --sandbox-check]",
      "ask a running serve to capture now; prints its JSON reply", NULL},
+    {"seal", cmd_seal,
+     "FILE... (--key FILE | --key-fd N) -o OUTDIR [--name NAME] [--allow-loose-secret-mode]",
+     "wrap existing files (a checkpoint archive, a log) into a signed bundle OUTDIR/NAME.tar",
+     "Each FILE (a regular file; symlinks, FIFOs and devices refused) is hashed as it is read and\n"
+     "stored as sealed/BASENAME; sealed.json records its path, size, mode, owner and times and the\n"
+     "host. Prints one JSON line; exits 0, 3 when a file changed while read (sealed, complete=false),\n"
+     "1 when no bundle was written, 2 for a usage error. afterimage-analyze reads a sealed\n"
+     "checkpoint archive through the bundle.\n"},
     {"version", cmd_version, NULL, "print the version", NULL},
 };
 

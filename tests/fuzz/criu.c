@@ -1,9 +1,11 @@
-/* Fuzz target: CRIU images through analyze/criu.c. A checkpoint archive is whoever made it's
- * bytes: each input is read as a pstree image, as a core image, and walked as an image of
+/* Fuzz target: CRIU images through analyze/criu.c and analyze/criu_files.c. A checkpoint archive
+ * is whoever made it's bytes: each input is read as a pstree image, as a core image, as each of
+ * the files/fdinfo/ids/fs/remap/tcp-stream/ghost-file images, and walked as an image of
  * whatever magic it claims, every length-delimited field descended into as a message. Every
  * span the walker hands back must lie inside the one it came from. */
 #include "analyze/criu.h"
 #include <stdlib.h>
+#include "analyze/criu_files.h"
 #include <string.h>
 
 static volatile unsigned sink;
@@ -59,6 +61,66 @@ static uint32_t le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+static const uint8_t *lo_, *hi_;
+
+static int on_file(void *ud, const struct az_criu_file *f, ai_err_t *err)
+{
+	if (f->name && (f->name < lo_ || f->name + f->name_len > hi_ || f->name_len > (size_t)(hi_ - lo_)))
+		abort();
+	sink += f->type + f->id + f->ino + f->src_addr[3] + f->dst_addr[3];
+	return 0;
+}
+
+static int on_fdinfo(void *ud, const struct az_criu_fdinfo *f, ai_err_t *err)
+{
+	sink += f->id + f->fd + f->type;
+	return 0;
+}
+
+static int on_remap(void *ud, const struct az_criu_remap *r, ai_err_t *err)
+{
+	sink += r->orig_id + r->remap_id;
+	return 0;
+}
+
+struct pieces {
+	uint64_t at;
+};
+
+/* Pieces come in ascending, non-overlapping order, inside the input. */
+static int on_piece(void *ud, uint64_t off, const uint8_t *p, size_t len, ai_err_t *err)
+{
+	struct pieces *x = ud;
+	if (off < x->at || p < lo_ || p + len > hi_)
+		abort();
+	x->at = off + len;
+	return 0;
+}
+
+static void files_images(const uint8_t *d, size_t size)
+{
+	ai_err_t err;
+	lo_ = d;
+	hi_ = d + size;
+	az_criu_files_read(d, size, on_file, NULL, &err);
+	az_criu_fdinfo_read(d, size, on_fdinfo, NULL, &err);
+	az_criu_remap_read(d, size, on_remap, NULL, &err);
+	struct az_criu_ids ids;
+	if (az_criu_ids_read(d, size, &ids, &err) == 0 &&
+	    (ids.files_id > UINT32_MAX || ids.fs_id > UINT32_MAX))
+		abort();
+	struct az_criu_fs fs;
+	if (az_criu_fs_read(d, size, &fs, &err) == 0 && (fs.cwd_id > UINT32_MAX || fs.root_id > UINT32_MAX))
+		abort();
+	struct az_criu_tcp t;
+	az_criu_tcp_read(d, size, &t, &err);
+	struct az_criu_ghost g;
+	struct pieces pc = {0};
+	if (az_criu_ghost_read(d, size, &g, on_piece, &pc, &err) == 0 && g.have_size && g.chunks &&
+	    pc.at > g.size)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -77,6 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    memchr(c.comm, 0, c.comm_len))
 			abort();
 	}
+
+	files_images(d, size);
 
 	uint32_t magic = 0;
 	if (size >= 8 && (le32(d) == AZ_CRIU_IMG_COMMON_MAGIC || le32(d) == AZ_CRIU_IMG_SERVICE_MAGIC))

@@ -13,6 +13,7 @@
 #include "analyze/context.h"
 #include "analyze/findings.h"
 #include "analyze/criu.h"
+#include "analyze/criu_files.h"
 #include "analyze/image.h"
 #include "analyze/input.h"
 #include "analyze/jpush.h"
@@ -960,7 +961,7 @@ static void test_json_records(void)
 	T_STREQ(ai_buf_cstr(&b),
 		"{\"fds\":[{\"pid\":7,\"fd\":3,\"type\":\"deleted\",\"target\":\"/tmp/gone (deleted)\","
 		"\"flags\":\"\",\"pos\":-1,\"ino\":5,\"size\":10,\"deleted\":true,\"memfd\":false,"
-		"\"recovered\":null}]}\n",
+		"\"recovered\":null,\"recovered_sha256\":null,\"recovered_size\":null}]}\n",
 		"fds --json: the full fd record");
 	struct az_attr *a = NULL;
 	T_OK(az_attr_build(&a, &m, NULL, false, &err) == 0, "attr without an image");
@@ -1250,6 +1251,101 @@ static void test_criu(void)
 	ai_buf_free(&sub);
 }
 
+struct ghost_pieces {
+	struct ai_buf content; /* the file as the pieces rebuild it, holes as zeros */
+	int n;
+};
+
+static int ghost_piece(void *ud, uint64_t off, const uint8_t *p, size_t len, ai_err_t *err)
+{
+	struct ghost_pieces *g = ud;
+	while (g->content.len < off)
+		ai_buf_addc(&g->content, '\0');
+	ai_buf_add(&g->content, p, len);
+	g->n++;
+	return 0;
+}
+
+static int sock_seen(void *ud, const struct az_criu_file *f, ai_err_t *err)
+{
+	struct az_criu_file *out = ud;
+	if (f->type == AZ_CRIU_FD_INETSK)
+		*out = *f;
+	return 0;
+}
+
+/* criu_files.c: a chunked ghost file (content with a hole), a chunk out of order, and an inet
+ * socket with packed addresses. */
+static void test_criu_files(void)
+{
+	struct ai_buf img, msg;
+	ai_buf_init(&img);
+	ai_buf_init(&msg);
+	ai_err_t err;
+	le32_put(&img, AZ_CRIU_IMG_COMMON_MAGIC);
+	le32_put(&img, AZ_CRIU_GHOST_FILE_MAGIC);
+	pb_key(&msg, 3, 0), pb_varint_put(&msg, 0100644);
+	pb_key(&msg, 5, 0), pb_varint_put(&msg, 77);
+	pb_key(&msg, 9, 0), pb_varint_put(&msg, 1);
+	pb_key(&msg, 10, 0), pb_varint_put(&msg, 12);
+	criu_entry_put(&img, &msg);
+	size_t head = img.len;
+	ai_buf_reset(&msg);
+	pb_key(&msg, 1, 0), pb_varint_put(&msg, 3); /* 3 bytes at 0 */
+	pb_key(&msg, 2, 0), pb_varint_put(&msg, 0);
+	criu_entry_put(&img, &msg);
+	ai_buf_add(&img, "abc", 3);
+	ai_buf_reset(&msg);
+	pb_key(&msg, 1, 0), pb_varint_put(&msg, 2); /* 2 bytes at 8: a hole of 5 between */
+	pb_key(&msg, 2, 0), pb_varint_put(&msg, 8);
+	criu_entry_put(&img, &msg);
+	ai_buf_add(&img, "xy", 2);
+	struct ghost_pieces g = {.n = 0};
+	ai_buf_init(&g.content);
+	struct az_criu_ghost gh;
+	T_OK(az_criu_ghost_read((const uint8_t *)img.data, img.len, &gh, ghost_piece, &g, &err) == 0 &&
+		 g.n == 2 && gh.chunks && gh.size == 12 && gh.ino == 77 && g.content.len == 10 &&
+		 !memcmp(g.content.data, "abc\0\0\0\0\0xy", 10),
+	     "criu: a chunked ghost file's pieces at their offsets (%s)", err.msg);
+	/* the second chunk moved before the first: refused */
+	struct ai_buf bad;
+	ai_buf_init(&bad);
+	ai_buf_add(&bad, img.data, head);
+	ai_buf_add(&bad, img.data + img.len - (img.len - head) / 2, (img.len - head) / 2);
+	ai_buf_add(&bad, img.data + head, (img.len - head) - (img.len - head) / 2);
+	ai_buf_reset(&g.content);
+	T_OK(az_criu_ghost_read((const uint8_t *)bad.data, bad.len, &gh, ghost_piece, &g, &err) < 0,
+	     "criu: ghost chunks out of order are refused (%s)", err.msg);
+	ai_buf_reset(&img);
+	ai_buf_reset(&msg);
+	le32_put(&img, AZ_CRIU_IMG_COMMON_MAGIC);
+	le32_put(&img, AZ_CRIU_FILES_MAGIC);
+	struct ai_buf isk, addr;
+	ai_buf_init(&isk);
+	ai_buf_init(&addr);
+	pb_key(&isk, 2, 0), pb_varint_put(&isk, 4242);
+	pb_key(&isk, 3, 0), pb_varint_put(&isk, 2);
+	pb_key(&isk, 6, 0), pb_varint_put(&isk, 10);
+	pb_key(&isk, 7, 0), pb_varint_put(&isk, 8080);
+	pb_varint_put(&addr, 0x0100007f); /* 127.0.0.1 as CRIU stores it */
+	pb_bytes(&isk, 11, &addr);
+	pb_key(&msg, 1, 0), pb_varint_put(&msg, AZ_CRIU_FD_INETSK);
+	pb_key(&msg, 2, 0), pb_varint_put(&msg, 9);
+	pb_bytes(&msg, 4, &isk);
+	criu_entry_put(&img, &msg);
+	struct az_criu_file f = {0};
+	T_OK(az_criu_files_read((const uint8_t *)img.data, img.len, sock_seen, &f, &err) == 0 && f.id == 9 &&
+		 f.ino == 4242 && f.family == 2 && f.state == 10 && f.src_port == 8080 && f.nsrc == 1 &&
+		 f.src_addr[0] == 0x0100007f,
+	     "criu: an inet socket entry of files.img (%s)", err.msg);
+	ai_buf_free(&isk);
+	ai_buf_free(&addr);
+	ai_buf_free(&bad);
+	ai_buf_free(&g.content);
+	ai_buf_free(&img);
+	ai_buf_free(&msg);
+}
+
 int main(void)
 {
 	test_mode_strings();
@@ -1266,5 +1362,6 @@ int main(void)
 	test_layer_limit();
 	test_input_detection();
 	test_criu();
+	test_criu_files();
 	return t_done();
 }
