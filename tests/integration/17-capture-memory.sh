@@ -69,6 +69,27 @@ t_eq "no tracer left on any thread" "0 0 0" "$(for t in /proc/$P/task/*; do awk 
 t_ok "the container still runs" podman exec "$T_TARGET_NAME" test -f /tmp/ready
 t_eq "the frozen cgroup was thawed" running "$(podman inspect -f '{{.State.Status}}' "$T_TARGET_NAME")"
 
+# ---- the v1 freezer (a cgroup root where only the v1 freezer hierarchy is found): there the
+# seized threads stop only on the thaw, and still before they run
+if [[ -d /sys/fs/cgroup/freezer ]] && grep -q ':freezer:/.' "/proc/$P/cgroup"; then
+	V1=$T_TMP/cgroot-v1
+	mkdir -p "$V1"
+	ln -s /sys/fs/cgroup/freezer "$V1/freezer"
+	t_ok "snapshot --memory --freeze on the v1 freezer" "$CAPTURE" snapshot --pid "$P" --key "$KEY.key" \
+		-o "$OUT" --name mv1 --memory --freeze --cgroup-root "$V1"
+	t_eq "v1: frozen by cgroup1" "true cgroup1" "$(tar -xOf "$OUT/mv1.tar" manifest.json | jq -r '"\(.freeze.frozen) \(.freeze.method)"')"
+	t_eq "v1: every thread reached its ptrace-stop after the thaw (registers)" "3 true" \
+		"$(tar -xOf "$OUT/mv1.tar" memory/index.json | jq -r "[.processes[]|select(.pid==$P).threads[]]|\"\(length) \(all(.registers))\"")"
+	mkdir -p "$T_TMP/v1x"
+	tar -xf "$OUT/mv1.tar" -C "$T_TMP/v1x" "memory/$P.core"
+	t_match "v1: gdb backtraces the sleeping thread" ' in memprog_wait_sleep \(' \
+		"$(gdb -batch -ex 'thread apply all bt' -c "$T_TMP/v1x/memory/$P.core" "$MEMPROG" 2>&1)"
+	fz=$(awk -F: '$2=="freezer"{print $3}' "/proc/$P/cgroup")
+	t_eq "v1: thawed" THAWED "$(cat "/sys/fs/cgroup/freezer$fz/freezer.state")"
+else
+	t_skip "the v1 freezer" "no v1 freezer hierarchy for the target on this host"
+fi
+
 # ---- without --memory: no memory/ member, no memory limits
 t_ok "snapshot without --memory" "$CAPTURE" snapshot --pid "$P" --key "$KEY.key" -o "$OUT" --name m0
 t_empty "no memory/ member without --memory" "$(tar -tf "$OUT/m0.tar" | grep '^memory/')"
