@@ -63,7 +63,8 @@ CAPTURE_LIBS := -larchive -lacl -lzstd -llz4 -llzma -lbz2 -lz -lseccomp -lcap $(
 ANALYZE_LIBS := -larchive -lacl -llz4 -lbz2 -lcrypto -ljansson -lz -lzstd -llzma -pthread
 
 .PHONY: all binaries check bench demo clean format format-check fuzz unit deps image sbom release man-check size
-all: $(BUILD)/afterimage-capture $(BUILD)/afterimage-analyze $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/tests/fixtures/holder
+all: $(BUILD)/afterimage-capture $(BUILD)/afterimage-analyze $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/tests/fixtures/holder \
+	$(BUILD)/tests/fixtures/memprog
 
 # Exact dependencies: the compiler writes a .d file beside every object and binary it builds.
 DEPFLAGS = -MMD -MP
@@ -117,6 +118,12 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(TEST_LIBS)
 $(BUILD)/tests/fixtures/holder: tests/fixtures/holder.c
 	@mkdir -p $(dir $@)
 	$(CC) -static -O2 -Wall -Werror -o $@ $<
+
+# The memory capture's target (tests/integration/17-capture-memory.sh, the memory benchmark):
+# static and with debug info, so gdb names its threads' frames and its global from the core.
+$(BUILD)/tests/fixtures/memprog: tests/fixtures/memprog.c
+	@mkdir -p $(dir $@)
+	$(CC) -static -O1 -g -Wall -Werror -pthread -o $@ $<
 
 # Coverage-guided fuzzing with libFuzzer (clang): `make fuzz` builds build-fuzz/NAME for every
 # tests/fuzz/NAME.c (ASan and UBSan on); `make fuzz FUZZ_SECONDS=N` (or `make fuzz-run

@@ -17,6 +17,11 @@
 #define AI_DEFAULT_FILE_CAP	 (256ull << 20)
 #define AI_DEFAULT_UPPER_BUDGET	 (2ull << 30)
 #define AI_DEFAULT_OUTPUT_BUDGET (4ull << 30)
+/* --memory: bytes of core kept of one process, and of all of them (a budget: what it cuts makes
+ * the bundle partial). */
+#define AI_DEFAULT_MEMORY_CAP	(256ull << 20)
+#define AI_DEFAULT_MEMORY_TOTAL (1ull << 30)
+enum ai_memory_mode { AI_MEMORY_OFF, AI_MEMORY_ANON, AI_MEMORY_ALL };
 /* What the output budget always leaves free on the output directory's filesystem. */
 #define AI_OUTPUT_FREE_RESERVE (16ull << 20)
 
@@ -80,6 +85,9 @@ struct ai_capture {
 	 * partial ("complete": false) even without an error. The output budget says so itself
 	 * (ai_bundle_budget_exhausted). */
 	bool budget_cut;
+	/* --memory: which mappings go into each process's core, and its caps (memory.c) */
+	enum ai_memory_mode memory;
+	uint64_t memory_cap, memory_total;
 	const char *trigger;
 	int outdir_fd; /* where spools go (common/spool.h): the output directory, never the target */
 	const volatile sig_atomic_t *stop; /* NULL, or set when the capture is to be abandoned */
@@ -129,6 +137,9 @@ enum {
 struct ai_collector {
 	const char *name; /* the "collector" of its log events and its "collectors" timing entry */
 	unsigned flags;
+	/* NULL: always runs. An opt-in kind (--memory) says here whether it was asked for: a row
+	 * not enabled does not run and has no timing entry. */
+	bool (*enabled)(const struct ai_capture *cap);
 	/* Phase one. A collector without .finish does all its work here (logs, writes its member).
 	 * One with .finish only reads here, possibly on several threads: no logging, no bundle
 	 * writes; what it read goes to *state for .finish. < 0 only when the whole kind could not
@@ -151,6 +162,7 @@ extern const struct ai_collector ai_collector_sockets;
 extern const struct ai_collector ai_collector_mounts;
 extern const struct ai_collector ai_collector_upper;
 extern const struct ai_collector ai_collector_criu;
+extern const struct ai_collector ai_collector_memory;
 
 /* sockets.c: read /proc/PID/net files even when NETLINK_SOCK_DIAG works (tests cover both). */
 extern bool ai_sockets_force_proc;
@@ -214,6 +226,8 @@ struct ai_snapshot_opts {
 	 * used when no process is left to pin, or when its root overlay cannot be read any more,
 	 * so the upperdir, still on disk, is captured. */
 	const struct ai_overlay *overlay_hint;
+	enum ai_memory_mode memory;	   /* --memory (AI_MEMORY_OFF: no cores) */
+	uint64_t memory_cap, memory_total; /* 0: the defaults */
 	size_t max_procs; /* processes pinned at most (the rest counted and logged); 0: the default */
 	bool criu;	  /* --criu: also a CRIU checkpoint of the tree, after the thaw (criu.c) */
 	/* NULL, or a flag a signal handler sets: the capture then stops at its next item, thaws,

@@ -5,8 +5,8 @@
 #include "capture/capture.h"
 
 const struct ai_collector *const ai_collectors[] = {
-    &ai_collector_mounts,  &ai_collector_processes, &ai_collector_fds,
-    &ai_collector_sockets, &ai_collector_upper,	    &ai_collector_criu,
+    &ai_collector_mounts, &ai_collector_processes, &ai_collector_fds,  &ai_collector_sockets,
+    &ai_collector_memory, &ai_collector_upper,	   &ai_collector_criu,
 };
 const size_t ai_ncollectors = sizeof(ai_collectors) / sizeof(ai_collectors[0]);
 

@@ -10,6 +10,9 @@
  *   CAP_KILL             pidfd_send_signal(pidfd, 0) liveness checks on processes of other uids
  *   CAP_SYS_ADMIN        read trusted.overlay.* xattrs (opaque dirs, redirects) and setns()
  *                        into the target's network namespace for sock_diag
+ * --memory needs no capability more (CAP_SYS_PTRACE is what PTRACE_SEIZE and process_vm_readv
+ * of another uid's process ask for), only two calls more, allowed only then: ptrace (seize,
+ * interrupt, getregset, getsiginfo, detach) and process_vm_readv (the pages).
  *
  * serve --criu changes nothing here: CRIU cannot run under a seccomp filter (the kernel refuses
  * PTRACE_O_SUSPEND_SECCOMP to a filtered tracer), so criu.c's runner is forked before serve reads
@@ -254,26 +257,37 @@ static const char *const allowed[] = {
     "shutdown",
 };
 
-static int load_seccomp(ai_err_t *err)
+static const char *const allowed_memory[] = {"ptrace", "process_vm_readv"};
+
+static int allow(scmp_filter_ctx ctx, const char *const *names, size_t n, ai_err_t *err)
 {
-	cleanup_seccomp scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
-	if (!ctx)
-		return ai_err_set(err, 0, "seccomp_init");
-	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
-		int nr = seccomp_syscall_resolve_name(allowed[i]);
+	for (size_t i = 0; i < n; i++) {
+		int nr = seccomp_syscall_resolve_name(names[i]);
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* not on this architecture (e.g. open on arm64) */
 		int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		if (rc < 0)
-			return ai_err_set(err, -rc, "seccomp rule for %s", allowed[i]);
+			return ai_err_set(err, -rc, "seccomp rule for %s", names[i]);
 	}
+	return 0;
+}
+
+static int load_seccomp(bool memory, ai_err_t *err)
+{
+	cleanup_seccomp scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	if (!ctx)
+		return ai_err_set(err, 0, "seccomp_init");
+	if (allow(ctx, allowed, sizeof(allowed) / sizeof(allowed[0]), err) < 0 ||
+	    (memory &&
+	     allow(ctx, allowed_memory, sizeof(allowed_memory) / sizeof(allowed_memory[0]), err) < 0))
+		return -1;
 	int rc = seccomp_load(ctx);
 	if (rc < 0)
 		return ai_err_set(err, -rc, "seccomp_load");
 	return 0;
 }
 
-int ai_harden(ai_err_t *err)
+int ai_harden(bool memory, ai_err_t *err)
 {
 	if (drop_caps(err) < 0)
 		return ai_err_wrap(err, "dropping capabilities");
@@ -284,7 +298,7 @@ int ai_harden(ai_err_t *err)
 #endif
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return ai_err_set(err, errno, "no_new_privs");
-	if (load_seccomp(err) < 0)
+	if (load_seccomp(memory, err) < 0)
 		return ai_err_wrap(err, "loading the seccomp allowlist");
 	return 0;
 }

@@ -129,6 +129,31 @@ static int parse(const struct command *c, const struct ai_opt *opts, size_t n, i
 	"(never more than the output directory has free). A cut is logged and marked; a budget that\n"       \
 	"cuts makes the bundle partial (docs/capture.md).\n"
 
+/* --memory[=anon|all]: bare means anon. */
+static const char *set_memory(const struct ai_opt *o, const char *arg)
+{
+	enum ai_memory_mode *m = o->dst;
+	if (!arg || !strcmp(arg, "anon"))
+		*m = AI_MEMORY_ANON;
+	else if (!strcmp(arg, "all"))
+		*m = AI_MEMORY_ALL;
+	else
+		return "--memory takes anon or all (--memory alone: anon)";
+	return NULL;
+}
+
+#define MEMORY_OPTS(mode, mcap, mtotal)                                                                      \
+	AI_OPT_FO("memory", &(mode), set_memory),                                                            \
+	    AI_OPT_N("memory-cap", 0, AI_OPT_U64, &(mcap), 4096, UINT64_MAX,                                 \
+		     "--memory-cap takes a byte count >= 4096"),                                             \
+	    AI_OPT_N("memory-total", 0, AI_OPT_U64, &(mtotal), 4096, UINT64_MAX,                             \
+		     "--memory-total takes a byte count >= 4096")
+#define MEMORY_NOTES                                                                                         \
+	"--memory[=anon|all] writes one ELF core per process (memory/PID.core, gdb -c reads it):\n"          \
+	"anonymous, heap, stack and private writable mappings; =all adds every readable file\n"              \
+	"mapping. --memory-cap 268435456 (256 MiB) of each core, --memory-total 1073741824 (1 GiB)\n"        \
+	"of all of them; a cut is logged, the total's makes the bundle partial (docs/memory.md).\n"
+
 /* ---- what snapshot and serve share: the key from a file or a descriptor (never env or argv,
  * closed once read), the output directory, the host root, the pod identity */
 struct common {
@@ -211,8 +236,9 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 {
 	struct ai_snapshot_opts o = {.trigger = "manual"};
 	struct common co = {.key_fd = -1};
-	const char *sockets_source = NULL;
+	const char *sockets_source = NULL, *cgroup_root = NULL;
 	unsigned max_procs = AI_DEFAULT_MAX_PROCS;
+	bool freeze = false;
 	const struct ai_opt opts[] = {
 	    AI_OPT_N("pid", 'p', AI_OPT_INT, &o.pid, 1, 4194304, "--pid takes a process id"),
 	    AI_OPT_N("max-procs", 0, AI_OPT_UINT, &max_procs, 1, 4194304, "--max-procs takes 1..4194304"),
@@ -223,10 +249,15 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	    AI_OPT_S("trigger", 0, AI_OPT_STR, &o.trigger),
 	    AI_OPT_S("sockets-source", 0, AI_OPT_STR, &sockets_source),
 	    AI_OPT_FLAG("criu", AI_OPT_TRUE, &o.criu),
+	    MEMORY_OPTS(o.memory, o.memory_cap, o.memory_total),
+	    AI_OPT_FLAG("freeze", AI_OPT_TRUE, &freeze),
+	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &cgroup_root),
 	};
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
 	if (r >= 0)
 		return r;
+	if (cgroup_root && !freeze)
+		return usage(cmd, "--cgroup-root goes with --freeze");
 	if (!o.pid || !common_complete(&co))
 		return usage(cmd, "snapshot needs --pid, -o OUTDIR and one of --key or --key-fd");
 	if (sockets_source) {
@@ -255,9 +286,19 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	o.pod = pod;
 	o.max_procs = max_procs;
 	o.stop = &stop_signal;
+	struct ai_freezer fz = {.state_fd = -1, .events_fd = -1, .watchdog_pipe = -1};
+	struct ai_freeze_hooks hooks;
+	if (freeze) {
+		cleanup_close int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (ai_freezer_open(proc_fd, o.pid, cgroup_root, &fz, &err) < 0)
+			return fail(&err, EXIT_NOBUNDLE);
+		ai_freezer_hooks(&fz, &hooks);
+		o.freeze = &hooks;
+	}
 
 	struct ai_snapshot_result res;
 	int sr = ai_snapshot(&o, &res, &err);
+	ai_freezer_close(&fz); /* thaws if anything was left frozen */
 	for (unsigned i = 0; i < res.nleftovers && i < AI_LEFTOVERS_NAMED; i++)
 		ai_eprintf(PROG,
 			   "warning: %s/%s: left by an interrupted capture, not a bundle (never reused)",
@@ -394,6 +435,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	    AI_OPT_N("upload-retries", 0, AI_OPT_UINT, &up.retries, 0, 100, "--upload-retries takes 0..100"),
 	    AI_OPT_FLAG("delete-after-upload", AI_OPT_TRUE, &o.delete_after_upload),
 	    LIMIT_OPTS(o.file_cap, o.upper_budget, o.output_budget),
+	    MEMORY_OPTS(o.memory, o.memory_cap, o.memory_total),
 	    AI_OPT_N("debug-freeze-hold-ms", 0, AI_OPT_UINT, &o.freeze_hold_ms, 0, 600000,
 		     "--debug-freeze-hold-ms takes milliseconds"),
 	};
@@ -540,7 +582,8 @@ static const struct command commands[] = {
      "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
      "[--host-root DIR] [--fd-cap BYTES] [--file-cap BYTES] [--upper-budget BYTES]\n"
      "[--output-budget BYTES] [--max-procs N] [--trigger WORD] [--sockets-source netlink|proc]\n"
-     "[--criu] [--allow-loose-secret-mode]",
+     "[--criu] [--freeze [--cgroup-root DIR]] [--memory[=anon|all]] [--memory-cap BYTES]\n"
+     "[--memory-total BYTES] [--allow-loose-secret-mode]",
      "capture the container PID belongs to into OUTDIR/NAME.tar",
      "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
      "signed, complete=false), 1 when no bundle was written, 2 for a usage error, 4 when\n"
@@ -552,9 +595,12 @@ static const struct command commands[] = {
      "The key is never taken from the environment or the command line: pass a file or a descriptor.\n"
      "A key file must be a regular file only its owner can read (chmod 600), unless\n"
      "--allow-loose-secret-mode.\n"
+     "--freeze freezes the container's cgroup while its volatile state is read (as serve does;\n"
+     "--cgroup-root, default /sys/fs/cgroup, is where the cgroup tree is mounted).\n"
      "--fd-cap 67108864 (64 MiB) of each deleted-open file or memfd; executables: 256 MiB.\n"
      "--criu: also `criu dump --leave-running` of the tree into checkpoint/ (the criu on PATH,\n"
-     "4.1 or later, passing `criu check`); why it did not run is in the manifest's \"criu\".\n" LIMIT_NOTES},
+     "4.1 or later, passing `criu check`); why it did not run is in the manifest's \"criu\".\n" LIMIT_NOTES
+	 MEMORY_NOTES},
     {"serve", cmd_serve,
      "(--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
      "[--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
@@ -563,7 +609,8 @@ static const struct command commands[] = {
      "[--max-conns-per-peer N] [--max-socket-conns N] [--host-root DIR] [--cgroup-root DIR]\n"
      "[--upload URL [--upload-sig URL] [--ca-file FILE] [--upload-retries N]\n"
      "[--delete-after-upload]] [--file-cap BYTES] [--upper-budget BYTES] [--output-budget BYTES]\n"
-     "[--criu] [--allow-loose-secret-mode] [--debug-freeze-hold-ms MS]",
+     "[--criu] [--memory[=anon|all]] [--memory-cap BYTES] [--memory-total BYTES]\n"
+     "[--allow-loose-secret-mode] [--debug-freeze-hold-ms MS]",
      "the sidecar: capture on HTTP/exec trigger, SIGTERM or target exit\n"
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
      "--socket " AI_DEFAULT_SOCKET,
@@ -571,8 +618,9 @@ static const struct command commands[] = {
      "Logs one JSON object per line on stderr. The key is never taken from the environment or the\n"
      "command line: pass a file or a descriptor. Key and token files must be regular files only\n"
      "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n"
-     "--criu: each capture also checkpoints the tree with CRIU after the thaw (as snapshot --criu);\n"
-     "hardening then allows execve and what criu needs (docs/sidecar.md).\n" LIMIT_NOTES},
+     "--criu: each capture also checkpoints the tree with CRIU after the thaw (as snapshot --criu),\n"
+     "run by a helper process forked before hardening (docs/sidecar.md).\n" LIMIT_NOTES MEMORY_NOTES
+     "With --memory the seccomp allowlist also admits ptrace and process_vm_readv.\n"},
     {"trigger", cmd_trigger, "[--socket PATH] [--reason TEXT | --status | --sandbox-check]",
      "ask a running serve to capture now; prints its JSON reply", NULL},
     {"seal", cmd_seal,

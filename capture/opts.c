@@ -75,7 +75,9 @@ int ai_opts_parse(const struct ai_opt *opts, size_t n, int argc, char **argv, in
 	char shorts[2 * AI_OPTS_MAX + 4] = ":h";
 	size_t ns = strlen(shorts);
 	for (size_t i = 0; i < n; i++) {
-		int has = takes_value(&opts[i]) ? required_argument : no_argument;
+		int has = opts[i].optional	  ? optional_argument
+			  : takes_value(&opts[i]) ? required_argument
+						  : no_argument;
 		lo[i] = (struct option){opts[i].name, has, NULL, getopt_val(opts, i)};
 		if (opts[i].letter) {
 			shorts[ns++] = (char)opts[i].letter;

@@ -3,6 +3,7 @@
  * Nothing here prints: a usage error comes back as a message for main to print. */
 #ifndef AI_OPTS_H
 #define AI_OPTS_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "common/err.h"
@@ -28,6 +29,7 @@ struct ai_opt {
 	unsigned scale;	   /* AI_OPT_UINT: stored as value * scale (0 stores the value) */
 	const char *bad;   /* numbers: the usage message for anything else */
 	const char *value; /* AI_OPT_CONST */
+	bool optional;	   /* AI_OPT_FN: the value may be left out (--name alone: fn gets NULL) */
 	/* AI_OPT_FN: NULL when the value is taken, else the usage message */
 	const char *(*fn)(const struct ai_opt *o, const char *arg);
 };
@@ -38,6 +40,8 @@ struct ai_opt {
 #define AI_OPT_FLAG(n, k, d) ((struct ai_opt){.name = (n), .kind = (k), .dst = (d)})
 #define AI_OPT_K(n, d, v)    ((struct ai_opt){.name = (n), .kind = AI_OPT_CONST, .dst = (d), .value = (v)})
 #define AI_OPT_F(n, d, f)    ((struct ai_opt){.name = (n), .kind = AI_OPT_FN, .dst = (d), .fn = (f)})
+#define AI_OPT_FO(n, d, f)                                                                                   \
+	((struct ai_opt){.name = (n), .kind = AI_OPT_FN, .dst = (d), .fn = (f), .optional = true})
 #define AI_OPT_N(n, l, k, d, lo_, hi_, msg)                                                                  \
 	((struct ai_opt){                                                                                    \
 	    .name = (n), .letter = (l), .kind = (k), .dst = (d), .lo = (lo_), .hi = (hi_), .bad = (msg)})

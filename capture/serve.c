@@ -284,7 +284,7 @@ static int server_init(struct server *s, ai_err_t *err)
 		ai_srv_log(s, "waiting", ai_srv_fill_msg, derr.msg);
 		ai_srv_schedule_rediscover(s);
 	}
-	if (o->harden && ai_harden(err) < 0)
+	if (o->harden && ai_harden(o->memory != AI_MEMORY_OFF, err) < 0)
 		return -1;
 	ai_srv_log(s, "listening", fill_listening, s);
 	if (s->have_target && o->baseline) {

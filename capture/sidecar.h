@@ -45,8 +45,9 @@ void ai_freezer_close(struct ai_freezer *f);
 /* The hooks for ai_snapshot. */
 void ai_freezer_hooks(struct ai_freezer *f, struct ai_freeze_hooks *h);
 
-/* ---- harden.c: capabilities, no_new_privs, seccomp allowlist */
-int ai_harden(ai_err_t *err);
+/* ---- harden.c: capabilities, no_new_privs, seccomp allowlist; memory: --memory's calls too
+ * (ptrace, process_vm_readv) */
+int ai_harden(bool memory, ai_err_t *err);
 /* The capabilities kept, as text (for logs and docs). */
 const char *ai_harden_caps_text(void);
 
@@ -86,6 +87,8 @@ struct ai_serve_opts {
 	unsigned max_socket_conns;   /* unix trigger-socket clients at a time */
 	unsigned freeze_hold_ms;     /* test hook */
 	uint64_t file_cap, upper_budget, output_budget; /* ai_snapshot_opts' (0: defaults) */
+	enum ai_memory_mode memory;			/* --memory */
+	uint64_t memory_cap, memory_total;
 	const struct ai_upload_opts *upload;
 	bool delete_after_upload;
 	const char *const *pod;

@@ -107,6 +107,11 @@ static void limits_json(struct ai_json *j, const struct ai_capture *cap)
 	ai_json_kuint(j, "output_budget", cap->output_budget);
 	ai_json_kuint(j, "fd_cap", cap->fd_cap);
 	ai_json_kuint(j, "exe_cap", cap->exe_cap);
+	if (cap->memory) {
+		ai_json_kstr(j, "memory", cap->memory == AI_MEMORY_ALL ? "all" : "anon");
+		ai_json_kuint(j, "memory_cap", cap->memory_cap);
+		ai_json_kuint(j, "memory_total", cap->memory_total);
+	}
 	ai_json_kbool(j, "budget_cut", cap->budget_cut);
 	ai_json_kbool(j, "output_budget_reached", ai_bundle_budget_exhausted(cap->bundle));
 	ai_json_obj_end(j);
@@ -221,9 +226,12 @@ static void run_phase(struct ai_capture *cap, const struct ai_collector *c, stru
 		ai_log(cap, AI_LOG_ERROR, c->name, "collector failed: %s", cerr.msg);
 }
 
-/* Without a live process only the collectors that do not need one run. */
-static bool runnable(const struct ai_collector *c, bool target_gone)
+/* Without a live process only the collectors that do not need one run; an opt-in one only when
+ * asked for. */
+static bool runnable(const struct ai_capture *cap, const struct ai_collector *c, bool target_gone)
 {
+	if (c->enabled && !c->enabled(cap))
+		return false;
 	return !target_gone || (c->flags & AI_COLL_WORKS_WITHOUT_TARGET);
 }
 
@@ -236,7 +244,8 @@ static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, boo
 	struct ai_capture *cap = &s->cap;
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
-		if (!(c->flags & AI_COLL_VOLATILE) || !runnable(c, target_gone) || ai_capture_stopping(cap))
+		if (!(c->flags & AI_COLL_VOLATILE) || !runnable(cap, c, target_gone) ||
+		    ai_capture_stopping(cap))
 			continue;
 		/* before each: a freeze that failed is tried again (and logged) for the next */
 		if (!target_gone)
@@ -256,7 +265,7 @@ static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, boo
 	}
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
-		if ((c->flags & AI_COLL_VOLATILE) || !runnable(c, target_gone))
+		if ((c->flags & AI_COLL_VOLATILE) || !runnable(cap, c, target_gone))
 			continue;
 		if (ai_capture_stopping(cap)) {
 			do_thaw(o, fz); /* --freeze-all: interrupted during the long part */
@@ -403,6 +412,9 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	cap->file_cap = o->file_cap ? o->file_cap : AI_DEFAULT_FILE_CAP;
 	cap->upper_budget = o->upper_budget ? o->upper_budget : AI_DEFAULT_UPPER_BUDGET;
 	cap->output_budget = o->output_budget ? o->output_budget : AI_DEFAULT_OUTPUT_BUDGET;
+	cap->memory = o->memory;
+	cap->memory_cap = o->memory_cap ? o->memory_cap : AI_DEFAULT_MEMORY_CAP;
+	cap->memory_total = o->memory_total ? o->memory_total : AI_DEFAULT_MEMORY_TOTAL;
 	cap->trigger = o->trigger ? o->trigger : "manual";
 	cap->outdir_fd = o->outdir_fd;
 	cap->stop = o->stop;

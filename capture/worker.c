@@ -120,6 +120,9 @@ static void *worker_main(void *arg)
 	    .file_cap = o->file_cap,
 	    .upper_budget = o->upper_budget,
 	    .output_budget = o->output_budget,
+	    .memory = o->memory,
+	    .memory_cap = o->memory_cap,
+	    .memory_total = o->memory_total,
 	    .overlay_hint = jb->have_hint && s->overlay.found ? &s->overlay : NULL,
 	};
 	jb->rc = ai_snapshot(&so, &jb->res, &jb->err);

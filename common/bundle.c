@@ -690,6 +690,92 @@ int ai_bundle_add_entry(struct ai_bundle *b, const struct ai_member_meta *meta, 
 	return 0;
 }
 
+uint64_t ai_bundle_stream_room(struct ai_bundle *b, size_t path_len)
+{
+	struct ai_member_meta m = {.path_len = path_len};
+	int64_t room = budget_room(b, &m, 0);
+	if (room < 0)
+		return 0;
+	return room == INT64_MAX ? UINT64_MAX : (uint64_t)room;
+}
+
+int ai_bundle_stream_begin(struct ai_bundle *b, const struct ai_member_meta *meta, uint64_t size,
+			   struct ai_bundle_stream *s, ai_err_t *err)
+{
+	memset(s, 0, sizeof(*s));
+	if (b->budget && size > ai_bundle_stream_room(b, meta->path_len))
+		return over_budget(b, err);
+	struct ai_member_meta m = *meta;
+	m.mode = S_IFREG | (meta->mode & 07777);
+	m.hardlink = NULL;
+	cleanup_entry struct archive_entry *e = make_entry(b, &m, err);
+	if (!e)
+		return -1;
+	archive_entry_set_size(e, (la_int64_t)size);
+	s->path = strndup(meta->path, meta->path_len);
+	if (!s->path)
+		return ai_err_set(err, ENOMEM, "member name");
+	if (ai_hash_init_sha256(&s->h, err) < 0 || header(b, e, err) < 0) {
+		ai_hash_free(&s->h);
+		free(s->path);
+		s->path = NULL;
+		return -1;
+	}
+	b->nevidence++;
+	s->b = b;
+	s->size = size;
+	s->path_len = meta->path_len;
+	return 0;
+}
+
+int ai_bundle_stream_write(struct ai_bundle_stream *s, const void *buf, size_t len, ai_err_t *err)
+{
+	if (len > s->size - s->done)
+		return ai_err_set(err, EOVERFLOW, "%s: more than the %llu bytes announced", s->path,
+				  (unsigned long long)s->size);
+	ai_hash_update(&s->h, buf, len);
+	if (data(s->b, buf, len, err) < 0)
+		return -1;
+	s->done += len;
+	return 0;
+}
+
+int ai_bundle_stream_zeros(struct ai_bundle_stream *s, uint64_t len, ai_err_t *err)
+{
+	if (len > s->size - s->done)
+		return ai_err_set(err, EOVERFLOW, "%s: more than the %llu bytes announced", s->path,
+				  (unsigned long long)s->size);
+	if (zeros(s->b, &s->h, len, err) < 0)
+		return -1;
+	s->done += len;
+	return 0;
+}
+
+int ai_bundle_stream_end(struct ai_bundle_stream *s, char sha256[AI_SHA256_HEXLEN], ai_err_t *err)
+{
+	if (!s->b)
+		return ai_err_set(err, EINVAL, "no member open");
+	uint64_t short_by = s->size - s->done;
+	int r = 0;
+	if (short_by && zeros(s->b, &s->h, short_by, err) < 0)
+		r = -1;
+	uint8_t md[AI_SHA256_LEN];
+	if (r == 0 && ai_hash_final(&s->h, md, err) < 0)
+		r = -1;
+	else if (r < 0)
+		ai_hash_free(&s->h);
+	if (r == 0) {
+		ai_hex(md, sizeof(md), sha256);
+		r = record(s->b, s->path, s->path_len, s->size, sha256, err);
+	}
+	if (r == 0 && short_by)
+		r = ai_err_set(err, 0, "%s: %llu bytes short, zero padded", s->path,
+			       (unsigned long long)short_by);
+	free(s->path);
+	memset(s, 0, sizeof(*s));
+	return r;
+}
+
 void ai_bundle_set_cancel(struct ai_bundle *b, const volatile sig_atomic_t *flag)
 {
 	b->cancel = flag;

@@ -27,6 +27,8 @@
 #define AI_M_LOG		 "capture-log.json"
 #define AI_M_RECOVERED		 "fds/recovered" /* fds/recovered/<pid>-<fd> */
 #define AI_M_EXE		 "exe"		 /* exe/<pid> */
+#define AI_M_MEMORY_DIR		 "memory"	 /* memory/<pid>.core: one ELF core per process */
+#define AI_M_MEMORY_IDX		 "memory/index.json"
 
 /* The "type" of an fds.json entry: capture writes these names and the analyzer reads them back,
  * so they are part of the format (docs/bundle-format.md). analyze's enum az_fd_type follows this
@@ -143,6 +145,26 @@ int ai_bundle_seal(struct ai_bundle *b, EVP_PKEY *key, const char *manifest_head
  * NAME.tar.minisig.partial of one killed while sealing): fn is called with each name, never
  * changed. The count, or -1 with err. */
 int ai_bundle_leftovers(int outdir_fd, void (*fn)(void *ctx, const char *name), void *ctx, ai_err_t *err);
+/* An evidence member of known size written in pieces (an ELF core built while the process is
+ * read): the header goes out at begin, then exactly size bytes through write/zeros, hashed as
+ * they go, and end records it. What was not written by end is zero padded (and end fails), so
+ * the archive is never torn. ai_bundle_stream_room says how many content bytes the output
+ * budget leaves for such a member (UINT64_MAX without a budget, 0 when not even its header
+ * fits); begin refuses (AI_BUNDLE_OVER_BUDGET) a size past it. */
+struct ai_bundle_stream {
+	struct ai_bundle *b;
+	struct ai_hash h;
+	uint64_t size, done;
+	char *path;
+	size_t path_len;
+};
+uint64_t ai_bundle_stream_room(struct ai_bundle *b, size_t path_len);
+int ai_bundle_stream_begin(struct ai_bundle *b, const struct ai_member_meta *meta, uint64_t size,
+			   struct ai_bundle_stream *s, ai_err_t *err);
+int ai_bundle_stream_write(struct ai_bundle_stream *s, const void *buf, size_t len, ai_err_t *err);
+int ai_bundle_stream_zeros(struct ai_bundle_stream *s, uint64_t len, ai_err_t *err);
+int ai_bundle_stream_end(struct ai_bundle_stream *s, char sha256[AI_SHA256_HEXLEN], ai_err_t *err);
+
 /* Remove the .partial file and free. Safe on a sealed bundle (frees only). */
 void ai_bundle_free(struct ai_bundle *b);
 void ai_bundle_freep(struct ai_bundle **b);

@@ -414,6 +414,49 @@ static void count_leftover(void *ctx, const char *name)
 
 /* The spool in memory and spilled, and a bundle whose member list is spooled (more members than
  * one chunk holds), a cancelled write and the leftovers of a killed capture. */
+/* A member of known size written in pieces (the memory cores): hashed as written, refused past
+ * its size, zero padded (and reported) when left short, refused past the budget. */
+static void test_stream(void)
+{
+	ai_err_t err = {0};
+	char kp[600], want[512], cmd[4096];
+	snprintf(kp, sizeof(kp), "%s/k.key", tmp);
+	cleanup_pkey EVP_PKEY *key = NULL;
+	ai_key_read_file(kp, false, &key, &err);
+	cleanup_close int dfd = open(tmp, O_RDONLY | O_DIRECTORY);
+	struct ai_bundle *b = NULL;
+	T_OK(ai_bundle_create(&b, dfd, "st", &err) == 0, "create a bundle for streamed members");
+	struct ai_bundle_stream s;
+	struct ai_member_meta m = {.path = "memory/1.core", .path_len = 13, .mode = S_IFREG | 0400};
+	char sha[AI_SHA256_HEXLEN];
+	T_OK(ai_bundle_stream_begin(b, &m, 10, &s, &err) == 0, "begin a 10-byte member");
+	T_OK(ai_bundle_stream_write(&s, "abcd", 4, &err) == 0 && ai_bundle_stream_zeros(&s, 6, &err) == 0,
+	     "4 bytes, then 6 zeros");
+	T_OK(ai_bundle_stream_write(&s, "x", 1, &err) < 0, "a byte past the size announced is refused");
+	T_OK(ai_bundle_stream_end(&s, sha, &err) == 0, "end (%s)", err.msg);
+	sh_first(want, sizeof(want), "printf 'abcd\\0\\0\\0\\0\\0\\0' | sha256sum | cut -d' ' -f1", "");
+	T_STREQ(sha, want, "the streamed member's hash is that of its bytes");
+	struct ai_member_meta m2 = {.path = "memory/2.core", .path_len = 13, .mode = S_IFREG | 0400};
+	T_OK(ai_bundle_stream_begin(b, &m2, 8192, &s, &err) == 0 &&
+		 ai_bundle_stream_write(&s, "ab", 2, &err) == 0,
+	     "begin an 8 KiB member, write 2 bytes");
+	T_OK(ai_bundle_stream_end(&s, sha, &err) < 0 && strstr(err.msg, "zero padded"),
+	     "ending it short pads with zeros and says so (%s)", err.msg);
+	ai_bundle_set_budget(b, ai_bundle_bytes(b) + 8192);
+	struct ai_member_meta m3 = {.path = "memory/3.core", .path_len = 13, .mode = S_IFREG | 0400};
+	T_OK(ai_bundle_stream_room(b, 13) < 8192, "the room left is under the budget");
+	T_OK(ai_bundle_stream_begin(b, &m3, 1 << 20, &s, &err) == AI_BUNDLE_OVER_BUDGET,
+	     "a member past the budget is refused before its header");
+	T_OK(ai_bundle_seal(b, key, "{}\n", 3, "afterimage test", sha, &err) == 0, "seal (%s)", err.msg);
+	ai_bundle_free(b);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && rm -rf x && mkdir x && tar -xf st.tar -C x && cd x && sha256sum -c --quiet "
+		 "SHA256SUMS && "
+		 "test $(stat -c %%s memory/2.core) = 8192 && test ! -e memory/3.core",
+		 tmp);
+	T_OK(t_sh(NULL, 0, cmd) == 0, "tar restores both, sha256sum -c passes, the refused one is absent");
+}
+
 static void test_spool(void)
 {
 	ai_err_t err = {0};
@@ -628,6 +671,7 @@ int main(void)
 	test_sign();
 	test_bundle();
 	test_sparse();
+	test_stream();
 	test_spool();
 	test_safeopen();
 	char cmd[512];

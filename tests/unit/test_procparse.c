@@ -185,11 +185,12 @@ static void test_fd_helpers(void)
 /* The table is the only list of collectors; the timing array of capture-log.json follows it. */
 static void test_table(void)
 {
-	static const char *const want[] = {"mounts", "processes", "fds", "sockets", "upper", "criu"};
+	static const char *const want[] = {"mounts", "processes", "fds", "sockets",
+					   "memory", "upper",	  "criu"};
 	bool names = ai_ncollectors == sizeof(want) / sizeof(want[0]);
 	for (size_t i = 0; names && i < ai_ncollectors; i++)
 		names = !strcmp(ai_collectors[i]->name, want[i]);
-	T_OK(names, "collectors: mounts, processes, fds, sockets, upper, criu, in that order");
+	T_OK(names, "collectors: mounts, processes, fds, sockets, memory, upper, criu, in that order");
 	bool shape = true;
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
