@@ -231,26 +231,29 @@ int az_cmd_report(struct az_opts *o)
 	return 0;
 }
 
+/* B is loaded as the other views load a bundle (with --image and its attribution: the layer of
+ * each changed path); A needs only its model. */
 int az_cmd_diff(struct az_opts *o)
 {
-	struct az_model a, b;
+	struct az_model a;
 	ai_err_t err;
 	if (az_model_load(&a, o->bundle, &err) < 0) {
 		az_model_free(&a);
 		return fail_input(o, &err);
 	}
-	if (az_model_load(&b, o->bundle2, &err) < 0) {
+	struct az_ctx cb;
+	if (az_ctx_load(&cb, o->bundle2, o->image, o->progress, &err) < 0) {
 		az_model_free(&a);
-		az_model_free(&b);
+		az_ctx_free(&cb);
 		return fail_input(o, &err);
 	}
 	cut_warning(o, o->bundle, &a);
-	cut_warning(o, o->bundle2, &b);
+	cut_warning(o, o->bundle2, &cb.m);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_diff_render(&a, &b, o->json, &out);
+	az_diff_render(&a, &cb.m, cb.have_img ? cb.attr : NULL, NULL, o->json, &out);
 	az_model_free(&a);
-	az_model_free(&b);
+	az_ctx_free(&cb);
 	return put(o, &out);
 }
 

@@ -128,6 +128,7 @@ struct az_upper {
 	struct az_str target, hardlink_to, redirect, member;
 	unsigned overlay; /* AZ_OV_* */
 	bool truncated;
+	bool origin; /* an overlay origin xattr: copied up from a lower layer */
 };
 
 struct az_manifest {
