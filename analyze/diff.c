@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "analyze/imgcheck.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
 #include "common/json.h"
@@ -457,16 +458,14 @@ static void diff_pair(struct out *o, const char *container, const struct az_mode
 }
 
 size_t az_diff_render(const struct az_model *a, const struct az_model *b, const struct az_attr *attr_b,
-		      const char *image_json, bool json, struct ai_buf *out)
+		      bool json, struct ai_buf *out)
 {
 	struct out o = {.b = out, .json = json, .attr = attr_b};
 	if (json) {
 		ai_json_init(&o.j, out);
 		ai_json_obj_begin(&o.j);
-		if (image_json) {
-			ai_json_key(&o.j, "image");
-			ai_json_raw(&o.j, image_json);
-		}
+		if (attr_b)
+			az_imgcheck_json(az_attr_imgcheck(attr_b), &o.j);
 		ai_json_key(&o.j, "changes");
 		ai_json_arr_begin(&o.j);
 	}

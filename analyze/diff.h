@@ -12,9 +12,9 @@
 #include "analyze/model.h"
 #include "common/buf.h"
 
-/* attr_b: B attributed against --image, or NULL. image_json: a JSON object written as "image" in
- * the --json output (the image check), or NULL. Returns the number of differences. */
+/* attr_b: B attributed against --image (its image check goes into --json), or NULL. Returns the
+ * number of differences. */
 size_t az_diff_render(const struct az_model *a, const struct az_model *b, const struct az_attr *attr_b,
-		      const char *image_json, bool json, struct ai_buf *out);
+		      bool json, struct ai_buf *out);
 
 #endif

@@ -39,6 +39,8 @@ void az_model_free(struct az_model *m)
 	az_str_free(&x->kernel);
 	az_str_free(&x->trigger);
 	az_str_free(&x->container_id);
+	az_str_free(&x->image_id);
+	az_str_free(&x->image_digest);
 	az_str_free(&m->ck.image_name);
 	az_str_free(&m->ck.image_id);
 	az_str_free(&m->ck.runtime);

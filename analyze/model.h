@@ -133,6 +133,7 @@ struct az_upper {
 
 struct az_manifest {
 	struct az_str name, bundle_id, host, kernel, trigger, container_id;
+	struct az_str image_id, image_digest; /* target.image_id/image_digest, when the capture knew them */
 	int64_t started_ns, ended_ns, target_pid;
 	bool complete;
 	int64_t errors, warnings;

@@ -4,7 +4,9 @@
 # append, a copy-up by chmod only (content as in the image), a same-size content change, a mode and
 # an mtime change, a runtime file deleted, a file added, a process started and one killed, a listener
 # opened and a connection closed. Text and --json, with and without --image (the layer of each
-# path), and a bundle against the checkpoint archive.
+# path), and a bundle against the checkpoint archive. Then the image check: the right image, a
+# foreign build of the same recipe, the 2-layer parent image, and a checkpoint archive whose recorded
+# image id matches one image and not another.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
 t_require_analyze
@@ -90,3 +92,36 @@ t_eq "bundle vs checkpoint archive: exit 0" 0 "$rc"
 t_match "bundle vs checkpoint archive: a count" '[0-9]+ differences?$' "$dc"
 t_ok "checkpoint vs bundle --json parses" sh -c '"$0" diff "$1" "$2" --json | jq -e .count >/dev/null' \
 	"$A" "$DATA/checkpoint.tar" "$BB"
+
+# ---- the image check: is --image the image the container ran?
+FOREIGN=oci-archive:$DATA/image-oci-archive.tar # the same recipe built elsewhere: another holder
+podman save --format oci-archive -o "$T_TMP/image2.tar" localhost/afterimage-test:2 >/dev/null 2>&1
+IMG2=oci-archive:$T_TMP/image2.tar
+ck() { "$A" layers "$1" --image "$2" --json --quiet 2>"$T_TMP/ck.err" | jq -c "$3"; }
+t_eq "right image: verdict match, exes checked, no warning" '["match",true,0]' \
+	"$(ck "$BB" "$IMG" '[.image_check.verdict,.image_check.exe_checked>0,.image_check.exe_mismatched]')"
+t_empty "right image: nothing on stderr" "$(cat "$T_TMP/ck.err")"
+t_eq "foreign build: mismatch (a running exe the image does not have)" \
+	'["mismatch",["running /usr/bin/holder is not in the image"]]' \
+	"$(ck "$BB" "$FOREIGN" '[.image_check.verdict,.image_check.reasons]')"
+t_match "foreign build: a warning line on stderr" \
+	'^warning: --image oci-archive:.*image-oci-archive.tar is not the image the container ran: running /usr/bin/holder is not in the image$' \
+	"$(cat "$T_TMP/ck.err")"
+t_match "foreign build: the warning is in layers --json warnings too" 'image mismatch: running /usr/bin/holder' \
+	"$(ck "$BB" "$FOREIGN" '.warnings')"
+t_eq "the 2-layer parent image: mismatch on the layer chain" '["mismatch",false,2,3]' \
+	"$(ck "$BB" "$IMG2" '[.image_check.verdict,.image_check.layers_match,.image_check.image_layers,.image_check.lowerdirs]')"
+t_match "findings --json carries the check" '"verdict":"mismatch"' \
+	"$("$A" findings "$BB" --image "$IMG2" --json --quiet 2>/dev/null | jq -c .image_check)"
+t_match "diff --json carries the check" '"verdict":"mismatch"' \
+	"$("$A" diff "$BA" "$BB" --image "$FOREIGN" --json --quiet 2>/dev/null | jq -c .image_check)"
+t_match "report shows it" 'image mismatch: running /usr/bin/holder' \
+	"$("$A" report "$BB" --image "$FOREIGN" -o "$T_TMP/r.html" --quiet 2>/dev/null; cat "$T_TMP/r.html")"
+# a checkpoint archive records the image id (config.dump rootfsImageID)
+t_eq "checkpoint with its own image: the recorded id matches" '["match",true]' \
+	"$(ck "$DATA/checkpoint.tar" "$FOREIGN" '[.image_check.verdict,.image_check.id_match]')"
+t_eq "checkpoint with another image: the recorded id does not" '["mismatch",false]' \
+	"$(ck "$DATA/checkpoint.tar" "$IMG" '[.image_check.verdict,.image_check.id_match]')"
+t_match "checkpoint with another image: the warning names both ids" \
+	'ran image fccaf8c6[0-9a-f]{56}; the image is config sha256:[0-9a-f]{64}, manifest sha256:[0-9a-f]{64}' \
+	"$(cat "$T_TMP/ck.err")"
