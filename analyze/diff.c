@@ -355,11 +355,17 @@ static bool change_words(const struct az_upper *a, const struct az_upper *b, str
 	return content;
 }
 
-/* A entry in B that A did not have, over the image's version: a copy-up (the origin xattr, or the
- * image has the path) is a modification of that version; otherwise the file is new. */
+/* An entry in B that A did not have, over the image's version: a copy-up (the origin xattr, or the
+ * image has the path) or an opaque directory is a modification of that version; otherwise the
+ * file is new. */
 static const char *copy_up(const struct az_upper *b, const struct az_origin *org, bool have_org,
 			   struct ai_buf *d)
 {
+	if (b->overlay & AZ_OV_OPAQUE) {
+		/* overlayfs makes a directory opaque only where a lower one was removed */
+		ai_buf_adds(d, "opaque: replaces the image's directory and everything in it");
+		return "modified";
+	}
 	bool lower = b->origin || (have_org && org->lower_exists);
 	if (!lower)
 		return "added";

@@ -31,6 +31,7 @@ x 'chmod 0600 /data/old-atime.txt'                      # upper file: mode only
 x 'touch -m -d "2020-02-02 02:02:02" /data/hardlink.txt' # upper file: mtime only (both names)
 x 'rm /data/fifo'                                       # runtime file: gone, no whiteout
 x 'echo between > /data/between.txt'                    # new file
+x 'rm -rf /home && mkdir /home && echo x > /home/new'   # image dir (layer 1) replaced: opaque
 podman exec -d "$N" sleep 100777 >/dev/null                       # a new process
 podman exec -d "$N" nc -ll -p 9393 -e /bin/cat >/dev/null         # a new listener
 for ((i = 0; i < 50; i++)); do x 'netstat -tln | grep -q ":9393 "' && break; sleep 0.1; done
@@ -54,6 +55,8 @@ row "chmod: metadata" '^~ file +metadata +/data/old-atime.txt +\(mode 0644 -> 06
 row "touch -m: metadata (mtime)" '^~ file +metadata +/data/hardlink.txt +\(mtime .* -> 2020-02-02T02:02:02' "$d"
 row "runtime file removed: deleted" '^- file +deleted +/data/fifo$' "$d"
 row "new file: added" '^\+ file +added +/data/between.txt$' "$d"
+row "image dir removed and re-made: modified (opaque)" '^~ file +modified +/home +\(opaque: replaces the image' "$d"
+row "a file in it: added" '^\+ file +added +/home/new$' "$d"
 row "new process, by command line" '^\+ process new +.*: sleep 100777 +\(pid [0-9]+\)' "$d"
 row "vanished process" '^- process vanished +.*: sleep 100002 +\(pid [0-9]+\)' "$d"
 row "new listener, with its owner" '^\+ socket +new +tcp6? LISTEN .*:9393 .*\(nc\[[0-9]+\]\)' "$d"
@@ -70,6 +73,7 @@ row "--image: chmod-only copy-up is metadata (content as in the image), layer 1"
 	'^~ file +metadata +/etc/shadow +\(copy-up, content as in the image; layer 1\)' "$di"
 row "--image: append copy-up names both hashes, layer 2" \
 	'^~ file +modified +/etc/group +\(copy-up, sha256 [0-9a-f]{64} -> [0-9a-f]{64}; layer 2\)' "$di"
+row "--image: the opaque dir names the layer it replaces" '^~ file +modified +/home +\(opaque: .*; layer 1\)' "$di"
 row "--image: a runtime file is not in the image" '^\+ file +added +/data/between.txt +\(not in the image\)' "$di"
 
 # ---- --json
