@@ -114,6 +114,8 @@ check_bundle() {
 	t_match "$w: analyze attributes the copy-up to layer 2" 'modified +2 +/etc/config.txt' "$lay"
 	t_match "$w: analyze attributes the whiteout to layer 3" 'deleted +3 +/hello.sh' "$lay"
 	t_match "$w: analyze sees the runtime-added file" 'added +- +/data/written.txt' "$lay"
+	t_eq "$w: the image check finds the imported image is the one that ran" match \
+		"$("$ANALYZE" layers "$b" --image "oci-archive:$T_TMP/image.tar" --json --quiet 2>&1 | jq -r .image_check.verdict)"
 }
 
 # ---- from the host
@@ -148,4 +150,7 @@ t_ok "sidecar: ctr run --with-ns pid,network; snapshot --pid 1" c run --rm --rea
 	"$SIDECAR_IMAGE" "$SC" /afterimage-capture snapshot --pid 1 --key /keys/k.key -o /out --name sidecar
 t_match "sidecar: printed the sealed bundle" '"bundle":"/out/sidecar.tar".*"complete":true' "$(cat "$T_TMP/.t_out" 2>/dev/null)"
 check_bundle sidecar "$OUT/sidecar.tar" 1
+"$ANALYZE" diff "$OUT/host.tar" "$OUT/sidecar.tar" >"$T_TMP/diff.out" 2>&1
+t_match "diff of the host and the sidecar bundle runs" '[0-9]+ differences?$' "$(cat "$T_TMP/diff.out")"
+t_empty "host and sidecar bundles of the same container: no file differs" "$(grep '^[-+~] file' "$T_TMP/diff.out")"
 t_eq "the workload still runs after both captures" RUNNING "$(c task ls | awk -v id="$ID" '$1==id{print $3}')"
