@@ -1,8 +1,11 @@
 #include "analyze/imgcheck.h"
 #include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include "analyze/attr.h"
 #include "analyze/util.h"
+#include "common/hash.h"
 
 static const char *const verdicts[] = {"unchecked", "unknown", "match", "mismatch"};
 
@@ -70,6 +73,44 @@ static void check_layers(struct az_imgcheck *c, const struct az_model *m, const 
 			      c->lowerdirs, img->nlayers);
 }
 
+/* containers/storage (podman, CRI-O) names each layer by its chain: the bottom layer's id is its
+ * diff_id, each next one sha256("PARENT_ID+DIFF_ID_HEX"). A lowerdir naming a layer id is then the
+ * image's layer at that depth, or another image's. */
+static void check_chain(struct az_imgcheck *c, const struct az_model *m, const struct az_image *img)
+{
+	c->chain_match = -1;
+	if (!m->ov.layer_ids || c->layers_match != 1)
+		return;
+	char id[65] = "";
+	for (size_t k = 0; k < img->nlayers; k++) {
+		const char *diff = img->layers[k].diff_id;
+		if (strncmp(diff, "sha256:", 7) || strlen(diff) != 71)
+			return;
+		if (!k)
+			memcpy(id, diff + 7, 65);
+		else {
+			char in[64 + 1 + 64 + 1];
+			snprintf(in, sizeof(in), "%s+%s", id, diff + 7);
+			ai_err_t err;
+			if (ai_sha256_hex(in, strlen(in), id, &err) < 0)
+				return; /* OpenSSL refused: the chain stays unknown */
+		}
+		const char *got = m->ov.layer_ids[img->nlayers - 1 - k]; /* lowerdirs are top first */
+		if (!got[0])
+			continue;
+		c->chain_checked++;
+		if (strcmp(got, id)) {
+			c->chain_match = 0;
+			ai_buf_printf(&c->why,
+				      "lowerdir %zu is storage layer %s, the image's layer %zu is %s\n",
+				      img->nlayers - k, got, k + 1, id);
+			return;
+		}
+	}
+	if (c->chain_checked)
+		c->chain_match = 1;
+}
+
 /* On a mount of its own (a volume, a bind mount): not the image's file. */
 static bool on_other_mount(const struct az_model *m, const char *p, size_t len)
 {
@@ -127,17 +168,18 @@ void az_imgcheck_run(struct az_imgcheck *c, const struct az_attr *a)
 {
 	memset(c, 0, sizeof(*c));
 	ai_buf_init(&c->why);
-	c->id_match = c->layers_match = -1;
+	c->id_match = c->layers_match = c->chain_match = -1;
 	const struct az_image *img = az_attr_image(a);
 	const struct az_model *m = az_attr_model(a);
 	if (!img || !m)
 		return;
 	check_id(c, m, img);
 	check_layers(c, m, img);
+	check_chain(c, m, img);
 	check_exes(c, m, a);
-	if (c->id_match == 0 || c->layers_match == 0 || c->exe_mismatched)
+	if (c->id_match == 0 || c->layers_match == 0 || c->chain_match == 0 || c->exe_mismatched)
 		c->verdict = AZ_IMG_MISMATCH;
-	else if (c->id_match == 1 || c->exe_checked)
+	else if (c->id_match == 1 || c->chain_match == 1 || c->exe_checked)
 		c->verdict = AZ_IMG_MATCH;
 	else
 		c->verdict = AZ_IMG_UNKNOWN;
@@ -166,6 +208,8 @@ void az_imgcheck_json(const struct az_imgcheck *c, struct ai_json *j)
 	ai_json_kstr(j, "recorded_image_id", c->recorded[0] ? c->recorded : NULL);
 	tri(j, "id_match", c->id_match);
 	tri(j, "layers_match", c->layers_match);
+	tri(j, "chain_match", c->chain_match);
+	ai_json_kuint(j, "chain_checked", c->chain_checked);
 	ai_json_kuint(j, "image_layers", c->image_layers);
 	ai_json_kuint(j, "lowerdirs", c->lowerdirs);
 	ai_json_kuint(j, "exe_checked", c->exe_checked);

@@ -74,6 +74,7 @@ void az_model_free(struct az_model *m)
 	az_str_free(&m->ov.upperdir);
 	az_str_free(&m->ov.redirect_dir);
 	az_str_free(&m->ov.options);
+	free(m->ov.layer_ids);
 	for (size_t i = 0; i < m->nupper; i++)
 		az_upper_free(&m->upper[i]);
 	free(m->upper);

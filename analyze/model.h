@@ -97,6 +97,10 @@ struct az_overlay {
 	size_t nlower;	  /* lowerdirs, top first */
 	size_t data_only; /* data-only lowers (not part of the merged tree) */
 	struct az_str upperdir;
+	/* per lowerdir (top first): the containers/storage layer id its path names (.../HEX/diff,
+	 * through podman's and CRI-O's overlay/l/ symlinks), "" when it names none; NULL when no
+	 * lowerdir does */
+	char (*layer_ids)[65];
 	bool metacopy, userxattr;
 	struct az_str redirect_dir, options;
 };

@@ -102,14 +102,19 @@ FOREIGN=oci-archive:$DATA/image-oci-archive.tar # the same recipe built elsewher
 podman save --format oci-archive -o "$T_TMP/image2.tar" localhost/afterimage-test:2 >/dev/null 2>&1
 IMG2=oci-archive:$T_TMP/image2.tar
 ck() { "$A" layers "$1" --image "$2" --json --quiet 2>"$T_TMP/ck.err" | jq -c "$3"; }
-t_eq "right image: verdict match, exes checked, no warning" '["match",true,0]' \
-	"$(ck "$BB" "$IMG" '[.image_check.verdict,.image_check.exe_checked>0,.image_check.exe_mismatched]')"
+t_eq "right image: verdict match, exes and the storage layer chain checked, no warning" '["match",true,0,true,3]' \
+	"$(ck "$BB" "$IMG" '[.image_check.verdict,.image_check.exe_checked>0,.image_check.exe_mismatched,.image_check.chain_match,.image_check.chain_checked]')"
 t_empty "right image: nothing on stderr" "$(cat "$T_TMP/ck.err")"
-t_eq "foreign build: mismatch (a running exe the image does not have)" \
-	'["mismatch",["running /usr/bin/holder is not in the image"]]' \
-	"$(ck "$BB" "$FOREIGN" '[.image_check.verdict,.image_check.reasons]')"
-t_match "foreign build: a warning line on stderr" \
-	'^warning: --image oci-archive:.*image-oci-archive.tar is not the image the container ran: running /usr/bin/holder is not in the image$' \
+t_eq "foreign build: mismatch on the layer chain (its diff_ids differ)" '["mismatch",false]' \
+	"$(ck "$BB" "$FOREIGN" '[.image_check.verdict,.image_check.chain_match]')"
+t_match "foreign build: the reasons name the storage layer and the image's chain id" \
+	"lowerdir 3 is storage layer [0-9a-f]{64}, the image's layer 1 is [0-9a-f]{64}" \
+	"$(ck "$BB" "$FOREIGN" '.image_check.reasons[0]')"
+t_match "foreign build: and a running exe the image does not have" 'running /usr/bin/holder is not in the image' \
+	"$(ck "$BB" "$FOREIGN" '.image_check.reasons[1]')"
+t_match "foreign build: a warning line on stderr, one a reason" \
+	'^warning: --image oci-archive:.*image-oci-archive.tar is not the image the container ran: lowerdir 3 .*
+warning: --image oci-archive:.*image-oci-archive.tar is not the image the container ran: running /usr/bin/holder is not in the image$' \
 	"$(cat "$T_TMP/ck.err")"
 t_match "foreign build: the warning is in layers --json warnings too" 'image mismatch: running /usr/bin/holder' \
 	"$(ck "$BB" "$FOREIGN" '.warnings')"
