@@ -433,7 +433,6 @@ static void merge_files(struct out *o, struct key *ka, size_t na, struct key *kb
 	while (i < na || j < nb) {
 		int c = i >= na ? 1 : j >= nb ? -1 : cmp_key(&ka[i], &kb[j]);
 		const struct key *k = c <= 0 ? &ka[i] : &kb[j];
-		(void)c;
 		file_row(o, ka, na, kb, nb, k);
 		/* a path an index repeats (hostile input) is diffed once */
 		while (i < na && !cmp_key(&ka[i], k))
