@@ -125,6 +125,7 @@ struct out {
 	struct ai_json j;
 	bool json;
 	size_t count;
+	size_t unrecorded; /* paths a checkpoint archive's side cannot say anything about */
 	const char *container;
 	const struct az_attr *attr; /* B's attribution against --image, or NULL */
 	const struct az_model *ma, *mb;
@@ -340,13 +341,16 @@ static bool change_words(const struct az_upper *a, const struct az_upper *b, str
 		else
 			ai_buf_adds(d, "overlay role");
 	}
-	if (a->mode != b->mode)
+	/* a checkpoint's deleted.files entries carry no metadata (uid -1): nothing to compare */
+	bool meta = a->uid >= 0 && b->uid >= 0;
+	if (meta && a->mode != b->mode)
 		ai_buf_printf(d, "%smode %04o -> %04o", d->len ? ", " : "", (unsigned)a->mode,
 			      (unsigned)b->mode);
-	if (a->uid != b->uid || a->gid != b->gid)
+	if (meta && (a->uid != b->uid || a->gid != b->gid))
 		ai_buf_printf(d, "%sowner %" PRId64 ":%" PRId64 " -> %" PRId64 ":%" PRId64,
 			      d->len ? ", " : "", a->uid, a->gid, b->uid, b->gid);
-	if (a->type != AZ_U_DIR && b->type != AZ_U_DIR && a->mtime_ns != b->mtime_ns) {
+	if (a->type != AZ_U_DIR && b->type != AZ_U_DIR && a->mtime_ns && b->mtime_ns &&
+	    a->mtime_ns != b->mtime_ns) {
 		ai_buf_adds(d, d->len ? ", mtime " : "mtime ");
 		add_time(d, a->mtime_ns);
 		ai_buf_adds(d, " -> ");
@@ -380,6 +384,15 @@ static const char *copy_up(const struct az_upper *b, const struct az_origin *org
 	return "modified";
 }
 
+/* A checkpoint archive records what podman diff adds (rootfs-diff.tar) and deletes
+ * (deleted.files), not directories nor image files changed in place: on its side, no entry for
+ * those says nothing. */
+static bool unrecorded(const struct az_model *m, const struct az_upper *other, const struct az_origin *org,
+		       bool have_org)
+{
+	return m->ck.present && (other->type == AZ_U_DIR || other->origin || (have_org && org->lower_exists));
+}
+
 static void file_row(struct out *o, const struct key *ka, size_t na, const struct key *kb, size_t nb,
 		     const struct key *k)
 {
@@ -390,6 +403,11 @@ static void file_row(struct out *o, const struct key *ka, size_t na, const struc
 	cleanup_buf struct ai_buf d;
 	ai_buf_init(&d);
 	const char *change = NULL;
+	if ((va == V_PRESENT && vb == V_LOWER && unrecorded(o->mb, ua, &org, have_org)) ||
+	    (va == V_LOWER && vb == V_PRESENT && unrecorded(o->ma, ub, &org, have_org))) {
+		o->unrecorded++;
+		return;
+	}
 	if (va == V_PRESENT && vb == V_PRESENT) {
 		if (!ua->origin && ub->origin && ua->type == AZ_U_DIR)
 			ai_buf_adds(&d, "copied up"); /* cannot happen to a file: a new one has no origin */
@@ -478,9 +496,17 @@ size_t az_diff_render(const struct az_model *a, const struct az_model *b, const 
 	if (json) {
 		ai_json_arr_end(&o.j);
 		ai_json_kuint(&o.j, "count", o.count);
+		ai_json_kuint(&o.j, "not_compared", o.unrecorded);
 		ai_json_obj_end(&o.j);
 		ai_buf_addc(out, '\n');
-	} else
+	} else {
+		if (o.unrecorded)
+			ai_buf_printf(
+			    out,
+			    "%zu path%s not compared: a checkpoint archive records no directory and "
+			    "no image file changed in place\n",
+			    o.unrecorded, o.unrecorded == 1 ? "" : "s");
 		ai_buf_printf(out, "%zu difference%s\n", o.count, o.count == 1 ? "" : "s");
+	}
 	return o.count;
 }

@@ -94,6 +94,13 @@ dc=$("$A" diff "$BB" "$DATA/checkpoint.tar" 2>&1)
 rc=$?
 t_eq "bundle vs checkpoint archive: exit 0" 0 "$rc"
 t_match "bundle vs checkpoint archive: a count" '[0-9]+ differences?$' "$dc"
+# the archive has no entry for directories and image files changed in place: never "deleted"
+t_empty "bundle vs checkpoint: a copied-up image file is not called deleted" "$(grep -E '^- file +deleted +/etc/config.txt' <<<"$dc")"
+t_empty "bundle vs checkpoint: a directory is not called deleted" "$(grep -E '^- file +deleted +/(etc|data|tmp)( |$)' <<<"$dc")"
+t_match "bundle vs checkpoint: what cannot be compared is counted" \
+	'[0-9]+ paths? not compared: a checkpoint archive records no directory and no image file changed in place' "$dc"
+t_match "bundle vs checkpoint: a runtime file the archive has is still compared" '^~ file +modified +/data/log.txt' \
+	"$(grep -E -e '/data/log.txt' <<<"$dc")"
 t_ok "checkpoint vs bundle --json parses" sh -c '"$0" diff "$1" "$2" --json | jq -e .count >/dev/null' \
 	"$A" "$DATA/checkpoint.tar" "$BB"
 
