@@ -5,7 +5,9 @@
 # workload run with `ctr run -d` under a 64-hex id as the CRI names containers. Captured from the
 # host and from a sidecar container that joins the target's PID and network namespaces
 # (`ctr run --with-ns`) with the snapshotter directory mounted read only; the podman capture
-# test's core assertions on both bundles; attribution against the image; stock minisign.
+# test's core assertions on both bundles; attribution against the image; stock minisign. Then
+# serve in such a sidecar: the target auto-discovered, a preStop-style HTTP trigger, the cgroup
+# freezer on containerd's cgroup path, the workload thawed after.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
 t_require_analyze
@@ -153,4 +155,39 @@ check_bundle sidecar "$OUT/sidecar.tar" 1
 "$ANALYZE" diff "$OUT/host.tar" "$OUT/sidecar.tar" >"$T_TMP/diff.out" 2>&1
 t_match "diff of the host and the sidecar bundle runs" '[0-9]+ differences?$' "$(cat "$T_TMP/diff.out")"
 t_empty "host and sidecar bundles of the same container: no file differs" "$(grep '^[-+~] file' "$T_TMP/diff.out")"
+# ---- serve in the sidecar, as in a pod: auto-discovered target, HTTP trigger, cgroup freezer
+head -c 32 /dev/urandom | base64 | tr -d '/+=' >"$KEYS/token"
+chmod 600 "$KEYS/token"
+SV=ai-ctd-serve-$$
+OUT2=$T_TMP/out2
+mkdir -p "$OUT2"
+t_cleanup "ctr -a $SOCK -n $NS task kill -s KILL $SV; sleep 0.3; ctr -a $SOCK -n $NS task rm -f $SV; ctr -a $SOCK -n $NS containers rm $SV"
+t_ok "sidecar: ctr run -d serve --target auto" c run -d --read-only \
+	--cap-add CAP_SYS_PTRACE --cap-add CAP_DAC_READ_SEARCH --cap-add CAP_SYS_ADMIN \
+	--with-ns "pid:/proc/$P/ns/pid" --with-ns "network:/proc/$P/ns/net" \
+	--mount "type=bind,src=$SNAP,dst=$SNAP,options=rbind:ro" \
+	--mount "type=bind,src=$KEYS,dst=/keys,options=rbind:ro" \
+	--mount "type=bind,src=$OUT2,dst=/out,options=rbind:rw" \
+	--mount "type=bind,src=/sys/fs/cgroup,dst=/host/cgroup,options=rbind:rw" \
+	--mount "type=tmpfs,src=tmpfs,dst=/run/afterimage,options=nosuid:nodev:size=1m" \
+	"$SIDECAR_IMAGE" "$SV" /afterimage-capture serve --key /keys/k.key --token-file /keys/token \
+	-o /out --listen 127.0.0.1:18550 --target auto --cgroup-root /host/cgroup --grace 20
+pcurl() { nsenter -t "$P" -n curl -sS -m 30 "$@"; }
+health=
+for ((i = 0; i < 100; i++)); do
+	health=$(pcurl http://127.0.0.1:18550/healthz 2>/dev/null) && [[ $health == *'"target":'[1-9]* ]] && break
+	sleep 0.1
+done
+t_match "sidecar serve: healthz names the auto-discovered target" '"ok":true,"target":1[,}]' "$health"
+resp=$(pcurl -H "Authorization: Bearer $(cat "$KEYS/token")" "http://127.0.0.1:18550/v1/capture?reason=preStop" 2>&1)
+t_match "sidecar serve: preStop answered with a sealed, frozen bundle" \
+	'"bundle":"/out/[^"]+\.tar".*"complete":true.*"freeze":\{"frozen":true' "$resp"
+B3=$(ls "$OUT2"/*.tar 2>/dev/null | head -1)
+t_ok "sidecar serve: the bundle verifies with stock minisign" minisign -Vm "${B3:-none}" -p "$KEYS/k.pub"
+t_match "sidecar serve: frozen with containerd's cgroup" '"freeze":\{"frozen":true,"ms":[0-9.]+,"method":"cgroup[12]"\}' \
+	"$(tar -xOf "${B3:-none}" manifest.json 2>/dev/null)"
+t_eq "sidecar serve: the workload is thawed" RUNNING "$(c task ls | awk -v id="$ID" '$1==id{print $3}')"
+t_match "sidecar serve: the upperdir's copy-up is in the bundle" 'appended-by-container' \
+	"$(tar -xOf "${B3:-none}" fs/upper/etc/config.txt 2>/dev/null)"
+
 t_eq "the workload still runs after both captures" RUNNING "$(c task ls | awk -v id="$ID" '$1==id{print $3}')"
