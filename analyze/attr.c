@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "analyze/imgcheck.h"
 #include "analyze/util.h"
 #include "common/cleanup.h"
 #include "common/hash.h"
@@ -60,6 +61,7 @@ struct az_attr {
 	const struct az_model *m;
 	struct az_image *img;
 	struct ai_buf warnings;
+	struct az_imgcheck check;
 	/* streaming state */
 	struct ai_buf lastdir;
 	uint32_t lastdir_node;
@@ -730,6 +732,16 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 	} else if (!m->have[AZ_HAVE_UPPER])
 		ai_buf_adds(&a->warnings, "the bundle has no fs/upper.json: upperdir changes are unknown\n");
 	apply_upper(a);
+	az_imgcheck_run(&a->check, a);
+	if (a->check.verdict == AZ_IMG_MISMATCH)
+		for (const char *p = a->check.why.data; p && *p;) {
+			const char *nl = strchr(p, '\n');
+			size_t l = nl ? (size_t)(nl - p) : strlen(p);
+			ai_buf_printf(&a->warnings,
+				      "image mismatch: %.*s: attribution against %s is not to be trusted\n",
+				      (int)l, p, img->ref);
+			p += l + (nl ? 1 : 0);
+		}
 	*out = a;
 	return 0;
 }
@@ -745,6 +757,7 @@ void az_attr_free(struct az_attr *a)
 	free(a->slots);
 	free(a->names);
 	ai_buf_free(&a->warnings);
+	az_imgcheck_free(&a->check);
 	ai_buf_free(&a->lastdir);
 	ai_buf_free(&a->ipool);
 	ai_buf_free(&a->ilist);
@@ -761,6 +774,11 @@ const struct az_image *az_attr_image(const struct az_attr *a)
 const struct az_model *az_attr_model(const struct az_attr *a)
 {
 	return a->m;
+}
+
+const struct az_imgcheck *az_attr_imgcheck(const struct az_attr *a)
+{
+	return &a->check;
 }
 
 const char *az_attr_warnings(const struct az_attr *a)

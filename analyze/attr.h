@@ -44,6 +44,10 @@ void az_attr_free(struct az_attr *a);
 bool az_attr_lookup(const struct az_attr *a, const char *path, size_t len, struct az_origin *o);
 /* Warnings (layer count mismatch, ...), one per line. */
 const char *az_attr_warnings(const struct az_attr *a);
+/* Whether the image is the one the container ran (imgcheck.h); verdict unchecked without one. A
+ * mismatch is also a line of az_attr_warnings. */
+struct az_imgcheck;
+const struct az_imgcheck *az_attr_imgcheck(const struct az_attr *a);
 /* Counters for --stats and the bench. */
 void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t counts[AZ_ST__COUNT]);
 /* Iterate every path with its origin in path order (used by report and timeline). */

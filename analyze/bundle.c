@@ -105,7 +105,9 @@ static int manifest_other(void *ud, const char *key, json_t *v, ai_err_t *err)
 	if (s && az_j_str(o, key, s, err) < 0)
 		return ai_err_wrap(err, "%s", AI_M_MANIFEST);
 	if (!strcmp(key, "target") && json_is_object(v)) {
-		if (az_j_str(v, "container_id", &x->container_id, err) < 0)
+		if (az_j_str(v, "container_id", &x->container_id, err) < 0 ||
+		    az_j_str(v, "image_id", &x->image_id, err) < 0 ||
+		    az_j_str(v, "image_digest", &x->image_digest, err) < 0)
 			return ai_err_wrap(err, "%s", AI_M_MANIFEST);
 		x->target_pid = az_j_int(v, "pid", -1);
 	}

@@ -12,6 +12,7 @@
 #include "analyze/diff.h"
 #include "analyze/extract.h"
 #include "analyze/findings.h"
+#include "analyze/imgcheck.h"
 #include "analyze/report.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
@@ -86,6 +87,22 @@ int az_cmd_files(struct az_opts *o)
 	return view(o, az_view_files);
 }
 
+/* A wrong --image makes every attribution wrong: said on stderr, one line a reason, whatever
+ * --quiet says (it is a warning, not progress). */
+static void image_warning(const struct az_opts *o, const struct az_attr *a)
+{
+	const struct az_imgcheck *k = az_attr_imgcheck(a);
+	if (k->verdict != AZ_IMG_MISMATCH)
+		return;
+	for (const char *p = k->why.data; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		int l = nl ? (int)(nl - p) : (int)strlen(p);
+		ai_eprintf(NULL, "warning: --image %s is not the image the container ran: %.*s", o->image, l,
+			   p);
+		p += l + (nl ? 1 : 0);
+	}
+}
+
 /* The bundle with --image and the attribution (az_ctx_load): 0, or the exit code of a failure
  * (then c is already freed). */
 static int load(const struct az_opts *o, struct az_ctx *c)
@@ -96,6 +113,7 @@ static int load(const struct az_opts *o, struct az_ctx *c)
 		return fail_input(o, &err);
 	}
 	cut_warning(o, o->bundle, &c->m);
+	image_warning(o, c->attr);
 	return 0;
 }
 
@@ -231,26 +249,30 @@ int az_cmd_report(struct az_opts *o)
 	return 0;
 }
 
+/* B is loaded as the other views load a bundle (with --image and its attribution: the layer of
+ * each changed path); A needs only its model. */
 int az_cmd_diff(struct az_opts *o)
 {
-	struct az_model a, b;
+	struct az_model a;
 	ai_err_t err;
 	if (az_model_load(&a, o->bundle, &err) < 0) {
 		az_model_free(&a);
 		return fail_input(o, &err);
 	}
-	if (az_model_load(&b, o->bundle2, &err) < 0) {
+	struct az_ctx cb;
+	if (az_ctx_load(&cb, o->bundle2, o->image, o->progress, &err) < 0) {
 		az_model_free(&a);
-		az_model_free(&b);
+		az_ctx_free(&cb);
 		return fail_input(o, &err);
 	}
 	cut_warning(o, o->bundle, &a);
-	cut_warning(o, o->bundle2, &b);
+	cut_warning(o, o->bundle2, &cb.m);
+	image_warning(o, cb.attr);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_diff_render(&a, &b, o->json, &out);
+	az_diff_render(&a, &cb.m, cb.have_img ? cb.attr : NULL, o->json, &out);
 	az_model_free(&a);
-	az_model_free(&b);
+	az_ctx_free(&cb);
 	return put(o, &out);
 }
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "analyze/imgcheck.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
 #include "common/json.h"
@@ -28,6 +29,15 @@ static void keys_free(struct key *k, size_t n)
 	free(k);
 }
 
+static void key_take(struct key *k, struct ai_buf *b, const void *item)
+{
+	ai_buf_cstr(b);
+	k->len = b->len;
+	k->k = ai_buf_steal(b);
+	k->item = item;
+}
+
+/* A process is what runs, not its pid: exe and command line (a restarted daemon is no change). */
 static struct key *proc_keys(const struct az_model *m)
 {
 	struct key *k = calloc(m->nprocs + 1, sizeof(*k));
@@ -41,15 +51,13 @@ static struct key *proc_keys(const struct az_model *m)
 		ai_buf_adds(&b, p->exe_deleted ? " (deleted)" : "");
 		ai_buf_adds(&b, ": ");
 		az_proc_cmdline(p, &b);
-		ai_buf_cstr(&b);
-		k[i].len = b.len;
-		k[i].k = ai_buf_steal(&b);
-		k[i].item = p;
+		key_take(&k[i], &b, p);
 	}
 	qsort(k, m->nprocs, sizeof(*k), cmp_key);
 	return k;
 }
 
+/* Ephemeral ports (the Linux default range) are folded: a reconnect is the same connection. */
 static void endpoint(struct ai_buf *b, const struct az_str *addr, int64_t port)
 {
 	az_esc_text(b, addr->s, addr->len);
@@ -76,10 +84,7 @@ static struct key *sock_keys(const struct az_model *m)
 			ai_buf_adds(&b, " -> ");
 			endpoint(&b, &s->raddr, s->rport);
 		}
-		ai_buf_cstr(&b);
-		k[i].len = b.len;
-		k[i].k = ai_buf_steal(&b);
-		k[i].item = s;
+		key_take(&k[i], &b, s);
 	}
 	qsort(k, m->nsocks, sizeof(*k), cmp_key);
 	return k;
@@ -102,108 +107,406 @@ static struct key *upper_keys(const struct az_model *m)
 	return k;
 }
 
+/* One row of the diff. container names the container the row belongs to (NULL for a bundle of one
+ * container); a bundle of several pairs its containers by name and diffs each pair. */
+struct row {
+	const char *section, *change, *container;
+	const char *key;
+	size_t klen;
+	bool key_raw;	    /* bytes from the target: escape them (other keys are escaped already) */
+	const char *detail; /* human words, may be "" */
+	int layer;	    /* image layer of the lower version, 0 none, -1 no image */
+	int64_t pid;	    /* process rows: the pid on the side it is seen, else -1 */
+	const struct az_upper *before, *after;
+};
+
 struct out {
 	struct ai_buf *b;
 	struct ai_json j;
 	bool json;
 	size_t count;
+	size_t unrecorded; /* paths a checkpoint archive's side cannot say anything about */
+	const char *container;
+	const struct az_attr *attr; /* B's attribution against --image, or NULL */
+	const struct az_model *ma, *mb;
 };
 
-static void emit(struct out *o, const char *section, char op, const char *key, size_t klen, const char *what)
+static void json_entry(struct ai_json *j, const char *key, const struct az_upper *u)
+{
+	ai_json_key(j, key);
+	if (!u) {
+		ai_json_null(j);
+		return;
+	}
+	ai_json_obj_begin(j);
+	ai_json_kstr(j, "type", az_utype_name(u->type));
+	char mode[8];
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)u->mode);
+	ai_json_kstr(j, "mode", mode);
+	ai_json_kint(j, "uid", u->uid);
+	ai_json_kint(j, "gid", u->gid);
+	ai_json_kint(j, "size", u->size);
+	ai_json_kint(j, "mtime_ns", u->mtime_ns);
+	ai_json_kstr(j, "sha256", u->sha256[0] ? u->sha256 : NULL);
+	if (u->target.s)
+		ai_json_kbytes(j, "target", u->target.s, u->target.len);
+	ai_json_kbool(j, "copied_up", u->origin);
+	ai_json_obj_end(j);
+}
+
+static void emit(struct out *o, const struct row *r)
 {
 	o->count++;
+	char op = !strcmp(r->change, "added") || !strcmp(r->change, "new")	    ? '+'
+		  : !strcmp(r->change, "deleted") || !strcmp(r->change, "vanished") ? '-'
+										    : '~';
 	if (o->json) {
 		ai_json_obj_begin(&o->j);
-		ai_json_kstr(&o->j, "section", section);
-		ai_json_kstr(&o->j, "change", op == '+' ? "added" : op == '-' ? "removed" : "changed");
-		ai_json_kbytes(&o->j, "key", key, klen);
-		if (what)
-			ai_json_kstr(&o->j, "what", what);
+		ai_json_kstr(&o->j, "section", r->section);
+		ai_json_kstr(&o->j, "change", r->change);
+		if (r->container)
+			ai_json_kstr(&o->j, "container", r->container);
+		ai_json_kbytes(&o->j, "key", r->key, r->klen);
+		if (r->detail && r->detail[0])
+			ai_json_kstr(&o->j, "what", r->detail);
+		if (r->pid >= 0)
+			ai_json_kint(&o->j, "pid", r->pid);
+		if (!strcmp(r->section, "file")) {
+			json_entry(&o->j, "before", r->before);
+			json_entry(&o->j, "after", r->after);
+			if (r->layer >= 0)
+				ai_json_kint(&o->j, "layer", r->layer);
+		}
 		ai_json_obj_end(&o->j);
 		return;
 	}
-	ai_buf_printf(o->b, "%c %-9s ", op, section);
-	if (!strcmp(section, "upper"))
-		az_esc_text(o->b, key, klen);
+	ai_buf_printf(o->b, "%c %-7s %-8s ", op, r->section, r->change);
+	if (r->container) {
+		az_esc_text(o->b, r->container, strlen(r->container));
+		ai_buf_adds(o->b, ": ");
+	}
+	if (r->key_raw)
+		az_esc_text(o->b, r->key, r->klen);
 	else
-		ai_buf_add(o->b, key, klen); /* already escaped */
-	if (what)
-		ai_buf_printf(o->b, "  (%s)", what);
+		ai_buf_add(o->b, r->key, r->klen);
+	bool paren = r->detail && r->detail[0];
+	if (paren)
+		ai_buf_printf(o->b, "  (%s", r->detail);
+	if (r->layer > 0)
+		ai_buf_printf(o->b, "%slayer %d", paren ? "; " : "  (", r->layer);
+	else if (r->layer == 0)
+		ai_buf_printf(o->b, "%snot in the image", paren ? "; " : "  (");
+	if (paren || r->layer >= 0)
+		ai_buf_addc(o->b, ')');
 	ai_buf_addc(o->b, '\n');
 }
 
-static void upper_what(const struct az_upper *a, const struct az_upper *b, char *w, size_t wl)
+/* ---- processes and sockets: a multiset of keys on each side */
+
+static void proc_detail(const struct az_proc *p, struct ai_buf *d)
 {
-	w[0] = '\0';
-	size_t n = 0;
-#define ADDW(s) n += (size_t)snprintf(w + n, n < wl ? wl - n : 0, "%s%s", n ? "," : "", s)
-	if (a->type != b->type)
-		ADDW("type");
-	if (strcmp(a->sha256, b->sha256))
-		ADDW("content");
-	if (a->mode != b->mode)
-		ADDW("mode");
-	if (a->uid != b->uid || a->gid != b->gid)
-		ADDW("owner");
-	if (!az_str_eq(&a->target, &b->target))
-		ADDW("target");
-	if (a->overlay != b->overlay)
-		ADDW("overlay");
-#undef ADDW
+	ai_buf_printf(d, "pid %" PRId64, p->pid);
 }
 
-static void merge(struct out *o, const char *section, struct key *ka, size_t na, struct key *kb, size_t nb,
-		  bool upper)
+/* The owners, each pid once (a process often holds a socket through several fds). */
+static void sock_detail(const struct az_model *m, const struct az_sock *s, struct ai_buf *d)
+{
+	size_t shown = 0, more = 0;
+	for (size_t i = 0; i < s->nowners; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = s->owners[k].pid == s->owners[i].pid;
+		if (seen)
+			continue;
+		if (shown == 4) {
+			more++;
+			continue;
+		}
+		const struct az_proc *p = az_model_proc(m, s->owners[i].pid);
+		ai_buf_adds(d, shown++ ? ", " : "");
+		if (p && p->comm.s)
+			az_esc_text(d, p->comm.s, p->comm.len);
+		ai_buf_printf(d, "[%" PRId64 "]", s->owners[i].pid);
+	}
+	if (more)
+		ai_buf_printf(d, ", +%zu", more);
+}
+
+static void emit_set(struct out *o, const char *section, bool vanished, const struct key *k)
+{
+	const struct az_model *m = vanished ? o->ma : o->mb;
+	cleanup_buf struct ai_buf d;
+	ai_buf_init(&d);
+	int64_t pid = -1;
+	if (!strcmp(section, "process")) {
+		pid = ((const struct az_proc *)k->item)->pid;
+		proc_detail(k->item, &d);
+	} else
+		sock_detail(m, k->item, &d);
+	ai_buf_cstr(&d);
+	struct row r = {.section = section,
+			.change = vanished ? "vanished" : "new",
+			.container = o->container,
+			.key = k->k,
+			.klen = k->len,
+			.detail = d.data ? d.data : "",
+			.layer = -1,
+			.pid = pid};
+	emit(o, &r);
+}
+
+static void merge_set(struct out *o, const char *section, struct key *ka, size_t na, struct key *kb,
+		      size_t nb)
 {
 	size_t i = 0, j = 0;
 	while (i < na || j < nb) {
 		int c = i >= na ? 1 : j >= nb ? -1 : cmp_key(&ka[i], &kb[j]);
-		if (c < 0) {
-			emit(o, section, '-', ka[i].k, ka[i].len, NULL);
-			i++;
-		} else if (c > 0) {
-			emit(o, section, '+', kb[j].k, kb[j].len, NULL);
-			j++;
-		} else {
-			if (upper) {
-				char w[128];
-				upper_what(ka[i].item, kb[j].item, w, sizeof(w));
-				if (w[0])
-					emit(o, section, '~', ka[i].k, ka[i].len, w);
-			}
-			i++;
-			j++;
-		}
+		if (c < 0)
+			emit_set(o, section, true, &ka[i++]);
+		else if (c > 0)
+			emit_set(o, section, false, &kb[j++]);
+		else
+			i++, j++;
 	}
 }
 
-size_t az_diff_render(const struct az_model *a, const struct az_model *b, bool json, struct ai_buf *out)
+/* ---- files: what the container sees at each path, through the overlay */
+
+enum vis { V_LOWER, V_ABSENT, V_PRESENT };
+
+static const struct az_upper *find(const struct key *k, size_t n, const char *p, size_t len)
 {
-	struct out o = {.b = out, .json = json};
-	if (json) {
-		ai_json_init(&o.j, out);
-		ai_json_obj_begin(&o.j);
-		ai_json_key(&o.j, "changes");
-		ai_json_arr_begin(&o.j);
+	struct key q = {.k = (char *)p, .len = len};
+	const struct key *f = bsearch(&q, k, n, sizeof(*k), cmp_key);
+	return f ? f->item : NULL;
+}
+
+/* A path with no upper entry of its own shows the image's version, unless the nearest ancestor the
+ * upperdir holds hides it: a whiteout, an opaque dir, or a non-directory over a lower dir. */
+static enum vis visible(const struct key *k, size_t n, const char *p, size_t len, const struct az_upper **u)
+{
+	*u = find(k, n, p, len);
+	if (*u)
+		return (*u)->type == AZ_U_WHITEOUT || ((*u)->overlay & AZ_OV_WHITEOUT) ? V_ABSENT : V_PRESENT;
+	while (len > 1) {
+		while (len > 0 && p[len - 1] != '/')
+			len--;
+		if (len > 1)
+			len--; /* the parent without its trailing '/' */
+		if (len <= 1)
+			break;
+		const struct az_upper *a = find(k, n, p, len);
+		if (!a)
+			continue;
+		if (a->type != AZ_U_DIR || (a->overlay & (AZ_OV_WHITEOUT | AZ_OV_OPAQUE)))
+			return V_ABSENT;
+		return V_LOWER;
 	}
+	return V_LOWER;
+}
+
+static bool content_differs(const struct az_upper *a, const struct az_upper *b)
+{
+	if (a->type != b->type || !az_str_eq(&a->target, &b->target) ||
+	    (a->overlay & ~AZ_OV_METACOPY) != (b->overlay & ~AZ_OV_METACOPY))
+		return true;
+	if (a->type != AZ_U_FILE)
+		return false;
+	if (a->sha256[0] && b->sha256[0])
+		return strcmp(a->sha256, b->sha256) != 0;
+	return a->size != b->size;
+}
+
+static void add_time(struct ai_buf *d, int64_t ns)
+{
+	char t[64];
+	az_time_iso(t, sizeof(t), ns);
+	ai_buf_adds(d, t[0] ? t : "?");
+}
+
+/* Words for what changed between two versions of an entry: content first, then metadata. A
+ * directory's mtime moves with every name made in it, so only its mode and owner count. */
+static bool change_words(const struct az_upper *a, const struct az_upper *b, struct ai_buf *d)
+{
+	bool content = content_differs(a, b);
+	if (content) {
+		if (a->type != b->type)
+			ai_buf_printf(d, "type %s -> %s", az_utype_name(a->type), az_utype_name(b->type));
+		else if (!az_str_eq(&a->target, &b->target))
+			ai_buf_adds(d, "symlink target");
+		else if (a->type == AZ_U_FILE)
+			ai_buf_printf(d, "content, %" PRId64 " -> %" PRId64 " bytes%s, sha256 %s -> %s",
+				      a->size, b->size, a->size == b->size ? " (same size)" : "",
+				      a->sha256[0] ? a->sha256 : "?", b->sha256[0] ? b->sha256 : "?");
+		else
+			ai_buf_adds(d, "overlay role");
+	}
+	/* a checkpoint's deleted.files entries carry no metadata (uid -1): nothing to compare */
+	bool meta = a->uid >= 0 && b->uid >= 0;
+	if (meta && a->mode != b->mode)
+		ai_buf_printf(d, "%smode %04o -> %04o", d->len ? ", " : "", (unsigned)a->mode,
+			      (unsigned)b->mode);
+	if (meta && (a->uid != b->uid || a->gid != b->gid))
+		ai_buf_printf(d, "%sowner %" PRId64 ":%" PRId64 " -> %" PRId64 ":%" PRId64,
+			      d->len ? ", " : "", a->uid, a->gid, b->uid, b->gid);
+	if (a->type != AZ_U_DIR && b->type != AZ_U_DIR && a->mtime_ns && b->mtime_ns &&
+	    a->mtime_ns != b->mtime_ns) {
+		ai_buf_adds(d, d->len ? ", mtime " : "mtime ");
+		add_time(d, a->mtime_ns);
+		ai_buf_adds(d, " -> ");
+		add_time(d, b->mtime_ns);
+	}
+	return content;
+}
+
+/* An entry in B that A did not have, over the image's version: a copy-up (the origin xattr, or the
+ * image has the path) or an opaque directory is a modification of that version; otherwise the
+ * file is new. */
+static const char *copy_up(const struct az_upper *b, const struct az_origin *org, bool have_org,
+			   struct ai_buf *d)
+{
+	if (b->overlay & AZ_OV_OPAQUE) {
+		/* overlayfs makes a directory opaque only where a lower one was removed */
+		ai_buf_adds(d, "opaque: replaces the image's directory and everything in it");
+		return "modified";
+	}
+	bool lower = b->origin || (have_org && org->lower_exists);
+	if (!lower)
+		return "added";
+	ai_buf_adds(d, "copy-up");
+	if (have_org && org->sha_known && b->type == AZ_U_FILE && b->sha256[0]) {
+		if (!strcmp(org->lower_sha256, b->sha256)) {
+			ai_buf_adds(d, ", content as in the image");
+			return "metadata";
+		}
+		ai_buf_printf(d, ", sha256 %s -> %s", org->lower_sha256, b->sha256);
+	}
+	return "modified";
+}
+
+/* A checkpoint archive records what podman diff adds (rootfs-diff.tar) and deletes
+ * (deleted.files), not directories nor image files changed in place: on its side, no entry for
+ * those says nothing. */
+static bool unrecorded(const struct az_model *m, const struct az_upper *other, const struct az_origin *org,
+		       bool have_org)
+{
+	return m->ck.present && (other->type == AZ_U_DIR || other->origin || (have_org && org->lower_exists));
+}
+
+static void file_row(struct out *o, const struct key *ka, size_t na, const struct key *kb, size_t nb,
+		     const struct key *k)
+{
+	const struct az_upper *ua, *ub;
+	enum vis va = visible(ka, na, k->k, k->len, &ua), vb = visible(kb, nb, k->k, k->len, &ub);
+	struct az_origin org;
+	bool have_org = o->attr && az_attr_lookup(o->attr, k->k, k->len, &org);
+	cleanup_buf struct ai_buf d;
+	ai_buf_init(&d);
+	const char *change = NULL;
+	if ((va == V_PRESENT && vb == V_LOWER && unrecorded(o->mb, ua, &org, have_org)) ||
+	    (va == V_LOWER && vb == V_PRESENT && unrecorded(o->ma, ub, &org, have_org))) {
+		o->unrecorded++;
+		return;
+	}
+	if (va == V_PRESENT && vb == V_PRESENT) {
+		if (!ua->origin && ub->origin && ua->type == AZ_U_DIR)
+			ai_buf_adds(&d, "copied up"); /* cannot happen to a file: a new one has no origin */
+		bool content = change_words(ua, ub, &d);
+		change = content ? "modified" : d.len ? "metadata" : NULL;
+	} else if (va != V_ABSENT && vb == V_ABSENT) {
+		change = "deleted";
+		ai_buf_adds(&d, ub ? "whiteout" : "hidden by its parent");
+		if (va == V_PRESENT && !ua->origin && !(have_org && org.lower_exists))
+			ai_buf_adds(&d, ", made at runtime");
+	} else if (va == V_PRESENT && vb == V_LOWER) {
+		change = "deleted"; /* gone from the upperdir with no whiteout: the image has no such path */
+	} else if (va == V_ABSENT && vb != V_ABSENT) {
+		change = "added";
+		ai_buf_adds(&d, vb == V_PRESENT ? "re-created over a whiteout" : "whiteout gone");
+	} else if (va == V_LOWER && vb == V_PRESENT)
+		change = copy_up(ub, &org, have_org, &d);
+	if (!change)
+		return;
+	ai_buf_cstr(&d);
+	struct row r = {.section = "file",
+			.change = change,
+			.container = o->container,
+			.key = k->k,
+			.klen = k->len,
+			.key_raw = true,
+			.detail = d.data ? d.data : "",
+			.layer = !o->attr   ? -1
+				 : have_org ? org.layer
+					    : 0,
+			.pid = -1,
+			.before = va == V_PRESENT ? ua : NULL,
+			.after = vb == V_PRESENT ? ub : NULL};
+	emit(o, &r);
+}
+
+/* Every path either upperdir names, once, in path order. */
+static void merge_files(struct out *o, struct key *ka, size_t na, struct key *kb, size_t nb)
+{
+	size_t i = 0, j = 0;
+	while (i < na || j < nb) {
+		int c = i >= na ? 1 : j >= nb ? -1 : cmp_key(&ka[i], &kb[j]);
+		const struct key *k = c <= 0 ? &ka[i] : &kb[j];
+		file_row(o, ka, na, kb, nb, k);
+		/* a path an index repeats (hostile input) is diffed once */
+		while (i < na && !cmp_key(&ka[i], k))
+			i++;
+		while (j < nb && !cmp_key(&kb[j], k))
+			j++;
+	}
+}
+
+static void diff_pair(struct out *o, const char *container, const struct az_model *a,
+		      const struct az_model *b)
+{
+	o->container = container;
+	o->ma = a;
+	o->mb = b;
 	struct key *pa = proc_keys(a), *pb = proc_keys(b);
-	merge(&o, "process", pa, a->nprocs, pb, b->nprocs, false);
+	merge_set(o, "process", pa, a->nprocs, pb, b->nprocs);
 	keys_free(pa, a->nprocs);
 	keys_free(pb, b->nprocs);
 	struct key *sa = sock_keys(a), *sb = sock_keys(b);
-	merge(&o, "socket", sa, a->nsocks, sb, b->nsocks, false);
+	merge_set(o, "socket", sa, a->nsocks, sb, b->nsocks);
 	keys_free(sa, a->nsocks);
 	keys_free(sb, b->nsocks);
 	struct key *ua = upper_keys(a), *ub = upper_keys(b);
-	merge(&o, "upper", ua, a->nupper, ub, b->nupper, true);
+	merge_files(o, ua, a->nupper, ub, b->nupper);
 	keys_free(ua, a->nupper);
 	keys_free(ub, b->nupper);
+}
+
+size_t az_diff_render(const struct az_model *a, const struct az_model *b, const struct az_attr *attr_b,
+		      bool json, struct ai_buf *out)
+{
+	struct out o = {.b = out, .json = json, .attr = attr_b};
+	if (json) {
+		ai_json_init(&o.j, out);
+		ai_json_obj_begin(&o.j);
+		if (attr_b)
+			az_imgcheck_json(az_attr_imgcheck(attr_b), &o.j);
+		ai_json_key(&o.j, "changes");
+		ai_json_arr_begin(&o.j);
+	}
+	diff_pair(&o, NULL, a, b);
 	if (json) {
 		ai_json_arr_end(&o.j);
 		ai_json_kuint(&o.j, "count", o.count);
+		ai_json_kuint(&o.j, "not_compared", o.unrecorded);
 		ai_json_obj_end(&o.j);
 		ai_buf_addc(out, '\n');
-	} else
+	} else {
+		if (o.unrecorded)
+			ai_buf_printf(
+			    out,
+			    "%zu path%s not compared: a checkpoint archive records no directory and "
+			    "no image file changed in place\n",
+			    o.unrecorded, o.unrecorded == 1 ? "" : "s");
 		ai_buf_printf(out, "%zu difference%s\n", o.count, o.count == 1 ? "" : "s");
+	}
 	return o.count;
 }

@@ -1,13 +1,20 @@
-/* diff A B: processes (by command, not pid), sockets (by endpoint, ephemeral ports folded) and
- * upperdir entries (by path: type, content, mode, owner, target) of two bundles. */
+/* diff A B, through the overlay: what the container saw at each path in A and in B (an upperdir
+ * entry, a whiteout or opaque dir hiding the image's version, or the image's version itself), so a
+ * whiteout is a deletion, a copy-up a modification of the image's file, a content change is told by
+ * sha256 (same size included) and a mode/owner/mtime change as metadata; processes (by exe and
+ * command line, not pid) and sockets (by endpoints, ephemeral ports folded) as new or vanished.
+ * With B's attribution against an image, each file row names the layer its path came from. */
 #ifndef AZ_DIFF_H
 #define AZ_DIFF_H
 #include <stdbool.h>
 #include <stddef.h>
+#include "analyze/attr.h"
 #include "analyze/model.h"
 #include "common/buf.h"
 
-/* Returns the number of differences. */
-size_t az_diff_render(const struct az_model *a, const struct az_model *b, bool json, struct ai_buf *out);
+/* attr_b: B attributed against --image (its image check goes into --json), or NULL. Returns the
+ * number of differences. */
+size_t az_diff_render(const struct az_model *a, const struct az_model *b, const struct az_attr *attr_b,
+		      bool json, struct ai_buf *out);
 
 #endif

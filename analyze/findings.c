@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "analyze/imgcheck.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
 #include "common/json.h"
@@ -336,6 +337,8 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		struct ai_json j;
 		ai_json_init(&j, out);
 		ai_json_obj_begin(&j);
+		if (a)
+			az_imgcheck_json(az_attr_imgcheck(a), &j);
 		ai_json_key(&j, "findings");
 		ai_json_arr_begin(&j);
 		for (size_t i = 0; i < f->n; i++) {

@@ -108,8 +108,10 @@ static const struct az_command commands[] = {
      "  attribution, timeline\n",
      az_cmd_report},
     {"diff", 2,
-     "diff A B [--json]\n"
-     "  processes, sockets and upperdir entries that differ between two bundles\n",
+     "diff A B [--image REF] [--json]\n"
+     "  what changed from A to B, through the overlay: files added, deleted (whiteouts), modified\n"
+     "  (copy-ups, content by sha256) or with metadata changes only; processes and sockets new or\n"
+     "  vanished; --image: the layer each changed path came from\n",
      az_cmd_diff},
     {"extract", 1,
      "extract BUNDLE -o DIR\n"

@@ -39,6 +39,8 @@ void az_model_free(struct az_model *m)
 	az_str_free(&x->kernel);
 	az_str_free(&x->trigger);
 	az_str_free(&x->container_id);
+	az_str_free(&x->image_id);
+	az_str_free(&x->image_digest);
 	az_str_free(&m->ck.image_name);
 	az_str_free(&m->ck.image_id);
 	az_str_free(&m->ck.runtime);
@@ -77,6 +79,7 @@ void az_model_free(struct az_model *m)
 	az_str_free(&m->ov.upperdir);
 	az_str_free(&m->ov.redirect_dir);
 	az_str_free(&m->ov.options);
+	free(m->ov.layer_ids);
 	for (size_t i = 0; i < m->nupper; i++)
 		az_upper_free(&m->upper[i]);
 	free(m->upper);

@@ -97,6 +97,10 @@ struct az_overlay {
 	size_t nlower;	  /* lowerdirs, top first */
 	size_t data_only; /* data-only lowers (not part of the merged tree) */
 	struct az_str upperdir;
+	/* per lowerdir (top first): the containers/storage layer id its path names (.../HEX/diff,
+	 * through podman's and CRI-O's overlay/l/ symlinks), "" when it names none; NULL when no
+	 * lowerdir does */
+	char (*layer_ids)[65];
 	bool metacopy, userxattr;
 	struct az_str redirect_dir, options;
 };
@@ -128,10 +132,12 @@ struct az_upper {
 	struct az_str target, hardlink_to, redirect, member;
 	unsigned overlay; /* AZ_OV_* */
 	bool truncated;
+	bool origin; /* an overlay origin xattr: copied up from a lower layer */
 };
 
 struct az_manifest {
 	struct az_str name, bundle_id, host, kernel, trigger, container_id;
+	struct az_str image_id, image_digest; /* target.image_id/image_digest, when the capture knew them */
 	int64_t started_ns, ended_ns, target_pid;
 	bool complete;
 	int64_t errors, warnings;

@@ -235,6 +235,8 @@ static int read_oci(struct az_image *img, const struct smalls *sm, ai_err_t *err
 				desc = json_array_get(sub, i);
 		}
 	}
+	snprintf(img->manifest_digest, sizeof(img->manifest_digest), "%s",
+		 json_string_value(json_object_get(desc, "digest")));
 	json_t *layers = json_object_get(man, "layers");
 	if (!json_is_array(layers))
 		return ai_err_set(err, 0, "manifest %s: no layers", name);
@@ -254,6 +256,8 @@ static int read_oci(struct az_image *img, const struct smalls *sm, ai_err_t *err
 	if (blob_name(json_string_value(json_object_get(json_object_get(man, "config"), "digest")), cname,
 		      sizeof(cname), err) < 0)
 		return ai_err_wrap(err, "manifest: config");
+	snprintf(img->config_digest, sizeof(img->config_digest), "%s",
+		 json_string_value(json_object_get(json_object_get(man, "config"), "digest")));
 	json_t *cfg cleanup_json = NULL;
 	if (get_doc(img, sm, cname, &cfg, err) < 0)
 		return -1;
@@ -326,6 +330,11 @@ static int read_docker(struct az_image *img, const struct smalls *sm, ai_err_t *
 		return -1;
 	if (read_config(img, cfg, err) < 0)
 		return -1;
+	/* the config's name is its digest: HEX.json, or blobs/sha256/HEX */
+	const char *base = strrchr(cfgname, '/') ? strrchr(cfgname, '/') + 1 : cfgname;
+	size_t hl = strspn(base, "0123456789abcdef");
+	if (hl == 64 && (!base[64] || !strcmp(base + 64, ".json")))
+		snprintf(img->config_digest, sizeof(img->config_digest), "sha256:%.64s", base);
 	/* the layers of a docker-archive are stored uncompressed: their digest is the diff_id */
 	for (size_t i = 0; i < img->nlayers; i++)
 		memcpy(img->layers[i].digest, img->layers[i].diff_id, sizeof(img->layers[i].digest));

@@ -40,7 +40,9 @@ struct az_image {
 	size_t nhist;
 	struct az_history *hist;
 	int64_t created_ns;
-	int dirfd; /* OCI dir */
+	char manifest_digest[80]; /* sha256:HEX of the manifest used ("" for a docker-archive) */
+	char config_digest[80];	  /* sha256:HEX of the config: the image id podman and docker show */
+	int dirfd;		  /* OCI dir */
 };
 
 int az_image_open(struct az_image *img, const char *ref, ai_err_t *err);

@@ -58,6 +58,8 @@ static int upper_read_one(json_t *o, void *item, ai_err_t *err)
 	if (u->type == AZ_U_WHITEOUT)
 		u->overlay |= AZ_OV_WHITEOUT;
 	u->truncated = az_j_bool(o, "truncated");
+	json_t *x = json_object_get(o, "xattrs");
+	u->origin = json_object_get(x, "trusted.overlay.origin") || json_object_get(x, "user.overlay.origin");
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* The `layers` view: the attribution (attr.c) as a text table or JSON, read through its accessors. */
 #include <stdio.h>
 #include <string.h>
+#include "analyze/imgcheck.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
 #include "common/json.h"
@@ -114,6 +115,7 @@ static void render_json(const struct az_attr *a, bool changed_only, const size_t
 		ai_json_uint(j, m->ov.nlower - m->ov.data_only);
 	else
 		ai_json_null(j);
+	az_imgcheck_json(az_attr_imgcheck(a), j);
 	ai_json_key(j, "warnings");
 	ai_json_arr_begin(j);
 	each_warning(a, warning_json, j);

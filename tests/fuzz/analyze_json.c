@@ -35,7 +35,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			az_timeline_render(&c, AZ_TL_BODYFILE, &out);
 			az_timeline_render(&c, AZ_TL_CSV, &out);
 		}
-		az_diff_render(&c.m, &c.m, false, &out);
+		struct az_model none = {0};
+		az_diff_render(&c.m, &c.m, NULL, false, &out);
+		az_diff_render(&none, &c.m, c.attr, false, &out);
+		az_diff_render(&c.m, &none, NULL, true, &out);
+		az_diff_render(&none, &c.m, c.attr, true, &out);
 		ai_buf_free(&out);
 	}
 	az_attr_free(c.attr);

@@ -183,8 +183,8 @@ assert rows and all(r["datetime"].endswith("Z") for r in rows)' "$T_TMP/tl.csv"
 # ---- diff
 t_match "diff of a bundle with itself: nothing" '^0 differences$' "$("$A" diff "$B" "$B")"
 d=$("$A" diff "$B" "$B2")
-t_match "diff of two captures: a file added between them" '\+ upper +/data/between.txt' "$d"
-t_match "diff of two captures: config.txt changed again" '~ upper +/etc/config.txt +\(content\)' "$d"
+t_match "diff of two captures: a file added between them" '\+ file +added +/data/between.txt' "$d"
+t_match "diff of two captures: config.txt changed again" '~ file +modified +/etc/config.txt +\(content' "$d"
 
 # ---- extract
 # the workload's upperdir holds data/evil-link -> /etc/shadow and data/escape -> ../../..: a symlink

@@ -1,0 +1,38 @@
+/* Is the --image given the image the container ran? Three kinds of evidence, each used when the
+ * input has it: the image id or digest the capture (manifest target.image_id/image_digest) or the
+ * checkpoint (config.dump rootfsImageID/rootfsImageRef) recorded, against the image's config and
+ * manifest digests; the container's lowerdir count against the image's layer count, and the layer
+ * ids podman's and CRI-O's lowerdirs name against the image's diff_id chain; and the sha256
+ * of every running executable the container read from its lower layers against the image's file at
+ * that path. Any disagreement is a mismatch: attribution against that image is not to be trusted. */
+#ifndef AZ_IMGCHECK_H
+#define AZ_IMGCHECK_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "common/buf.h"
+#include "common/json.h"
+
+struct az_attr;
+
+enum az_imgverdict { AZ_IMG_UNCHECKED, AZ_IMG_UNKNOWN, AZ_IMG_MATCH, AZ_IMG_MISMATCH };
+
+struct az_imgcheck {
+	enum az_imgverdict verdict;
+	char recorded[72]; /* the recorded id as 64 hex, "" when none */
+	int id_match;	   /* 1 match, 0 mismatch, -1 nothing recorded */
+	size_t image_layers, lowerdirs;
+	int layers_match; /* 1, 0, -1 unknown (no overlay recorded) */
+	int chain_match;  /* lowerdirs' containers/storage layer ids against the diff_id chain: 1, 0, -1 */
+	size_t chain_checked;
+	size_t exe_checked, exe_mismatched;
+	struct ai_buf why; /* one reason a line, bytes from the bundle unescaped */
+};
+
+/* From an attribution built against an image (without one: AZ_IMG_UNCHECKED). */
+void az_imgcheck_run(struct az_imgcheck *c, const struct az_attr *a);
+void az_imgcheck_free(struct az_imgcheck *c);
+const char *az_imgverdict_name(enum az_imgverdict v);
+/* "image_check": {...} into an open JSON object. */
+void az_imgcheck_json(const struct az_imgcheck *c, struct ai_json *j);
+
+#endif
