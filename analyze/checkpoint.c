@@ -9,6 +9,7 @@
 #include <string.h>
 #include "analyze/archive.h"
 #include "analyze/criu.h"
+#include "analyze/memory.h"
 #include "analyze/model.h"
 #include "analyze/util.h"
 #include "common/cleanup.h"
@@ -35,6 +36,7 @@ struct ck_load {
 	struct ck_core *cores;
 	size_t ncores, corecap;
 	int64_t newest_mtime_ns;
+	struct az_criu_cmdlines *cmdlines; /* memory.c: argv out of mm, pagemap and pages */
 };
 
 static struct ck_load *ck_new(void)
@@ -42,6 +44,7 @@ static struct ck_load *ck_new(void)
 	struct ck_load *s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
+	s->cmdlines = az_criu_cmdlines_new();
 	return s;
 }
 
@@ -69,6 +72,7 @@ static void ck_free(struct ck_load *s)
 	for (size_t i = 0; i < s->ncores; i++)
 		az_str_free(&s->cores[i].comm);
 	free(s->cores);
+	az_criu_cmdlines_free(s->cmdlines);
 	free(s);
 }
 
@@ -489,6 +493,8 @@ static int ck_member(struct ck_load *s, struct archive *a, struct archive_entry 
 			return -1;
 		return read_pstree(s, (const uint8_t *)doc, len, err) < 0 ? -1 : 1;
 	}
+	if (!strncmp(name, "checkpoint/", 11) && az_criu_cmdlines_member(s->cmdlines, a, name + 11))
+		return 1;
 	int64_t pid;
 	if (!strncmp(name, "checkpoint/", 11) && core_pid(name + 11, &pid)) {
 		if (s->ncores >= AZ_CK_MAX_PROCS)
@@ -595,6 +601,32 @@ static void finish_upper(struct ck_load *s)
 	sort(s->up, s->nup, sizeof(*s->up), cmp_upper);
 }
 
+/* The arguments as the process's memory held them (mm_arg_start .. mm_arg_end), NUL-separated. */
+static void set_argv(struct ck_load *s, struct az_proc *p)
+{
+	size_t len;
+	const uint8_t *d = az_criu_mm_cmdline(s->cmdlines, p->pid, &len);
+	if (!d || p->argv)
+		return;
+	while (len && !d[len - 1])
+		len--;
+	size_t n = len ? 1 : 0;
+	for (size_t i = 0; i < len; i++)
+		n += !d[i];
+	if (!n)
+		return;
+	p->argv = calloc(n, sizeof(*p->argv));
+	if (!p->argv)
+		abort();
+	for (size_t i = 0, a = 0; a < n; a++) {
+		const uint8_t *z = memchr(d + i, 0, len - i);
+		size_t l = z ? (size_t)(z - (d + i)) : len - i;
+		az_str_set(&p->argv[a], (const char *)d + i, l);
+		i += l + 1;
+	}
+	p->argc = n;
+}
+
 static void finish_procs(struct ck_load *s)
 {
 	if (!s->have_pstree)
@@ -633,6 +665,7 @@ static void finish_procs(struct ck_load *s)
 			memcpy(p->uid, c->uid, sizeof(p->uid));
 			memcpy(p->gid, c->gid, sizeof(p->gid));
 		}
+		set_argv(s, p);
 	}
 	s->ck.procs_decoded = true;
 }
