@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "analyze/archive.h"
 #include "analyze/attr.h"
@@ -30,6 +31,7 @@ struct mem_proc {
 	struct az_criu_mm mm;
 	struct az_criu_pagemap pm;
 	bool have_mm, have_pm;
+	int64_t size; /* of the core file or member, -1 unknown: segments past it were cut */
 };
 
 struct mem_file {
@@ -88,6 +90,7 @@ static struct mem_proc *proc_get(struct az_mem *m, int64_t pid, bool core, ai_er
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->core = core;
+	p->size = -1;
 	az_elfcore_init(&p->ec);
 	return p;
 }
@@ -167,6 +170,7 @@ static int open_member(struct az_mem *m, struct archive *a, struct archive_entry
 			return 0;
 		}
 		ai_err_t e2;
+		p->size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
 		if (core_headers(m, p, a, -1, &e2) < 0) {
 			note(m, e2.msg, name);
 			p->ec.headers_done = true;
@@ -308,7 +312,7 @@ static void core_maps(struct az_mem *m, struct mem_proc *p)
 		    c->files[i].end > exe_end)
 			exe_end = c->files[i].end;
 	bool heap_done = !exe;
-	size_t first = m->nmaps;
+	size_t first = m->nmaps, cut = 0;
 	for (size_t i = 0; i < c->nsegs; i++) {
 		const struct az_elf_seg *s = &c->segs[i];
 		if (s->type != 1 || !s->memsz)
@@ -320,6 +324,12 @@ static void core_maps(struct az_mem *m, struct mem_proc *p)
 		x->prot = (s->flags & 4 ? AZ_MEM_R : 0) | (s->flags & 2 ? AZ_MEM_W : 0) |
 			  (s->flags & 1 ? AZ_MEM_X : 0);
 		x->dumped = s->skipped ? 0 : s->filesz;
+		if (p->size >= 0 && s->off + x->dumped > (uint64_t)p->size) {
+			x->dumped = s->off < (uint64_t)p->size ? (uint64_t)p->size - s->off : 0;
+			if (!cut++)
+				note(m, "the core is cut short: segments hold less than their headers say",
+				     p->member ? p->member : "core");
+		}
 		const struct az_elf_file *f = az_elfcore_file_at(c, s->vaddr);
 		x->kind = f ? "file" : "anon";
 		if (f)
@@ -379,6 +389,9 @@ static int open_raw(struct az_mem *m, int fd, ai_err_t *err)
 {
 	m->raw = true;
 	struct mem_proc *p = proc_get(m, -1, true, err);
+	struct stat st;
+	if (fstat(fd, &st) == 0)
+		p->size = (int64_t)st.st_size;
 	if (core_headers(m, p, NULL, fd, err) < 0)
 		return ai_err_wrap(err, "%s", m->path);
 	if (p->ec.skipped)
