@@ -76,8 +76,9 @@ int az_criu_mm_read(const uint8_t *d, size_t len, struct az_criu_mm *mm, ai_err_
 		if (f == 14 && sub.p) {
 			struct az_criu_vma v;
 			if (!read_vma(sub, &v)) {
+				size_t k = mm->nvmas;
 				az_criu_mm_free(mm);
-				return ai_err_set(err, 0, "vma %zu: malformed", mm->nvmas);
+				return ai_err_set(err, 0, "vma %zu: malformed", k);
 			}
 			add_vma(mm, &cap, &v);
 			continue;
@@ -180,13 +181,14 @@ int az_criu_pagemap_read(const uint8_t *d, size_t len, struct az_criu_pagemap *p
 	size_t cap = 0;
 	while (az_criu_next(&im, &e, &bad)) {
 		struct az_criu_pme pe;
+		size_t k = pm->n;
 		if (!read_pme(e, &pe)) {
 			az_criu_pagemap_free(pm);
-			return ai_err_set(err, 0, "pagemap entry %zu: malformed or out of range", pm->n);
+			return ai_err_set(err, 0, "pagemap entry %zu: malformed or out of range", k);
 		}
 		if (pe.present && pe.nr_pages > UINT64_MAX / AZ_CRIU_PAGE - pm->present_pages) {
 			az_criu_pagemap_free(pm);
-			return ai_err_set(err, 0, "pagemap entry %zu: too many pages", pm->n);
+			return ai_err_set(err, 0, "pagemap entry %zu: too many pages", k);
 		}
 		if (pm->n == cap) {
 			cap = cap ? cap * 2 : 32;
@@ -199,8 +201,9 @@ int az_criu_pagemap_read(const uint8_t *d, size_t len, struct az_criu_pagemap *p
 			pm->present_pages += pe.nr_pages;
 	}
 	if (bad) {
+		size_t k = pm->n;
 		az_criu_pagemap_free(pm);
-		return ai_err_set(err, 0, "truncated entry after %zu entries", pm->n);
+		return ai_err_set(err, 0, "truncated entry after %zu entries", k);
 	}
 	return 0;
 }
