@@ -124,6 +124,10 @@ static void note_file(struct az_elfcore *c, const uint8_t *d, size_t n)
 		const uint8_t *nul = s < end ? memchr(s, '\0', (size_t)(end - s)) : NULL;
 		if (!nul)
 			break;
+		if (le64(e + 8) <= le64(e)) { /* an empty or reversed range maps nothing */
+			s = nul + 1;
+			continue;
+		}
 		struct az_elf_file *f = &c->files[c->nfiles++];
 		f->start = le64(e);
 		f->end = le64(e + 8);
