@@ -672,19 +672,20 @@ static void cl_pages(struct az_criu_cmdlines *c, struct archive *a, int64_t id)
 		abort();
 	struct az_criu_pcur cur;
 	az_criu_pcur_init(&cur, &p->pm);
-	uint64_t off = 0;
+	uint64_t off = 0, last = 0;
 	la_ssize_t n;
-	while ((n = archive_read_data(a, buf, CHUNK)) > 0) {
+	/* CRIU writes the pagemap sorted: once past the range, the rest of the member is skipped by
+	 * the next header, unread */
+	while (last < p->g.end && (n = archive_read_data(a, buf, CHUNK)) > 0) {
 		for (size_t i = 0; i < (size_t)n;) {
 			uint64_t va, run;
 			if (!az_criu_pcur_at(&cur, off + i, (uint64_t)n - i, &va, &run))
 				break;
 			az_criu_grab_feed(&p->g, va, buf + i, (size_t)run);
+			last = va + run;
 			i += (size_t)run;
 		}
 		off += (uint64_t)n;
-		if (p->g.got == p->g.end - p->g.start)
-			break; /* the rest of the member is skipped by the next header */
 	}
 	free(buf);
 }

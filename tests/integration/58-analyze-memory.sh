@@ -130,6 +130,42 @@ t_eq "--addr that excludes it" "0" \
 t_eq "NT_FILE path and NT_PRPSINFO pid" "4242 /usr/lib/fake.so" \
 	"$("$A" memory "$T_TMP/syn.core" --maps --json | jq -r '.maps[0] | "\(.pid) \(.path)"')"
 
+# ---- hand-made CRIU images: both page-count fields, a zero-page entry, a needle across two
+# pagemap entries and a 64 KiB read
+read -r at2 second < <(python3 "$FIXTURES/mkcriu.py" "$T_TMP/criu" NEEDLE-ACROSS-ENTRIES)
+tar -C "$T_TMP/criu" -cf "$T_TMP/criu.tar" checkpoint
+t_match "CRIU maps: 36 pages, 32 dumped (the 4 zero pages are not)" '147456 rw- +stack +131072 -' \
+	"$("$A" memory "$T_TMP/criu.tar" --maps)"
+t_eq "CRIU: a needle across pagemap entries (64-bit, then 32-bit count) found" "$at2" \
+	"$("$A" memory "$T_TMP/criu.tar" --search NEEDLE-ACROSS-ENTRIES --json | jq -r '.matches[0].address')"
+t_eq "CRIU: the second entry's bytes at their address" "$second" \
+	"$("$A" memory "$T_TMP/criu.tar" --search SECOND-NEEDLE --json | jq -r '.matches[0].address')"
+python3 "$FIXTURES/mkcriu.py" "$T_TMP/criu2" X --garbage-pagemap >/dev/null
+tar -C "$T_TMP/criu2" -cf "$T_TMP/criu2.tar" checkpoint
+"$A" memory "$T_TMP/criu2.tar" --maps >"$T_TMP/g.out" 2>"$T_TMP/g.err"
+t_eq "a garbage pagemap: still exit 0, the VMAs listed" "0 1" "$? $(rows "$(cat "$T_TMP/g.out")")"
+t_match "a garbage pagemap: a warning names it" 'pagemap-7.img' "$(cat "$T_TMP/g.err")"
+
+# ---- bounded memory: a 256 MiB core (sparse) searched at a few MB of RSS
+if [[ -x /usr/bin/time ]]; then
+	python3 - "$T_TMP/big.core" <<'PY'
+import struct, sys
+size = 256 << 20
+eh = b"\x7fELF" + bytes([2, 1, 1, 0]) + b"\0" * 8 + struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+ph = struct.pack("<IIQQQQQQ", 1, 6, 4096, 0x7F0000000000, 0, size, size, 4096)
+with open(sys.argv[1], "wb") as f:
+    f.write(eh + ph)
+    f.seek(4096 + size - 64)
+    f.write(b"BIG-CORE-NEEDLE".ljust(64, b"\0"))
+PY
+	/usr/bin/time -f %M -o "$T_TMP/rss" "$A" memory "$T_TMP/big.core" --search BIG-CORE-NEEDLE -q --json >"$T_TMP/big.json"
+	t_eq "256 MiB core: the needle at its end found" "0x7f000fffffc0" \
+		"$(jq -r '.matches[0].address' "$T_TMP/big.json")"
+	t_ok "256 MiB core: peak RSS under 16 MiB ($(cat "$T_TMP/rss") KiB)" test "$(cat "$T_TMP/rss")" -lt 16384
+else
+	t_skip "bounded memory" "no /usr/bin/time"
+fi
+
 # ---- hostile: a core cut short, headers cut short, not a core, a non-core ELF
 python3 "$FIXTURES/mkcore.py" "$T_TMP/cut.core" X --truncate 30000 >/dev/null
 t_ok "a core cut short: still listed" "$A" memory "$T_TMP/cut.core" --maps -q
