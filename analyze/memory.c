@@ -114,12 +114,18 @@ static int add_file(void *ud, uint32_t id, const uint8_t *name, size_t len, ai_e
 	return 0;
 }
 
+static int cmp_file(const void *a, const void *b)
+{
+	const struct mem_file *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 static const struct mem_file *file_by_id(const struct az_mem *m, uint64_t id)
 {
-	for (size_t i = 0; i < m->nfiles; i++)
-		if (m->files[i].id == id)
-			return &m->files[i];
-	return NULL;
+	if (id > UINT32_MAX || !m->nfiles)
+		return NULL;
+	struct mem_file key = {.id = (uint32_t)id};
+	return bsearch(&key, m->files, m->nfiles, sizeof(*m->files), cmp_file);
 }
 
 /* ---- pass 1: headers and small images */
@@ -356,9 +362,46 @@ static int cmp_map(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+static int cmp_member(const void *a, const void *b, void *ud)
+{
+	const struct az_mem *m = ud;
+	return strcmp(m->procs[*(const size_t *)a].member, m->procs[*(const size_t *)b].member);
+}
+
+static void index_members(struct az_mem *m)
+{
+	m->by_member = calloc(m->nprocs ? m->nprocs : 1, sizeof(*m->by_member));
+	if (!m->by_member)
+		abort();
+	for (size_t i = 0; i < m->nprocs; i++)
+		if (m->procs[i].member && (m->procs[i].core || m->procs[i].have_mm))
+			m->by_member[m->nby_member++] = i;
+	if (m->nby_member)
+		qsort_r(m->by_member, m->nby_member, sizeof(*m->by_member), cmp_member, m);
+}
+
+/* The first process whose bytes are in member name, or NULL. */
+static struct mem_proc *proc_of_member(const struct az_mem *m, const char *name)
+{
+	size_t lo = 0, hi = m->nby_member;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(m->procs[m->by_member[mid]].member, name);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->nby_member && !strcmp(m->procs[m->by_member[lo]].member, name)
+		   ? &m->procs[m->by_member[lo]]
+		   : NULL;
+}
+
 static void build_maps(struct az_mem *m)
 {
 	bool core = false, criu = false;
+	if (m->nfiles)
+		qsort(m->files, m->nfiles, sizeof(*m->files), cmp_file);
 	for (size_t i = 0; i < m->nprocs; i++) {
 		struct mem_proc *p = &m->procs[i];
 		if (p->core) {
@@ -382,6 +425,7 @@ static void build_maps(struct az_mem *m)
 	}
 	if (m->nmaps)
 		qsort(m->maps, m->nmaps, sizeof(*m->maps), cmp_map);
+	index_members(m);
 	m->form = core && criu ? "ELF cores and CRIU images" : core ? "ELF core" : "CRIU images";
 }
 
@@ -469,6 +513,7 @@ void az_mem_close(struct az_mem *m)
 	for (size_t i = 0; i < m->nmaps; i++)
 		free(m->maps[i].path);
 	free(m->maps);
+	free(m->by_member);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -555,16 +600,11 @@ int az_mem_stream(struct az_mem *m, int64_t pid, az_mem_data_fn fn, void *ud, ai
 		if (!name || archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		name = strip_dot(name);
-		for (size_t i = 0; i < m->nprocs; i++) {
-			struct mem_proc *p = &m->procs[i];
-			if (!p->member || strcmp(p->member, name) || (pid >= 0 && p->pid != pid))
-				continue;
-			if (!p->core && !p->have_mm)
-				continue;
-			if (stream_proc(p, a, -1, fn, ud, err) < 0)
-				return ai_err_wrap(err, "%s: %s", m->path, name);
-			break;
-		}
+		struct mem_proc *p = proc_of_member(m, name);
+		if (!p || (pid >= 0 && p->pid != pid))
+			continue;
+		if (stream_proc(p, a, -1, fn, ud, err) < 0)
+			return ai_err_wrap(err, "%s: %s", m->path, name);
 	}
 	if (r != ARCHIVE_EOF)
 		return ai_err_set(err, 0, "%s: unreadable archive: %s", m->path,
@@ -616,6 +656,7 @@ struct cl_proc {
 struct az_criu_cmdlines {
 	struct cl_proc *p;
 	size_t n;
+	size_t lookups; /* pages images looked up: bounded, so a hostile archive's millions cost nothing */
 };
 
 struct az_criu_cmdlines *az_criu_cmdlines_new(void)
@@ -659,6 +700,8 @@ static struct cl_proc *cl_get(struct az_criu_cmdlines *c, int64_t pid)
 static void cl_pages(struct az_criu_cmdlines *c, struct archive *a, int64_t id)
 {
 	struct cl_proc *p = NULL;
+	if (++c->lookups > AZ_MEM_MAX_PROCS)
+		return;
 	for (size_t i = 0; i < c->n && !p; i++)
 		if (c->p[i].have_mm && c->p[i].have_pm && !c->p[i].g.buf && c->p[i].pm.pages_id == id)
 			p = &c->p[i];

@@ -15,7 +15,7 @@
 struct archive;
 
 #define AZ_MEM_MAX_IMAGE (64u << 20) /* one mm, pagemap or files image */
-#define AZ_MEM_MAX_PROCS 100000u     /* processes with memory in one input */
+#define AZ_MEM_MAX_PROCS 10000u	     /* processes with memory in one input */
 #define AZ_MEM_MAX_CTX	 4096u	     /* --context */
 #define AZ_MEM_MAX_MATCH 4096u	     /* longest match --regex finds whole */
 #define AZ_MEM_MAX_HITS	 100000u     /* matches printed */
@@ -42,8 +42,10 @@ struct az_mem {
 	bool raw;	  /* path is an ELF core file itself, not an archive */
 	struct mem_proc *procs;
 	size_t nprocs;
-	struct mem_file *files;
+	struct mem_file *files; /* by id, after the first pass */
 	size_t nfiles;
+	size_t *by_member; /* procs with a member, by member name */
+	size_t nby_member;
 	struct az_mem_map *maps; /* by pid, then address */
 	size_t nmaps;
 	size_t skipped; /* images or segments that could not be used (said in notes) */
