@@ -278,6 +278,7 @@ static uint64_t overlap(uint64_t a0, uint64_t a1, uint64_t b0, uint64_t b1)
 static void criu_maps(struct az_mem *m, struct mem_proc *p)
 {
 	size_t k = 0; /* pagemap entries and VMAs are both sorted by address */
+	uint64_t work = 0;
 	for (size_t i = 0; i < p->mm.nvmas; i++) {
 		const struct az_criu_vma *v = &p->mm.vmas[i];
 		struct az_mem_map *x = map_add(m);
@@ -299,7 +300,8 @@ static void criu_maps(struct az_mem *m, struct mem_proc *p)
 		}
 		while (k < p->pm.n && p->pm.e[k].vaddr + p->pm.e[k].nr_pages * AZ_CRIU_PAGE <= v->start)
 			k++;
-		for (size_t j = k; j < p->pm.n && p->pm.e[j].vaddr < v->end; j++)
+		/* sorted images cost one step per entry; overlapping hostile ones are cut off */
+		for (size_t j = k; j < p->pm.n && p->pm.e[j].vaddr < v->end && work++ < 50000000u; j++)
 			if (p->pm.e[j].present)
 				x->dumped += overlap(v->start, v->end, p->pm.e[j].vaddr,
 						     p->pm.e[j].vaddr + p->pm.e[j].nr_pages * AZ_CRIU_PAGE);

@@ -166,6 +166,33 @@ else
 	t_skip "bounded memory" "no /usr/bin/time"
 fi
 
+# ---- hostile CRIU: 200,000 VMAs, each covered by all of 200,000 overlapping pagemap entries
+mkdir -p "$T_TMP/hc/checkpoint"
+python3 - "$T_TMP/hc/checkpoint" <<'PY'
+import struct, sys
+def varint(v):
+    b = b""
+    while True:
+        c, v = v & 0x7F, v >> 7
+        if v:
+            b += bytes([c | 0x80])
+        else:
+            return b + bytes([c])
+fld = lambda n, v: varint(n << 3) + varint(v)
+msg = lambda n, b: varint(n << 3 | 2) + varint(len(b)) + b
+def img(m, es):
+    return struct.pack("<II", 0x54564319, m) + b"".join(struct.pack("<I", len(e)) + e for e in es)
+N = 200000
+mm = b"".join(msg(14, fld(1, 0x1000 * (i + 1)) + fld(2, 0x1000 * (i + 2)) + fld(7, 1 << 9)) for i in range(N))
+open(sys.argv[1] + "/mm-1.img", "wb").write(img(0x57492820, [mm]))
+open(sys.argv[1] + "/pagemap-1.img", "wb").write(img(0x56084025, [fld(1, 1)] + [fld(1, 0) + fld(5, 1 << 20) + fld(4, 4)] * N))
+PY
+tar -C "$T_TMP/hc" -cf "$T_TMP/hc.tar" checkpoint
+t_eq "overlapping hostile pagemap: 200,000 VMAs listed within 20 s" "200001" \
+	"$(timeout 20 "$A" memory "$T_TMP/hc.tar" --maps -q | wc -l)"
+t_eq "overlapping hostile pagemap: a search within 20 s (no pages image: nothing)" "0" \
+	"$(timeout 20 "$A" memory "$T_TMP/hc.tar" --search abc -q --json | jq .count)"
+
 # ---- hostile: a core cut short, headers cut short, not a core, a non-core ELF
 python3 "$FIXTURES/mkcore.py" "$T_TMP/cut.core" X --truncate 30000 >/dev/null
 t_ok "a core cut short: still listed" "$A" memory "$T_TMP/cut.core" --maps -q
