@@ -37,6 +37,7 @@ void az_elfcore_free(struct az_elfcore *c)
 	free(c->segs);
 	free(c->tids);
 	free(c->sps);
+	free(c->sps_sorted);
 	free(c->hdr);
 	free(c->order);
 	free(c->notes);
@@ -107,6 +108,18 @@ static void note_auxv(struct az_elfcore *c, const uint8_t *d, size_t n)
 	}
 }
 
+static int cmp_file(const void *x, const void *y)
+{
+	const struct az_elf_file *a = x, *b = y;
+	return a->start < b->start ? -1 : a->start > b->start;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
 /* count, page_size, count x {start, end, file_ofs in pages}, then count NUL-terminated paths */
 static void note_file(struct az_elfcore *c, const uint8_t *d, size_t n)
 {
@@ -140,6 +153,8 @@ static void note_file(struct az_elfcore *c, const uint8_t *d, size_t n)
 		memcpy(f->path, s, f->len + 1);
 		s = nul + 1;
 	}
+	if (c->nfiles)
+		qsort(c->files, c->nfiles, sizeof(*c->files), cmp_file);
 }
 
 static void parse_notes(struct az_elfcore *c, const uint8_t *d, size_t n)
@@ -168,6 +183,20 @@ static void parse_notes(struct az_elfcore *c, const uint8_t *d, size_t n)
 		else if (type == NT_FILE_)
 			note_file(c, desc, descsz);
 	}
+}
+
+/* the notes are all read: the stack pointers sorted, for az_elfcore_sp_in */
+static void headers_done(struct az_elfcore *c)
+{
+	c->headers_done = true;
+	free(c->sps_sorted);
+	c->sps_sorted = malloc((c->nthreads ? c->nthreads : 1) * sizeof(*c->sps_sorted));
+	if (!c->sps_sorted)
+		abort();
+	if (c->nthreads)
+		memcpy(c->sps_sorted, c->sps, c->nthreads * sizeof(*c->sps));
+	if (c->nthreads)
+		qsort(c->sps_sorted, c->nthreads, sizeof(*c->sps_sorted), cmp_u64);
 }
 
 /* ---- headers */
@@ -260,7 +289,8 @@ static void parse_phdrs(struct az_elfcore *c)
 	c->notes = malloc(notes ? notes : 1);
 	if (!c->notes)
 		abort();
-	c->headers_done = notes == 0;
+	if (notes == 0)
+		headers_done(c);
 }
 
 /* One segment's bytes at the stream's position. */
@@ -275,7 +305,7 @@ static int seg_bytes(struct az_elfcore *c, struct az_elf_seg *s, const uint8_t *
 		if (in + take == s->filesz)
 			parse_notes(c, c->notes + c->noteslen - s->filesz, (size_t)s->filesz);
 		if (!c->notes_pending)
-			c->headers_done = true;
+			headers_done(c);
 		return 0;
 	}
 	return data ? data(ud, s->vaddr + in, p, take, err) : 0;
@@ -342,14 +372,35 @@ int az_elfcore_end(struct az_elfcore *c, ai_err_t *err)
 		}
 		c->next++;
 	}
-	c->headers_done = true;
+	if (!c->headers_done)
+		headers_done(c);
 	return 0;
 }
 
+/* files sorted by start: the last that starts at or below addr (overlapping hostile entries may
+ * hide one another, never cost more than a binary search) */
 const struct az_elf_file *az_elfcore_file_at(const struct az_elfcore *c, uint64_t addr)
 {
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (addr >= c->files[i].start && addr < c->files[i].end)
-			return &c->files[i];
-	return NULL;
+	size_t lo = 0, hi = c->nfiles;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->files[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < c->files[lo - 1].end ? &c->files[lo - 1] : NULL;
+}
+
+bool az_elfcore_sp_in(const struct az_elfcore *c, uint64_t start, uint64_t end)
+{
+	size_t lo = 0, hi = c->nthreads;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->sps_sorted[mid] < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nthreads && c->sps_sorted[lo] < end;
 }

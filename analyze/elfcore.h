@@ -41,7 +41,8 @@ struct az_elfcore {
 	int64_t pid; /* NT_PRPSINFO's, else the first NT_PRSTATUS's; -1 */
 	char fname[17], psargs[81];
 	int64_t *tids;
-	uint64_t *sps; /* stack pointers of the threads (0 when not known) */
+	uint64_t *sps;	      /* stack pointers of the threads (0 when not known) */
+	uint64_t *sps_sorted; /* the same, sorted, once headers_done */
 	size_t nthreads;
 	uint64_t at_phdr, at_entry;
 	bool headers_done; /* program headers and every note read: the maps are known */
@@ -68,7 +69,9 @@ int az_elfcore_feed(struct az_elfcore *c, const uint8_t *p, size_t n, az_elf_dat
 /* The file ended: 0, or -1 when not even the headers were there; truncated says whether
  * segments were cut. */
 int az_elfcore_end(struct az_elfcore *c, ai_err_t *err);
-/* The NT_FILE entry holding addr, or NULL. */
+/* The NT_FILE entry holding addr, or NULL (files are sorted by start once read). */
 const struct az_elf_file *az_elfcore_file_at(const struct az_elfcore *c, uint64_t addr);
+/* Does a thread's stack pointer lie in [start, end)? (once headers_done) */
+bool az_elfcore_sp_in(const struct az_elfcore *c, uint64_t start, uint64_t end);
 
 #endif

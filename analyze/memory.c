@@ -342,9 +342,8 @@ static void core_maps(struct az_mem *m, struct mem_proc *p)
 		x->kind = f ? "file" : "anon";
 		if (f)
 			map_path(x, f->path, f->len);
-		for (size_t t = 0; !f && t < c->nthreads; t++)
-			if (c->sps[t] >= x->start && c->sps[t] < x->end)
-				x->kind = "stack";
+		if (!f && c->sps_sorted && az_elfcore_sp_in(c, x->start, x->end))
+			x->kind = "stack";
 	}
 	for (size_t i = first; !heap_done && i < m->nmaps; i++) {
 		struct az_mem_map *x = &m->maps[i];
