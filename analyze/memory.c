@@ -649,9 +649,9 @@ int az_mem_read(struct az_mem *m, int64_t pid, uint64_t start, size_t len, uint8
 struct cl_proc {
 	int64_t pid;
 	bool have_mm, have_pm;
-	uint64_t arg_start, arg_end;
+	uint64_t arg_start, arg_end, env_start, env_end;
 	struct az_criu_pagemap pm;
-	struct az_criu_grab g;
+	struct az_criu_grab g, env;
 };
 
 struct az_criu_cmdlines {
@@ -675,6 +675,7 @@ void az_criu_cmdlines_free(struct az_criu_cmdlines *c)
 	for (size_t i = 0; i < c->n; i++) {
 		az_criu_pagemap_free(&c->p[i].pm);
 		az_criu_grab_free(&c->p[i].g);
+		az_criu_grab_free(&c->p[i].env);
 	}
 	free(c->p);
 	free(c);
@@ -709,8 +710,10 @@ static void cl_pages(struct az_criu_cmdlines *c, struct archive *a, int64_t id)
 	if (!p)
 		return;
 	az_criu_grab_init(&p->g, p->arg_start, p->arg_end);
-	if (!p->g.buf)
+	az_criu_grab_init(&p->env, p->env_start, p->env_end);
+	if (!p->g.buf && !p->env.buf)
 		return;
+	uint64_t stop = p->g.end > p->env.end ? p->g.end : p->env.end;
 	uint8_t *buf = malloc(CHUNK);
 	if (!buf)
 		abort();
@@ -720,12 +723,13 @@ static void cl_pages(struct az_criu_cmdlines *c, struct archive *a, int64_t id)
 	la_ssize_t n;
 	/* CRIU writes the pagemap sorted: once past the range, the rest of the member is skipped by
 	 * the next header, unread */
-	while (last < p->g.end && (n = archive_read_data(a, buf, CHUNK)) > 0) {
+	while (last < stop && (n = archive_read_data(a, buf, CHUNK)) > 0) {
 		for (size_t i = 0; i < (size_t)n;) {
 			uint64_t va, run;
 			if (!az_criu_pcur_at(&cur, off + i, (uint64_t)n - i, &va, &run))
 				break;
 			az_criu_grab_feed(&p->g, va, buf + i, (size_t)run);
+			az_criu_grab_feed(&p->env, va, buf + i, (size_t)run);
 			last = va + run;
 			i += (size_t)run;
 		}
@@ -763,6 +767,8 @@ bool az_criu_cmdlines_member(struct az_criu_cmdlines *c, struct archive *a, cons
 		if (az_criu_mm_read(doc, len, &x, &err) == 0) {
 			p->arg_start = x.arg_start;
 			p->arg_end = x.arg_end;
+			p->env_start = x.env_start;
+			p->env_end = x.env_end;
 			p->have_mm = true;
 			az_criu_mm_free(&x);
 		}
@@ -772,16 +778,26 @@ bool az_criu_cmdlines_member(struct az_criu_cmdlines *c, struct archive *a, cons
 	return true;
 }
 
-const uint8_t *az_criu_mm_cmdline(const struct az_criu_cmdlines *c, int64_t pid, size_t *len)
+static const uint8_t *grabbed(const struct az_criu_cmdlines *c, int64_t pid, bool env, size_t *len)
 {
 	for (size_t i = 0; c && i < c->n; i++) {
-		const struct cl_proc *p = &c->p[i];
-		if (p->pid != pid || !p->g.buf || !p->g.got)
+		const struct az_criu_grab *g = env ? &c->p[i].env : &c->p[i].g;
+		if (c->p[i].pid != pid || !g->buf || !g->got)
 			continue;
-		*len = (size_t)(p->g.end - p->g.start);
-		return p->g.buf;
+		*len = (size_t)(g->end - g->start);
+		return g->buf;
 	}
 	return NULL;
+}
+
+const uint8_t *az_criu_mm_cmdline(const struct az_criu_cmdlines *c, int64_t pid, size_t *len)
+{
+	return grabbed(c, pid, false, len);
+}
+
+const uint8_t *az_criu_mm_environ(const struct az_criu_cmdlines *c, int64_t pid, size_t *len)
+{
+	return grabbed(c, pid, true, len);
 }
 
 /* ---- the memory command */

@@ -73,5 +73,7 @@ void az_criu_cmdlines_free(struct az_criu_cmdlines *c);
 bool az_criu_cmdlines_member(struct az_criu_cmdlines *c, struct archive *a, const char *base);
 /* pid's arguments as /proc/PID/cmdline has them (NUL after each), or NULL. */
 const uint8_t *az_criu_mm_cmdline(const struct az_criu_cmdlines *c, int64_t pid, size_t *len);
+/* Its environment likewise (mm_env_start .. mm_env_end, as /proc/PID/environ), or NULL. */
+const uint8_t *az_criu_mm_environ(const struct az_criu_cmdlines *c, int64_t pid, size_t *len);
 
 #endif

@@ -2,6 +2,8 @@
  * counts, flags as CRIU reads old images, the pages cursor, mm's ranges and VMAs (hand-built
  * images); the ELF core reader pushed whole and byte by byte (a core written by
  * tests/fixtures/mkcore.py); the memory source over that core and over the real Podman archive. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,8 +226,36 @@ static void test_checkpoint(void)
 	az_mem_close(&m);
 }
 
+/* The checkpoint reader's command lines and environments, over the real archive's members. */
+static void test_cmdlines(void)
+{
+	struct archive *a = archive_read_new();
+	archive_read_support_format_tar(a);
+	archive_read_support_filter_all(a);
+	int r = archive_read_open_filename(a, "tests/data/podman-checkpoint/checkpoint.tar", 65536);
+	T_OK(r == ARCHIVE_OK, "the Podman archive opens");
+	struct az_criu_cmdlines *c = az_criu_cmdlines_new();
+	struct archive_entry *e;
+	while (r == ARCHIVE_OK && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const char *n = archive_entry_pathname(e);
+		if (n && !strncmp(n, "checkpoint/", 11))
+			az_criu_cmdlines_member(c, a, n + 11);
+	}
+	archive_read_free(a);
+	size_t len = 0;
+	const uint8_t *cl = az_criu_mm_cmdline(c, 11, &len);
+	static const char want[] = "httpd\0-f\0-p\0008080\0-h\0/data";
+	T_OK(cl && len >= sizeof(want) && !memcmp(cl, want, sizeof(want)),
+	     "pid 11's command line: httpd -f -p 8080 -h /data");
+	const uint8_t *env = az_criu_mm_environ(c, 11, &len);
+	T_OK(env && len > 9 && memmem(env, len, "HOSTNAME=", 9), "pid 11's environment holds HOSTNAME=");
+	T_OK(!az_criu_mm_cmdline(c, 4242, &len), "no command line for a pid not in the archive");
+	az_criu_cmdlines_free(c);
+}
+
 int main(void)
 {
+	test_cmdlines();
 	test_pagemap();
 	test_mm();
 	test_elfcore();
