@@ -1224,6 +1224,8 @@ static int parse_filter(const struct az_opts *o, struct mem_filter *f)
 		return usage_err("--context: a byte count from 0 to 4096, not ", o->context);
 	if (o->search && o->regex)
 		return usage_err("--search and --regex: one or the other", NULL);
+	if (o->maps && (o->search || o->regex))
+		return usage_err("--maps lists, --search and --regex search: one or the other", NULL);
 	if (o->search && (!*o->search || strlen(o->search) > AZ_MEM_MAX_MATCH))
 		return usage_err("--search: from 1 to 4096 bytes", NULL);
 	if (o->prot) {

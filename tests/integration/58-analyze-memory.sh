@@ -68,6 +68,7 @@ r=$("$A" memory "$CK" --regex 'nc[^a-z]-ll' --json)
 t_ok "--regex --json is JSON" jq -e . <<<"$r"
 t_eq "--regex finds nc's -ll in pid 12's stack" "12 stack" "$(jq -r '[.matches[] | select(.map.kind=="stack")][0] | "\(.pid) \(.map.kind)"' <<<"$r")"
 t_fail "--search and --regex together: usage" "$A" memory "$CK" --search a --regex b
+t_fail "--maps and --search together: usage" "$A" memory "$CK" --maps --search a
 t_fail "--addr garbage: usage" "$A" memory "$CK" --maps --addr zz
 t_fail "--prot garbage: usage" "$A" memory "$CK" --maps --prot q
 
