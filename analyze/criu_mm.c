@@ -321,6 +321,8 @@ void az_criu_grab_feed(struct az_criu_grab *g, uint64_t vaddr, const uint8_t *p,
 	uint64_t hi = vaddr + n < g->end ? vaddr + n : g->end;
 	memcpy(g->buf + (lo - g->start), p + (lo - vaddr), (size_t)(hi - lo));
 	g->got += hi - lo;
+	if (g->got > g->end - g->start) /* overlapping pagemap entries write a byte twice */
+		g->got = g->end - g->start;
 }
 
 void az_criu_grab_free(struct az_criu_grab *g)

@@ -95,7 +95,7 @@ int az_criu_files_read(const uint8_t *d, size_t len, az_criu_reg_fn each, void *
 struct az_criu_grab {
 	uint64_t start, end; /* end clamped to start + AZ_CRIU_MAX_ARGS */
 	uint8_t *buf;
-	uint64_t got;
+	uint64_t got; /* bytes copied in, at most end - start */
 };
 void az_criu_grab_init(struct az_criu_grab *g, uint64_t start, uint64_t end);
 void az_criu_grab_feed(struct az_criu_grab *g, uint64_t vaddr, const uint8_t *p, size_t n);
