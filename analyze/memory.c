@@ -323,8 +323,8 @@ static void core_maps(struct az_mem *m, struct mem_proc *p)
 	size_t first = m->nmaps, cut = 0;
 	for (size_t i = 0; i < c->nsegs; i++) {
 		const struct az_elf_seg *s = &c->segs[i];
-		if (s->type != 1 || !s->memsz)
-			continue;
+		if (s->type != 1 || !s->memsz || s->vaddr > UINT64_MAX - s->memsz)
+			continue; /* a range past 2^64 maps nothing */
 		struct az_mem_map *x = map_add(m);
 		x->pid = p->pid;
 		x->start = s->vaddr;
