@@ -10,6 +10,7 @@
 #include "analyze/archive.h"
 #include "analyze/ckpt_criu.h"
 #include "analyze/criu.h"
+#include "analyze/memory.h"
 #include "analyze/model.h"
 #include "analyze/util.h"
 #include "common/cleanup.h"
@@ -47,6 +48,7 @@ struct ck_load {
 	struct ck_core *cores;
 	size_t ncores, corecap;
 	int64_t newest_mtime_ns;
+	struct az_criu_cmdlines *cmdlines; /* memory.c: argv out of mm, pagemap and pages */
 };
 
 static struct ck_load *ck_new(void)
@@ -55,6 +57,7 @@ static struct ck_load *ck_new(void)
 	if (!s)
 		abort();
 	s->criu = az_ck_criu_new();
+	s->cmdlines = az_criu_cmdlines_new();
 	return s;
 }
 
@@ -102,6 +105,7 @@ static void ck_free(struct ck_load *s)
 	for (size_t i = 0; i < s->ncores; i++)
 		az_str_free(&s->cores[i].comm);
 	free(s->cores);
+	az_criu_cmdlines_free(s->cmdlines);
 	free(s);
 }
 
@@ -731,6 +735,8 @@ static int ck_member(struct ck_load *s, struct archive *a, struct archive_entry 
 			return -1;
 		return read_pstree(s, (const uint8_t *)doc, len, err) < 0 ? -1 : 1;
 	}
+	if (!strncmp(name, "checkpoint/", 11) && az_criu_cmdlines_member(s->cmdlines, a, name + 11))
+		return 1;
 	int64_t pid;
 	if (!strncmp(name, "checkpoint/", 11)) {
 		int r = az_ck_criu_member(s->criu, name + 11, a, e, err);
@@ -847,6 +853,32 @@ static void finish_upper(struct ck_load *s)
 	sort(s->up, s->nup, sizeof(*s->up), cmp_upper);
 }
 
+/* The arguments as the process's memory held them (mm_arg_start .. mm_arg_end), NUL-separated. */
+static void set_argv(struct ck_load *s, struct az_proc *p)
+{
+	size_t len;
+	const uint8_t *d = az_criu_mm_cmdline(s->cmdlines, p->pid, &len);
+	if (!d || p->argv)
+		return;
+	while (len && !d[len - 1])
+		len--;
+	size_t n = len ? 1 : 0;
+	for (size_t i = 0; i < len; i++)
+		n += !d[i];
+	if (!n)
+		return;
+	p->argv = calloc(n, sizeof(*p->argv));
+	if (!p->argv)
+		abort();
+	for (size_t i = 0, a = 0; a < n; a++) {
+		const uint8_t *z = memchr(d + i, 0, len - i);
+		size_t l = z ? (size_t)(z - (d + i)) : len - i;
+		az_str_set(&p->argv[a], (const char *)d + i, l);
+		i += l + 1;
+	}
+	p->argc = n;
+}
+
 static void finish_procs(struct ck_load *s)
 {
 	if (!s->have_pstree)
@@ -885,6 +917,7 @@ static void finish_procs(struct ck_load *s)
 			memcpy(p->uid, c->uid, sizeof(p->uid));
 			memcpy(p->gid, c->gid, sizeof(p->gid));
 		}
+		set_argv(s, p);
 	}
 	s->ck.procs_decoded = true;
 }
@@ -962,10 +995,6 @@ static void ck_finish(struct ck_load *s, struct az_model *m)
 		s->nmounts = 0;
 		m->have[AZ_HAVE_MOUNTS] = true;
 	}
-	/* HOOK: each process's cmdline and environ (argv/argc of m->procs) come from mm-PID.img's
-	 * arg/env ranges read back out of pagemap-PID.img + pages-PID.img; that decoder (criu_mm.c)
-	 * fills them here, after the processes are in m and before the views run. Until then ps
-	 * falls back to comm. */
 	az_ck_criu_finish(s->criu, m);
 }
 
@@ -980,6 +1009,30 @@ static bool ck_probe(struct archive *a, struct archive_entry *e)
 		return false;
 	name = member_name(name);
 	return !strcmp(name, "config.dump") || !strcmp(name, "spec.dump");
+}
+
+/* An archive that stores the pages images before their mm and pagemap (tar of a directory in
+ * readdir order) gets its command lines from a second read of the pages only. Best effort: the
+ * first pass already read the whole archive, so a failure here only leaves comm in ps. A
+ * checkpoint read from inside a sealed bundle has no checkpoint/ members at the top: no pass. */
+static void cmdlines_second_pass(struct ck_load *s, const char *path)
+{
+	if (!az_criu_cmdlines_pending(s->cmdlines))
+		return;
+	cleanup_archive struct archive *a = NULL;
+	ai_err_t err;
+	if (az_tar_open_file(&a, path, true, &err) < 0)
+		return;
+	struct archive_entry *e;
+	size_t count = 0;
+	int r;
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *name = archive_entry_pathname(e);
+		if (++count > AZ_MAX_MEMBERS)
+			break;
+		if (name && !strncmp(name, "checkpoint/pages-", 17))
+			az_criu_cmdlines_member(s->cmdlines, a, name + 11);
+	}
 }
 
 static int ck_load(const struct az_input *in, struct az_model *m, ai_err_t *err)
@@ -1011,6 +1064,7 @@ static int ck_load(const struct az_input *in, struct az_model *m, ai_err_t *err)
 				  archive_error_string(in->a) ? archive_error_string(in->a) : "error");
 	if (!s->have_config && !s->have_spec)
 		return AZ_INPUT_NONE;
+	cmdlines_second_pass(s, in->path);
 	ck_finish(s, m);
 	return 0;
 }

@@ -18,6 +18,9 @@ enum {
 struct az_opts {
 	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output;
 	bool json, quiet, progress, changed, stats;
+	/* memory */
+	const char *pid, *search, *regex, *context, *prot, *vma, *addr;
+	bool maps;
 };
 
 struct az_command {
@@ -39,5 +42,6 @@ int az_cmd_timeline(struct az_opts *o);
 int az_cmd_report(struct az_opts *o);
 int az_cmd_diff(struct az_opts *o);
 int az_cmd_extract(struct az_opts *o);
+int az_cmd_memory(struct az_opts *o);
 
 #endif

@@ -113,6 +113,16 @@ static const struct az_command commands[] = {
      "  (copy-ups, content by sha256) or with metadata changes only; processes and sockets new or\n"
      "  vanished; --image: the layer each changed path came from\n",
      az_cmd_diff},
+    {"memory", 1,
+     "memory BUNDLE|CHECKPOINT|CORE [--pid N] [--maps] [--search STRING | --regex RE]\n"
+     "       [--context BYTES] [--prot rwx] [--vma heap|stack|anon|file|PATH] [--addr START-END]\n"
+     "       [--image REF] [--json]\n"
+     "  process memory from ELF cores (memory/PID.core members, or a core file itself) or CRIU\n"
+     "  pages (checkpoint/mm-, pagemap-, pages-*.img): --maps lists the mappings (address, size,\n"
+     "  protection, kind, bytes dumped, path; with --image the file's origin layer); --search /\n"
+     "  --regex (POSIX extended) print each match with a hex+ASCII dump of --context bytes (64)\n"
+     "  around it; --prot (letters that must be set; rw- form: exact), --vma, --addr (hex) filter\n",
+     az_cmd_memory},
     {"extract", 1,
      "extract BUNDLE -o DIR\n"
      "  extract a bundle's members into a new or empty DIR (files, dirs, symlinks, hardlinks only)\n",
@@ -191,7 +201,11 @@ int main(int argc, char **argv)
 	    {"image", required_argument, NULL, 'i'},  {"format", required_argument, NULL, 'f'},
 	    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
 	    {"changed", no_argument, NULL, 'c'},      {"stats", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},	      {"pid", required_argument, NULL, 'P'},
+	    {"maps", no_argument, NULL, 'M'},	      {"search", required_argument, NULL, 'S'},
+	    {"regex", required_argument, NULL, 'R'},  {"context", required_argument, NULL, 'C'},
+	    {"prot", required_argument, NULL, 'T'},   {"vma", required_argument, NULL, 'V'},
+	    {"addr", required_argument, NULL, 'A'},   {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 2;
@@ -221,6 +235,30 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			o.stats = true;
+			break;
+		case 'P':
+			o.pid = optarg;
+			break;
+		case 'M':
+			o.maps = true;
+			break;
+		case 'S':
+			o.search = optarg;
+			break;
+		case 'R':
+			o.regex = optarg;
+			break;
+		case 'C':
+			o.context = optarg;
+			break;
+		case 'T':
+			o.prot = optarg;
+			break;
+		case 'V':
+			o.vma = optarg;
+			break;
+		case 'A':
+			o.addr = optarg;
 			break;
 		case 'h':
 			command_usage(c, stdout);
