@@ -313,6 +313,8 @@ static void criu_maps(struct az_mem *m, struct mem_proc *p)
 static void core_maps(struct az_mem *m, struct mem_proc *p)
 {
 	const struct az_elfcore *c = &p->ec;
+	if (!c->segs)
+		return; /* its headers were cut short or refused: said in the notes */
 	const struct az_elf_file *exe = az_elfcore_file_at(c, c->at_phdr ? c->at_phdr : c->at_entry);
 	uint64_t exe_end = 0;
 	for (size_t i = 0; exe && i < c->nfiles; i++)
