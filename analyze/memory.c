@@ -349,7 +349,9 @@ static void core_maps(struct az_mem *m, struct mem_proc *p)
 	}
 	for (size_t i = first; !heap_done && i < m->nmaps; i++) {
 		struct az_mem_map *x = &m->maps[i];
-		if (x->start < exe_end)
+		/* the anonymous mapping right at the executable's end is its .bss, not yet the heap
+		 * (the kernel puts the brk area a random gap above it) */
+		if (x->start <= exe_end)
 			continue;
 		if (!strcmp(x->kind, "anon") && (x->prot & AZ_MEM_W))
 			x->kind = "heap";

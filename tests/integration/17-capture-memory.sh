@@ -61,13 +61,11 @@ t_match "gdb: the threads are the container's LWPs (libpthread agrees)" 'Thread 
 t_ok "gdb: the global's run-time value" grep -qx '\$1 = 0x5ec2e7c0ffee' "$GDB"
 t_ok "gdb: the heap secret through the pointer" grep -qxE "\\\$2 = 0x[0-9a-f]+ \"$SECRET\"" "$GDB"
 t_ok "the secret is in the core (grep -a)" grep -qa "$SECRET" "$CORE"
-# the analyzer on the bundle itself: the secret is found at the address gdb printed (its mapping
-# is called anon: an ELF core names no mapping, and for a static binary the heap heuristic takes
-# the anonymous tail of .bss for the heap; memory/index.json, which has the names, is not read yet)
+# the analyzer on the bundle itself: the secret is found in the heap at the address gdb printed
 addr=$(sed -nE "s/^\\\$2 = (0x[0-9a-f]+) .*/\\1/p" "$GDB")
 MS=$("$ANALYZE" memory "$B" --pid "$P" --search "$SECRET" --json 2>&1)
-t_eq "analyze memory --search finds the heap secret in the bundle's core, at gdb's address" \
-	"$addr" "$(jq -r '[.matches[] | .address] | first' <<<"$MS" 2>&1)"
+t_eq "analyze memory --search finds the heap secret in the bundle's core, in the heap, at gdb's address" \
+	"heap $addr" "$(jq -r '[.matches[] | "\(.map.kind) \(.address)"] | first' <<<"$MS" 2>&1)"
 
 # ---- the target after the capture: thawed, detached, running
 st=$(awk '/^State:/{print $2}' "/proc/$P/status")
