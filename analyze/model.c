@@ -1,5 +1,6 @@
 /* The model's lifetime and lookups, and the bytes-string type it is made of (see model.h). */
 #include "analyze/model.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,17 @@ void az_model_free(struct az_model *m)
 	az_str_free(&m->ov.upperdir);
 	az_str_free(&m->ov.redirect_dir);
 	az_str_free(&m->ov.options);
+	for (size_t i = 0; i < AZ_MAX_CONTAINERS; i++) {
+		struct az_container *c = &m->cts[i];
+		az_str_free(&c->name);
+		az_str_free(&c->id);
+		az_str_free(&c->image);
+		az_str_free(&c->image_digest);
+		az_str_free(&c->prefix);
+		az_str_free(&c->ov.upperdir);
+		az_str_free(&c->ov.redirect_dir);
+		az_str_free(&c->ov.options);
+	}
 	for (size_t i = 0; i < m->nupper; i++)
 		az_upper_free(&m->upper[i]);
 	free(m->upper);
@@ -120,4 +132,43 @@ size_t az_exe_path_len(const struct az_proc *p)
 	    !memcmp(p->exe.s + l - (sizeof(suf) - 1), suf, sizeof(suf) - 1))
 		return l - (sizeof(suf) - 1);
 	return l;
+}
+
+const struct az_overlay *az_model_ov(const struct az_model *m, unsigned ct)
+{
+	return ct && ct < m->ncts ? &m->cts[ct].ov : &m->ov;
+}
+
+const char *az_model_ctname(const struct az_model *m, unsigned ct)
+{
+	if (m->ncts <= 1)
+		return "";
+	return ct < m->ncts ? m->cts[ct].shortname : "?";
+}
+
+/* Printable bytes only (the views escape what they print; a name is shown bare, so anything else
+ * falls back to the index). */
+static bool plain(const struct az_str *s, size_t max)
+{
+	if (!s->s || !s->len || s->len > max)
+		return false;
+	for (size_t i = 0; i < s->len; i++)
+		if ((unsigned char)s->s[i] <= 0x20 || (unsigned char)s->s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+void az_model_name_containers(struct az_model *m)
+{
+	if (!m->ncts)
+		m->ncts = 1;
+	for (size_t i = 0; i < m->ncts; i++) {
+		struct az_container *c = &m->cts[i];
+		if (plain(&c->name, sizeof(c->shortname) - 1))
+			snprintf(c->shortname, sizeof(c->shortname), "%s", c->name.s);
+		else if (plain(&c->id, 64))
+			snprintf(c->shortname, sizeof(c->shortname), "%.12s", c->id.s);
+		else
+			snprintf(c->shortname, sizeof(c->shortname), "c%zu", i);
+	}
 }

@@ -28,6 +28,7 @@ int az_str_set(struct az_str *s, const char *p, size_t len);
 bool az_str_eq(const struct az_str *a, const struct az_str *b);
 
 struct az_proc {
+	unsigned ct; /* its container: an index into az_model.cts */
 	int64_t pid, ppid;
 	int64_t nspid; /* innermost, -1 when unknown */
 	struct az_str comm, cwd;
@@ -59,6 +60,7 @@ enum az_fd_type {
 };
 
 struct az_fd {
+	unsigned ct;
 	int64_t pid, fd;
 	struct az_str target;
 	enum az_fd_type type;
@@ -88,6 +90,7 @@ struct az_sock {
 };
 
 struct az_mount {
+	unsigned ct;
 	int64_t id, parent;
 	struct az_str mount_point, root, fstype, source, options;
 };
@@ -119,6 +122,7 @@ enum az_utype {
 #define AZ_OV_REDIRECT 8u
 
 struct az_upper {
+	unsigned ct;
 	struct az_str path; /* container path, begins with "/" */
 	enum az_utype type;
 	uint32_t mode; /* permission bits (incl. setuid) */
@@ -153,8 +157,21 @@ struct az_ckpt {
 	size_t criu_images; /* members under checkpoint/ */
 };
 
+/* Format 2: the containers of a pod capture, from the member prefixes (containers/<N>/) and the
+ * manifest's "containers" list; one (index 0) for format 1 and for a capture of one container. */
+#define AZ_MAX_CONTAINERS 32
+struct az_container {
+	struct az_str name, id, image, image_digest, prefix;
+	int64_t pid, processes;
+	struct az_overlay ov; /* container 0's is az_model.ov */
+	bool have[6];	      /* AZ_HAVE_* of its own members */
+	char shortname[40];   /* what the views print: its name, else its id's first 12, else cN */
+};
+
 struct az_model {
 	struct az_manifest man;
+	struct az_container cts[AZ_MAX_CONTAINERS];
+	size_t ncts; /* 1 at least once loaded */
 	struct az_ckpt ck;
 	struct az_proc *procs;
 	size_t nprocs;
@@ -195,6 +212,12 @@ const char *az_fd_type_name(enum az_fd_type t);
 const char *az_utype_name(enum az_utype t);
 /* model.c: the process of pid (the first of equal pids), or NULL. */
 const struct az_proc *az_model_proc(const struct az_model *m, int64_t pid);
+/* model.c: the overlay of container ct (az_model.ov for 0). */
+const struct az_overlay *az_model_ov(const struct az_model *m, unsigned ct);
+/* model.c: the short name views print for container ct ("" when the model has one container). */
+const char *az_model_ctname(const struct az_model *m, unsigned ct);
+/* model.c: fill every container's short name once the model is loaded. */
+void az_model_name_containers(struct az_model *m);
 /* The exe path without the kernel's " (deleted)" suffix. */
 size_t az_exe_path_len(const struct az_proc *p);
 

@@ -14,6 +14,24 @@ void az_json_str(struct ai_json *j, const char *key, const struct az_str *s)
 		ai_json_kbytes(j, key, s->s, s->len);
 }
 
+void az_ct_head(const struct az_model *m, struct ai_buf *out)
+{
+	if (m->ncts > 1)
+		ai_buf_printf(out, "%-16s ", "CONTAINER");
+}
+
+void az_ct_col(const struct az_model *m, unsigned ct, struct ai_buf *out)
+{
+	if (m->ncts > 1)
+		ai_buf_printf(out, "%-16s ", az_model_ctname(m, ct));
+}
+
+void az_json_ct(struct ai_json *j, const struct az_model *m, unsigned ct)
+{
+	if (m->ncts > 1)
+		ai_json_kstr(j, "container", az_model_ctname(m, ct));
+}
+
 void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out)
 {
 	if (!p->argc) {
@@ -164,6 +182,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_arr_begin(&j);
 		for (size_t k = 0; k < m->nprocs; k++) {
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, m->procs[order[k]].ct);
 			az_json_proc(&j, &m->procs[order[k]], AZ_REC_FULL, depth[k]);
 			ai_json_obj_end(&j);
 		}
@@ -172,6 +191,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-8s %-8s %-6s %-5s %-5s %-20s %s\n", "PID", "PPID", "NSPID", "UID", "STAT",
 		      "STARTED (UTC)", "COMMAND");
 	for (size_t k = 0; k < m->nprocs; k++) {
@@ -179,6 +199,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		char t[64];
 		az_time_iso(t, sizeof(t), p->start_ns);
 		t[19] = '\0';
+		az_ct_col(m, p->ct, out);
 		ai_buf_printf(out, "%-8" PRId64 " %-8" PRId64 " %-6" PRId64 " %-5" PRId64 " %-5s %-20s ",
 			      p->pid, p->ppid, p->nspid, p->uid[1], p->state[0] ? p->state : "?",
 			      t[0] ? t : "-");
@@ -213,6 +234,7 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_arr_begin(&j);
 		for (size_t i = 0; i < m->nfds; i++) {
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, m->fds[i].ct);
 			az_json_fd(&j, &m->fds[i], AZ_REC_FULL);
 			ai_json_obj_end(&j);
 		}
@@ -221,12 +243,14 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-8s %-4s %-8s %-10s %-10s %s\n", "PID", "FD", "TYPE", "FLAGS", "SIZE", "TARGET");
 	for (size_t i = 0; i < m->nfds; i++) {
 		const struct az_fd *f = &m->fds[i];
 		char sz[32] = "-";
 		if (f->size >= 0)
 			snprintf(sz, sizeof(sz), "%" PRId64, f->size);
+		az_ct_col(m, f->ct, out);
 		ai_buf_printf(out, "%-8" PRId64 " %-4" PRId64 " %-8s %-10s %-10s ", f->pid, f->fd,
 			      az_fd_type_name(f->type), f->flags, sz);
 		az_esc_text(out, f->target.s, f->target.len);
@@ -297,8 +321,10 @@ void az_view_net(const struct az_model *m, bool json, struct ai_buf *out)
 				ai_json_kint(&j, "pid", s->owners[k].pid);
 				ai_json_kint(&j, "fd", s->owners[k].fd);
 				const struct az_proc *p = az_model_proc(m, s->owners[k].pid);
-				if (p)
+				if (p) {
 					az_json_str(&j, "comm", &p->comm);
+					az_json_ct(&j, m, p->ct);
+				}
 				ai_json_obj_end(&j);
 			}
 			ai_json_arr_end(&j);
@@ -327,6 +353,8 @@ void az_view_net(const struct az_model *m, bool json, struct ai_buf *out)
 			if (p)
 				az_esc_text(out, p->comm.s, p->comm.len);
 			ai_buf_printf(out, ":fd%" PRId64, s->owners[k].fd);
+			if (p && m->ncts > 1)
+				ai_buf_printf(out, "@%s", az_model_ctname(m, p->ct));
 		}
 		ai_buf_addc(out, '\n');
 	}
@@ -343,6 +371,7 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		for (size_t i = 0; i < m->nmounts; i++) {
 			const struct az_mount *x = &m->mounts[i];
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, x->ct);
 			ai_json_kint(&j, "mount_id", x->id);
 			ai_json_kint(&j, "parent_id", x->parent);
 			az_json_str(&j, "mount_point", &x->mount_point);
@@ -369,6 +398,7 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-6s %-6s %-12s %-30s %-20s %s\n", "ID", "PARENT", "FSTYPE", "MOUNTPOINT",
 		      "SOURCE", "OPTIONS");
 	for (size_t i = 0; i < m->nmounts; i++) {
@@ -380,6 +410,7 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		az_esc_text(&a, x->fstype.s, x->fstype.len);
 		az_esc_text(&b, x->mount_point.s, x->mount_point.len);
 		az_esc_text(&c, x->source.s, x->source.len);
+		az_ct_col(m, x->ct, out);
 		ai_buf_printf(out, "%-6" PRId64 " %-6" PRId64 " %-12s %-30s %-20s ", x->id, x->parent,
 			      ai_buf_cstr(&a), ai_buf_cstr(&b), ai_buf_cstr(&c));
 		az_esc_text(out, x->options.s, x->options.len);
@@ -417,6 +448,7 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		for (size_t i = 0; i < m->nupper; i++) {
 			const struct az_upper *u = &m->upper[i];
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, u->ct);
 			az_json_str(&j, "path", &u->path);
 			ai_json_kstr(&j, "type", az_utype_name(u->type));
 			char mode[8];
@@ -447,6 +479,7 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-9s %-10s %-11s %-10s %-20s %-12s %s\n", "TYPE", "MODE", "UID:GID", "SIZE",
 		      "MTIME (UTC)", "OVERLAY", "PATH");
 	for (size_t i = 0; i < m->nupper; i++) {
@@ -459,6 +492,7 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		cleanup_buf struct ai_buf ov;
 		ai_buf_init(&ov);
 		overlay_flags(u->overlay, &ov);
+		az_ct_col(m, u->ct, out);
 		ai_buf_printf(out, "%-9s %-10s %-11s %-10" PRId64 " %-20s %-12s ", az_utype_name(u->type),
 			      perm, ug, u->size, t, ai_buf_cstr(&ov));
 		az_esc_text(out, u->path.s, u->path.len);

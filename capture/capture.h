@@ -53,6 +53,11 @@ struct ai_overlay {
 	char *options; /* the full super options string */
 };
 
+/* At most this many containers in one capture (a pod). */
+#define AI_MAX_CONTAINERS 32
+/* ai_capture.cur of a collector that covers the whole pod (AI_COLL_POD). */
+#define AI_CT_ALL ((size_t)-1)
+
 /* Everything that is one container's: a pod has several, sharing the network namespace. */
 struct ai_container {
 	struct ai_target target; /* no process pinned (nprocs 0) when it was gone at the start */
@@ -68,6 +73,11 @@ struct ai_capture {
 	struct ai_bundle *bundle;
 	struct ai_container *containers; /* the first one is the target the capture was asked for */
 	size_t ncontainers;
+	/* The container the running collector covers (AI_CT_ALL for a pod-wide one), and where its
+	 * members go: "" when the capture has one container (format 1's layout), else
+	 * "containers/<N>/" (AI_M_CONTAINER_FMT). */
+	size_t cur;
+	char prefix[32];
 	uint64_t netns;	  /* the network namespace its containers share */
 	int proc_fd;	  /* /proc */
 	int host_root_fd; /* --host-root, "/" by default */
@@ -121,6 +131,10 @@ void ai_log_path(struct ai_capture *cap, enum ai_log_level lvl, const char *coll
 enum {
 	AI_COLL_VOLATILE = 1 << 0,	       /* reads state the target changes: inside the freeze */
 	AI_COLL_WORKS_WITHOUT_TARGET = 1 << 1, /* meaningful with no live process (upperdir) */
+	/* Runs once for the whole pod (cur AI_CT_ALL, members at the top level): what the pod's
+	 * containers share (the sockets of the network namespace). The others run once per
+	 * container, their members under its prefix. */
+	AI_COLL_POD = 1 << 2,
 };
 
 struct ai_collector {
@@ -171,7 +185,14 @@ int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint
 void ai_target_close(struct ai_target *t);
 /* target.c: the pinned process of the pid given (the first one when it is gone), NULL when none. */
 const struct ai_proc *ai_target_main(const struct ai_target *t);
-/* target.c: every pinned process of every container, as one list: how many, and the i-th with
+/* target.c: the container the running collector covers (the first one for a pod-wide one). */
+struct ai_container *ai_capture_ct(struct ai_capture *cap);
+/* target.c: a member name under the running collector's container prefix, in out; the length,
+ * or -1 when it does not fit. */
+int ai_capture_member(const struct ai_capture *cap, char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* target.c: every pinned process of the running collector's container (of every container for
+ * a pod-wide one), as one list: how many, and the i-th with
  * the container it belongs to (ct may be NULL). */
 size_t ai_capture_nprocs(const struct ai_capture *cap);
 const struct ai_proc *ai_capture_proc(const struct ai_capture *cap, size_t i, const struct ai_container **ct);
@@ -192,6 +213,10 @@ struct ai_freeze_hooks {
 };
 struct ai_snapshot_opts {
 	pid_t pid;
+	/* --pod: one pid per container of the pod (pids[0] is pid), from ai_discover_pod; NULL or
+	 * npids <= 1 for one container. */
+	const pid_t *pids;
+	size_t npids;
 	int outdir_fd;
 	const char *outdir;	/* for the printed path */
 	const char *name;	/* NULL: afterimage-<host>-<pid>-<utc> */

@@ -209,10 +209,17 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 {
 	struct ai_snapshot_opts o = {.trigger = "manual"};
 	struct common co = {.key_fd = -1};
-	const char *sockets_source = NULL;
-	unsigned max_procs = AI_DEFAULT_MAX_PROCS;
+	const char *sockets_source = NULL, *cgroup_root = NULL;
+	unsigned max_procs = AI_DEFAULT_MAX_PROCS, hold_ms = 0;
+	bool whole_pod = false, freeze = true;
 	const struct ai_opt opts[] = {
 	    AI_OPT_N("pid", 'p', AI_OPT_INT, &o.pid, 1, 4194304, "--pid takes a process id"),
+	    AI_OPT_FLAG("pod", AI_OPT_TRUE, &whole_pod),
+	    AI_OPT_FLAG("no-freeze", AI_OPT_FALSE, &freeze),
+	    AI_OPT_FLAG("freeze-all", AI_OPT_TRUE, &o.freeze_all),
+	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &cgroup_root),
+	    AI_OPT_N("debug-freeze-hold-ms", 0, AI_OPT_UINT, &hold_ms, 0, 600000,
+		     "--debug-freeze-hold-ms takes milliseconds"),
 	    AI_OPT_N("max-procs", 0, AI_OPT_UINT, &max_procs, 1, 4194304, "--max-procs takes 1..4194304"),
 	    COMMON_OPTS(co),
 	    AI_OPT_S("name", 'n', AI_OPT_STR, &o.name),
@@ -253,8 +260,35 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	o.max_procs = max_procs;
 	o.stop = &stop_signal;
 
+	cleanup_close int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	pid_t pids[AI_MAX_CONTAINERS] = {o.pid};
+	size_t npids = 1;
+	if (whole_pod) {
+		struct ai_found found[AI_MAX_CONTAINERS];
+		if (ai_discover_pod(proc_fd, o.pid, found, AI_MAX_CONTAINERS, &npids, &err) < 0)
+			return fail(&err, EXIT_NOBUNDLE);
+		for (size_t i = 0; i < npids; i++)
+			pids[i] = found[i].pid;
+		o.pids = pids;
+		o.npids = npids;
+	}
+	/* Frozen by default, as serve is: one window for every container of a pod, a watchdog that
+	 * thaws if we die. Not freezable (our own cgroup, no freezer): said so in the bundle's log
+	 * and captured live. */
+	static struct ai_freezer_set fz;
+	struct ai_freeze_hooks hooks;
+	fz.watchdog_pipe = -1;
+	if (freeze) {
+		ai_err_t ferr = {0};
+		if (ai_freezer_set_open(proc_fd, pids, npids, cgroup_root, &fz, &ferr) < 0)
+			snprintf(fz.why, sizeof(fz.why), "%s", ferr.msg);
+		fz.hold_ms = hold_ms;
+		ai_freezer_set_hooks(&fz, &hooks);
+		o.freeze = &hooks;
+	}
 	struct ai_snapshot_result res;
 	int sr = ai_snapshot(&o, &res, &err);
+	ai_freezer_set_close(&fz);
 	for (unsigned i = 0; i < res.nleftovers && i < AI_LEFTOVERS_NAMED; i++)
 		ai_eprintf(PROG,
 			   "warning: %s/%s: left by an interrupted capture, not a bundle (never reused)",
@@ -324,9 +358,9 @@ static const char *sel_target(const struct ai_opt *o, const char *arg)
 {
 	struct target_sel *t = o->dst;
 	if (!strcmp(o->name, "target")) {
-		if (strcmp(arg, "auto") != 0)
-			return "--target takes auto (or use --target-pid/-exe/-cgroup)";
-		t->d->sel = AI_SELECT_AUTO;
+		if (strcmp(arg, "auto") != 0 && strcmp(arg, "pod") != 0)
+			return "--target takes auto or pod (or use --target-pid/-exe/-cgroup)";
+		t->d->sel = strcmp(arg, "pod") ? AI_SELECT_AUTO : AI_SELECT_POD;
 	} else if (!strcmp(o->name, "target-pid")) {
 		uint64_t v;
 		if (ai_opt_number(arg, 1, 4194304, &v) < 0)

@@ -266,6 +266,7 @@ static void member_meta(struct walk *w, struct ai_buf *member, const struct stat
 			struct ai_member_meta *m)
 {
 	ai_buf_reset(member);
+	ai_buf_adds(member, w->cap->prefix);
 	ai_buf_adds(member, AI_M_UPPER_DIR "/");
 	ai_buf_add(member, w->rel.data, w->rel.len);
 	memset(m, 0, sizeof(*m));
@@ -392,8 +393,8 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 			m.hardlink_size = s->size;
 			ai_err_t err = {0};
 			index_begin(w, st, false, &none);
-			ai_json_kbytes(j, "hardlink_to", s->member + strlen(AI_M_UPPER_DIR),
-				       strlen(s->member) - strlen(AI_M_UPPER_DIR));
+			size_t skip = strlen(w->cap->prefix) + strlen(AI_M_UPPER_DIR);
+			ai_json_kbytes(j, "hardlink_to", s->member + skip, strlen(s->member) - skip);
 			ai_json_kstr(j, "sha256", s->sha256[0] ? s->sha256 : NULL);
 			int r = ai_bundle_add_entry(w->cap->bundle, &m, &err);
 			if (r < 0) {
@@ -522,6 +523,7 @@ static int add_marker(struct walk *w, const char *dir, size_t dirlen, const char
 		      const struct stat *st, struct ai_buf *member, ai_err_t *err)
 {
 	ai_buf_reset(member);
+	ai_buf_adds(member, w->cap->prefix);
 	ai_buf_adds(member, AI_M_UPPER_DIR "/");
 	if (dirlen) {
 		ai_buf_add(member, dir, dirlen);
@@ -746,7 +748,7 @@ static const struct ai_overlay *overlay_of(struct ai_capture *cap, struct ai_con
 /* One fs/upper.json per bundle: the first container's. */
 static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 {
-	const struct ai_overlay *ov = overlay_of(cap, &cap->containers[0]);
+	const struct ai_overlay *ov = overlay_of(cap, ai_capture_ct(cap));
 	if (!ov->found || !ov->upperdir)
 		return ai_err_set(err, 0, "the container root is not an overlay mount with an upperdir");
 	int fl = O_RDONLY | O_DIRECTORY;
@@ -777,7 +779,9 @@ static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 	free(w.links);
 	if (ai_capture_stopping(cap))
 		return ai_err_set(err, ECANCELED, "interrupted");
-	return ai_bundle_add_spool(cap->bundle, AI_M_UPPER_IDX, &doc, err);
+	char name[64];
+	ai_capture_member(cap, name, sizeof(name), "%s", AI_M_UPPER_IDX);
+	return ai_bundle_add_spool(cap->bundle, name, &doc, err);
 }
 
 /* Not volatile: the walk is long, so it runs after the thaw (--freeze-all keeps it frozen). The
