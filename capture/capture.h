@@ -161,6 +161,11 @@ extern const struct ai_collector ai_collector_fds;
 extern const struct ai_collector ai_collector_sockets;
 extern const struct ai_collector ai_collector_mounts;
 extern const struct ai_collector ai_collector_upper;
+extern const struct ai_collector ai_collector_volumes;
+
+/* volumes.c: --volumes (docs/capture.md). */
+enum ai_volumes_mode { AI_VOLUMES_EPHEMERAL, AI_VOLUMES_WRITABLE, AI_VOLUMES_NONE };
+extern enum ai_volumes_mode ai_volumes_mode;
 
 /* sockets.c: read /proc/PID/net files even when NETLINK_SOCK_DIAG works (tests cover both). */
 extern bool ai_sockets_force_proc;
@@ -255,6 +260,22 @@ struct ai_snapshot_result {
 	char leftover[AI_LEFTOVERS_NAMED][256];
 };
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err);
+
+/* upper.c: a tree walked one dirfd at a time (O_NOFOLLOW, O_NOATIME, never onto another mount,
+ * FIFOs/devices never opened), its entries written into the JSON array j is in (spooled to index
+ * entry by entry) and its files stored under base, within the budget. Takes rootfd. The logical
+ * bytes stored. */
+struct ai_tree_opts {
+	const char *coll;	 /* the collector of its log events */
+	const char *base;	 /* member prefix, ends in '/' */
+	bool overlay;		 /* an upperdir: whiteouts, opaque dirs, metacopy are overlay's */
+	bool userxattr;		 /* its overlay xattrs are user.overlay.* */
+	bool hash_only;		 /* files hashed, never stored (secrets) */
+	uint64_t budget;	 /* logical bytes stored at most */
+	const char *budget_name; /* the "cut" of a file the budget cut */
+};
+uint64_t ai_tree_walk(struct ai_capture *cap, struct ai_json *j, struct ai_spool *index, int rootfd,
+		      const struct ai_tree_opts *o);
 
 /* collectors.c: a collector writes one JSON document member; helper for the common pattern. */
 int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err);

@@ -205,11 +205,24 @@ static int cmd_keygen(const struct command *cmd, int argc, char **argv)
 	return 0;
 }
 
+static int set_volumes(const char *v)
+{
+	if (!v || !strcmp(v, "ephemeral"))
+		ai_volumes_mode = AI_VOLUMES_EPHEMERAL;
+	else if (!strcmp(v, "writable"))
+		ai_volumes_mode = AI_VOLUMES_WRITABLE;
+	else if (!strcmp(v, "none"))
+		ai_volumes_mode = AI_VOLUMES_NONE;
+	else
+		return -1;
+	return 0;
+}
+
 static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 {
 	struct ai_snapshot_opts o = {.trigger = "manual"};
 	struct common co = {.key_fd = -1};
-	const char *sockets_source = NULL, *cgroup_root = NULL;
+	const char *sockets_source = NULL, *cgroup_root = NULL, *volumes = NULL;
 	unsigned max_procs = AI_DEFAULT_MAX_PROCS, hold_ms = 0;
 	bool whole_pod = false, freeze = true;
 	const struct ai_opt opts[] = {
@@ -227,12 +240,15 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	    LIMIT_OPTS(o.file_cap, o.upper_budget, o.output_budget),
 	    AI_OPT_S("trigger", 0, AI_OPT_STR, &o.trigger),
 	    AI_OPT_S("sockets-source", 0, AI_OPT_STR, &sockets_source),
+	    AI_OPT_S("volumes", 0, AI_OPT_STR, &volumes),
 	};
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
 	if (r >= 0)
 		return r;
 	if (!o.pid || !common_complete(&co))
 		return usage(cmd, "snapshot needs --pid, -o OUTDIR and one of --key or --key-fd");
+	if (set_volumes(volumes) < 0)
+		return usage(cmd, "--volumes is ephemeral, writable or none");
 	if (sockets_source) {
 		if (strcmp(sockets_source, "proc") == 0)
 			ai_sockets_force_proc = true;
@@ -392,7 +408,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	};
 	struct ai_upload_opts up = {.retries = 4, .backoff_ms = 500, .timeout_ms = 10000};
 	struct common co = {.key_fd = -1};
-	const char *token_file = NULL;
+	const char *token_file = NULL, *volumes = NULL;
 	unsigned grace_s = o.grace_ms / 1000;
 	struct target_sel sel = {.d = &o.target};
 	const struct ai_opt opts[] = {
@@ -405,6 +421,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	    AI_OPT_F("target-exe", &sel, sel_target),
 	    AI_OPT_F("target-cgroup", &sel, sel_target),
 	    AI_OPT_FLAG("baseline", AI_OPT_TRUE, &o.baseline),
+	    AI_OPT_S("volumes", 0, AI_OPT_STR, &volumes),
 	    AI_OPT_FLAG("no-freeze", AI_OPT_FALSE, &o.freeze),
 	    AI_OPT_FLAG("freeze-all", AI_OPT_TRUE, &o.freeze_all),
 	    AI_OPT_FLAG("no-harden", AI_OPT_FALSE, &o.harden),
@@ -438,6 +455,8 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		return usage(cmd, "serve needs -o OUTDIR and one of --key or --key-fd");
 	if (sel.n > 1)
 		return usage(cmd, "choose one of --target, --target-pid, --target-exe, --target-cgroup");
+	if (set_volumes(volumes) < 0)
+		return usage(cmd, "--volumes is ephemeral, writable or none");
 	if (o.listen && !token_file)
 		return usage(cmd, "the HTTP trigger needs --token-file (or --listen none)");
 	if (up.ca_file && !up.url)
