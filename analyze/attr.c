@@ -863,3 +863,16 @@ void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t
 	for (size_t i = 1; i < a->nn; i++)
 		counts[a->n[i].status < AZ_ST__COUNT ? a->n[i].status : 0]++;
 }
+
+const struct az_volume *az_attr_volume(const struct az_attr *a, unsigned ct, const char *path, size_t len)
+{
+	return a ? az_model_volume_of(az_attr_model(a), ct, path, len) : NULL;
+}
+
+void az_attr_volume_text(const struct az_volume *v, struct ai_buf *out)
+{
+	ai_buf_adds(out, "volume ");
+	az_esc_text(out, v->mount_point.s, v->mount_point.len);
+	ai_buf_addc(out, ' ');
+	az_esc_text(out, v->kind.s, v->kind.len);
+}

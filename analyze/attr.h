@@ -49,6 +49,10 @@ void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t
 /* Iterate every path with its origin in path order (used by report and timeline). */
 typedef void (*az_attr_visit_fn)(void *ud, const char *path, size_t len, const struct az_origin *o);
 void az_attr_each(const struct az_attr *a, bool changed_only, az_attr_visit_fn fn, void *ud);
+/* The volume of container ct a path lies on, or NULL: such a path is the volume's, never the
+ * image's nor "added at runtime" (printed as `volume MOUNTPOINT KIND`, az_attr_volume_text). */
+const struct az_volume *az_attr_volume(const struct az_attr *a, unsigned ct, const char *path, size_t len);
+void az_attr_volume_text(const struct az_volume *v, struct ai_buf *out);
 /* What it was built from: the image (NULL without one) and the model. */
 const struct az_image *az_attr_image(const struct az_attr *a);
 const struct az_model *az_attr_model(const struct az_attr *a);

@@ -87,6 +87,19 @@ void az_model_free(struct az_model *m)
 	for (size_t i = 0; i < m->nupper; i++)
 		az_upper_free(&m->upper[i]);
 	free(m->upper);
+	for (size_t i = 0; i < m->nvfiles; i++)
+		az_upper_free(&m->vfiles[i]);
+	free(m->vfiles);
+	for (size_t i = 0; i < m->nvols; i++) {
+		struct az_volume *v = &m->vols[i];
+		az_str_free(&v->mount_point);
+		az_str_free(&v->kind);
+		az_str_free(&v->fstype);
+		az_str_free(&v->source);
+		az_str_free(&v->root);
+		az_str_free(&v->content);
+	}
+	free(m->vols);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -171,4 +184,20 @@ void az_model_name_containers(struct az_model *m)
 		else
 			snprintf(c->shortname, sizeof(c->shortname), "c%zu", i);
 	}
+}
+
+const struct az_volume *az_model_volume_of(const struct az_model *m, unsigned ct, const char *path,
+					   size_t len)
+{
+	const struct az_volume *best = NULL;
+	for (size_t i = 0; path && i < m->nvols; i++) {
+		const struct az_volume *v = &m->vols[i];
+		size_t n = v->mount_point.len;
+		if (v->ct != ct || !n || n > len || memcmp(v->mount_point.s, path, n) ||
+		    (len > n && path[n] != '/' && n > 1))
+			continue;
+		if (!best || n > best->mount_point.len)
+			best = v;
+	}
+	return best;
 }

@@ -123,6 +123,7 @@ enum az_utype {
 
 struct az_upper {
 	unsigned ct;
+	unsigned vol1;	    /* in az_model.vfiles: 1 + the index of its volume (az_model.vols); 0 in .upper */
 	struct az_str path; /* container path, begins with "/" */
 	enum az_utype type;
 	uint32_t mode; /* permission bits (incl. setuid) */
@@ -157,6 +158,14 @@ struct az_ckpt {
 	size_t criu_images; /* members under checkpoint/ */
 };
 
+/* A volume of a container (volumes.json): its files are az_model.vfiles, their paths joined to
+ * the mount point. */
+struct az_volume {
+	unsigned ct;
+	struct az_str mount_point, kind, fstype, source, root, content;
+	size_t nfiles;
+};
+
 /* Format 2: the containers of a pod capture, from the member prefixes (containers/<N>/) and the
  * manifest's "containers" list; one (index 0) for format 1 and for a capture of one container. */
 #define AZ_MAX_CONTAINERS 32
@@ -164,7 +173,7 @@ struct az_container {
 	struct az_str name, id, image, image_digest, prefix;
 	int64_t pid, processes;
 	struct az_overlay ov; /* container 0's is az_model.ov */
-	bool have[6];	      /* AZ_HAVE_* of its own members */
+	bool have[7];	      /* AZ_HAVE_* of its own members */
 	char shortname[40];   /* what the views print: its name, else its id's first 12, else cN */
 };
 
@@ -185,10 +194,22 @@ struct az_model {
 	struct az_overlay ov;
 	struct az_upper *upper;
 	size_t nupper;
-	bool have[6];	       /* which members were present: see AZ_HAVE_* */
+	struct az_volume *vols;
+	size_t nvols;
+	struct az_upper *vfiles; /* the files of every volume, path = mount point + path in it */
+	size_t nvfiles;
+	bool have[7];	       /* which members were present: see AZ_HAVE_* */
 	struct az_j_cuts cuts; /* strings longer than AZ_J_MAX_STRING, cut at load */
 };
-enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUNTS, AZ_HAVE_UPPER };
+enum {
+	AZ_HAVE_MANIFEST,
+	AZ_HAVE_PROCS,
+	AZ_HAVE_FDS,
+	AZ_HAVE_SOCKS,
+	AZ_HAVE_MOUNTS,
+	AZ_HAVE_UPPER,
+	AZ_HAVE_VOLUMES
+};
 
 /* input.c: open PATH once, detect its format once (an afterimage bundle, a Podman/CRI-O
  * checkpoint archive; plain, gzip, zstd or xz) and have that format's reader fill m. m is zeroed
@@ -207,6 +228,11 @@ int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *e
 int az_mounts_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
 int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
 int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+/* volumes.json of container ct: appended to m->vols and m->vfiles. */
+int az_volumes_read(struct az_model *m, unsigned ct, const char *doc, size_t len, ai_err_t *err);
+/* The volume of container ct a path lies on (the deepest mount point holding it), or NULL. */
+const struct az_volume *az_model_volume_of(const struct az_model *m, unsigned ct, const char *path,
+					   size_t len);
 
 const char *az_fd_type_name(enum az_fd_type t);
 const char *az_utype_name(enum az_utype t);

@@ -445,10 +445,15 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_obj_begin(&j);
 		ai_json_key(&j, "files");
 		ai_json_arr_begin(&j);
-		for (size_t i = 0; i < m->nupper; i++) {
-			const struct az_upper *u = &m->upper[i];
+		for (size_t i = 0; i < m->nupper + m->nvfiles; i++) {
+			const struct az_upper *u = i < m->nupper ? &m->upper[i] : &m->vfiles[i - m->nupper];
 			ai_json_obj_begin(&j);
 			az_json_ct(&j, m, u->ct);
+			if (u->vol1) {
+				const struct az_volume *v = &m->vols[u->vol1 - 1];
+				az_json_str(&j, "volume", &v->mount_point);
+				az_json_str(&j, "volume_kind", &v->kind);
+			}
 			az_json_str(&j, "path", &u->path);
 			ai_json_kstr(&j, "type", az_utype_name(u->type));
 			char mode[8];
@@ -482,8 +487,8 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 	az_ct_head(m, out);
 	ai_buf_printf(out, "%-9s %-10s %-11s %-10s %-20s %-12s %s\n", "TYPE", "MODE", "UID:GID", "SIZE",
 		      "MTIME (UTC)", "OVERLAY", "PATH");
-	for (size_t i = 0; i < m->nupper; i++) {
-		const struct az_upper *u = &m->upper[i];
+	for (size_t i = 0; i < m->nupper + m->nvfiles; i++) {
+		const struct az_upper *u = i < m->nupper ? &m->upper[i] : &m->vfiles[i - m->nupper];
 		char perm[10], t[64], ug[32];
 		az_perm_string(u->mode, perm);
 		az_time_iso(t, sizeof(t), u->mtime_ns);
@@ -491,7 +496,10 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		snprintf(ug, sizeof(ug), "%" PRId64 ":%" PRId64, u->uid, u->gid);
 		cleanup_buf struct ai_buf ov;
 		ai_buf_init(&ov);
-		overlay_flags(u->overlay, &ov);
+		if (u->vol1)
+			ai_buf_adds(&ov, "volume");
+		else
+			overlay_flags(u->overlay, &ov);
 		az_ct_col(m, u->ct, out);
 		ai_buf_printf(out, "%-9s %-10s %-11s %-10" PRId64 " %-20s %-12s ", az_utype_name(u->type),
 			      perm, ug, u->size, t, ai_buf_cstr(&ov));
@@ -503,6 +511,16 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		if (u->hardlink_to.s) {
 			ai_buf_adds(out, " => ");
 			az_esc_text(out, u->hardlink_to.s, u->hardlink_to.len);
+		}
+		if (u->vol1) {
+			const struct az_volume *v = &m->vols[u->vol1 - 1];
+			ai_buf_adds(out, "  [volume ");
+			az_esc_text(out, v->mount_point.s, v->mount_point.len);
+			ai_buf_addc(out, ' ');
+			az_esc_text(out, v->kind.s, v->kind.len);
+			if (!u->member.s)
+				ai_buf_adds(out, ", content not stored");
+			ai_buf_addc(out, ']');
 		}
 		ai_buf_addc(out, '\n');
 	}
