@@ -21,6 +21,7 @@ static const struct {
     {AI_M_MOUNTS, AZ_HAVE_MOUNTS, az_mounts_read},
     {AI_M_UPPER_IDX, AZ_HAVE_UPPER, az_upper_read},
     {AI_M_VOLUMES_IDX, AZ_HAVE_VOLUMES, NULL}, /* az_volumes_read: per container */
+    {AI_M_CONFIG, AZ_HAVE_CONFIG, NULL},       /* az_config_read: per container */
 };
 #define NMEMBERS (sizeof(members) / sizeof(members[0]))
 
@@ -145,6 +146,8 @@ static int read_member(struct az_model *m, int i, unsigned ct, const char *doc, 
 	}
 	case AZ_HAVE_VOLUMES:
 		return az_volumes_read(m, ct, doc, len, err);
+	case AZ_HAVE_CONFIG:
+		return az_config_read(m, ct, doc, len, err);
 	default:
 		return members[i].read(m, doc, len, err);
 	}

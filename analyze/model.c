@@ -80,6 +80,9 @@ void az_model_free(struct az_model *m)
 		az_str_free(&c->image);
 		az_str_free(&c->image_digest);
 		az_str_free(&c->prefix);
+		az_str_free(&c->pod_name);
+		az_str_free(&c->pod_namespace);
+		az_str_free(&c->pod_uid);
 		az_str_free(&c->ov.upperdir);
 		az_str_free(&c->ov.redirect_dir);
 		az_str_free(&c->ov.options);

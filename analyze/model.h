@@ -171,9 +171,11 @@ struct az_volume {
 #define AZ_MAX_CONTAINERS 32
 struct az_container {
 	struct az_str name, id, image, image_digest, prefix;
+	struct az_str pod_name, pod_namespace, pod_uid; /* from its runtime spec's annotations */
+	bool have_spec;					/* its config.json was read */
 	int64_t pid, processes;
 	struct az_overlay ov; /* container 0's is az_model.ov */
-	bool have[7];	      /* AZ_HAVE_* of its own members */
+	bool have[8];	      /* AZ_HAVE_* of its own members */
 	char shortname[40];   /* what the views print: its name, else its id's first 12, else cN */
 };
 
@@ -198,7 +200,7 @@ struct az_model {
 	size_t nvols;
 	struct az_upper *vfiles; /* the files of every volume, path = mount point + path in it */
 	size_t nvfiles;
-	bool have[7];	       /* which members were present: see AZ_HAVE_* */
+	bool have[8];	       /* which members were present: see AZ_HAVE_* */
 	struct az_j_cuts cuts; /* strings longer than AZ_J_MAX_STRING, cut at load */
 };
 enum {
@@ -208,7 +210,8 @@ enum {
 	AZ_HAVE_SOCKS,
 	AZ_HAVE_MOUNTS,
 	AZ_HAVE_UPPER,
-	AZ_HAVE_VOLUMES
+	AZ_HAVE_VOLUMES,
+	AZ_HAVE_CONFIG
 };
 
 /* input.c: open PATH once, detect its format once (an afterimage bundle, a Podman/CRI-O
@@ -228,6 +231,8 @@ int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *e
 int az_mounts_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
 int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
 int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+/* identity.c: config.json (the runtime spec) of container ct: its identity from the annotations. */
+int az_config_read(struct az_model *m, unsigned ct, const char *doc, size_t len, ai_err_t *err);
 /* volumes.json of container ct: appended to m->vols and m->vfiles. */
 int az_volumes_read(struct az_model *m, unsigned ct, const char *doc, size_t len, ai_err_t *err);
 /* The volume of container ct a path lies on (the deepest mount point holding it), or NULL. */

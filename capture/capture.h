@@ -65,6 +65,8 @@ struct ai_container {
 	/* The overlay it had when last seen alive (ai_snapshot_opts.overlay_hint), NULL for none:
 	 * the upperdir is still on disk when the processes are gone. */
 	const struct ai_overlay *overlay_hint;
+	/* identity.c: where its runtime spec was read ("" when not found), for the manifest. */
+	char spec_from[256];
 };
 
 /* The capture context shared by the collectors. What a collector keeps between its phases is
@@ -162,6 +164,7 @@ extern const struct ai_collector ai_collector_sockets;
 extern const struct ai_collector ai_collector_mounts;
 extern const struct ai_collector ai_collector_upper;
 extern const struct ai_collector ai_collector_volumes;
+extern const struct ai_collector ai_collector_identity;
 
 /* volumes.c: --volumes (docs/capture.md). */
 enum ai_volumes_mode { AI_VOLUMES_EPHEMERAL, AI_VOLUMES_WRITABLE, AI_VOLUMES_NONE };
@@ -267,6 +270,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
  * bytes stored. */
 struct ai_tree_opts {
 	const char *coll;	 /* the collector of its log events */
+	const char *what;	 /* what its budget is of, in log messages ("upperdir") */
 	const char *base;	 /* member prefix, ends in '/' */
 	bool overlay;		 /* an upperdir: whiteouts, opaque dirs, metacopy are overlay's */
 	bool userxattr;		 /* its overlay xattrs are user.overlay.* */

@@ -6,8 +6,8 @@
 #include <errno.h>
 
 const struct ai_collector *const ai_collectors[] = {
-    &ai_collector_mounts,  &ai_collector_processes, &ai_collector_fds,
-    &ai_collector_sockets, &ai_collector_upper,	    &ai_collector_volumes,
+    &ai_collector_mounts, &ai_collector_processes, &ai_collector_fds,	   &ai_collector_sockets,
+    &ai_collector_upper,  &ai_collector_volumes,   &ai_collector_identity,
 };
 const size_t ai_ncollectors = sizeof(ai_collectors) / sizeof(ai_collectors[0]);
 

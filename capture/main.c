@@ -531,11 +531,12 @@ static const struct command commands[] = {
     {"keygen", cmd_keygen, "-o BASE", "write BASE.key (Ed25519 PKCS#8 PEM, 0600) and BASE.pub (minisign)",
      NULL},
     {"snapshot", cmd_snapshot,
-     "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
+     "--pid PID [--pod] (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
+     "[--no-freeze] [--freeze-all] [--cgroup-root DIR] [--volumes ephemeral|writable|none]\n"
      "[--host-root DIR] [--fd-cap BYTES] [--file-cap BYTES] [--upper-budget BYTES]\n"
      "[--output-budget BYTES] [--max-procs N] [--trigger WORD] [--sockets-source netlink|proc]\n"
-     "[--allow-loose-secret-mode]",
-     "capture the container PID belongs to into OUTDIR/NAME.tar",
+     "[--allow-loose-secret-mode] [--debug-freeze-hold-ms MS]",
+     "capture the container PID belongs to (--pod: every container of its pod) into OUTDIR/NAME.tar",
      "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
      "signed, complete=false), 1 when no bundle was written, 2 for a usage error, 4 when\n"
      "interrupted (SIGTERM, SIGHUP, SIGINT: the target thawed, no bundle and no .partial left).\n"
@@ -543,14 +544,20 @@ static const struct command commands[] = {
      "--name NAME is refused when taken, a default name gets the next free -2, -3, ...\n"
      "--max-procs (default 100000, fewer when the descriptor limit is lower) caps the processes\n"
      "captured; the rest are counted in the capture log.\n"
+     "--pod: every container sharing PID's pid namespace (not ours, not the pause/catatonit one),\n"
+     "one bundle, their cgroups frozen in one window. Frozen by default (a watchdog thaws if the\n"
+     "capture dies); --no-freeze captures live. --volumes (default ephemeral): tmpfs mounts\n"
+     "(/dev/shm) and emptyDirs stored; writable adds writable bind mounts; none lists them only.\n"
+     "Secret, configmap, projected and downward-API volumes: hashed, never stored.\n"
      "The key is never taken from the environment or the command line: pass a file or a descriptor.\n"
      "A key file must be a regular file only its owner can read (chmod 600), unless\n"
      "--allow-loose-secret-mode.\n"
      "--fd-cap 67108864 (64 MiB) of each deleted-open file or memfd; executables: 256 MiB.\n" LIMIT_NOTES},
     {"serve", cmd_serve,
      "(--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
-     "[--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
-     "--target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
+     "[--socket PATH|none] [--target auto|pod | --target-pid PID | --target-exe REGEX |\n"
+     "--target-cgroup SUBSTR] [--volumes ephemeral|writable|none] [--baseline] [--no-freeze]\n"
+     "[--freeze-all] [--no-harden]\n"
      "[--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
      "[--max-conns-per-peer N] [--max-socket-conns N] [--host-root DIR] [--cgroup-root DIR]\n"
      "[--upload URL [--upload-sig URL] [--ca-file FILE] [--upload-retries N]\n"
@@ -560,6 +567,8 @@ static const struct command commands[] = {
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
      "--socket " AI_DEFAULT_SOCKET,
      "The HTTP trigger needs --token-file; the socket's directory is created (0700) when missing.\n"
+     "--target pod captures every app container of the pod (frozen together); auto turns into it\n"
+     "when it sees several app containers from inside a pod, and refuses to choose on a host.\n"
      "Logs one JSON object per line on stderr. The key is never taken from the environment or the\n"
      "command line: pass a file or a descriptor. Key and token files must be regular files only\n"
      "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n" LIMIT_NOTES},

@@ -129,6 +129,17 @@ static void containers_json(struct ai_json *j, const struct ai_capture *cap)
 		ai_json_kuint(j, "processes", t->nprocs);
 		ai_json_kbytes(j, "cgroup", t->cgroup, t->cgroup ? strlen(t->cgroup) : 0);
 		ai_json_kstr(j, "container_id", t->container_id);
+		/* name, image, pod: in the runtime spec's annotations (the analyzer reads them); none
+		 * readable: the pod fields of the Downward API env (manifest "target.pod") only */
+		const char *from = cap->containers[k].spec_from;
+		ai_json_key(j, "identity");
+		ai_json_obj_begin(j);
+		char member[64];
+		snprintf(member, sizeof(member), "%s%s", prefix, AI_M_CONFIG);
+		ai_json_kstr(j, "runtime_spec", from[0] ? member : NULL);
+		ai_json_kbytes(j, "runtime_spec_from", from[0] ? from : NULL, strlen(from));
+		ai_json_kstr(j, "source", from[0] ? "runtime-spec" : "downward-api-env");
+		ai_json_obj_end(j);
 		ai_json_obj_end(j);
 	}
 	ai_json_arr_end(j);

@@ -363,7 +363,7 @@ static const char *file_cut(struct walk *w, const struct ai_member_result *res, 
 	if (res->capped && cap < c->file_cap) {
 		c->budget_cut = true;
 		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
-			    "%s budget of %llu bytes reached: kept the first %llu of %llu bytes", w->o->coll,
+			    "%s budget of %llu bytes reached: kept the first %llu of %llu bytes", w->o->what,
 			    (unsigned long long)w->o->budget, kept, had);
 		return w->o->budget_name;
 	}
@@ -475,7 +475,7 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 	if (!left && st->st_size > 0) {
 		c->budget_cut = true;
 		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
-			    "%s budget of %llu bytes spent: none of its %lld bytes stored", w->o->coll,
+			    "%s budget of %llu bytes spent: none of its %lld bytes stored", w->o->what,
 			    (unsigned long long)w->o->budget, (long long)st->st_size);
 		not_stored(w, w->o->budget_name);
 		ai_json_obj_end(j);
@@ -821,6 +821,7 @@ static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 	ai_capture_member(cap, base, sizeof(base), "%s/", AI_M_UPPER_DIR);
 	struct ai_tree_opts to = {
 	    .coll = C,
+	    .what = "upperdir",
 	    .base = base,
 	    .overlay = true,
 	    .userxattr = ov->options && strstr(ov->options, "userxattr"),

@@ -242,6 +242,7 @@ static void one_volume(struct vctx *v, const struct ai_mountinfo *m, enum kind k
 	ai_json_kstr(j, "member_base", base);
 	struct ai_tree_opts to = {
 	    .coll = C,
+	    .what = "volumes",
 	    .base = base,
 	    .hash_only = secret(k),
 	    .budget = cap->upper_budget > v->used ? cap->upper_budget - v->used : 0,
