@@ -99,6 +99,11 @@ t_eq "host: snapshot --pod exits 0 (complete)" 0 "$?"
 HB=$(jq -r .bundle <<<"$r")
 t_ok "host: a bundle" test -f "$HB"
 check_bundle host "$HB" "$KEYS/k.pub"
+hm=$(tar -xOf "$HB" manifest.json 2>/dev/null)
+t_eq "host: each container's runtime spec stored (podman's state is readable on the host)" \
+	"containers/0/config.json containers/1/config.json" "$(jq -r '[.containers[].identity.runtime_spec] | sort | join(" ")' <<<"$hm")"
+t_match "host: the spec is the container's (its annotations)" '"annotations"' \
+	"$(tar -xOf "$HB" containers/0/config.json 2>/dev/null)"
 t_eq "host: the pod is thawed after" "Running Running" \
 	"$(podman inspect -f '{{.State.Status}}' "$A" | sed 's/running/Running/') $(podman inspect -f '{{.State.Status}}' "$B" | sed 's/running/Running/')"
 t_ok "host: both answer after the capture" podman exec "$B" true
@@ -162,4 +167,6 @@ t_ok "sidecar: a bundle" test -f "$SB"
 check_bundle sidecar "$SB" "$KEYS/k.pub"
 t_empty "sidecar: its own container is not in the bundle" \
 	"$(tar -xOf "$SB" manifest.json 2>/dev/null | jq -r --arg id "$(podman inspect -f '{{.Id}}' "$SC")" '.containers[] | select(.container_id == $id) | .index')"
+t_eq "sidecar: without the runtime's state mounted, the manifest says identity is the Downward API env's" \
+	"downward-api-env downward-api-env" "$(tar -xOf "$SB" manifest.json 2>/dev/null | jq -r '[.containers[].identity.source] | join(" ")')"
 t_ok "sidecar: the pod runs on after the capture" podman exec "$A" true
