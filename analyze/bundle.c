@@ -179,8 +179,8 @@ static int bundle_load(const struct az_input *in, struct az_model *m, ai_err_t *
 		if (i < 0)
 			continue;
 		if (m->cts[ct].have[members[i].have])
-			return ai_err_set(err, 0, "%s: member %s of container %u appears twice", in->path,
-					  members[i].name, ct);
+			return ai_err_set(err, 0, "%s: member %s appears twice", in->path,
+					  archive_entry_pathname(e));
 		cleanup_free char *doc = NULL;
 		size_t len;
 		if (az_read_member(in->a, e, AZ_MAX_JSON_MEMBER, &doc, &len, err) < 0 ||

@@ -162,15 +162,18 @@ const char *az_model_ctname(const struct az_model *m, unsigned ct)
 	return ct < m->ncts ? m->cts[ct].shortname : "?";
 }
 
-/* Printable bytes only (the views escape what they print; a name is shown bare, so anything else
- * falls back to the index). */
+/* A name is printed bare in every view (text, CSV, HTML): only [A-Za-z0-9._-], else the next
+ * choice (a hostile annotation never reaches a terminal or the report). */
 static bool plain(const struct az_str *s, size_t max)
 {
 	if (!s->s || !s->len || s->len > max)
 		return false;
-	for (size_t i = 0; i < s->len; i++)
-		if ((unsigned char)s->s[i] <= 0x20 || (unsigned char)s->s[i] >= 0x7f)
+	for (size_t i = 0; i < s->len; i++) {
+		unsigned char c = (unsigned char)s->s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
 			return false;
+	}
 	return true;
 }
 

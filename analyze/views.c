@@ -518,7 +518,7 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 			az_esc_text(out, v->mount_point.s, v->mount_point.len);
 			ai_buf_addc(out, ' ');
 			az_esc_text(out, v->kind.s, v->kind.len);
-			if (!u->member.s)
+			if (v->content.s && !strcmp(v->content.s, "hashed"))
 				ai_buf_adds(out, ", content not stored");
 			ai_buf_addc(out, ']');
 		}

@@ -117,6 +117,33 @@ t_eq "writable: the bind mount stored, the host's file and the one written at ru
 	"$(jq -r '.volumes[] | select(.mount_point=="/mnt/w") | "\(.kind) \([.entries[].path] | sort | join(" "))"' <<<"$vj")"
 t_match "writable: the open file on the bind mount is the volume's, not added at runtime" \
 	'fd 7 /mnt/w/host.txt: volume /mnt/w bind' "$("$ANALYZE" findings "$WB" 2>&1)"
+# layers: each container against its image (NAME=REF, repeatable); the upperdirs stay apart
+t_ok "podman save oci-dir" podman save --format oci-dir -o "$T_TMP/ocidir" localhost/afterimage-test:3
+L=$("$ANALYZE" layers "$HB" --image "${IDA:0:12}=oci:$T_TMP/ocidir" --image "${IDB:0:12}=oci:$T_TMP/ocidir" --changed 2>&1)
+t_match "layers --image NAME=REF: a section per container" "== container ${IDA:0:12}: image oci:.*== container ${IDB:0:12}: image oci:" "$(tr '\n' ' ' <<<"$L")"
+sa=$(sed -n "/== container ${IDA:0:12}/,/== container ${IDB:0:12}/p" <<<"$L")
+sb=$(sed -n "/== container ${IDB:0:12}/,\$p" <<<"$L")
+t_match "layers: A's file added in A's section" 'added .*/tmp/upper-a.txt' "$sa"
+t_empty "layers: B's file not in A's section" "$(grep upper-b.txt <<<"$sa")"
+t_match "layers: B's file added in B's section" 'added .*/tmp/upper-b.txt' "$sb"
+t_empty "layers: A's file not in B's section" "$(grep upper-a.txt <<<"$sb")"
+t_match "layers: a NAME the bundle does not have is refused" 'no container of the bundle is named nosuch' \
+	"$("$ANALYZE" layers "$HB" --image "nosuch=oci:$T_TMP/ocidir" 2>&1)"
+# a bundle of format 1 (written as version 1 wrote it) still reads, without a container column
+python3 - "$T_TMP/v1.tar" <<'PY'
+import io, json, sys, tarfile
+procs = {"processes": [{"pid": 7, "ppid": 1, "comm": "v1proc", "cmdline": ["v1proc", "--old"], "state": "S"}]}
+man = {"format": "afterimage-bundle", "format_version": 1, "name": "v1", "complete": True,
+       "target": {"pid": 7, "container_id": None}, "members": []}
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    for name, doc in (("processes.json", procs), ("manifest.json", man)):
+        b = (json.dumps(doc) + "\n").encode()
+        ti = tarfile.TarInfo(name); ti.size = len(b); t.addfile(ti, io.BytesIO(b))
+PY
+v1=$("$ANALYZE" ps "$T_TMP/v1.tar" 2>&1)
+t_match "format 1: ps reads it" 'v1proc --old' "$v1"
+t_match "format 1: no container column" '^PID ' "$v1"
+
 # --pid alone still selects one container
 r=$("$CAPTURE" snapshot --pid "$PB" -k "$KEYS/k.key" -o "$OUT" -n single 2>>"$T_TMP/snap.err")
 m=$(tar -xOf "$OUT/single.tar" manifest.json 2>/dev/null)
