@@ -117,6 +117,35 @@ t_eq "writable: the bind mount stored, the host's file and the one written at ru
 	"$(jq -r '.volumes[] | select(.mount_point=="/mnt/w") | "\(.kind) \([.entries[].path] | sort | join(" "))"' <<<"$vj")"
 t_match "writable: the open file on the bind mount is the volume's, not added at runtime" \
 	'fd 7 /mnt/w/host.txt: volume /mnt/w bind' "$("$ANALYZE" findings "$WB" 2>&1)"
+# the watchdog: a snapshot killed (SIGKILL) while the pod is frozen leaves both containers thawed
+frozen_of() { # PID: 1 frozen, 0 not (cgroup v2 cgroup.events, else the v1 freezer)
+	local cg ev f
+	cg=$(sed -n 's/^0:://p' "/proc/$1/cgroup")
+	for f in "/sys/fs/cgroup$cg/cgroup.events" "/sys/fs/cgroup/unified$cg/cgroup.events"; do [[ -f $f ]] && ev=$f && break; done
+	if [[ -n ${ev:-} ]]; then sed -n 's/^frozen //p' "$ev"; else
+		f=$(sed -n 's/^[0-9]*:freezer:\(.*\)$/\/sys\/fs\/cgroup\/freezer\1\/freezer.state/p' "/proc/$1/cgroup")
+		[[ $(cat "$f" 2>/dev/null) == FROZEN ]] && echo 1 || echo 0
+	fi
+}
+mkdir -p "$T_TMP/killed"
+"$CAPTURE" snapshot --pid "$PA" --pod --debug-freeze-hold-ms 5000 -k "$KEYS/k.key" -o "$T_TMP/killed" >/dev/null 2>&1 &
+kp=$!
+both=
+for ((i = 0; i < 100; i++)); do
+	both="$(frozen_of "$PA") $(frozen_of "$PB")"
+	[[ $both == "1 1" ]] && break
+	sleep 0.05
+done
+t_eq "watchdog: both containers frozen at once during the window" "1 1" "$both"
+disown "$kp" 2>/dev/null # no job-control notice for the kill
+kill -9 "$kp"
+for ((i = 0; i < 40; i++)); do
+	both="$(frozen_of "$PA") $(frozen_of "$PB")"
+	[[ $both == "0 0" ]] && break
+	sleep 0.05
+done
+t_eq "watchdog: SIGKILLed mid-window, both thawed" "0 0" "$both"
+
 # layers: each container against its image (NAME=REF, repeatable); the upperdirs stay apart
 t_ok "podman save oci-dir" podman save --format oci-dir -o "$T_TMP/ocidir" localhost/afterimage-test:3
 L=$("$ANALYZE" layers "$HB" --image "${IDA:0:12}=oci:$T_TMP/ocidir" --image "${IDB:0:12}=oci:$T_TMP/ocidir" --changed 2>&1)
