@@ -17,6 +17,7 @@ struct group {
 	pid_t lowest;
 	size_t nprocs;
 	bool pause;    /* every process is a pause/catatonit */
+	bool sidecar;  /* every process is an afterimage-capture (another capture's sidecar) */
 	bool match;    /* some process matched --target-exe / --target-cgroup */
 	char comm[17]; /* of the lowest pid */
 };
@@ -137,12 +138,15 @@ static int scan_groups(int proc_fd, uint64_t self_ns, uint64_t pidns, const stru
 			g[ng].mntns = ns;
 			g[ng].lowest = p;
 			g[ng].pause = true;
+			g[ng].sidecar = true;
 			snprintf(g[ng].comm, sizeof(g[ng].comm), "%s", comm);
 			ng++;
 		}
 		g[i].nprocs++;
 		if (!is_pause(comm))
 			g[i].pause = false;
+		if (strcmp(comm, "afterimage-capt")) /* comm is cut at 15 bytes */
+			g[i].sidecar = false;
 		if (p < g[i].lowest) {
 			g[i].lowest = p;
 			snprintf(g[i].comm, sizeof(g[i].comm), "%s", comm);
@@ -372,7 +376,8 @@ int ai_discover_pod(int proc_fd, pid_t pid, struct ai_found *out, size_t max, si
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < ng; i++) {
 			bool mine = g[i].mntns == mntns;
-			if (pass == 0 ? !mine : (mine || g[i].pause))
+			/* a sidecar of ours in the pod is not evidence of the pod */
+			if (pass == 0 ? !mine : (mine || g[i].pause || g[i].sidecar))
 				continue;
 			if (*n == max)
 				return ai_err_set(

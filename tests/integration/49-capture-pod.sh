@@ -225,4 +225,8 @@ t_empty "sidecar: its own container is not in the bundle" \
 	"$(tar -xOf "$SB" manifest.json 2>/dev/null | jq -r --arg id "$(podman inspect -f '{{.Id}}' "$SC")" '.containers[] | select(.container_id == $id) | .index')"
 t_eq "sidecar: without the runtime's state mounted, the manifest says identity is the Downward API env's" \
 	"downward-api-env downward-api-env" "$(tar -xOf "$SB" manifest.json 2>/dev/null | jq -r '[.containers[].identity.source] | join(" ")')"
+# from the host again, the sidecar running in the pod: it is left out (an afterimage-capture)
+r=$("$CAPTURE" snapshot --pid "$PA" --pod --volumes none -k "$KEYS/k.key" -o "$OUT" -n with-sidecar 2>>"$T_TMP/snap.err")
+t_eq "host, sidecar in the pod: still the two app containers" 2 \
+	"$(tar -xOf "$OUT/with-sidecar.tar" manifest.json 2>/dev/null | jq -r '.containers | length')"
 t_ok "sidecar: the pod runs on after the capture" podman exec "$A" true
