@@ -224,13 +224,24 @@ static int manifest_containers(struct az_model *m, json_t *v, ai_err_t *err)
 		if (!json_is_object(c))
 			return ai_err_set(err, 0, "%s: containers[%zu]: not an object", AI_M_MANIFEST, i);
 		struct az_container *x = &m->cts[i];
+		/* the runtime spec (read before the manifest, which is written last) has the identity;
+		 * what the manifest has only fills what is still unknown, never replaces it */
 		json_t *id = json_object_get(c, "identity");
-		if (az_j_str(c, "container_id", &x->id, err) < 0 ||
-		    az_j_str(c, "prefix", &x->prefix, err) < 0 ||
-		    (json_is_object(id) &&
-		     (az_j_str(id, "name", &x->name, err) < 0 || az_j_str(id, "image", &x->image, err) < 0 ||
-		      az_j_str(id, "image_digest", &x->image_digest, err) < 0)))
-			return ai_err_wrap(err, "%s: containers[%zu]", AI_M_MANIFEST, i);
+		struct {
+			json_t *o;
+			const char *key;
+			struct az_str *dst;
+		} f[] = {{c, "container_id", &x->id},
+			 {c, "prefix", &x->prefix},
+			 {id, "name", &x->name},
+			 {id, "image", &x->image},
+			 {id, "image_digest", &x->image_digest}};
+		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+			if (!json_is_object(f[k].o) || f[k].dst->s)
+				continue;
+			if (az_j_str(f[k].o, f[k].key, f[k].dst, err) < 0)
+				return ai_err_wrap(err, "%s: containers[%zu]", AI_M_MANIFEST, i);
+		}
 		x->pid = az_j_int(c, "pid", -1);
 		x->processes = az_j_int(c, "processes", -1);
 	}
