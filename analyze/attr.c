@@ -59,6 +59,7 @@ struct az_attr {
 	struct side *side;
 	size_t nside, side_cap;
 	const struct az_model *m;
+	unsigned ct; /* the container whose upperdir is applied; AZ_CT_ALL: every one */
 	struct az_image *img;
 	struct ai_buf warnings;
 	struct az_imgcheck check;
@@ -564,6 +565,8 @@ static void apply_upper(struct az_attr *a)
 	ai_buf_init(&lp);
 	for (size_t ui = 0; ui < m->nupper; ui++) {
 		const struct az_upper *u = &m->upper[ui];
+		if (a->ct != AZ_CT_ALL && u->ct != a->ct)
+			continue; /* another container's upperdir: another tree */
 		uint32_t i = mark_path(a, u->path.s, u->path.len);
 		if (i == UINT32_MAX || i == 0)
 			continue;
@@ -640,10 +643,18 @@ static void apply_upper(struct az_attr *a)
 int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress,
 		  ai_err_t *err)
 {
+	return az_attr_build_ct(out, m, AZ_CT_ALL, img, progress, err);
+}
+
+int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
+		     bool progress, ai_err_t *err)
+{
 	struct az_attr *a = calloc(1, sizeof(*a));
 	if (!a)
 		abort();
 	a->m = m;
+	a->ct = ct;
+	const struct az_overlay *mov = az_model_ov(m, ct == AZ_CT_ALL ? 0 : ct);
 	a->img = img;
 	a->progress = progress;
 	a->ncap = 1024;
@@ -685,12 +696,12 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 			az_attr_free(a);
 			return -1;
 		}
-		if (m->ov.present && m->ov.nlower - m->ov.data_only != img->nlayers)
+		if (mov->present && mov->nlower - mov->data_only != img->nlayers)
 			ai_buf_printf(&a->warnings,
 				      "layer count mismatch: the image has %zu layers, the container's "
 				      "overlay has %zu lowerdirs"
 				      " (%zu data-only): attribution may be wrong (wrong image?)\n",
-				      img->nlayers, m->ov.nlower - m->ov.data_only, m->ov.data_only);
+				      img->nlayers, mov->nlower - mov->data_only, mov->data_only);
 		if (a->skipped)
 			ai_buf_printf(&a->warnings,
 				      "%zu layer entries with unsafe or oversized names were skipped\n",
@@ -891,4 +902,17 @@ void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t
 		 a->side_cap * sizeof(struct side);
 	for (size_t i = 1; i < a->nn; i++)
 		counts[a->n[i].status < AZ_ST__COUNT ? a->n[i].status : 0]++;
+}
+
+const struct az_volume *az_attr_volume(const struct az_attr *a, unsigned ct, const char *path, size_t len)
+{
+	return a ? az_model_volume_of(az_attr_model(a), ct, path, len) : NULL;
+}
+
+void az_attr_volume_text(const struct az_volume *v, struct ai_buf *out)
+{
+	ai_buf_adds(out, "volume ");
+	az_esc_text(out, v->mount_point.s, v->mount_point.len);
+	ai_buf_addc(out, ' ');
+	az_esc_text(out, v->kind.s, v->kind.len);
 }

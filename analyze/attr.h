@@ -39,6 +39,11 @@ struct az_origin {
 /* Build from a model and an image (img may be NULL: upperdir-only view). progress: report on stderr. */
 int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress,
 		  ai_err_t *err);
+/* The same for one container of a pod bundle: its upperdir over img (AZ_CT_ALL: every container's
+ * upperdir in one tree, what a bundle of one container has anyway). */
+#define AZ_CT_ALL ((unsigned)-1)
+int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
+		     bool progress, ai_err_t *err);
 void az_attr_free(struct az_attr *a);
 /* Origin of a container path (absolute, bytes). false when the path is unknown to both. */
 bool az_attr_lookup(const struct az_attr *a, const char *path, size_t len, struct az_origin *o);
@@ -53,6 +58,10 @@ void az_attr_stats(const struct az_attr *a, size_t *paths, size_t *bytes, size_t
 /* Iterate every path with its origin in path order (used by report and timeline). */
 typedef void (*az_attr_visit_fn)(void *ud, const char *path, size_t len, const struct az_origin *o);
 void az_attr_each(const struct az_attr *a, bool changed_only, az_attr_visit_fn fn, void *ud);
+/* The volume of container ct a path lies on, or NULL: such a path is the volume's, never the
+ * image's nor "added at runtime" (printed as `volume MOUNTPOINT KIND`, az_attr_volume_text). */
+const struct az_volume *az_attr_volume(const struct az_attr *a, unsigned ct, const char *path, size_t len);
+void az_attr_volume_text(const struct az_volume *v, struct ai_buf *out);
 /* What it was built from: the image (NULL without one) and the model. */
 const struct az_image *az_attr_image(const struct az_attr *a);
 const struct az_model *az_attr_model(const struct az_attr *a);

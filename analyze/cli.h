@@ -15,8 +15,12 @@ enum {
 	AZ_EXIT_UNSIGNED = 5
 };
 
+#define AZ_MAX_IMAGES 32
 struct az_opts {
 	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output;
+	/* every --image, in order (image is the last): layers takes NAME=REF per container */
+	const char *images[AZ_MAX_IMAGES];
+	size_t nimages;
 	bool json, quiet, progress, changed, stats;
 	/* memory */
 	const char *pid, *search, *regex, *context, *prot, *vma, *addr;

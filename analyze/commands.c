@@ -117,12 +117,90 @@ static int load(const struct az_opts *o, struct az_ctx *c)
 	return 0;
 }
 
+/* NAME=REF: NAME before the first '=' when it holds no '/' nor ':' (a REF's own). */
+static const char *image_ref(const char *arg, char *name, size_t nlen)
+{
+	const char *eq = strchr(arg, '=');
+	name[0] = '\0';
+	if (!eq || eq == arg || (size_t)(eq - arg) >= nlen || memchr(arg, '/', (size_t)(eq - arg)) ||
+	    memchr(arg, ':', (size_t)(eq - arg)))
+		return arg;
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	return eq + 1;
+}
+
+/* The container NAME names: its short name, its name, a prefix of its id, or its index. */
+static int container_named(const struct az_model *m, const char *name)
+{
+	char *end;
+	unsigned long n = strtoul(name, &end, 10);
+	if (*name && !*end && n < m->ncts)
+		return (int)n;
+	for (size_t i = 0; i < m->ncts; i++) {
+		const struct az_container *c = &m->cts[i];
+		if (!strcmp(c->shortname, name) || (c->name.s && !strcmp(c->name.s, name)) ||
+		    (c->id.s && strlen(name) >= 4 && !strncmp(c->id.s, name, strlen(name))))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* layers --image NAME=REF ...: each container attributed against its own image. */
+static int layers_per_container(struct az_opts *o)
+{
+	struct az_ctx c;
+	ai_err_t err;
+	if (az_ctx_load(&c, o->bundle, NULL, false, &err) < 0) {
+		az_ctx_free(&c);
+		return fail_input(o, &err);
+	}
+	cut_warning(o, o->bundle, &c.m);
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	int rc = 0;
+	for (size_t i = 0; i < o->nimages && !rc; i++) {
+		char name[128];
+		const char *ref = image_ref(o->images[i], name, sizeof(name));
+		int ct = name[0] ? container_named(&c.m, name) : (o->nimages == 1 ? 0 : -1);
+		if (ct < 0) {
+			ai_eprintf("afterimage-analyze layers",
+				   "--image %s: no container of the bundle is named %s", o->images[i],
+				   name[0] ? name : "(give NAME=REF for each of several)");
+			rc = AZ_EXIT_USAGE;
+			break;
+		}
+		struct az_image img = {.dirfd = -1};
+		struct az_attr *a = NULL;
+		if (az_image_open(&img, ref, &err) < 0 ||
+		    az_attr_build_ct(&a, &c.m, (unsigned)ct, &img, o->progress, &err) < 0) {
+			az_image_free(&img);
+			rc = fail_input(o, &err);
+			break;
+		}
+		if (!o->json) {
+			ai_buf_printf(&out, "%s== container %s: image ", i ? "\n" : "",
+				      c.m.cts[ct].shortname);
+			az_esc_text(&out, ref, strlen(ref));
+			ai_buf_addc(&out, '\n');
+		}
+		az_view_layers(a, o->json, o->changed, &out);
+		az_attr_free(a);
+		az_image_free(&img);
+	}
+	az_ctx_free(&c);
+	return rc ? rc : put(o, &out);
+}
+
 int az_cmd_layers(struct az_opts *o)
 {
 	if (!o->image) {
 		ai_eprintf("afterimage-analyze layers", "--image REF is required");
 		return AZ_EXIT_USAGE;
 	}
+	char name[128];
+	if (o->nimages > 1 || image_ref(o->images[0], name, sizeof(name)) != o->images[0])
+		return layers_per_container(o);
 	struct az_ctx c;
 	int rc = load(o, &c);
 	if (rc)

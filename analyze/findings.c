@@ -254,9 +254,20 @@ void az_findings_free(struct az_findings *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static void origin_text(const struct az_attr *a, const char *p, size_t len, struct ai_buf *out,
+static void origin_text(const struct az_attr *a, unsigned ct, const char *p, size_t len, struct ai_buf *out,
 			struct ai_json *j)
 {
+	const struct az_volume *v = az_attr_volume(a, ct, p, len);
+	if (v) { /* the volume's, whatever the layers or the upperdir say of that path */
+		if (j) {
+			ai_json_kstr(j, "status", "volume");
+			az_json_str(j, "volume", &v->mount_point);
+			az_json_str(j, "volume_kind", &v->kind);
+		} else {
+			az_attr_volume_text(v, out);
+		}
+		return;
+	}
 	struct az_origin o;
 	bool known = a && az_attr_lookup(a, p, len, &o);
 	const struct az_image *img = a ? az_attr_image(a) : NULL;
@@ -346,6 +357,9 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			ai_json_obj_begin(&j);
 			ai_json_kstr(&j, "severity", az_sev_name(x->sev));
 			ai_json_kstr(&j, "kind", x->kind);
+			const struct az_proc *xp = x->pid >= 0 ? az_model_proc(m, x->pid) : NULL;
+			if (xp)
+				az_json_ct(&j, m, xp->ct);
 			ai_json_key(&j, "pid");
 			if (x->pid >= 0)
 				ai_json_int(&j, x->pid);
@@ -361,11 +375,12 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		for (size_t i = 0; i < m->nprocs; i++) {
 			const struct az_proc *p = &m->procs[i];
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, p->ct);
 			az_json_proc(&j, p, AZ_REC_ID, 0);
 			if (p->exe_memfd || p->exe_deleted)
 				ai_json_kstr(&j, "status", p->exe_memfd ? "memfd" : "deleted");
 			else if (p->exe.s)
-				origin_text(a, p->exe.s, az_exe_path_len(p), NULL, &j);
+				origin_text(a, p->ct, p->exe.s, az_exe_path_len(p), NULL, &j);
 			ai_json_key(&j, "files");
 			ai_json_arr_begin(&j);
 			size_t lo, hi;
@@ -378,7 +393,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 				ai_json_obj_begin(&j);
 				az_json_fd(&j, d, AZ_REC_ID);
 				if (d->type == AZ_FD_FILE)
-					origin_text(a, d->target.s, d->target.len, NULL, &j);
+					origin_text(a, d->ct, d->target.s, d->target.len, NULL, &j);
 				else
 					ai_json_kstr(&j, "status",
 						     d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
@@ -397,6 +412,9 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 	for (size_t i = 0; i < f->n; i++) {
 		const struct az_finding *x = &f->v[i];
 		ai_buf_printf(out, "  [%-6s] %-28s ", az_sev_name(x->sev), x->kind);
+		const struct az_proc *xp = x->pid >= 0 ? az_model_proc(m, x->pid) : NULL;
+		if (xp && m->ncts > 1)
+			ai_buf_printf(out, "(%s) ", az_model_ctname(m, xp->ct));
 		if (x->path.s) {
 			az_esc_text(out, x->path.s, x->path.len);
 			ai_buf_adds(out, ": ");
@@ -407,7 +425,9 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 	ai_buf_adds(out, "\nPROCESSES AND OPEN FILES (origin)\n");
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
-		ai_buf_printf(out, "  %" PRId64 " ", p->pid);
+		ai_buf_adds(out, "  ");
+		az_ct_col(m, p->ct, out);
+		ai_buf_printf(out, "%" PRId64 " ", p->pid);
 		az_esc_text(out, p->comm.s, p->comm.len);
 		ai_buf_adds(out, " exe ");
 		az_esc_text(out, p->exe.s, p->exe.len);
@@ -415,7 +435,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		if (p->exe_memfd || p->exe_deleted)
 			ai_buf_adds(out, p->exe_memfd ? "memfd" : "deleted");
 		else if (p->exe.s)
-			origin_text(a, p->exe.s, az_exe_path_len(p), out, NULL);
+			origin_text(a, p->ct, p->exe.s, az_exe_path_len(p), out, NULL);
 		ai_buf_addc(out, '\n');
 		size_t lo, hi;
 		fd_range(&ix, i, &lo, &hi);
@@ -427,7 +447,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			az_esc_text(out, d->target.s, d->target.len);
 			ai_buf_adds(out, ": ");
 			if (d->type == AZ_FD_FILE)
-				origin_text(a, d->target.s, d->target.len, out, NULL);
+				origin_text(a, d->ct, d->target.s, d->target.len, out, NULL);
 			else
 				ai_buf_adds(out, d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
 			ai_buf_addc(out, '\n');

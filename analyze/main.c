@@ -86,7 +86,7 @@ static const struct az_command commands[] = {
      "  the upperdir index: every file the container created, changed or deleted\n",
      az_cmd_files},
     {"layers", 1,
-     "layers BUNDLE --image REF [--json] [--changed] [--stats]\n"
+     "layers BUNDLE --image [NAME=]REF... [--json] [--changed] [--stats]\n"
      "  attribute every path to an image layer or the upperdir (image, added, modified, metadata,\n"
      "  deleted, replaced, layer-deleted); --changed: all but status image; --stats: timings and\n"
      "  memory on stderr\n",
@@ -220,6 +220,11 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			o.image = optarg;
+			if (o.nimages == AZ_MAX_IMAGES) {
+				ai_eprintf(PROG, "at most %d --image", AZ_MAX_IMAGES);
+				return AZ_EXIT_USAGE;
+			}
+			o.images[o.nimages++] = optarg;
 			break;
 		case 'f':
 			o.format = optarg;

@@ -1,5 +1,6 @@
 /* The model's lifetime and lookups, and the bytes-string type it is made of (see model.h). */
 #include "analyze/model.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,9 +81,36 @@ void az_model_free(struct az_model *m)
 	az_str_free(&m->ov.redirect_dir);
 	az_str_free(&m->ov.options);
 	free(m->ov.layer_ids);
+	for (size_t i = 0; i < AZ_MAX_CONTAINERS; i++) {
+		struct az_container *c = &m->cts[i];
+		az_str_free(&c->name);
+		az_str_free(&c->id);
+		az_str_free(&c->image);
+		az_str_free(&c->image_digest);
+		az_str_free(&c->prefix);
+		az_str_free(&c->pod_name);
+		az_str_free(&c->pod_namespace);
+		az_str_free(&c->pod_uid);
+		az_str_free(&c->ov.upperdir);
+		az_str_free(&c->ov.redirect_dir);
+		az_str_free(&c->ov.options);
+	}
 	for (size_t i = 0; i < m->nupper; i++)
 		az_upper_free(&m->upper[i]);
 	free(m->upper);
+	for (size_t i = 0; i < m->nvfiles; i++)
+		az_upper_free(&m->vfiles[i]);
+	free(m->vfiles);
+	for (size_t i = 0; i < m->nvols; i++) {
+		struct az_volume *v = &m->vols[i];
+		az_str_free(&v->mount_point);
+		az_str_free(&v->kind);
+		az_str_free(&v->fstype);
+		az_str_free(&v->source);
+		az_str_free(&v->root);
+		az_str_free(&v->content);
+	}
+	free(m->vols);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -128,4 +156,62 @@ size_t az_exe_path_len(const struct az_proc *p)
 	    !memcmp(p->exe.s + l - (sizeof(suf) - 1), suf, sizeof(suf) - 1))
 		return l - (sizeof(suf) - 1);
 	return l;
+}
+
+const struct az_overlay *az_model_ov(const struct az_model *m, unsigned ct)
+{
+	return ct && ct < m->ncts ? &m->cts[ct].ov : &m->ov;
+}
+
+const char *az_model_ctname(const struct az_model *m, unsigned ct)
+{
+	if (m->ncts <= 1)
+		return "";
+	return ct < m->ncts ? m->cts[ct].shortname : "?";
+}
+
+/* A name is printed bare in every view (text, CSV, HTML): only [A-Za-z0-9._-], else the next
+ * choice (a hostile annotation never reaches a terminal or the report). */
+static bool plain(const struct az_str *s, size_t max)
+{
+	if (!s->s || !s->len || s->len > max)
+		return false;
+	for (size_t i = 0; i < s->len; i++) {
+		unsigned char c = (unsigned char)s->s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+void az_model_name_containers(struct az_model *m)
+{
+	if (!m->ncts)
+		m->ncts = 1;
+	for (size_t i = 0; i < m->ncts; i++) {
+		struct az_container *c = &m->cts[i];
+		if (plain(&c->name, sizeof(c->shortname) - 1))
+			snprintf(c->shortname, sizeof(c->shortname), "%s", c->name.s);
+		else if (plain(&c->id, 64))
+			snprintf(c->shortname, sizeof(c->shortname), "%.12s", c->id.s);
+		else
+			snprintf(c->shortname, sizeof(c->shortname), "c%zu", i);
+	}
+}
+
+const struct az_volume *az_model_volume_of(const struct az_model *m, unsigned ct, const char *path,
+					   size_t len)
+{
+	const struct az_volume *best = NULL;
+	for (size_t i = 0; path && i < m->nvols; i++) {
+		const struct az_volume *v = &m->vols[i];
+		size_t n = v->mount_point.len;
+		if (v->ct != ct || !n || n > len || memcmp(v->mount_point.s, path, n) ||
+		    (len > n && path[n] != '/' && n > 1))
+			continue;
+		if (!best || n > best->mount_point.len)
+			best = v;
+	}
+	return best;
 }

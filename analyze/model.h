@@ -28,6 +28,7 @@ int az_str_set(struct az_str *s, const char *p, size_t len);
 bool az_str_eq(const struct az_str *a, const struct az_str *b);
 
 struct az_proc {
+	unsigned ct; /* its container: an index into az_model.cts */
 	int64_t pid, ppid;
 	int64_t nspid; /* innermost, -1 when unknown */
 	struct az_str comm, cwd;
@@ -59,6 +60,7 @@ enum az_fd_type {
 };
 
 struct az_fd {
+	unsigned ct;
 	int64_t pid, fd;
 	struct az_str target;
 	enum az_fd_type type;
@@ -88,6 +90,7 @@ struct az_sock {
 };
 
 struct az_mount {
+	unsigned ct;
 	int64_t id, parent;
 	struct az_str mount_point, root, fstype, source, options;
 };
@@ -123,6 +126,8 @@ enum az_utype {
 #define AZ_OV_REDIRECT 8u
 
 struct az_upper {
+	unsigned ct;
+	unsigned vol1;	    /* in az_model.vfiles: 1 + the index of its volume (az_model.vols); 0 in .upper */
 	struct az_str path; /* container path, begins with "/" */
 	enum az_utype type;
 	uint32_t mode; /* permission bits (incl. setuid) */
@@ -168,8 +173,31 @@ struct az_ckpt {
 	struct az_str sealed_member; /* read from this member of a sealed bundle, NULL when not */
 };
 
+/* A volume of a container (volumes.json): its files are az_model.vfiles, their paths joined to
+ * the mount point. */
+struct az_volume {
+	unsigned ct;
+	struct az_str mount_point, kind, fstype, source, root, content;
+	size_t nfiles;
+};
+
+/* Format 2: the containers of a pod capture, from the member prefixes (containers/<N>/) and the
+ * manifest's "containers" list; one (index 0) for format 1 and for a capture of one container. */
+#define AZ_MAX_CONTAINERS 32
+struct az_container {
+	struct az_str name, id, image, image_digest, prefix;
+	struct az_str pod_name, pod_namespace, pod_uid; /* from its runtime spec's annotations */
+	bool have_spec;					/* its config.json was read */
+	int64_t pid, processes;
+	struct az_overlay ov; /* container 0's is az_model.ov */
+	bool have[8];	      /* AZ_HAVE_* of its own members */
+	char shortname[40];   /* what the views print: its name, else its id's first 12, else cN */
+};
+
 struct az_model {
 	struct az_manifest man;
+	struct az_container cts[AZ_MAX_CONTAINERS];
+	size_t ncts; /* 1 at least once loaded */
 	struct az_ckpt ck;
 	struct az_proc *procs;
 	size_t nprocs;
@@ -183,10 +211,23 @@ struct az_model {
 	struct az_overlay ov;
 	struct az_upper *upper;
 	size_t nupper;
-	bool have[6];	       /* which members were present: see AZ_HAVE_* */
+	struct az_volume *vols;
+	size_t nvols;
+	struct az_upper *vfiles; /* the files of every volume, path = mount point + path in it */
+	size_t nvfiles;
+	bool have[8];	       /* which members were present: see AZ_HAVE_* */
 	struct az_j_cuts cuts; /* strings longer than AZ_J_MAX_STRING, cut at load */
 };
-enum { AZ_HAVE_MANIFEST, AZ_HAVE_PROCS, AZ_HAVE_FDS, AZ_HAVE_SOCKS, AZ_HAVE_MOUNTS, AZ_HAVE_UPPER };
+enum {
+	AZ_HAVE_MANIFEST,
+	AZ_HAVE_PROCS,
+	AZ_HAVE_FDS,
+	AZ_HAVE_SOCKS,
+	AZ_HAVE_MOUNTS,
+	AZ_HAVE_UPPER,
+	AZ_HAVE_VOLUMES,
+	AZ_HAVE_CONFIG
+};
 
 /* input.c: open PATH once, detect its format once (an afterimage bundle, a Podman/CRI-O
  * checkpoint archive; plain, gzip, zstd or xz) and have that format's reader fill m. m is zeroed
@@ -205,11 +246,24 @@ int az_sockets_read(struct az_model *m, const char *doc, size_t len, ai_err_t *e
 int az_mounts_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
 int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
 int az_manifest_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err);
+/* identity.c: config.json (the runtime spec) of container ct: its identity from the annotations. */
+int az_config_read(struct az_model *m, unsigned ct, const char *doc, size_t len, ai_err_t *err);
+/* volumes.json of container ct: appended to m->vols and m->vfiles. */
+int az_volumes_read(struct az_model *m, unsigned ct, const char *doc, size_t len, ai_err_t *err);
+/* The volume of container ct a path lies on (the deepest mount point holding it), or NULL. */
+const struct az_volume *az_model_volume_of(const struct az_model *m, unsigned ct, const char *path,
+					   size_t len);
 
 const char *az_fd_type_name(enum az_fd_type t);
 const char *az_utype_name(enum az_utype t);
 /* model.c: the process of pid (the first of equal pids), or NULL. */
 const struct az_proc *az_model_proc(const struct az_model *m, int64_t pid);
+/* model.c: the overlay of container ct (az_model.ov for 0). */
+const struct az_overlay *az_model_ov(const struct az_model *m, unsigned ct);
+/* model.c: the short name views print for container ct ("" when the model has one container). */
+const char *az_model_ctname(const struct az_model *m, unsigned ct);
+/* model.c: fill every container's short name once the model is loaded. */
+void az_model_name_containers(struct az_model *m);
 /* The exe path without the kernel's " (deleted)" suffix. */
 size_t az_exe_path_len(const struct az_proc *p);
 

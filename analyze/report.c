@@ -61,6 +61,8 @@ static void section_procs(const struct az_model *m, struct ai_buf *o)
 		const struct az_proc *p = &m->procs[order[k]];
 		for (int d = 0; d < depth[k]; d++)
 			ai_buf_adds(o, "  ");
+		if (m->ncts > 1)
+			ai_buf_printf(o, "[%s] ", az_model_ctname(m, p->ct));
 		ai_buf_printf(o, "%s%" PRId64 " ", depth[k] ? "\\_ " : "", p->pid);
 		struct ai_buf cl;
 		ai_buf_init(&cl);

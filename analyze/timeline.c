@@ -53,6 +53,25 @@ static void ev_msg(struct az_event *x, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A pod: every event of a container's upperdir, process or fd begins with "[NAME] ". */
+static void name_containers(const struct az_model *m, struct evs *e)
+{
+	if (m->ncts <= 1)
+		return;
+	for (size_t i = 0; i < e->n; i++) {
+		struct az_event *x = &e->v[i];
+		const struct az_proc *p = x->pid >= 0 ? az_model_proc(m, x->pid) : NULL;
+		if (!x->upper && !p)
+			continue;
+		char *msg;
+		if (asprintf(&msg, "[%s] %s", az_model_ctname(m, x->upper ? x->upper->ct : p->ct),
+			     x->message) < 0)
+			abort();
+		free(x->message);
+		x->message = msg;
+	}
+}
+
 static int cmp_ev(const void *a, const void *b)
 {
 	const struct az_event *x = a, *y = b;
@@ -178,6 +197,7 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		       m->man.complete ? "true" : "false");
 	}
 	ai_buf_free(&tmp);
+	name_containers(m, &e);
 	if (e.n)
 		qsort(e.v, e.n, sizeof(*e.v), cmp_ev);
 	*out = e.v;

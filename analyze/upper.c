@@ -71,3 +71,93 @@ int az_upper_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err
 	m->upper = items;
 	return rc;
 }
+
+/* volumes.json: a volume per element; its entries, held until the array is read, become
+ * vfiles with the mount point before their path. */
+struct vol_item {
+	struct az_volume v;
+	json_t *entries;
+};
+
+static int vol_read_one(json_t *o, void *item, ai_err_t *err)
+{
+	struct vol_item *x = item;
+	if (!json_is_object(o))
+		return ai_err_set(err, 0, "not an object");
+	if (az_j_str(o, "mount_point", &x->v.mount_point, err) < 0 ||
+	    az_j_str(o, "kind", &x->v.kind, err) < 0 || az_j_str(o, "fstype", &x->v.fstype, err) < 0 ||
+	    az_j_str(o, "source", &x->v.source, err) < 0 || az_j_str(o, "root", &x->v.root, err) < 0 ||
+	    az_j_str(o, "content", &x->v.content, err) < 0)
+		return -1;
+	if (!x->v.mount_point.s || x->v.mount_point.s[0] != '/' || x->v.mount_point.len > AZ_MAX_PATH)
+		return ai_err_set(err, 0, "mount_point missing, not absolute or too long");
+	json_t *e = json_object_get(o, "entries");
+	if (json_is_array(e))
+		x->entries = json_incref(e);
+	return 0;
+}
+
+static void vfile_add(struct az_model *m, unsigned ct, size_t vol, const struct az_upper *u, size_t *cap)
+{
+	if (m->nvfiles == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		struct az_upper *n = realloc(m->vfiles, *cap * sizeof(*n));
+		if (!n)
+			abort();
+		m->vfiles = n;
+	}
+	m->vfiles[m->nvfiles] = *u;
+	m->vfiles[m->nvfiles].ct = ct;
+	m->vfiles[m->nvfiles].vol1 = (unsigned)vol + 1;
+	m->nvfiles++;
+}
+
+int az_volumes_read(struct az_model *m, unsigned ct, const char *doc, size_t len, ai_err_t *err)
+{
+	void *items = NULL;
+	size_t n = 0;
+	int rc = az_j_read_array_ex(doc, len, AI_M_VOLUMES_IDX, "volumes", sizeof(struct vol_item),
+				    vol_read_one, &items, &n, NULL, m, &m->cuts, err);
+	struct vol_item *xs = items;
+	size_t vcap = m->nvfiles;
+	struct az_volume *nv = realloc(m->vols, (m->nvols + n + 1) * sizeof(*nv));
+	if (!nv)
+		abort();
+	m->vols = nv;
+	for (size_t i = 0; i < n; i++) {
+		size_t vi = m->nvols;
+		struct az_volume *v = &m->vols[m->nvols++];
+		*v = xs[i].v;
+		v->ct = ct;
+		size_t ne = xs[i].entries ? json_array_size(xs[i].entries) : 0;
+		for (size_t k = 0; k < ne && rc == 0; k++) {
+			struct az_upper u = {0};
+			if (upper_read_one(json_array_get(xs[i].entries, k), &u, err) < 0) {
+				az_upper_free(&u);
+				rc = ai_err_wrap(err, "%s: volume %zu entry %zu", AI_M_VOLUMES_IDX, i, k);
+				break;
+			}
+			/* "/" is the volume itself: its path is the mount point's */
+			size_t pl = v->mount_point.len + (u.path.len > 1 ? u.path.len : 0);
+			if (pl > AZ_MAX_PATH) {
+				az_upper_free(&u);
+				continue;
+			}
+			char *p = malloc(pl + 1);
+			if (!p)
+				abort();
+			memcpy(p, v->mount_point.s, v->mount_point.len);
+			if (u.path.len > 1)
+				memcpy(p + v->mount_point.len, u.path.s, u.path.len);
+			p[pl] = '\0';
+			free(u.path.s);
+			u.path.s = p;
+			u.path.len = pl;
+			vfile_add(m, ct, vi, &u, &vcap);
+			v->nfiles++;
+		}
+		json_decref(xs[i].entries);
+	}
+	free(xs);
+	return rc;
+}

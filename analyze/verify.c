@@ -446,7 +446,8 @@ static int on_man_other(void *ud, const char *key, json_t *val, ai_err_t *err)
 				   json_string_length(val) == strlen("afterimage-bundle");
 	else if (!strcmp(key, "format_version"))
 		v->man_version_ok =
-		    json_is_integer(val) && json_integer_value(val) == AI_BUNDLE_FORMAT_VERSION;
+		    json_is_integer(val) && json_integer_value(val) >= 1 &&
+		    json_integer_value(val) <= AI_BUNDLE_FORMAT_VERSION; /* 1 and 2 are both read */
 	else if (!strcmp(key, "complete"))
 		v->man_complete = json_is_true(val);
 	return 0;
@@ -817,7 +818,8 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	else if (v->man_error[0])
 		vline(R, &res->failures, true, "%s", shown_c(&v->sh, v->man_error, ""));
 	else if (!v->man_format_ok || !v->man_version_ok)
-		vline(R, &res->failures, true, "manifest.json: not an afterimage-bundle of format_version %d",
+		vline(R, &res->failures, true,
+		      "manifest.json: not an afterimage-bundle of format_version 1..%d",
 		      AI_BUNDLE_FORMAT_VERSION);
 	else if (!v->man.seen)
 		vline(R, &res->failures, true, "manifest.json: no members array");

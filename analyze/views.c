@@ -14,6 +14,24 @@ void az_json_str(struct ai_json *j, const char *key, const struct az_str *s)
 		ai_json_kbytes(j, key, s->s, s->len);
 }
 
+void az_ct_head(const struct az_model *m, struct ai_buf *out)
+{
+	if (m->ncts > 1)
+		ai_buf_printf(out, "%-16s ", "CONTAINER");
+}
+
+void az_ct_col(const struct az_model *m, unsigned ct, struct ai_buf *out)
+{
+	if (m->ncts > 1)
+		ai_buf_printf(out, "%-16s ", az_model_ctname(m, ct));
+}
+
+void az_json_ct(struct ai_json *j, const struct az_model *m, unsigned ct)
+{
+	if (m->ncts > 1)
+		ai_json_kstr(j, "container", az_model_ctname(m, ct));
+}
+
 void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out)
 {
 	if (!p->argc) {
@@ -170,6 +188,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_arr_begin(&j);
 		for (size_t k = 0; k < m->nprocs; k++) {
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, m->procs[order[k]].ct);
 			az_json_proc(&j, &m->procs[order[k]], AZ_REC_FULL, depth[k]);
 			ai_json_obj_end(&j);
 		}
@@ -178,6 +197,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-8s %-8s %-6s %-5s %-5s %-20s %s\n", "PID", "PPID", "NSPID", "UID", "STAT",
 		      "STARTED (UTC)", "COMMAND");
 	for (size_t k = 0; k < m->nprocs; k++) {
@@ -185,6 +205,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 		char t[64];
 		az_time_iso(t, sizeof(t), p->start_ns);
 		t[19] = '\0';
+		az_ct_col(m, p->ct, out);
 		ai_buf_printf(out, "%-8" PRId64 " %-8" PRId64 " %-6" PRId64 " %-5" PRId64 " %-5s %-20s ",
 			      p->pid, p->ppid, p->nspid, p->uid[1], p->state[0] ? p->state : "?",
 			      t[0] ? t : "-");
@@ -219,6 +240,7 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_arr_begin(&j);
 		for (size_t i = 0; i < m->nfds; i++) {
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, m->fds[i].ct);
 			az_json_fd(&j, &m->fds[i], AZ_REC_FULL);
 			ai_json_obj_end(&j);
 		}
@@ -227,12 +249,14 @@ void az_view_fds(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-8s %-4s %-8s %-10s %-10s %s\n", "PID", "FD", "TYPE", "FLAGS", "SIZE", "TARGET");
 	for (size_t i = 0; i < m->nfds; i++) {
 		const struct az_fd *f = &m->fds[i];
 		char sz[32] = "-";
 		if (f->size >= 0)
 			snprintf(sz, sizeof(sz), "%" PRId64, f->size);
+		az_ct_col(m, f->ct, out);
 		ai_buf_printf(out, "%-8" PRId64 " %-4" PRId64 " %-8s %-10s %-10s ", f->pid, f->fd,
 			      az_fd_type_name(f->type), f->flags, sz);
 		az_esc_text(out, f->target.s, f->target.len);
@@ -303,8 +327,10 @@ void az_view_net(const struct az_model *m, bool json, struct ai_buf *out)
 				ai_json_kint(&j, "pid", s->owners[k].pid);
 				ai_json_kint(&j, "fd", s->owners[k].fd);
 				const struct az_proc *p = az_model_proc(m, s->owners[k].pid);
-				if (p)
+				if (p) {
 					az_json_str(&j, "comm", &p->comm);
+					az_json_ct(&j, m, p->ct);
+				}
 				ai_json_obj_end(&j);
 			}
 			ai_json_arr_end(&j);
@@ -333,6 +359,8 @@ void az_view_net(const struct az_model *m, bool json, struct ai_buf *out)
 			if (p)
 				az_esc_text(out, p->comm.s, p->comm.len);
 			ai_buf_printf(out, ":fd%" PRId64, s->owners[k].fd);
+			if (p && m->ncts > 1)
+				ai_buf_printf(out, "@%s", az_model_ctname(m, p->ct));
 		}
 		ai_buf_addc(out, '\n');
 	}
@@ -349,6 +377,7 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		for (size_t i = 0; i < m->nmounts; i++) {
 			const struct az_mount *x = &m->mounts[i];
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, x->ct);
 			ai_json_kint(&j, "mount_id", x->id);
 			ai_json_kint(&j, "parent_id", x->parent);
 			az_json_str(&j, "mount_point", &x->mount_point);
@@ -375,6 +404,7 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-6s %-6s %-12s %-30s %-20s %s\n", "ID", "PARENT", "FSTYPE", "MOUNTPOINT",
 		      "SOURCE", "OPTIONS");
 	for (size_t i = 0; i < m->nmounts; i++) {
@@ -386,6 +416,7 @@ void az_view_mounts(const struct az_model *m, bool json, struct ai_buf *out)
 		az_esc_text(&a, x->fstype.s, x->fstype.len);
 		az_esc_text(&b, x->mount_point.s, x->mount_point.len);
 		az_esc_text(&c, x->source.s, x->source.len);
+		az_ct_col(m, x->ct, out);
 		ai_buf_printf(out, "%-6" PRId64 " %-6" PRId64 " %-12s %-30s %-20s ", x->id, x->parent,
 			      ai_buf_cstr(&a), ai_buf_cstr(&b), ai_buf_cstr(&c));
 		az_esc_text(out, x->options.s, x->options.len);
@@ -420,9 +451,15 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_json_obj_begin(&j);
 		ai_json_key(&j, "files");
 		ai_json_arr_begin(&j);
-		for (size_t i = 0; i < m->nupper; i++) {
-			const struct az_upper *u = &m->upper[i];
+		for (size_t i = 0; i < m->nupper + m->nvfiles; i++) {
+			const struct az_upper *u = i < m->nupper ? &m->upper[i] : &m->vfiles[i - m->nupper];
 			ai_json_obj_begin(&j);
+			az_json_ct(&j, m, u->ct);
+			if (u->vol1) {
+				const struct az_volume *v = &m->vols[u->vol1 - 1];
+				az_json_str(&j, "volume", &v->mount_point);
+				az_json_str(&j, "volume_kind", &v->kind);
+			}
 			az_json_str(&j, "path", &u->path);
 			ai_json_kstr(&j, "type", az_utype_name(u->type));
 			char mode[8];
@@ -453,10 +490,11 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		ai_buf_addc(out, '\n');
 		return;
 	}
+	az_ct_head(m, out);
 	ai_buf_printf(out, "%-9s %-10s %-11s %-10s %-20s %-12s %s\n", "TYPE", "MODE", "UID:GID", "SIZE",
 		      "MTIME (UTC)", "OVERLAY", "PATH");
-	for (size_t i = 0; i < m->nupper; i++) {
-		const struct az_upper *u = &m->upper[i];
+	for (size_t i = 0; i < m->nupper + m->nvfiles; i++) {
+		const struct az_upper *u = i < m->nupper ? &m->upper[i] : &m->vfiles[i - m->nupper];
 		char perm[10], t[64], ug[32];
 		az_perm_string(u->mode, perm);
 		az_time_iso(t, sizeof(t), u->mtime_ns);
@@ -464,7 +502,11 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		snprintf(ug, sizeof(ug), "%" PRId64 ":%" PRId64, u->uid, u->gid);
 		cleanup_buf struct ai_buf ov;
 		ai_buf_init(&ov);
-		overlay_flags(u->overlay, &ov);
+		if (u->vol1)
+			ai_buf_adds(&ov, "volume");
+		else
+			overlay_flags(u->overlay, &ov);
+		az_ct_col(m, u->ct, out);
 		ai_buf_printf(out, "%-9s %-10s %-11s %-10" PRId64 " %-20s %-12s ", az_utype_name(u->type),
 			      perm, ug, u->size, t, ai_buf_cstr(&ov));
 		az_esc_text(out, u->path.s, u->path.len);
@@ -475,6 +517,16 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out)
 		if (u->hardlink_to.s) {
 			ai_buf_adds(out, " => ");
 			az_esc_text(out, u->hardlink_to.s, u->hardlink_to.len);
+		}
+		if (u->vol1) {
+			const struct az_volume *v = &m->vols[u->vol1 - 1];
+			ai_buf_adds(out, "  [volume ");
+			az_esc_text(out, v->mount_point.s, v->mount_point.len);
+			ai_buf_addc(out, ' ');
+			az_esc_text(out, v->kind.s, v->kind.len);
+			if (v->content.s && !strcmp(v->content.s, "hashed"))
+				ai_buf_adds(out, ", content not stored");
+			ai_buf_addc(out, ']');
 		}
 		ai_buf_addc(out, '\n');
 	}

@@ -20,6 +20,11 @@ void az_view_layers(const struct az_attr *a, bool json, bool changed_only, struc
 /* Shared by other views: JSON bytes field and a process's display line. */
 void az_json_str(struct ai_json *j, const char *key, const struct az_str *s);
 void az_proc_cmdline(const struct az_proc *p, struct ai_buf *out);
+/* The container of a row, in a model of several (a pod): a CONTAINER column (its header, its
+ * cell) and a "container" key; nothing for a model of one. */
+void az_ct_head(const struct az_model *m, struct ai_buf *out);
+void az_ct_col(const struct az_model *m, unsigned ct, struct ai_buf *out);
+void az_json_ct(struct ai_json *j, const struct az_model *m, unsigned ct);
 /* Order of processes as a tree (parents first, depth-first); depth[i] for each. */
 void az_proc_tree(const struct az_model *m, size_t *order, int *depth);
 

@@ -58,6 +58,11 @@ struct ai_overlay {
 	char *options; /* the full super options string */
 };
 
+/* At most this many containers in one capture (a pod). */
+#define AI_MAX_CONTAINERS 32
+/* ai_capture.cur of a collector that covers the whole pod (AI_COLL_POD). */
+#define AI_CT_ALL ((size_t)-1)
+
 /* Everything that is one container's: a pod has several, sharing the network namespace. */
 struct ai_container {
 	struct ai_target target; /* no process pinned (nprocs 0) when it was gone at the start */
@@ -65,6 +70,8 @@ struct ai_container {
 	/* The overlay it had when last seen alive (ai_snapshot_opts.overlay_hint), NULL for none:
 	 * the upperdir is still on disk when the processes are gone. */
 	const struct ai_overlay *overlay_hint;
+	/* identity.c: where its runtime spec was read ("" when not found), for the manifest. */
+	char spec_from[256];
 };
 
 /* The capture context shared by the collectors. What a collector keeps between its phases is
@@ -73,6 +80,11 @@ struct ai_capture {
 	struct ai_bundle *bundle;
 	struct ai_container *containers; /* the first one is the target the capture was asked for */
 	size_t ncontainers;
+	/* The container the running collector covers (AI_CT_ALL for a pod-wide one), and where its
+	 * members go: "" when the capture has one container (format 1's layout), else
+	 * "containers/<N>/" (AI_M_CONTAINER_FMT). */
+	size_t cur;
+	char prefix[32];
 	uint64_t netns;	  /* the network namespace its containers share */
 	int proc_fd;	  /* /proc */
 	int host_root_fd; /* --host-root, "/" by default */
@@ -88,6 +100,7 @@ struct ai_capture {
 	/* --memory: which mappings go into each process's core, and its caps (memory.c) */
 	enum ai_memory_mode memory;
 	uint64_t memory_cap, memory_total;
+	uint64_t memory_used; /* by the cores of every container so far: --memory-total is the pod's */
 	const char *trigger;
 	int outdir_fd; /* where spools go (common/spool.h): the output directory, never the target */
 	const volatile sig_atomic_t *stop; /* NULL, or set when the capture is to be abandoned */
@@ -132,6 +145,10 @@ void ai_log_path(struct ai_capture *cap, enum ai_log_level lvl, const char *coll
 enum {
 	AI_COLL_VOLATILE = 1 << 0,	       /* reads state the target changes: inside the freeze */
 	AI_COLL_WORKS_WITHOUT_TARGET = 1 << 1, /* meaningful with no live process (upperdir) */
+	/* Runs once for the whole pod (cur AI_CT_ALL, members at the top level): what the pod's
+	 * containers share (the sockets of the network namespace). The others run once per
+	 * container, their members under its prefix. */
+	AI_COLL_POD = 1 << 2,
 };
 
 struct ai_collector {
@@ -163,6 +180,12 @@ extern const struct ai_collector ai_collector_mounts;
 extern const struct ai_collector ai_collector_upper;
 extern const struct ai_collector ai_collector_criu;
 extern const struct ai_collector ai_collector_memory;
+extern const struct ai_collector ai_collector_volumes;
+extern const struct ai_collector ai_collector_identity;
+
+/* volumes.c: --volumes (docs/capture.md). */
+enum ai_volumes_mode { AI_VOLUMES_EPHEMERAL, AI_VOLUMES_WRITABLE, AI_VOLUMES_NONE };
+extern enum ai_volumes_mode ai_volumes_mode;
 
 /* sockets.c: read /proc/PID/net files even when NETLINK_SOCK_DIAG works (tests cover both). */
 extern bool ai_sockets_force_proc;
@@ -187,7 +210,14 @@ int ai_target_open(int proc_fd, pid_t pid, size_t max, struct ai_target *t, uint
 void ai_target_close(struct ai_target *t);
 /* target.c: the pinned process of the pid given (the first one when it is gone), NULL when none. */
 const struct ai_proc *ai_target_main(const struct ai_target *t);
-/* target.c: every pinned process of every container, as one list: how many, and the i-th with
+/* target.c: the container the running collector covers (the first one for a pod-wide one). */
+struct ai_container *ai_capture_ct(struct ai_capture *cap);
+/* target.c: a member name under the running collector's container prefix, in out; the length,
+ * or -1 when it does not fit. */
+int ai_capture_member(const struct ai_capture *cap, char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* target.c: every pinned process of the running collector's container (of every container for
+ * a pod-wide one), as one list: how many, and the i-th with
  * the container it belongs to (ct may be NULL). */
 size_t ai_capture_nprocs(const struct ai_capture *cap);
 const struct ai_proc *ai_capture_proc(const struct ai_capture *cap, size_t i, const struct ai_container **ct);
@@ -208,6 +238,10 @@ struct ai_freeze_hooks {
 };
 struct ai_snapshot_opts {
 	pid_t pid;
+	/* --pod: one pid per container of the pod (pids[0] is pid), from ai_discover_pod; NULL or
+	 * npids <= 1 for one container. */
+	const pid_t *pids;
+	size_t npids;
 	int outdir_fd;
 	const char *outdir;	/* for the printed path */
 	const char *name;	/* NULL: afterimage-<host>-<pid>-<utc> */
@@ -249,6 +283,23 @@ struct ai_snapshot_result {
 	char leftover[AI_LEFTOVERS_NAMED][256];
 };
 int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, ai_err_t *err);
+
+/* upper.c: a tree walked one dirfd at a time (O_NOFOLLOW, O_NOATIME, never onto another mount,
+ * FIFOs/devices never opened), its entries written into the JSON array j is in (spooled to index
+ * entry by entry) and its files stored under base, within the budget. Takes rootfd. The logical
+ * bytes stored. */
+struct ai_tree_opts {
+	const char *coll;	 /* the collector of its log events */
+	const char *what;	 /* what its budget is of, in log messages ("upperdir") */
+	const char *base;	 /* member prefix, ends in '/' */
+	bool overlay;		 /* an upperdir: whiteouts, opaque dirs, metacopy are overlay's */
+	bool userxattr;		 /* its overlay xattrs are user.overlay.* */
+	bool hash_only;		 /* files hashed, never stored (secrets) */
+	uint64_t budget;	 /* logical bytes stored at most */
+	const char *budget_name; /* the "cut" of a file the budget cut */
+};
+uint64_t ai_tree_walk(struct ai_capture *cap, struct ai_json *j, struct ai_spool *index, int rootfd,
+		      const struct ai_tree_opts *o);
 
 /* collectors.c: a collector writes one JSON document member; helper for the common pattern. */
 int ai_capture_put_json(struct ai_capture *cap, const char *member, struct ai_buf *doc, ai_err_t *err);

@@ -337,7 +337,9 @@ static int probe(struct ai_capture *cap, struct criu_state *st, int workfd)
 		last_line(&r, line, sizeof(line));
 		st->status = "check-failed";
 		snprintf(st->reason, sizeof(st->reason), "criu check %s: %s", why, line);
-		if (ai_bundle_add_mem(cap->bundle, "criu/check.out", r.out, r.out_len, &(ai_err_t){0}) < 0)
+		char member[96];
+		ai_capture_member(cap, member, sizeof(member), "criu/check.out");
+		if (ai_bundle_add_mem(cap->bundle, member, r.out, r.out_len, &(ai_err_t){0}) < 0)
 			ai_log(cap, AI_LOG_ERROR, "criu", "criu/check.out not stored");
 		return -1;
 	}
@@ -385,7 +387,7 @@ static int store_one(struct ai_capture *cap, int dirfd, const char *prefix, cons
 	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	char member[512];
-	int ml = snprintf(member, sizeof(member), "%s/%s", prefix, name);
+	int ml = ai_capture_member(cap, member, sizeof(member), "%s/%s", prefix, name);
 	if (ml >= (int)sizeof(member))
 		ml = (int)sizeof(member) - 1;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {

@@ -17,6 +17,7 @@ struct group {
 	pid_t lowest;
 	size_t nprocs;
 	bool pause;    /* every process is a pause/catatonit */
+	bool sidecar;  /* every process is an afterimage-capture (another capture's sidecar) */
 	bool match;    /* some process matched --target-exe / --target-cgroup */
 	char comm[17]; /* of the lowest pid */
 };
@@ -96,6 +97,77 @@ static bool proc_matches(int proc_fd, const char *pidname, const struct ai_disco
 	return false;
 }
 
+/* Every process visible in /proc grouped by mount namespace, leaving out ours and kernel
+ * threads; only those of pid namespace pidns when it is not 0. */
+static int scan_groups(int proc_fd, uint64_t self_ns, uint64_t pidns, const struct ai_discover_opts *o,
+		       const regex_t *re, struct group **out, size_t *nout, ai_err_t *err)
+{
+	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
+	if (!dir)
+		return ai_err_set(err, errno, "open /proc");
+	struct group *g = NULL;
+	size_t ng = 0, capn = 0;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		pid_t p = ai_proc_pid(de->d_name);
+		if (!p)
+			continue;
+		uint64_t ns, pns;
+		char pp[64];
+		snprintf(pp, sizeof(pp), "%s/ns/pid", de->d_name);
+		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns ||
+		    (pidns && (ai_ns_inode(proc_fd, pp, &pns) < 0 || pns != pidns)) ||
+		    is_kthread(proc_fd, de->d_name))
+			continue; /* gone, a kernel thread, our own container, another pod */
+		size_t i;
+		for (i = 0; i < ng && g[i].mntns != ns; i++)
+			;
+		char comm[17];
+		read_comm(proc_fd, de->d_name, comm);
+		if (i == ng) {
+			if (ng == capn) {
+				capn = capn ? capn * 2 : 8;
+				struct group *ngp = realloc(g, capn * sizeof(*g));
+				if (!ngp) {
+					free(g);
+					return ai_err_set(err, ENOMEM, "process groups");
+				}
+				g = ngp;
+			}
+			memset(&g[ng], 0, sizeof(g[ng]));
+			g[ng].mntns = ns;
+			g[ng].lowest = p;
+			g[ng].pause = true;
+			g[ng].sidecar = true;
+			snprintf(g[ng].comm, sizeof(g[ng].comm), "%s", comm);
+			ng++;
+		}
+		g[i].nprocs++;
+		if (!is_pause(comm))
+			g[i].pause = false;
+		if (strcmp(comm, "afterimage-capt")) /* comm is cut at 15 bytes */
+			g[i].sidecar = false;
+		if (p < g[i].lowest) {
+			g[i].lowest = p;
+			snprintf(g[i].comm, sizeof(g[i].comm), "%s", comm);
+		}
+		if (o && (re || o->sel == AI_SELECT_CGROUP))
+			if (proc_matches(proc_fd, de->d_name, o, re))
+				g[i].match = true;
+	}
+	*out = g;
+	*nout = ng;
+	return 0;
+}
+
+/* The host's pid namespace has a fixed inode (PROC_PID_INIT_INO): any other is a container's,
+ * i.e. we run as a sidecar sharing a pod's pid namespace. */
+static bool in_pod(int proc_fd)
+{
+	uint64_t ino;
+	return ai_ns_inode(proc_fd, "self/ns/pid", &ino) == 0 && ino != 0xEFFFFFFCu;
+}
+
 static void regfreep(regex_t **r)
 {
 	if (*r)
@@ -126,51 +198,10 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 			    err, 0, "pid %d shares our mount namespace: not a container to capture", o->pid);
 	}
 
-	cleanup_closedir DIR *dir = ai_proc_opendir(proc_fd);
-	if (!dir)
-		return ai_err_set(err, errno, "open /proc");
 	cleanup_free struct group *g = NULL;
-	size_t ng = 0, capn = 0;
-	struct dirent *de;
-	while ((de = readdir(dir))) {
-		pid_t p = ai_proc_pid(de->d_name);
-		if (!p)
-			continue;
-		uint64_t ns;
-		if (mntns_of(proc_fd, de->d_name, &ns) < 0 || ns == self_ns ||
-		    is_kthread(proc_fd, de->d_name))
-			continue; /* gone, a kernel thread, or our own container */
-		size_t i;
-		for (i = 0; i < ng && g[i].mntns != ns; i++)
-			;
-		char comm[17];
-		read_comm(proc_fd, de->d_name, comm);
-		if (i == ng) {
-			if (ng == capn) {
-				capn = capn ? capn * 2 : 8;
-				struct group *ngp = realloc(g, capn * sizeof(*g));
-				if (!ngp)
-					return ai_err_set(err, ENOMEM, "process groups");
-				g = ngp;
-			}
-			memset(&g[ng], 0, sizeof(g[ng]));
-			g[ng].mntns = ns;
-			g[ng].lowest = p;
-			g[ng].pause = true;
-			snprintf(g[ng].comm, sizeof(g[ng].comm), "%s", comm);
-			ng++;
-		}
-		g[i].nprocs++;
-		if (!is_pause(comm))
-			g[i].pause = false;
-		if (p < g[i].lowest) {
-			g[i].lowest = p;
-			snprintf(g[i].comm, sizeof(g[i].comm), "%s", comm);
-		}
-		if (re || o->sel == AI_SELECT_CGROUP)
-			if (proc_matches(proc_fd, de->d_name, o, re))
-				g[i].match = true;
-	}
+	size_t ng = 0;
+	if (scan_groups(proc_fd, self_ns, 0, o, re, &g, &ng, err) < 0)
+		return -1;
 
 	struct group *pick = NULL;
 	size_t ncand = 0;
@@ -181,6 +212,7 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 			cand = g[i].mntns == out->mntns;
 			break;
 		case AI_SELECT_AUTO:
+		case AI_SELECT_POD:
 			cand = !g[i].pause;
 			break;
 		default:
@@ -191,6 +223,17 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 			ncand++;
 			pick = &g[i];
 		}
+	}
+	if (ncand >= 1 &&
+	    (o->sel == AI_SELECT_POD || (o->sel == AI_SELECT_AUTO && ncand > 1 && in_pod(proc_fd)))) {
+		for (size_t i = 0; i < ng; i++)
+			if (!g[i].pause && (!pick || g[i].lowest < pick->lowest))
+				pick = &g[i];
+		out->pid = pick->lowest;
+		out->mntns = pick->mntns;
+		out->nprocs = pick->nprocs;
+		out->pod = true;
+		return 0;
 	}
 	if (ncand == 1) {
 		out->pid = o->sel == AI_SELECT_PID ? o->pid : pick->lowest;
@@ -205,7 +248,7 @@ int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *
 	size_t off = 0;
 	list[0] = '\0';
 	for (size_t i = 0; i < ng && off < sizeof(list) - 64; i++) {
-		bool cand = o->sel == AI_SELECT_AUTO ? !g[i].pause : g[i].match;
+		bool cand = o->sel == AI_SELECT_AUTO || o->sel == AI_SELECT_POD ? !g[i].pause : g[i].match;
 		if (cand)
 			off +=
 			    (size_t)snprintf(list + off, sizeof(list) - off, "%spid %d (%s, %zu processes)",
@@ -302,4 +345,66 @@ int ai_discover_overlay(int proc_fd, pid_t pid, struct ai_overlay *ov, ai_err_t 
 	if (!ov->found)
 		return ai_err_set(err, ENOENT, "no overlay mounted on / for pid %d", pid);
 	return 0;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	return x->lowest < y->lowest ? -1 : x->lowest > y->lowest;
+}
+
+int ai_discover_pod(int proc_fd, pid_t pid, struct ai_found *out, size_t max, size_t *n, ai_err_t *err)
+{
+	*n = 0;
+	uint64_t self_ns, mntns, pidns;
+	char name[32], pp[48];
+	snprintf(name, sizeof(name), "%d", pid);
+	snprintf(pp, sizeof(pp), "%d/ns/pid", pid);
+	if (mntns_of(proc_fd, "self", &self_ns) < 0)
+		return ai_err_set(err, errno, "our own mount namespace");
+	if (mntns_of(proc_fd, name, &mntns) < 0 || ai_ns_inode(proc_fd, pp, &pidns) < 0)
+		return ai_err_set(err, errno, "target pid %d", pid);
+	if (mntns == self_ns)
+		return ai_err_set(err, 0, "pid %d shares our mount namespace: not a container to capture",
+				  pid);
+	cleanup_free struct group *g = NULL;
+	size_t ng = 0;
+	if (scan_groups(proc_fd, self_ns, pidns, NULL, NULL, &g, &ng, err) < 0)
+		return -1;
+	qsort(g, ng, sizeof(*g), cmp_group);
+	/* pid's container first, whatever it runs; then the others but the pause container */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < ng; i++) {
+			bool mine = g[i].mntns == mntns;
+			/* a sidecar of ours in the pod is not evidence of the pod */
+			if (pass == 0 ? !mine : (mine || g[i].pause || g[i].sidecar))
+				continue;
+			if (*n == max)
+				return ai_err_set(
+				    err, E2BIG, "more than %zu containers share the pid namespace of pid %d",
+				    max, pid);
+			out[*n].pid = mine ? pid : g[i].lowest;
+			out[*n].mntns = g[i].mntns;
+			out[*n].nprocs = g[i].nprocs;
+			(*n)++;
+		}
+	if (!*n)
+		return ai_err_set(err, ESRCH, "pid %d: no process in its mount namespace", pid);
+	return 0;
+}
+
+size_t ai_discover_napps(int proc_fd, ai_err_t *err)
+{
+	uint64_t self_ns;
+	if (mntns_of(proc_fd, "self", &self_ns) < 0) {
+		ai_err_set(err, errno, "our own mount namespace");
+		return 0;
+	}
+	cleanup_free struct group *g = NULL;
+	size_t ng = 0, napps = 0;
+	if (scan_groups(proc_fd, self_ns, 0, NULL, NULL, &g, &ng, err) < 0)
+		return 0;
+	for (size_t i = 0; i < ng; i++)
+		napps += !g[i].pause;
+	return napps;
 }

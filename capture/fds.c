@@ -421,7 +421,7 @@ static bool recover(struct fctx *c, const struct ai_proc *p, struct rawfd *f, st
 	}
 
 	struct recovered r = {.dev = f->st.st_dev, .ino = f->st.st_ino};
-	snprintf(r.member, sizeof(r.member), AI_M_RECOVERED "/%d-%d", (int)p->pid, fdnum);
+	ai_capture_member(c->cap, r.member, sizeof(r.member), AI_M_RECOVERED "/%d-%d", (int)p->pid, fdnum);
 	struct ai_member_meta meta = {
 	    .path = r.member,
 	    .path_len = strlen(r.member),

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,4 +268,129 @@ void ai_freezer_close(struct ai_freezer *f)
 	if (f->events_fd >= 0)
 		close(f->events_fd);
 	f->state_fd = f->events_fd = -1;
+}
+
+/* ---- a pod: every container's cgroup frozen in one window. Every freeze is written first, then
+ * each is waited for, so the window is that of the slowest cgroup, not their sum; one watchdog
+ * thaws them all. */
+static int set_watchdog(struct ai_freezer_set *s, ai_err_t *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return ai_err_set(err, errno, "watchdog pipe");
+	pid_t child = fork();
+	if (child < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return ai_err_set(err, e, "fork watchdog");
+	}
+	if (child == 0) {
+		close(p[1]);
+		char c;
+		ssize_t n;
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1 || c != 'T')
+			for (size_t i = 0; i < s->n; i++)
+				thaw_now(&s->f[i]);
+		_exit(0);
+	}
+	close(p[0]);
+	s->watchdog = child;
+	s->watchdog_pipe = p[1];
+	return 0;
+}
+
+static int set_freeze(void *ctx, ai_err_t *err)
+{
+	struct ai_freezer_set *s = ctx;
+	if (!s->n)
+		return ai_err_set(err, EBADF, "%s", s->why[0] ? s->why : "no freezer");
+	if (set_watchdog(s, err) < 0)
+		return -1;
+	s->frozen = true;
+	for (size_t i = 0; i < s->n; i++) {
+		struct ai_freezer *f = &s->f[i];
+		f->frozen = true;
+		if (write_str(f->state_fd, f->events_fd >= 0 ? "1" : "FROZEN") < 0)
+			return ai_err_set(err, errno, "write %s freezer of container %zu", f->method, i);
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (wait_frozen(&s->f[i], err) < 0)
+			return ai_err_wrap(err, "container %zu", i);
+	if (s->hold_ms) {
+		struct timespec ts = {s->hold_ms / 1000, (long)(s->hold_ms % 1000) * 1000000};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return 0;
+}
+
+static void set_thaw(void *ctx)
+{
+	struct ai_freezer_set *s = ctx;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->f[i].frozen) {
+			thaw_now(&s->f[i]);
+			s->f[i].frozen = false;
+		}
+	s->frozen = false;
+	if (s->watchdog_pipe >= 0) {
+		char t = 'T';
+		if (write(s->watchdog_pipe, &t, 1) != 1) {
+			/* the watchdog is gone already */
+		}
+		close(s->watchdog_pipe);
+		s->watchdog_pipe = -1;
+	}
+	if (s->watchdog > 0) {
+		while (waitpid(s->watchdog, NULL, 0) < 0 && errno == EINTR)
+			;
+		s->watchdog = 0;
+	}
+}
+
+int ai_freezer_set_open(int proc_fd, const pid_t *pids, size_t n, const char *cgroup_root,
+			struct ai_freezer_set *s, ai_err_t *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->watchdog_pipe = -1;
+	if (n > AI_MAX_CONTAINERS)
+		return ai_err_set(err, E2BIG, "%zu containers", n);
+	for (size_t i = 0; i < n; i++) {
+		struct ai_freezer *f = &s->f[s->n];
+		if (ai_freezer_open(proc_fd, pids[i], cgroup_root, f, err) < 0) {
+			ai_freezer_set_close(s);
+			return ai_err_wrap(err, "container %zu (pid %d)", i, (int)pids[i]);
+		}
+		/* two containers in one cgroup: frozen once */
+		struct stat a, b;
+		bool dup = false;
+		for (size_t k = 0; k < s->n && fstat(f->state_fd, &a) == 0; k++)
+			if (fstat(s->f[k].state_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+				dup = true;
+		if (dup)
+			ai_freezer_close(f);
+		else
+			s->n++;
+	}
+	return 0;
+}
+
+void ai_freezer_set_hooks(struct ai_freezer_set *s, struct ai_freeze_hooks *h)
+{
+	h->freeze = set_freeze;
+	h->thaw = set_thaw;
+	h->method = s->n ? s->f[0].method : NULL;
+	h->ctx = s;
+}
+
+void ai_freezer_set_close(struct ai_freezer_set *s)
+{
+	set_thaw(s);
+	for (size_t i = 0; i < s->n; i++)
+		ai_freezer_close(&s->f[i]);
+	s->n = 0;
 }

@@ -232,15 +232,34 @@ static int cmd_keygen(const struct command *cmd, int argc, char **argv)
 	return 0;
 }
 
+static int set_volumes(const char *v)
+{
+	if (!v || !strcmp(v, "ephemeral"))
+		ai_volumes_mode = AI_VOLUMES_EPHEMERAL;
+	else if (!strcmp(v, "writable"))
+		ai_volumes_mode = AI_VOLUMES_WRITABLE;
+	else if (!strcmp(v, "none"))
+		ai_volumes_mode = AI_VOLUMES_NONE;
+	else
+		return -1;
+	return 0;
+}
+
 static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 {
 	struct ai_snapshot_opts o = {.trigger = "manual"};
 	struct common co = {.key_fd = -1};
-	const char *sockets_source = NULL, *cgroup_root = NULL;
-	unsigned max_procs = AI_DEFAULT_MAX_PROCS;
-	bool freeze = false;
+	const char *sockets_source = NULL, *cgroup_root = NULL, *volumes = NULL;
+	unsigned max_procs = AI_DEFAULT_MAX_PROCS, hold_ms = 0;
+	bool whole_pod = false, freeze = true;
 	const struct ai_opt opts[] = {
 	    AI_OPT_N("pid", 'p', AI_OPT_INT, &o.pid, 1, 4194304, "--pid takes a process id"),
+	    AI_OPT_FLAG("pod", AI_OPT_TRUE, &whole_pod),
+	    AI_OPT_FLAG("no-freeze", AI_OPT_FALSE, &freeze),
+	    AI_OPT_FLAG("freeze-all", AI_OPT_TRUE, &o.freeze_all),
+	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &cgroup_root),
+	    AI_OPT_N("debug-freeze-hold-ms", 0, AI_OPT_UINT, &hold_ms, 0, 600000,
+		     "--debug-freeze-hold-ms takes milliseconds"),
 	    AI_OPT_N("max-procs", 0, AI_OPT_UINT, &max_procs, 1, 4194304, "--max-procs takes 1..4194304"),
 	    COMMON_OPTS(co),
 	    AI_OPT_S("name", 'n', AI_OPT_STR, &o.name),
@@ -248,18 +267,20 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	    LIMIT_OPTS(o.file_cap, o.upper_budget, o.output_budget),
 	    AI_OPT_S("trigger", 0, AI_OPT_STR, &o.trigger),
 	    AI_OPT_S("sockets-source", 0, AI_OPT_STR, &sockets_source),
+	    AI_OPT_S("volumes", 0, AI_OPT_STR, &volumes),
 	    AI_OPT_FLAG("criu", AI_OPT_TRUE, &o.criu),
 	    MEMORY_OPTS(o.memory, o.memory_cap, o.memory_total),
-	    AI_OPT_FLAG("freeze", AI_OPT_TRUE, &freeze),
-	    AI_OPT_S("cgroup-root", 0, AI_OPT_STR, &cgroup_root),
+	    AI_OPT_FLAG("freeze", AI_OPT_TRUE, &freeze), /* the default since format 2; kept for scripts */
 	};
 	int r = parse(cmd, opts, NOPTS(opts), argc, argv, NULL);
 	if (r >= 0)
 		return r;
 	if (cgroup_root && !freeze)
-		return usage(cmd, "--cgroup-root goes with --freeze");
+		return usage(cmd, "--cgroup-root does not go with --no-freeze");
 	if (!o.pid || !common_complete(&co))
 		return usage(cmd, "snapshot needs --pid, -o OUTDIR and one of --key or --key-fd");
+	if (set_volumes(volumes) < 0)
+		return usage(cmd, "--volumes is ephemeral, writable or none");
 	if (sockets_source) {
 		if (strcmp(sockets_source, "proc") == 0)
 			ai_sockets_force_proc = true;
@@ -286,19 +307,35 @@ static int cmd_snapshot(const struct command *cmd, int argc, char **argv)
 	o.pod = pod;
 	o.max_procs = max_procs;
 	o.stop = &stop_signal;
-	struct ai_freezer fz = {.state_fd = -1, .events_fd = -1, .watchdog_pipe = -1};
-	struct ai_freeze_hooks hooks;
-	if (freeze) {
-		cleanup_close int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (ai_freezer_open(proc_fd, o.pid, cgroup_root, &fz, &err) < 0)
+	cleanup_close int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	pid_t pids[AI_MAX_CONTAINERS] = {o.pid};
+	size_t npids = 1;
+	if (whole_pod) {
+		struct ai_found found[AI_MAX_CONTAINERS];
+		if (ai_discover_pod(proc_fd, o.pid, found, AI_MAX_CONTAINERS, &npids, &err) < 0)
 			return fail(&err, EXIT_NOBUNDLE);
-		ai_freezer_hooks(&fz, &hooks);
+		for (size_t i = 0; i < npids; i++)
+			pids[i] = found[i].pid;
+		o.pids = pids;
+		o.npids = npids;
+	}
+	/* Frozen by default, as serve is: one window for every container of a pod, a watchdog that
+	 * thaws if we die. Not freezable (our own cgroup, no freezer): said so in the bundle's log
+	 * and captured live. */
+	static struct ai_freezer_set fz;
+	struct ai_freeze_hooks hooks;
+	fz.watchdog_pipe = -1;
+	if (freeze) {
+		ai_err_t ferr = {0};
+		if (ai_freezer_set_open(proc_fd, pids, npids, cgroup_root, &fz, &ferr) < 0)
+			snprintf(fz.why, sizeof(fz.why), "%s", ferr.msg);
+		fz.hold_ms = hold_ms;
+		ai_freezer_set_hooks(&fz, &hooks);
 		o.freeze = &hooks;
 	}
-
 	struct ai_snapshot_result res;
 	int sr = ai_snapshot(&o, &res, &err);
-	ai_freezer_close(&fz); /* thaws if anything was left frozen */
+	ai_freezer_set_close(&fz);
 	for (unsigned i = 0; i < res.nleftovers && i < AI_LEFTOVERS_NAMED; i++)
 		ai_eprintf(PROG,
 			   "warning: %s/%s: left by an interrupted capture, not a bundle (never reused)",
@@ -368,9 +405,9 @@ static const char *sel_target(const struct ai_opt *o, const char *arg)
 {
 	struct target_sel *t = o->dst;
 	if (!strcmp(o->name, "target")) {
-		if (strcmp(arg, "auto") != 0)
-			return "--target takes auto (or use --target-pid/-exe/-cgroup)";
-		t->d->sel = AI_SELECT_AUTO;
+		if (strcmp(arg, "auto") != 0 && strcmp(arg, "pod") != 0)
+			return "--target takes auto or pod (or use --target-pid/-exe/-cgroup)";
+		t->d->sel = strcmp(arg, "pod") ? AI_SELECT_AUTO : AI_SELECT_POD;
 	} else if (!strcmp(o->name, "target-pid")) {
 		uint64_t v;
 		if (ai_opt_number(arg, 1, 4194304, &v) < 0)
@@ -402,7 +439,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	};
 	struct ai_upload_opts up = {.retries = 4, .backoff_ms = 500, .timeout_ms = 10000};
 	struct common co = {.key_fd = -1};
-	const char *token_file = NULL;
+	const char *token_file = NULL, *volumes = NULL;
 	unsigned grace_s = o.grace_ms / 1000;
 	struct target_sel sel = {.d = &o.target};
 	const struct ai_opt opts[] = {
@@ -415,6 +452,7 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 	    AI_OPT_F("target-exe", &sel, sel_target),
 	    AI_OPT_F("target-cgroup", &sel, sel_target),
 	    AI_OPT_FLAG("baseline", AI_OPT_TRUE, &o.baseline),
+	    AI_OPT_S("volumes", 0, AI_OPT_STR, &volumes),
 	    AI_OPT_FLAG("no-freeze", AI_OPT_FALSE, &o.freeze),
 	    AI_OPT_FLAG("freeze-all", AI_OPT_TRUE, &o.freeze_all),
 	    AI_OPT_FLAG("no-harden", AI_OPT_FALSE, &o.harden),
@@ -450,6 +488,8 @@ static int cmd_serve(const struct command *cmd, int argc, char **argv)
 		return usage(cmd, "serve needs -o OUTDIR and one of --key or --key-fd");
 	if (sel.n > 1)
 		return usage(cmd, "choose one of --target, --target-pid, --target-exe, --target-cgroup");
+	if (set_volumes(volumes) < 0)
+		return usage(cmd, "--volumes is ephemeral, writable or none");
 	if (o.listen && !token_file)
 		return usage(cmd, "the HTTP trigger needs --token-file (or --listen none)");
 	if (up.ca_file && !up.url)
@@ -579,12 +619,13 @@ static const struct command commands[] = {
     {"keygen", cmd_keygen, "-o BASE", "write BASE.key (Ed25519 PKCS#8 PEM, 0600) and BASE.pub (minisign)",
      NULL},
     {"snapshot", cmd_snapshot,
-     "--pid PID (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
+     "--pid PID [--pod] (--key FILE | --key-fd N) -o OUTDIR [--name NAME]\n"
+     "[--no-freeze] [--freeze-all] [--cgroup-root DIR] [--volumes ephemeral|writable|none]\n"
      "[--host-root DIR] [--fd-cap BYTES] [--file-cap BYTES] [--upper-budget BYTES]\n"
      "[--output-budget BYTES] [--max-procs N] [--trigger WORD] [--sockets-source netlink|proc]\n"
-     "[--criu] [--freeze [--cgroup-root DIR]] [--memory[=anon|all]] [--memory-cap BYTES]\n"
-     "[--memory-total BYTES] [--allow-loose-secret-mode]",
-     "capture the container PID belongs to into OUTDIR/NAME.tar",
+     "[--criu] [--memory[=anon|all]] [--memory-cap BYTES] [--memory-total BYTES]\n"
+     "[--allow-loose-secret-mode] [--debug-freeze-hold-ms MS]",
+     "capture the container PID belongs to (--pod: every container of its pod) into OUTDIR/NAME.tar",
      "Prints one JSON line and exits 0 for a complete bundle, 3 for a partial one (sealed and\n"
      "signed, complete=false), 1 when no bundle was written, 2 for a usage error, 4 when\n"
      "interrupted (SIGTERM, SIGHUP, SIGINT: the target thawed, no bundle and no .partial left).\n"
@@ -592,6 +633,11 @@ static const struct command commands[] = {
      "--name NAME is refused when taken, a default name gets the next free -2, -3, ...\n"
      "--max-procs (default 100000, fewer when the descriptor limit is lower) caps the processes\n"
      "captured; the rest are counted in the capture log.\n"
+     "--pod: every container sharing PID's pid namespace (not ours, not the pause/catatonit one),\n"
+     "one bundle, their cgroups frozen in one window. Frozen by default (a watchdog thaws if the\n"
+     "capture dies); --no-freeze captures live. --volumes (default ephemeral): tmpfs mounts\n"
+     "(/dev/shm) and emptyDirs stored; writable adds writable bind mounts; none lists them only.\n"
+     "Secret, configmap, projected and downward-API volumes: hashed, never stored.\n"
      "The key is never taken from the environment or the command line: pass a file or a descriptor.\n"
      "A key file must be a regular file only its owner can read (chmod 600), unless\n"
      "--allow-loose-secret-mode.\n"
@@ -603,8 +649,9 @@ static const struct command commands[] = {
 	 MEMORY_NOTES},
     {"serve", cmd_serve,
      "(--key FILE | --key-fd N) -o|--output OUTDIR [--token-file FILE] [--listen ADDR:PORT|none]\n"
-     "[--socket PATH|none] [--target auto | --target-pid PID | --target-exe REGEX |\n"
-     "--target-cgroup SUBSTR] [--baseline] [--no-freeze] [--freeze-all] [--no-harden]\n"
+     "[--socket PATH|none] [--target auto|pod | --target-pid PID | --target-exe REGEX |\n"
+     "--target-cgroup SUBSTR] [--volumes ephemeral|writable|none] [--baseline] [--no-freeze]\n"
+     "[--freeze-all] [--no-harden]\n"
      "[--no-exit-trigger] [--grace SECONDS] [--http-timeout MS] [--max-conns N]\n"
      "[--max-conns-per-peer N] [--max-socket-conns N] [--host-root DIR] [--cgroup-root DIR]\n"
      "[--upload URL [--upload-sig URL] [--ca-file FILE] [--upload-retries N]\n"
@@ -615,6 +662,8 @@ static const struct command commands[] = {
      "(docs/sidecar.md); defaults: --listen 0.0.0.0:9102,\n"
      "--socket " AI_DEFAULT_SOCKET,
      "The HTTP trigger needs --token-file; the socket's directory is created (0700) when missing.\n"
+     "--target pod captures every app container of the pod (frozen together); auto turns into it\n"
+     "when it sees several app containers from inside a pod, and refuses to choose on a host.\n"
      "Logs one JSON object per line on stderr. The key is never taken from the environment or the\n"
      "command line: pass a file or a descriptor. Key and token files must be regular files only\n"
      "their owner can read (chmod 600), unless --allow-loose-secret-mode.\n"

@@ -509,7 +509,7 @@ static int write_core(struct mstate *ms, struct ai_capture *cap, const struct ai
 	uint64_t data_off;
 	*size = ai_mc_headers(c->v, c->nv, notes.len, &head, &data_off);
 	char name[64];
-	int nl = snprintf(name, sizeof(name), AI_M_MEMORY_DIR "/%d.core", (int)p->pid);
+	int nl = ai_capture_member(cap, name, sizeof(name), AI_M_MEMORY_DIR "/%d.core", (int)p->pid);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	struct ai_member_meta meta = {.path = name,
@@ -664,15 +664,15 @@ static void index_threads(struct ai_json *j, const struct mproc *mp)
 }
 
 /* One process's entry; member NULL when no core was written (why says so). */
-static void index_proc(struct mstate *ms, const struct mproc *mp, const struct core *c, const char *sha,
-		       uint64_t size, const char *why)
+static void index_proc(const struct ai_capture *cap, struct mstate *ms, const struct mproc *mp,
+		       const struct core *c, const char *sha, uint64_t size, const char *why)
 {
 	struct ai_json *j = &ms->ij;
 	ai_json_obj_begin(j);
 	ai_json_kint(j, "pid", mp->p->pid);
 	if (!why) {
 		char name[64];
-		snprintf(name, sizeof(name), AI_M_MEMORY_DIR "/%d.core", (int)mp->p->pid);
+		ai_capture_member(cap, name, sizeof(name), AI_M_MEMORY_DIR "/%d.core", (int)mp->p->pid);
 		ai_json_kstr(j, "member", name);
 		ai_json_kstr(j, "sha256", sha);
 		ai_json_kuint(j, "size", size);
@@ -695,7 +695,7 @@ static void index_proc(struct mstate *ms, const struct mproc *mp, const struct c
 static uint64_t core_limit(struct ai_capture *cap, struct mstate *ms, bool *by_total)
 {
 	uint64_t lim = cap->memory_cap;
-	uint64_t left = cap->memory_total > ms->total_used ? cap->memory_total - ms->total_used : 0;
+	uint64_t left = cap->memory_total > cap->memory_used ? cap->memory_total - cap->memory_used : 0;
 	*by_total = left < lim;
 	if (left < lim)
 		lim = left;
@@ -725,7 +725,7 @@ static void dump_proc(struct ai_capture *cap, struct mstate *ms, struct mproc *m
 	if (gather_threads(ms, mp, &c) < 0 || read_maps(mp->p, cap->memory, &c, &e) < 0) {
 		ai_log(cap, ai_proc_exited(mp->p) ? AI_LOG_WARNING : AI_LOG_ERROR, "memory",
 		       "pid %d: no core: %s", pid, e.msg[0] ? e.msg : "out of memory");
-		index_proc(ms, mp, NULL, NULL, 0, e.msg[0] ? e.msg : "out of memory");
+		index_proc(cap, ms, mp, NULL, NULL, 0, e.msg[0] ? e.msg : "out of memory");
 		core_free(&c);
 		return;
 	}
@@ -737,12 +737,14 @@ static void dump_proc(struct ai_capture *cap, struct mstate *ms, struct mproc *m
 		if (r == AI_BUNDLE_OVER_BUDGET)
 			cap->budget_cut = true;
 		ai_log(cap, AI_LOG_ERROR, "memory", "pid %d: core: %s", pid, e.msg);
-		index_proc(ms, mp, &c, NULL, 0, e.msg);
+		index_proc(cap, ms, mp, &c, NULL, 0, e.msg);
 	} else {
-		for (size_t i = 0; i < c.nv; i++)
+		for (size_t i = 0; i < c.nv; i++) {
 			ms->total_used += c.v[i].dump;
+			cap->memory_used += c.v[i].dump;
+		}
 		log_core(cap, mp->p, &c, limit);
-		index_proc(ms, mp, &c, sha, size, NULL);
+		index_proc(cap, ms, mp, &c, sha, size, NULL);
 	}
 	core_free(&c);
 }
@@ -756,7 +758,7 @@ static void refused(struct ai_capture *cap, struct mstate *ms, struct mproc *mp)
 	       pid, strerror(en), gone ? " (the process exited)" : "");
 	char why[128];
 	snprintf(why, sizeof(why), "ptrace seize: %s", strerror(en));
-	index_proc(ms, mp, NULL, NULL, 0, why);
+	index_proc(cap, ms, mp, NULL, NULL, 0, why);
 }
 
 static int memory_finish(struct ai_capture *cap, void *state, ai_err_t *err)
@@ -787,7 +789,9 @@ static int memory_finish(struct ai_capture *cap, void *state, ai_err_t *err)
 	ai_json_kuint(&ms->ij, "bytes", ms->total_used);
 	ai_json_obj_end(&ms->ij);
 	ai_buf_addc(&ms->idx.buf, '\n');
-	return ai_bundle_add_spool(cap->bundle, AI_M_MEMORY_IDX, &ms->idx, err);
+	char member[96];
+	ai_capture_member(cap, member, sizeof(member), "%s", AI_M_MEMORY_IDX);
+	return ai_bundle_add_spool(cap->bundle, member, &ms->idx, err);
 }
 
 static void mstate_free(struct mstate *ms)

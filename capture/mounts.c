@@ -195,7 +195,7 @@ static int fill_overlay(struct ai_overlay *ov, struct ai_ovl_opts *o, const stru
 /* One mounts.json per bundle: the first container's (its mount namespace is the target's). */
 static int collect_mounts(struct ai_capture *cap, void **state, ai_err_t *err)
 {
-	struct ai_container *ct = &cap->containers[0];
+	struct ai_container *ct = ai_capture_ct(cap);
 	const struct ai_proc *proc = ai_target_main(&ct->target);
 	if (!proc)
 		return ai_err_set(err, 0, "no target process");

@@ -588,7 +588,7 @@ static void emit_exe(struct pstate *ps)
 	uint64_t size = 0, source_size = 0;
 	bool have_hash = false, truncated = false, stored = false, have_st = false;
 	char member[64];
-	snprintf(member, sizeof(member), AI_M_EXE "/%d", pid);
+	ai_capture_member(ps->c->cap, member, sizeof(member), AI_M_EXE "/%d", pid);
 
 	ai_err_t e = {0};
 	/* Opened while frozen (pr_read_proc). Out of fds then (a target of many processes holds

@@ -9,7 +9,10 @@
 #include "common/err.h"
 
 /* ---- discover.c: which container of the pod is the target */
-enum ai_select { AI_SELECT_AUTO, AI_SELECT_PID, AI_SELECT_EXE, AI_SELECT_CGROUP };
+/* AI_SELECT_POD: every app container of the pod (ai_discover_pod at each capture); AUTO turns
+ * into it when it sees several app containers from inside a pod (our pid namespace is not the
+ * host's), and still refuses to choose on a host. */
+enum ai_select { AI_SELECT_AUTO, AI_SELECT_PID, AI_SELECT_EXE, AI_SELECT_CGROUP, AI_SELECT_POD };
 struct ai_discover_opts {
 	enum ai_select sel;
 	pid_t pid;	     /* AI_SELECT_PID */
@@ -19,10 +22,17 @@ struct ai_found {
 	pid_t pid; /* the lowest pid of the container: its main process */
 	uint64_t mntns;
 	size_t nprocs;
+	bool pod; /* capture every app container of its pod (pid is the lowest one's) */
 };
 /* Group the processes visible in /proc by mount namespace, leave out our own and the pod's
  * pause container, and pick the target. */
 int ai_discover(int proc_fd, const struct ai_discover_opts *o, struct ai_found *out, ai_err_t *err);
+/* Every container of pid's pod (the processes sharing its pid namespace, grouped by mount
+ * namespace) but ours and the pause/infra container (every process of it a "pause" or
+ * "catatonit"): pid's own first (out[0].pid is pid), then by lowest pid; at most max. */
+int ai_discover_pod(int proc_fd, pid_t pid, struct ai_found *out, size_t max, size_t *n, ai_err_t *err);
+/* How many app containers (not ours, not the pause container) are visible; 0 with err. */
+size_t ai_discover_napps(int proc_fd, ai_err_t *err);
 /* The lowest pid still alive in mount namespace mntns, or 0. */
 pid_t ai_discover_survivor(int proc_fd, uint64_t mntns);
 /* The overlay at "/" of pid (for the exit trigger, when no process is left to ask). */
@@ -44,6 +54,21 @@ int ai_freezer_open(int proc_fd, pid_t pid, const char *cgroup_root, struct ai_f
 void ai_freezer_close(struct ai_freezer *f);
 /* The hooks for ai_snapshot. */
 void ai_freezer_hooks(struct ai_freezer *f, struct ai_freeze_hooks *h);
+/* A pod: the cgroups of several containers (one pid each; a cgroup two share counted once),
+ * frozen in one window under one watchdog. */
+struct ai_freezer_set {
+	struct ai_freezer f[AI_MAX_CONTAINERS];
+	size_t n;
+	bool frozen;
+	pid_t watchdog;
+	int watchdog_pipe;
+	unsigned hold_ms; /* test hook */
+	char why[256];	  /* why no freezer could be opened (freezing then fails with it) */
+};
+int ai_freezer_set_open(int proc_fd, const pid_t *pids, size_t n, const char *cgroup_root,
+			struct ai_freezer_set *s, ai_err_t *err);
+void ai_freezer_set_hooks(struct ai_freezer_set *s, struct ai_freeze_hooks *h);
+void ai_freezer_set_close(struct ai_freezer_set *s);
 
 /* ---- harden.c: capabilities, no_new_privs, seccomp allowlist; memory: --memory's calls too
  * (ptrace, process_vm_readv) */

@@ -25,8 +25,8 @@ struct run {
 
 struct snap {
 	struct ai_capture cap;
-	struct ai_container ct[1]; /* one container today: the target's */
-	struct run *runs;	   /* ai_ncollectors of them */
+	struct ai_container ct[AI_MAX_CONTAINERS]; /* the target's first, then the pod's others */
+	struct run *runs;			   /* ai_ncollectors of them */
 };
 
 static void discard(const struct ai_collector *c, struct run *r)
@@ -39,8 +39,8 @@ static void discard(const struct ai_collector *c, struct run *r)
 static void snap_fini(struct snap *s)
 {
 	struct ai_capture *cap = &s->cap;
-	for (size_t i = 0; s->runs && i < ai_ncollectors; i++)
-		discard(ai_collectors[i], &s->runs[i]);
+	for (size_t i = 0; s->runs && i < ai_ncollectors * cap->ncontainers; i++)
+		discard(ai_collectors[i / cap->ncontainers], &s->runs[i]);
 	free(s->runs);
 	for (size_t i = 0; i < cap->ncontainers; i++)
 		ai_container_fini(&cap->containers[i]);
@@ -117,6 +117,40 @@ static void limits_json(struct ai_json *j, const struct ai_capture *cap)
 	ai_json_obj_end(j);
 }
 
+/* Format 2: every container of the capture, in member-prefix order, with where its members are. */
+static void containers_json(struct ai_json *j, const struct ai_capture *cap)
+{
+	ai_json_key(j, "containers");
+	ai_json_arr_begin(j);
+	for (size_t k = 0; k < cap->ncontainers; k++) {
+		const struct ai_target *t = &cap->containers[k].target;
+		char prefix[32] = "";
+		if (cap->ncontainers > 1)
+			snprintf(prefix, sizeof(prefix), AI_M_CONTAINER_FMT, k);
+		ai_json_obj_begin(j);
+		ai_json_kuint(j, "index", k);
+		ai_json_kstr(j, "prefix", prefix);
+		ai_json_kint(j, "pid", t->pid);
+		ai_json_kuint(j, "mnt_ns", t->mntns);
+		ai_json_kuint(j, "processes", t->nprocs);
+		ai_json_kbytes(j, "cgroup", t->cgroup, t->cgroup ? strlen(t->cgroup) : 0);
+		ai_json_kstr(j, "container_id", t->container_id);
+		/* name, image, pod: in the runtime spec's annotations (the analyzer reads them); none
+		 * readable: the pod fields of the Downward API env (manifest "target.pod") only */
+		const char *from = cap->containers[k].spec_from;
+		ai_json_key(j, "identity");
+		ai_json_obj_begin(j);
+		char member[64];
+		snprintf(member, sizeof(member), "%s%s", prefix, AI_M_CONFIG);
+		ai_json_kstr(j, "runtime_spec", from[0] ? member : NULL);
+		ai_json_kbytes(j, "runtime_spec_from", from[0] ? from : NULL, strlen(from));
+		ai_json_kstr(j, "source", from[0] ? "runtime-spec" : "downward-api-env");
+		ai_json_obj_end(j);
+		ai_json_obj_end(j);
+	}
+	ai_json_arr_end(j);
+}
+
 static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts *o, const char *name,
 			   const char *id, struct timespec start, struct timespec end,
 			   const struct freeze_state *fz, struct ai_buf *out)
@@ -167,6 +201,7 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 		ai_json_obj_end(&j);
 	}
 	ai_json_obj_end(&j);
+	containers_json(&j, cap);
 	ai_json_kbool(&j, "complete", complete(cap));
 	ai_json_kuint(&j, "errors", cap->nerrors);
 	ai_json_kuint(&j, "warnings", cap->nwarnings);
@@ -235,47 +270,88 @@ static bool runnable(const struct ai_capture *cap, const struct ai_collector *c,
 	return !target_gone || (c->flags & AI_COLL_WORKS_WITHOUT_TARGET);
 }
 
-/* Phases 2 to 4 of capture.h: volatile collectors frozen, their second halves thawed, the rest.
- * Once the capture is being abandoned no collector starts; the thaw still happens here and
- * every state is still discarded. */
-static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, bool target_gone,
-			   struct freeze_state *fz)
+/* A pod-wide collector runs once (k 0 only), the others once per container. */
+static size_t nscopes(const struct ai_collector *c, const struct ai_capture *cap)
+{
+	return (c->flags & AI_COLL_POD) ? 1 : cap->ncontainers;
+}
+
+/* What the next phase covers: container k (its members under its prefix in a pod), or the pod. */
+static void set_scope(struct ai_capture *cap, const struct ai_collector *c, size_t k)
+{
+	cap->cur = (c->flags & AI_COLL_POD) ? AI_CT_ALL : k;
+	cap->prefix[0] = '\0';
+	if (cap->cur != AI_CT_ALL && cap->ncontainers > 1)
+		snprintf(cap->prefix, sizeof(cap->prefix), AI_M_CONTAINER_FMT, k);
+}
+
+/* No live process in what the collector covers. */
+static bool gone(const struct ai_capture *cap, const struct ai_collector *c, size_t k)
+{
+	if (!(c->flags & AI_COLL_POD))
+		return cap->containers[k].target.nprocs == 0;
+	for (size_t i = 0; i < cap->ncontainers; i++)
+		if (cap->containers[i].target.nprocs)
+			return false;
+	return true;
+}
+
+static struct run *run_of(struct snap *s, size_t i, size_t k)
+{
+	return &s->runs[i * s->cap.ncontainers + k];
+}
+
+/* Phases 2 to 4 of capture.h: volatile collectors frozen (every container of a pod in the
+ * same window), their second halves thawed, the rest. Once the capture is being abandoned no
+ * collector starts; the thaw still happens here and every state is still discarded. */
+static void run_collectors(struct snap *s, const struct ai_snapshot_opts *o, struct freeze_state *fz)
 {
 	struct ai_capture *cap = &s->cap;
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
-		if (!(c->flags & AI_COLL_VOLATILE) || !runnable(cap, c, target_gone) ||
-		    ai_capture_stopping(cap))
-			continue;
-		/* before each: a freeze that failed is tried again (and logged) for the next */
-		if (!target_gone)
-			do_freeze(cap, o, fz);
-		run_phase(cap, c, &s->runs[i], false);
+		for (size_t k = 0; k < nscopes(c, cap) && (c->flags & AI_COLL_VOLATILE); k++) {
+			bool g = gone(cap, c, k);
+			if (!runnable(cap, c, g) || ai_capture_stopping(cap))
+				continue;
+			/* before each: a freeze that failed is tried again (and logged) for the next */
+			if (!g)
+				do_freeze(cap, o, fz);
+			set_scope(cap, c, k);
+			run_phase(cap, c, run_of(s, i, k), false);
+		}
 	}
 	/* thawed first: what was read frozen is hashed, stored and written now */
 	if (!o->freeze_all || ai_capture_stopping(cap))
 		do_thaw(o, fz);
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
-		if (!(c->flags & AI_COLL_VOLATILE))
-			continue;
-		if (s->runs[i].ran && s->runs[i].ok && c->finish && !ai_capture_stopping(cap))
-			run_phase(cap, c, &s->runs[i], true);
-		discard(c, &s->runs[i]);
+		for (size_t k = 0; k < nscopes(c, cap) && (c->flags & AI_COLL_VOLATILE); k++) {
+			struct run *r = run_of(s, i, k);
+			set_scope(cap, c, k);
+			if (r->ran && r->ok && c->finish && !ai_capture_stopping(cap))
+				run_phase(cap, c, r, true);
+			discard(c, r);
+		}
 	}
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
-		if ((c->flags & AI_COLL_VOLATILE) || !runnable(cap, c, target_gone))
-			continue;
-		if (ai_capture_stopping(cap)) {
-			do_thaw(o, fz); /* --freeze-all: interrupted during the long part */
-			break;
+		for (size_t k = 0; k < nscopes(c, cap) && !(c->flags & AI_COLL_VOLATILE); k++) {
+			struct run *r = run_of(s, i, k);
+			if (!runnable(cap, c, gone(cap, c, k)))
+				continue;
+			if (ai_capture_stopping(cap)) {
+				do_thaw(o, fz); /* --freeze-all: interrupted during the long part */
+				break;
+			}
+			set_scope(cap, c, k);
+			run_phase(cap, c, r, false);
+			if (r->ok && c->finish && !ai_capture_stopping(cap))
+				run_phase(cap, c, r, true);
+			discard(c, r);
 		}
-		run_phase(cap, c, &s->runs[i], false);
-		if (s->runs[i].ok && c->finish && !ai_capture_stopping(cap))
-			run_phase(cap, c, &s->runs[i], true);
-		discard(c, &s->runs[i]);
 	}
+	cap->cur = 0;
+	cap->prefix[0] = '\0';
 }
 
 static void timing_json(const struct snap *s, struct ai_buf *out)
@@ -283,16 +359,27 @@ static void timing_json(const struct snap *s, struct ai_buf *out)
 	struct ai_json tj;
 	ai_json_init(&tj, out);
 	ai_json_arr_begin(&tj);
+	/* one entry per collector: the sum over the containers it ran for */
 	for (size_t i = 0; i < ai_ncollectors; i++) {
-		if (!s->runs[i].ran)
+		bool ran = false, ok = true;
+		double sum = 0;
+		for (size_t k = 0; k < s->cap.ncontainers; k++) {
+			const struct run *r = &s->runs[i * s->cap.ncontainers + k];
+			if (r->ran) {
+				ran = true;
+				ok = ok && r->ok;
+				sum += r->ms;
+			}
+		}
+		if (!ran)
 			continue;
 		ai_json_obj_begin(&tj);
 		ai_json_kstr(&tj, "name", ai_collectors[i]->name);
 		ai_json_key(&tj, "ms");
 		char ms[32];
-		snprintf(ms, sizeof(ms), "%.3f", s->runs[i].ms);
+		snprintf(ms, sizeof(ms), "%.3f", sum);
 		ai_json_raw(&tj, ms);
-		ai_json_kbool(&tj, "ok", s->runs[i].ok);
+		ai_json_kbool(&tj, "ok", ok);
 		ai_json_obj_end(&tj);
 	}
 	ai_json_arr_end(&tj);
@@ -390,6 +477,49 @@ static void bundle_name(const struct ai_snapshot_opts *o, struct timespec start,
 	}
 }
 
+/* Pin every container: the target's first (a failure there is the capture's, unless the exit
+ * trigger left its upperdir to take), then the pod's others (one gone is logged, and only its
+ * upperdir is taken). The processes pinned, in all, stay within procs_allowed. */
+static int open_containers(struct ai_capture *cap, const struct ai_snapshot_opts *o, ai_err_t *err)
+{
+	const char *max_why;
+	size_t max_procs = procs_allowed(o, &max_why);
+	size_t n = o->pids && o->npids > 1 ? o->npids : 1;
+	if (n > AI_MAX_CONTAINERS)
+		return ai_err_set(err, E2BIG, "%zu containers: at most %d in one capture", n,
+				  AI_MAX_CONTAINERS);
+	size_t used = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct ai_container *ct = &cap->containers[k];
+		pid_t pid = k ? o->pids[k] : o->pid;
+		cap->ncontainers = k + 1;
+		uint64_t netns = 0;
+		size_t left = max_procs > used ? max_procs - used : 1;
+		if (ai_target_open(cap->proc_fd, pid, left, &ct->target, &netns, err) < 0) {
+			if (k == 0 && !o->overlay_hint)
+				return -1;
+			char why[sizeof(err->msg)];
+			snprintf(why, sizeof(why), "%s", err->msg);
+			ai_err_clear(err);
+			ai_target_close(&ct->target);
+			ct->target.pid = pid;
+			if (k == 0) /* the exit trigger: nothing left to pin, the upperdir is on disk */
+				ai_log(cap, AI_LOG_ERROR, "target",
+				       "target gone, capturing its upperdir only: %s", why);
+			else
+				ai_log(cap, AI_LOG_ERROR, "target", "container %zu (pid %d) gone: %s", k,
+				       (int)pid, why);
+		} else if (k == 0) {
+			cap->netns = netns;
+		}
+		used += ct->target.nprocs;
+		log_pinning(cap, &ct->target, left, max_why);
+		if (k == 0)
+			ct->overlay_hint = o->overlay_hint;
+	}
+	return 0;
+}
+
 static int interrupted(ai_err_t *err)
 {
 	return ai_err_set(err, ECANCELED, "interrupted: capture abandoned, no bundle written");
@@ -400,7 +530,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	struct snap s = {.cap = {.proc_fd = -1, .host_root_fd = -1}};
 	struct ai_capture *cap = &s.cap;
 	cap->containers = s.ct;
-	cap->ncontainers = 1;
+	cap->ncontainers = 0;
 	/* Declared before the first goto: cleanup must never see an uninitialised buffer. */
 	cleanup_buf struct ai_buf timing = {0};
 	cleanup_buf struct ai_buf manifest = {0};
@@ -426,11 +556,6 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 	int ret = -1;
 	struct freeze_state fz = {0};
 
-	s.runs = calloc(ai_ncollectors, sizeof(*s.runs));
-	if (!s.runs) {
-		ai_err_set(err, ENOMEM, "collectors");
-		goto out;
-	}
 	struct leftovers lo = {cap, r};
 	if (ai_bundle_leftovers(o->outdir_fd, on_leftover, &lo, err) < 0)
 		goto out;
@@ -445,25 +570,13 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		ai_err_set(err, errno, "open host root %s", hr);
 		goto out;
 	}
-	struct ai_container *ct = &cap->containers[0];
-	bool target_gone = false;
-	const char *max_why;
-	size_t max_procs = procs_allowed(o, &max_why);
-	if (ai_target_open(cap->proc_fd, o->pid, max_procs, &ct->target, &cap->netns, err) < 0) {
-		if (!o->overlay_hint)
-			goto out;
-		/* The exit trigger: nothing left to pin, but the upperdir is still on disk. */
-		char why[sizeof(err->msg)];
-		snprintf(why, sizeof(why), "%s", err->msg);
-		ai_err_clear(err);
-		ai_target_close(&ct->target);
-		ct->target.pid = o->pid;
-		cap->netns = 0;
-		target_gone = true;
-		ai_log(cap, AI_LOG_ERROR, "target", "target gone, capturing its upperdir only: %s", why);
+	if (open_containers(cap, o, err) < 0)
+		goto out;
+	s.runs = calloc(ai_ncollectors * cap->ncontainers, sizeof(*s.runs));
+	if (!s.runs) {
+		ai_err_set(err, ENOMEM, "collectors");
+		goto out;
 	}
-	log_pinning(cap, &ct->target, max_procs, max_why);
-	ct->overlay_hint = o->overlay_hint;
 
 	char name[256];
 	bundle_name(o, start, name, sizeof(name));
@@ -476,7 +589,7 @@ int ai_snapshot(const struct ai_snapshot_opts *o, struct ai_snapshot_result *r, 
 		goto out;
 	}
 
-	run_collectors(&s, o, target_gone, &fz);
+	run_collectors(&s, o, &fz);
 	timing_json(&s, &timing);
 	do_thaw(o, &fz);
 	r->frozen = fz.frozen;

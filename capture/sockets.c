@@ -500,6 +500,6 @@ static int collect_sockets(struct ai_capture *cap, void **state, ai_err_t *err)
 
 const struct ai_collector ai_collector_sockets = {
     .name = "sockets",
-    .flags = AI_COLL_VOLATILE,
+    .flags = AI_COLL_VOLATILE | AI_COLL_POD,
     .collect = collect_sockets,
 };

@@ -5,6 +5,7 @@
 #include "common/safeopen.h"
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,18 +105,21 @@ static int cmp_proc(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-/* A container id is the 64-hex run the runtimes put in the cgroup path. */
+/* A container id is the 64-hex run the runtimes put in the cgroup path: the last one of its
+ * first line (a pod's id comes before its containers': libpod_parent/<pod>/libpod-<ctr>,
+ * kubepods/pod<uid>/<ctr>). */
 static char *find_container_id(const char *cg)
 {
-	for (const char *p = cg; *p; p++) {
+	const char *last = NULL;
+	for (const char *p = cg; *p && *p != '\n'; p++) {
 		size_t n = 0;
 		while (isxdigit((unsigned char)p[n]) && !isupper((unsigned char)p[n]))
 			n++;
 		if (n == 64)
-			return strndup(p, 64);
+			last = p;
 		p += n ? n - 1 : 0;
 	}
-	return NULL;
+	return last ? strndup(last, 64) : NULL;
 }
 
 DIR *ai_proc_opendir(int proc_fd)
@@ -278,17 +282,44 @@ const struct ai_proc *ai_target_main(const struct ai_target *t)
 	return t->nprocs ? &t->procs[0] : NULL;
 }
 
+struct ai_container *ai_capture_ct(struct ai_capture *cap)
+{
+	return cap->cur < cap->ncontainers ? &cap->containers[cap->cur] : &cap->containers[0];
+}
+
+int ai_capture_member(const struct ai_capture *cap, char *out, size_t len, const char *fmt, ...)
+{
+	int n = snprintf(out, len, "%s", cap->prefix);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(out + n, len - (size_t)n, fmt, ap);
+	va_end(ap);
+	return m < 0 || (size_t)m >= len - (size_t)n ? -1 : n + m;
+}
+
+/* The containers the running collector covers: [*lo, *hi). */
+static void scope(const struct ai_capture *cap, size_t *lo, size_t *hi)
+{
+	*lo = cap->cur < cap->ncontainers ? cap->cur : 0;
+	*hi = cap->cur < cap->ncontainers ? cap->cur + 1 : cap->ncontainers;
+}
+
 size_t ai_capture_nprocs(const struct ai_capture *cap)
 {
-	size_t n = 0;
-	for (size_t c = 0; c < cap->ncontainers; c++)
+	size_t n = 0, lo, hi;
+	scope(cap, &lo, &hi);
+	for (size_t c = lo; c < hi; c++)
 		n += cap->containers[c].target.nprocs;
 	return n;
 }
 
 const struct ai_proc *ai_capture_proc(const struct ai_capture *cap, size_t i, const struct ai_container **ct)
 {
-	for (size_t c = 0; c < cap->ncontainers; c++) {
+	size_t lo, hi;
+	scope(cap, &lo, &hi);
+	for (size_t c = lo; c < hi; c++) {
 		const struct ai_target *t = &cap->containers[c].target;
 		if (i < t->nprocs) {
 			if (ct)

@@ -38,6 +38,7 @@ struct link_slot {
 
 struct walk {
 	struct ai_capture *cap;
+	const struct ai_tree_opts *o;
 	struct ai_spool *index; /* fs/upper.json, spooled entry by entry */
 	struct ai_json j;	/* writes the index */
 	struct ai_buf rel;	/* path relative to the upperdir, no leading slash */
@@ -45,7 +46,7 @@ struct walk {
 	size_t nlinks, links_cap;
 	bool userxattr;
 	struct timespec now;
-	uint64_t upper_used; /* logical bytes of content stored so far, against cap->upper_budget */
+	uint64_t upper_used; /* logical bytes of content stored so far, against o->budget */
 };
 
 struct xattrs {
@@ -97,15 +98,16 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 	cleanup_free char *list = malloc(XATTR_LIST_MAX_BYTES);
 	cleanup_free void *val = malloc(XATTR_VAL_MAX);
 	if (!list || !val) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "xattrs: out of memory");
+		ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len,
+			    "xattrs: out of memory");
 		return;
 	}
 	ssize_t ll = fd >= 0 ? flistxattr(fd, list, XATTR_LIST_MAX_BYTES)
 			     : llistxattr(path, list, XATTR_LIST_MAX_BYTES);
 	if (ll < 0) {
 		if (errno != ENOTSUP && errno != EPERM)
-			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "listxattr: %s",
-				    strerror(errno));
+			ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len,
+				    "listxattr: %s", strerror(errno));
 		return;
 	}
 	size_t over = 0;
@@ -125,8 +127,9 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 			if (vl < 0) {
 				if (errno == ERANGE)
 					x->dropped++;
-				ai_log_path(w->cap, errno == ERANGE ? AI_LOG_TRUNCATED : AI_LOG_ERROR, C,
-					    w->rel.data, w->rel.len, "getxattr %s: %s", n, strerror(errno));
+				ai_log_path(w->cap, errno == ERANGE ? AI_LOG_TRUNCATED : AI_LOG_ERROR,
+					    w->o->coll, w->rel.data, w->rel.len, "getxattr %s: %s", n,
+					    strerror(errno));
 				continue;
 			}
 			x->names[x->n] = strndup(n, nl);
@@ -135,7 +138,7 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 			if (!x->names[x->n] || !x->values[x->n]) {
 				free(x->names[x->n]);
 				free(x->values[x->n]);
-				ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len,
+				ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len,
 					    "xattrs: out of memory");
 				return;
 			}
@@ -145,7 +148,7 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 	}
 	if (over) {
 		x->dropped += over;
-		ai_log_path(w->cap, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+		ai_log_path(w->cap, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
 			    "more than %d xattrs: %zu not kept (overlay and security ones kept first)",
 			    MAX_XATTRS, over);
 	}
@@ -154,6 +157,8 @@ static void read_xattrs(struct walk *w, int fd, int dirfd, const char *name, str
 static bool overlay_flag(const struct walk *w, const struct xattrs *x, const char *suffix, const char **val,
 			 size_t *len)
 {
+	if (!w->o->overlay)
+		return false; /* a volume: an overlay xattr there is only a name */
 	char name[64];
 	snprintf(name, sizeof(name), "%s.overlay.%s", w->userxattr ? "user" : "trusted", suffix);
 	const void *v = xattr_get(x, name, len);
@@ -266,7 +271,7 @@ static void member_meta(struct walk *w, struct ai_buf *member, const struct stat
 			struct ai_member_meta *m)
 {
 	ai_buf_reset(member);
-	ai_buf_adds(member, AI_M_UPPER_DIR "/");
+	ai_buf_adds(member, w->o->base);
 	ai_buf_add(member, w->rel.data, w->rel.len);
 	memset(m, 0, sizeof(*m));
 	m->path = member->data;
@@ -325,7 +330,7 @@ static struct link_slot *link_find(struct walk *w, dev_t dev, ino_t ino, bool in
 static void refused(struct walk *w, int r, const char *what, const ai_err_t *err)
 {
 	enum ai_log_level lvl = r == AI_BUNDLE_OVER_BUDGET ? AI_LOG_TRUNCATED : AI_LOG_ERROR;
-	ai_log_path(w->cap, lvl, C, w->rel.data, w->rel.len, "%s%s", what, err->msg);
+	ai_log_path(w->cap, lvl, w->o->coll, w->rel.data, w->rel.len, "%s%s", what, err->msg);
 	if (r == AI_BUNDLE_OVER_BUDGET)
 		ai_json_kstr(&w->j, "cut", "output_budget");
 	else
@@ -351,28 +356,53 @@ static const char *file_cut(struct walk *w, const struct ai_member_result *res, 
 	struct ai_capture *c = w->cap;
 	unsigned long long kept = res->size, had = res->source_size;
 	if (res->budget_cut) {
-		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
 			    "output budget reached: kept the first %llu of %llu bytes", kept, had);
 		return "output_budget";
 	}
 	if (res->capped && cap < c->file_cap) {
 		c->budget_cut = true;
-		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
-			    "upperdir budget of %llu bytes reached: kept the first %llu of %llu bytes",
-			    (unsigned long long)c->upper_budget, kept, had);
-		return "upper_budget";
+		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
+			    "%s budget of %llu bytes reached: kept the first %llu of %llu bytes", w->o->what,
+			    (unsigned long long)w->o->budget, kept, had);
+		return w->o->budget_name;
 	}
 	if (res->capped) {
-		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
 			    "larger than the file cap: kept the first %llu of %llu bytes", kept, had);
 		return "file_cap";
 	}
 	if (res->grew) {
-		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
+		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
 			    "file grew while read: kept the first %llu bytes", kept);
 		return "grew";
 	}
 	return NULL;
+}
+
+/* A secret's file: its sha256 (of at most the file cap) and size in the index, its content never
+ * in the bundle. */
+static void hash_only(struct walk *w, int fd, const struct stat *st)
+{
+	struct ai_json *j = &w->j;
+	uint8_t d[AI_SHA256_LEN];
+	char hex[AI_SHA256_HEXLEN];
+	uint64_t n = 0;
+	ai_err_t err = {0};
+	if (ai_hash_fd_max(fd, 0, w->cap->file_cap, d, &n, &err) < 0) {
+		ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "%s", err.msg);
+		ai_json_kstr(j, "error", err.msg);
+		ai_json_kstr(j, "sha256", NULL);
+	} else {
+		ai_hex(d, sizeof(d), hex);
+		ai_json_kstr(j, "sha256", hex);
+		ai_json_kuint(j, "hashed_size", n);
+		if ((off_t)n < st->st_size)
+			ai_json_kstr(j, "cut", "file_cap");
+	}
+	ai_json_key(j, "member");
+	ai_json_null(j);
+	ai_json_kstr(j, "content", "not stored (secret)");
 }
 
 static void add_file(struct walk *w, int dirfd, const char *name, const struct stat *st)
@@ -392,8 +422,8 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 			m.hardlink_size = s->size;
 			ai_err_t err = {0};
 			index_begin(w, st, false, &none);
-			ai_json_kbytes(j, "hardlink_to", s->member + strlen(AI_M_UPPER_DIR),
-				       strlen(s->member) - strlen(AI_M_UPPER_DIR));
+			size_t skip = strlen(w->o->base) - 1; /* keeps the leading '/' */
+			ai_json_kbytes(j, "hardlink_to", s->member + skip, strlen(s->member) - skip);
 			ai_json_kstr(j, "sha256", s->sha256[0] ? s->sha256 : NULL);
 			int r = ai_bundle_add_entry(w->cap->bundle, &m, &err);
 			if (r < 0) {
@@ -415,7 +445,7 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 		read_xattrs(w, fd, dirfd, name, &x);
 	index_begin(w, st, false, &x);
 	if (fd < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
+		ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "%s", err.msg);
 		ai_json_kstr(j, "error", err.msg);
 		ai_json_obj_end(j);
 		xattrs_free(&x);
@@ -433,15 +463,21 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 		xattrs_free(&x);
 		return;
 	}
+	if (w->o->hash_only) {
+		hash_only(w, fd, st);
+		ai_json_obj_end(j);
+		xattrs_free(&x);
+		return;
+	}
 	member_meta(w, &member, st, &x, &m);
 	struct ai_capture *c = w->cap;
-	uint64_t left = c->upper_budget > w->upper_used ? c->upper_budget - w->upper_used : 0;
+	uint64_t left = w->o->budget > w->upper_used ? w->o->budget - w->upper_used : 0;
 	if (!left && st->st_size > 0) {
 		c->budget_cut = true;
-		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len,
-			    "upperdir budget of %llu bytes spent: none of its %lld bytes stored",
-			    (unsigned long long)c->upper_budget, (long long)st->st_size);
-		not_stored(w, "upper_budget");
+		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len,
+			    "%s budget of %llu bytes spent: none of its %lld bytes stored", w->o->what,
+			    (unsigned long long)w->o->budget, (long long)st->st_size);
+		not_stored(w, w->o->budget_name);
 		ai_json_obj_end(j);
 		xattrs_free(&x);
 		return;
@@ -452,16 +488,16 @@ static void add_file(struct walk *w, int dirfd, const char *name, const struct s
 	struct ai_member_result res;
 	int r = ai_bundle_add_fd(c->bundle, &m, fd, fcap, &res, &err);
 	if (r == AI_BUNDLE_OVER_BUDGET) {
-		ai_log_path(c, AI_LOG_TRUNCATED, C, w->rel.data, w->rel.len, "%s", err.msg);
+		ai_log_path(c, AI_LOG_TRUNCATED, w->o->coll, w->rel.data, w->rel.len, "%s", err.msg);
 		not_stored(w, "output_budget");
 	} else if (r < 0 && !res.sha256[0]) {
-		ai_log_path(c, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
+		ai_log_path(c, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "%s", err.msg);
 		ai_json_kstr(j, "error", err.msg);
 		ai_json_key(j, "member");
 		ai_json_null(j);
 	} else {
 		if (r < 0) {
-			ai_log_path(c, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
+			ai_log_path(c, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "%s", err.msg);
 			ai_json_kstr(j, "error", err.msg);
 		}
 		w->upper_used += res.size;
@@ -495,7 +531,7 @@ static void add_symlink(struct walk *w, int dirfd, const char *name, const struc
 	read_xattrs(w, -1, dirfd, name, &x);
 	index_begin(w, st, false, &x);
 	if (ai_readlinkat(dirfd, name, &target, &tl, &err) < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "%s", err.msg);
+		ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "%s", err.msg);
 		ai_json_kstr(j, "error", err.msg);
 		ai_json_obj_end(j);
 		xattrs_free(&x);
@@ -522,7 +558,7 @@ static int add_marker(struct walk *w, const char *dir, size_t dirlen, const char
 		      const struct stat *st, struct ai_buf *member, ai_err_t *err)
 {
 	ai_buf_reset(member);
-	ai_buf_adds(member, AI_M_UPPER_DIR "/");
+	ai_buf_adds(member, w->o->base);
 	if (dirlen) {
 		ai_buf_add(member, dir, dirlen);
 		ai_buf_addc(member, '/');
@@ -544,10 +580,10 @@ static int add_marker(struct walk *w, const char *dir, size_t dirlen, const char
 static void add_special(struct walk *w, int dirfd, const char *name, const struct stat *st)
 {
 	struct ai_json *j = &w->j;
-	bool whiteout = S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+	bool whiteout = w->o->overlay && S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
 	index_begin(w, st, whiteout, NULL);
 	if (!whiteout) {
-		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len,
+		ai_log_path(w->cap, AI_LOG_SKIP, w->o->coll, w->rel.data, w->rel.len,
 			    "%s: metadata only, never opened", type_name(st->st_mode, false));
 		ai_json_key(j, "member");
 		ai_json_null(j);
@@ -592,7 +628,7 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 	else if (fd >= 0 && fstat(dirfd, &pst) == 0 && pst.st_dev != st->st_dev)
 		why = "another filesystem is mounted here: not walked";
 	if (why) {
-		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len, "%s", why);
+		ai_log_path(w->cap, AI_LOG_SKIP, w->o->coll, w->rel.data, w->rel.len, "%s", why);
 		close(steal_fd(&fd));
 		errno = EXDEV;
 	}
@@ -615,12 +651,12 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 	bool opaque = overlay_flag(w, &x, "opaque", &ov, &ol) && ol >= 1 && ov[0] == 'y';
 	r = opaque ? add_marker(w, w->rel.data, w->rel.len, ".wh..wh..opq", 12, st, &member, &err) : 0;
 	if (r < 0)
-		ai_log_path(w->cap, r == AI_BUNDLE_OVER_BUDGET ? AI_LOG_TRUNCATED : AI_LOG_ERROR, C,
+		ai_log_path(w->cap, r == AI_BUNDLE_OVER_BUDGET ? AI_LOG_TRUNCATED : AI_LOG_ERROR, w->o->coll,
 			    w->rel.data, w->rel.len, "opaque marker: %s", err.msg);
 	if (fd < 0 && why) {
 		ai_json_kstr(j, "error", why);
 	} else if (fd < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "open dir: %s",
+		ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "open dir: %s",
 			    strerror(errno));
 		ai_json_kstr(j, "error", "cannot open directory");
 	}
@@ -634,7 +670,7 @@ static void add_dir(struct walk *w, int dirfd, const char *name, const struct st
 		return;
 	if (too_deep) {
 		w->cap->budget_cut = true;
-		ai_log_path(w->cap, AI_LOG_SKIP, C, w->rel.data, w->rel.len,
+		ai_log_path(w->cap, AI_LOG_SKIP, w->o->coll, w->rel.data, w->rel.len,
 			    "deeper than %d levels: not walked", MAX_DEPTH);
 		return;
 	}
@@ -650,7 +686,8 @@ static void walk_entry(struct walk *w, int dirfd, const char *name, int depth)
 {
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "stat: %s", strerror(errno));
+		ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "stat: %s",
+			    strerror(errno));
 	} else if (S_ISDIR(st.st_mode)) {
 		add_dir(w, dirfd, name, &st, depth);
 	} else if (S_ISREG(st.st_mode)) {
@@ -660,8 +697,8 @@ static void walk_entry(struct walk *w, int dirfd, const char *name, int depth)
 	} else {
 		add_special(w, dirfd, name, &st);
 	}
-	if (strncmp(name, ".wh.", 4) == 0)
-		ai_log_path(w->cap, AI_LOG_WARNING, C, w->rel.data, w->rel.len,
+	if (w->o->overlay && strncmp(name, ".wh.", 4) == 0)
+		ai_log_path(w->cap, AI_LOG_WARNING, w->o->coll, w->rel.data, w->rel.len,
 			    "a real file named like an OCI whiteout: OCI tools will read it as one");
 	ai_spool_drain(w->index);
 }
@@ -672,7 +709,7 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 {
 	DIR *d = fdopendir(dirfd);
 	if (!d) {
-		ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "fdopendir: %s",
+		ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len, "fdopendir: %s",
 			    strerror(errno));
 		close(dirfd);
 		return;
@@ -690,7 +727,7 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 			struct dirent *de = readdir(dir);
 			if (!de) {
 				if (errno)
-					ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len,
+					ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len,
 						    "readdir: %s", strerror(errno));
 				more = false;
 				break;
@@ -702,12 +739,13 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 		}
 		if (more && !batched) {
 			batched = true;
-			ai_log_path(w->cap, AI_LOG_INFO, C, w->rel.data, w->rel.len,
+			ai_log_path(w->cap, AI_LOG_INFO, w->o->coll, w->rel.data, w->rel.len,
 				    "more than %d entries: walked in batches of up to %d, each in name order",
 				    BATCH_NAMES, BATCH_NAMES);
 		}
 		if (!names && !(names = malloc(BATCH_NAMES * sizeof(*names)))) {
-			ai_log_path(w->cap, AI_LOG_ERROR, C, w->rel.data, w->rel.len, "out of memory");
+			ai_log_path(w->cap, AI_LOG_ERROR, w->o->coll, w->rel.data, w->rel.len,
+				    "out of memory");
 			break;
 		}
 		for (size_t i = 0, off = 0; i < n; i++) {
@@ -728,6 +766,21 @@ static void walk_dir(struct walk *w, int dirfd, int depth)
 		w->rel.data[base] = '\0';
 }
 
+uint64_t ai_tree_walk(struct ai_capture *cap, struct ai_json *j, struct ai_spool *index, int rootfd,
+		      const struct ai_tree_opts *o)
+{
+	struct walk w = {.cap = cap, .o = o, .index = index, .j = *j, .userxattr = o->userxattr};
+	ai_buf_init(&w.rel);
+	ai_buf_adds(&w.rel, "");
+	walk_dir(&w, rootfd, 0);
+	*j = w.j;
+	ai_buf_free(&w.rel);
+	for (size_t i = 0; i < w.links_cap; i++)
+		free(w.links[i].member);
+	free(w.links);
+	return w.upper_used;
+}
+
 /* The overlay to walk: the one mounts found, or, when the target is gone or its root overlay
  * could not be read any more, the one it had when last seen (still on disk). */
 static const struct ai_overlay *overlay_of(struct ai_capture *cap, struct ai_container *ct)
@@ -746,7 +799,7 @@ static const struct ai_overlay *overlay_of(struct ai_capture *cap, struct ai_con
 /* One fs/upper.json per bundle: the first container's. */
 static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 {
-	const struct ai_overlay *ov = overlay_of(cap, &cap->containers[0]);
+	const struct ai_overlay *ov = overlay_of(cap, ai_capture_ct(cap));
 	if (!ov->found || !ov->upperdir)
 		return ai_err_set(err, 0, "the container root is not an overlay mount with an upperdir");
 	int fl = O_RDONLY | O_DIRECTORY;
@@ -758,26 +811,32 @@ static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 				   "upperdir (use --host-root when the host's storage is mounted elsewhere)");
 	cleanup_spool struct ai_spool doc;
 	ai_spool_init(&doc, cap->outdir_fd);
-	struct walk w = {.cap = cap, .index = &doc};
-	w.userxattr = ov->options && strstr(ov->options, "userxattr");
-	ai_buf_init(&w.rel);
-	ai_json_init(&w.j, &doc.buf);
-	ai_json_obj_begin(&w.j);
-	ai_json_kbytes(&w.j, "upperdir", ov->upperdir, strlen(ov->upperdir));
-	ai_json_key(&w.j, "entries");
-	ai_json_arr_begin(&w.j);
-	ai_buf_adds(&w.rel, "");
-	walk_dir(&w, fd, 0);
-	ai_json_arr_end(&w.j);
-	ai_json_obj_end(&w.j);
+	struct ai_json j;
+	ai_json_init(&j, &doc.buf);
+	ai_json_obj_begin(&j);
+	ai_json_kbytes(&j, "upperdir", ov->upperdir, strlen(ov->upperdir));
+	ai_json_key(&j, "entries");
+	ai_json_arr_begin(&j);
+	char base[64];
+	ai_capture_member(cap, base, sizeof(base), "%s/", AI_M_UPPER_DIR);
+	struct ai_tree_opts to = {
+	    .coll = C,
+	    .what = "upperdir",
+	    .base = base,
+	    .overlay = true,
+	    .userxattr = ov->options && strstr(ov->options, "userxattr"),
+	    .budget = cap->upper_budget,
+	    .budget_name = "upper_budget",
+	};
+	ai_tree_walk(cap, &j, &doc, fd, &to);
+	ai_json_arr_end(&j);
+	ai_json_obj_end(&j);
 	ai_buf_addc(&doc.buf, '\n');
-	ai_buf_free(&w.rel);
-	for (size_t i = 0; i < w.links_cap; i++)
-		free(w.links[i].member);
-	free(w.links);
 	if (ai_capture_stopping(cap))
 		return ai_err_set(err, ECANCELED, "interrupted");
-	return ai_bundle_add_spool(cap->bundle, AI_M_UPPER_IDX, &doc, err);
+	char name[64];
+	ai_capture_member(cap, name, sizeof(name), "%s", AI_M_UPPER_IDX);
+	return ai_bundle_add_spool(cap->bundle, name, &doc, err);
 }
 
 /* Not volatile: the walk is long, so it runs after the thaw (--freeze-all keeps it frozen). The

@@ -91,14 +91,29 @@ static void *worker_main(void *arg)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 
-	struct ai_freezer fz = {.state_fd = -1, .events_fd = -1, .watchdog_pipe = -1};
+	static struct ai_freezer_set fz; /* one worker at a time; too large for its stack */
+	memset(&fz, 0, sizeof(fz));
+	fz.watchdog_pipe = -1;
 	struct ai_freeze_hooks hooks;
 	bool use_freeze = false;
+	pid_t pids[AI_MAX_CONTAINERS] = {jb->pid};
+	size_t npids = 1;
+	if (s->have_target && s->target.pod) {
+		struct ai_found found[AI_MAX_CONTAINERS];
+		ai_err_t perr = {0};
+		if (ai_discover_pod(s->proc_fd, jb->pid, found, AI_MAX_CONTAINERS, &npids, &perr) < 0) {
+			ai_srv_log(s, "warning", ai_srv_fill_msg, perr.msg);
+			npids = 1;
+		}
+		for (size_t i = 0; i < npids; i++)
+			pids[i] = found[i].pid;
+		pids[0] = jb->pid;
+	}
 	if (o->freeze) {
 		ai_err_t ferr = {0};
-		if (ai_freezer_open(s->proc_fd, jb->pid, o->cgroup_root, &fz, &ferr) == 0) {
+		if (ai_freezer_set_open(s->proc_fd, pids, npids, o->cgroup_root, &fz, &ferr) == 0) {
 			fz.hold_ms = o->freeze_hold_ms;
-			ai_freezer_hooks(&fz, &hooks);
+			ai_freezer_set_hooks(&fz, &hooks);
 			use_freeze = true;
 		} else {
 			ai_srv_log(s, "warning", ai_srv_fill_msg, ferr.msg);
@@ -106,6 +121,8 @@ static void *worker_main(void *arg)
 	}
 	struct ai_snapshot_opts so = {
 	    .pid = jb->pid,
+	    .pids = pids,
+	    .npids = npids,
 	    .outdir_fd = o->outdir_fd,
 	    .outdir = o->outdir,
 	    .host_root = o->host_root,
@@ -126,7 +143,7 @@ static void *worker_main(void *arg)
 	    .overlay_hint = jb->have_hint && s->overlay.found ? &s->overlay : NULL,
 	};
 	jb->rc = ai_snapshot(&so, &jb->res, &jb->err);
-	ai_freezer_close(&fz); /* thaws if anything was left frozen */
+	ai_freezer_set_close(&fz); /* thaws if anything was left frozen */
 	jb->upload_rc = 1;
 	if (jb->rc == 0 && o->upload) {
 		const char *base = strrchr(jb->res.path, '/');

@@ -14,7 +14,12 @@
 #include "common/sign.h"
 #include "common/spool.h"
 
-#define AI_BUNDLE_FORMAT_VERSION 1
+/* 2: a manifest "containers" list; a pod capture puts each container's members (every name
+ * below but the manifest, the sums, the log and sockets.json) under AI_M_CONTAINER_FMT. A capture of
+ * one container keeps format 1's layout. */
+#define AI_BUNDLE_FORMAT_VERSION 2
+#define AI_M_CONTAINER_FMT	 "containers/%zu/" /* containers/<N>/, N from 0, manifest order */
+#define AI_M_CONTAINERS_DIR	 "containers/"
 #define AI_M_MANIFEST		 "manifest.json"
 #define AI_M_SUMS		 "SHA256SUMS"
 #define AI_M_SUMS_SIG		 "SHA256SUMS.minisig"
@@ -29,6 +34,9 @@
 #define AI_M_EXE		 "exe"		 /* exe/<pid> */
 #define AI_M_MEMORY_DIR		 "memory"	 /* memory/<pid>.core: one ELF core per process */
 #define AI_M_MEMORY_IDX		 "memory/index.json"
+#define AI_M_VOLUMES_IDX	 "volumes.json"
+#define AI_M_VOLUMES_DIR	 "volumes"     /* volumes/<index>/<path in the volume> */
+#define AI_M_CONFIG		 "config.json" /* the OCI runtime spec the runtime ran it with */
 
 /* The "type" of an fds.json entry: capture writes these names and the analyzer reads them back,
  * so they are part of the format (docs/bundle-format.md). analyze's enum az_fd_type follows this

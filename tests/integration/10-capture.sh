@@ -44,7 +44,8 @@ rm -rf "$X" && mkdir -p "$X" && tar -xf "$B" -C "$X" 2>/dev/null
 
 j() { jq -r "$@" 2>&1; }
 M=$X/manifest.json
-t_eq "manifest format_version" 1 "$(j .format_version "$M")"
+t_eq "manifest format_version" 2 "$(j .format_version "$M")"
+t_eq "format 2: one container, at the top level" "1 " "$(j '"\(.containers | length) \(.containers[0].prefix)"' "$M")"
 t_eq "manifest complete" true "$(j .complete "$M")"
 t_eq "manifest target pid" "$P" "$(j .target.pid "$M")"
 t_eq "manifest container id from the cgroup" "$CID" "$(j .target.container_id "$M")"

@@ -185,12 +185,16 @@ static void test_fd_helpers(void)
 /* The table is the only list of collectors; the timing array of capture-log.json follows it. */
 static void test_table(void)
 {
-	static const char *const want[] = {"mounts", "processes", "fds", "sockets",
-					   "memory", "upper",	  "criu"};
+	static const char *const want[] = {"mounts", "processes", "fds",      "sockets", "memory",
+					   "upper",  "volumes",	  "identity", "criu"};
 	bool names = ai_ncollectors == sizeof(want) / sizeof(want[0]);
 	for (size_t i = 0; names && i < ai_ncollectors; i++)
 		names = !strcmp(ai_collectors[i]->name, want[i]);
-	T_OK(names, "collectors: mounts, processes, fds, sockets, memory, upper, criu, in that order");
+	T_OK(names, "collectors: mounts, processes, fds, sockets, memory, upper, volumes, identity, criu, in "
+		    "that order");
+	T_OK(ai_collector_sockets.flags & AI_COLL_POD, "collectors: sockets run once for the whole pod");
+	T_OK(!(ai_collector_volumes.flags & (AI_COLL_VOLATILE | AI_COLL_POD)),
+	     "collectors: volumes run per container, after the thaw");
 	bool shape = true;
 	for (size_t i = 0; i < ai_ncollectors; i++) {
 		const struct ai_collector *c = ai_collectors[i];
