@@ -5,6 +5,7 @@
 #ifndef AZ_CLI_H
 #define AZ_CLI_H
 #include <stdbool.h>
+#include "analyze/filter.h"
 
 enum {
 	AZ_EXIT_OK = 0,
@@ -17,7 +18,8 @@ enum {
 
 struct az_opts {
 	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output;
-	bool json, quiet, progress, changed, stats;
+	bool json, quiet, progress, changed, stats, show_secrets;
+	struct az_filter filter; /* --pid --container --path --min-severity */
 };
 
 struct az_command {

@@ -11,6 +11,7 @@
 #include "analyze/context.h"
 #include "analyze/diff.h"
 #include "analyze/extract.h"
+#include "analyze/filter.h"
 #include "analyze/findings.h"
 #include "analyze/report.h"
 #include "analyze/timeline.h"
@@ -137,7 +138,9 @@ int az_cmd_findings(struct az_opts *o)
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	struct az_findings f;
-	az_findings_build(&f, &c.m, c.attr);
+	struct az_findings_opts fo = {.bundle = o->bundle, .show_secrets = o->show_secrets};
+	az_findings_build(&f, &c.m, c.attr, &fo);
+	az_filter_findings(&o->filter, &c.m, &f);
 	az_findings_render(&f, &c.m, c.attr, o->json, &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);
@@ -219,7 +222,8 @@ int az_cmd_report(struct az_opts *o)
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	struct az_findings f;
-	az_findings_build(&f, &c.m, c.attr);
+	struct az_findings_opts fo = {.bundle = o->bundle, .show_secrets = o->show_secrets};
+	az_findings_build(&f, &c.m, c.attr, &fo);
 	az_report_render(&c, &f, &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);

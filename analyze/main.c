@@ -92,10 +92,13 @@ static const struct az_command commands[] = {
      "  memory on stderr\n",
      az_cmd_layers},
     {"findings", 1,
-     "findings BUNDLE [--image REF] [--json]\n"
-     "  what to look at first (deleted or memfd executables, binaries added or modified at runtime,\n"
-     "  setuid files, deleted open files, their listeners), then every process's exe and open\n"
-     "  files with their origin\n",
+     "findings BUNDLE [--image REF] [--json] [--show-secrets] [--pid N] [--container NAME]\n"
+     "         [--path GLOB] [--min-severity high|medium|info]\n"
+     "  what to look at first, most severe first, each from a rule of docs/findings.md (AI-...):\n"
+     "  deleted or memfd executables, binaries added or modified at runtime, connections, shells on\n"
+     "  sockets, listeners, shells under services, persistence files, secrets (values masked unless\n"
+     "  --show-secrets), dropped copies of image files, the container's hardening; then every\n"
+     "  process's exe and open files with their origin\n",
      az_cmd_findings},
     {"timeline", 1,
      "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv\n"
@@ -183,13 +186,23 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return AZ_EXIT_USAGE;
 	}
-	struct az_opts o = {.cmd = c->name};
+	struct az_opts o = {.cmd = c->name, .filter = AZ_FILTER_NONE};
 	static const struct option lo[] = {
-	    {"pub", required_argument, NULL, 'p'},    {"json", no_argument, NULL, 'j'},
-	    {"image", required_argument, NULL, 'i'},  {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
-	    {"changed", no_argument, NULL, 'c'},      {"stats", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    {"pub", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"image", required_argument, NULL, 'i'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"changed", no_argument, NULL, 'c'},
+	    {"stats", no_argument, NULL, 's'},
+	    {"show-secrets", no_argument, NULL, 'S'},
+	    {"pid", required_argument, NULL, 'P'},
+	    {"container", required_argument, NULL, 'C'},
+	    {"path", required_argument, NULL, 'G'},
+	    {"min-severity", required_argument, NULL, 'M'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 2;
@@ -219,6 +232,18 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			o.stats = true;
+			break;
+		case 'S':
+			o.show_secrets = true;
+			break;
+		case 'P':
+		case 'C':
+		case 'G':
+		case 'M':
+			if (az_filter_option(&o.filter, ch, optarg) < 0) {
+				ai_eprintf(PROG, "%s: bad value for %s", c->name, argv[optind - 1]);
+				return AZ_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			command_usage(c, stdout);

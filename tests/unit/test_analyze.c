@@ -965,7 +965,7 @@ static void test_json_records(void)
 	struct az_attr *a = NULL;
 	T_OK(az_attr_build(&a, &m, NULL, false, &err) == 0, "attr without an image");
 	struct az_findings f;
-	az_findings_build(&f, &m, a);
+	az_findings_build(&f, &m, a, NULL);
 	ai_buf_reset(&b);
 	az_findings_render(&f, &m, a, true, &b);
 	T_OK(strstr(ai_buf_cstr(&b),

