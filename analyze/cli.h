@@ -37,6 +37,7 @@ int az_cmd_mounts(struct az_opts *o);
 int az_cmd_files(struct az_opts *o);
 int az_cmd_layers(struct az_opts *o);
 int az_cmd_findings(struct az_opts *o);
+int az_cmd_iocs(struct az_opts *o);
 int az_cmd_timeline(struct az_opts *o);
 int az_cmd_report(struct az_opts *o);
 int az_cmd_diff(struct az_opts *o);

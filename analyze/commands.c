@@ -13,6 +13,8 @@
 #include "analyze/extract.h"
 #include "analyze/filter.h"
 #include "analyze/findings.h"
+#include "analyze/iocs.h"
+#include "analyze/psdetail.h"
 #include "analyze/report.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
@@ -62,8 +64,31 @@ static int view(struct az_opts *o, void (*render)(const struct az_model *, bool,
 	return put(o, &out);
 }
 
+static int load(const struct az_opts *o, struct az_ctx *c);
+
+/* ps --pid N: that process in full, its exe's origin from --image when given. */
+static int ps_detail(struct az_opts *o)
+{
+	struct az_ctx c;
+	int rc = load(o, &c);
+	if (rc)
+		return rc;
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	if (az_view_ps_detail(&c.m, c.attr, o->filter.pid, o->json, o->show_secrets, &out) < 0) {
+		ai_eprintf("afterimage-analyze", "ps: no process %lld in %s", (long long)o->filter.pid,
+			   o->bundle);
+		az_ctx_free(&c);
+		return AZ_EXIT_INPUT;
+	}
+	az_ctx_free(&c);
+	return put(o, &out);
+}
+
 int az_cmd_ps(struct az_opts *o)
 {
+	if (o->filter.pid >= 0)
+		return ps_detail(o);
 	return view(o, az_view_ps);
 }
 
@@ -142,6 +167,29 @@ int az_cmd_findings(struct az_opts *o)
 	az_findings_build(&f, &c.m, c.attr, &fo);
 	az_filter_findings(&o->filter, &c.m, &f);
 	az_findings_render(&f, &c.m, c.attr, o->json, &out);
+	az_findings_free(&f);
+	az_ctx_free(&c);
+	return put(o, &out);
+}
+
+int az_cmd_iocs(struct az_opts *o)
+{
+	const char *fmt = o->format ? o->format : o->json ? "json" : "csv";
+	if (strcmp(fmt, "csv") && strcmp(fmt, "json")) {
+		ai_eprintf("afterimage-analyze iocs", "--format csv|json");
+		return AZ_EXIT_USAGE;
+	}
+	struct az_ctx c;
+	int rc = load(o, &c);
+	if (rc)
+		return rc;
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	struct az_findings f;
+	struct az_findings_opts fo = {.bundle = o->bundle};
+	az_findings_build(&f, &c.m, c.attr, &fo);
+	az_filter_findings(&o->filter, &c.m, &f);
+	az_iocs_render(&f, &c.m, !strcmp(fmt, "json"), &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);
 	return put(o, &out);

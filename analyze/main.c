@@ -66,8 +66,10 @@ static const struct az_command commands[] = {
      "  5 a checkpoint archive (no signature to verify)\n",
      cmd_verify},
     {"ps", 1,
-     "ps BUNDLE [--json]\n"
-     "  the processes as a tree: pid, ppid, uid, state, start time, command line, exe\n",
+     "ps BUNDLE [--json] [--pid N [--image REF] [--show-secrets]]\n"
+     "  the processes as a tree: pid, ppid, uid, state, start time, command line, exe (--json: also\n"
+     "  environment with secrets masked, cwd, root, capabilities, seccomp, namespaces, cgroup);\n"
+     "  --pid N: that process in full, with every fd (sockets resolved to endpoints) and children\n",
      az_cmd_ps},
     {"fds", 1,
      "fds BUNDLE [--json]\n"
@@ -100,6 +102,13 @@ static const struct az_command commands[] = {
      "  --show-secrets), dropped copies of image files, the container's hardening; then every\n"
      "  process's exe and open files with their origin\n",
      az_cmd_findings},
+    {"iocs", 1,
+     "iocs BUNDLE [--image REF] [--format csv|json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--min-severity high|medium|info]\n"
+     "  indicators from the findings, one row per type and value (type, value, context, first seen,\n"
+     "  rule, kind, pid, member): sha256 of dropped, modified, deleted-open and memfd content,\n"
+     "  remote and listening endpoints, suspicious paths; csv by default\n",
+     az_cmd_iocs},
     {"timeline", 1,
      "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv\n"
      "  every dated event (upperdir times, whiteouts, process starts, image history, the capture)\n"

@@ -146,3 +146,40 @@ t_eq "checkpoint: --path selects the whiteout" "/hello.sh" \
 	"$("$A" findings "$CK" --image "oci-archive:$ROOT/tests/data/podman-checkpoint/image-oci-archive.tar" --json --path '/hello*' | jq -r '[.findings[].path] | unique | join(",")')"
 t_eq "checkpoint: --container by its name" "$("$A" findings "$CK" --json | jq '.findings | length')" \
 	"$("$A" findings "$CK" --json --container "$(jq -r '.findings[0].container' <<<"$("$A" findings "$CK" --json)")" | jq '.findings | length')"
+
+# ---- ps --pid: one process in full
+rpid=$(jq -r '[.findings[] | select(.kind=="shell-socket-stdio" and (.remote|tostring|test("9001")))][0].pid' <<<"$fj")
+pd=$("$A" ps "$B" --pid "$rpid" --json)
+t_eq "ps --pid --json: the reverse shell's fd 0 resolves to the C2 endpoint" "$C2IP:9001" \
+	"$(jq -r '.fds[] | select(.fd==0) | .socket' <<<"$pd" | grep -o "$C2IP:9001")"
+t_match "ps --pid --json: capabilities decoded" "CAP_CHOWN" "$(jq -r .capabilities <<<"$pd")"
+t_match "ps --pid --json: namespaces" "mnt:[0-9]+" "$(jq -r .namespaces <<<"$pd")"
+t_eq "ps --pid --json: seccomp filter mode" 2 "$(jq -r .seccomp <<<"$pd")"
+spid=$(jq -r '[.findings[] | select(.kind=="secret-in-environment")][0].pid' <<<"$fj")
+st=$("$A" ps "$B" --pid "$spid" --image "$REF")
+t_match "ps --pid: the secret is masked" "AWS_SECRET_ACCESS_KEY=<masked, [0-9]+ bytes>" "$st"
+# (the value also travels, url-encoded, in the CGI's QUERY_STRING: evidence of the injection)
+t_empty "ps --pid, ps --json: the value is not shown" "$(grep -o 'AWS_SECRET_ACCESS_KEY=wJalr' <<<"$st$("$A" ps "$B" --json)")"
+t_match "ps --pid --show-secrets shows it" "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY" "$("$A" ps "$B" --pid "$spid" --show-secrets)"
+t_match "ps --pid: exe with full hash and origin" "exe .*\[(image|added|deleted|memfd)[^]]*\] sha256 [0-9a-f]{64}" "$st"
+t_match "ps --pid: children listed" "(^|"$'\n'")children" "$st"
+"$A" ps "$B" --pid 999999999 >/dev/null 2>&1
+t_eq "ps --pid of no process: exit 3" 3 "$?"
+
+# ---- iocs
+ic=$("$A" iocs "$B" --image "$REF")
+t_match "iocs csv header" "^type,value,context,first_seen,rule,kind,pid,member" "$ic"
+ij=$("$A" iocs "$B" --image "$REF" --format json)
+t_match "iocs: the C2 endpoint" "remote-endpoint $C2IP:9001 AI-NET" "$(jq -r '.iocs[] | "\(.type) \(.value) \(.rule)"' <<<"$ij")"
+t_match "iocs: the busybox hash" "sha256 $(sha256sum /bin/busybox | cut -c1-64) AI-EXE" "$(jq -r '.iocs[] | "\(.type) \(.value) \(.rule)"' <<<"$ij")"
+t_match "iocs: the bind shell's listener" "listening-endpoint \[::\]:4444" "$(jq -r '.iocs[] | "\(.type) \(.value)"' <<<"$ij")"
+t_match "iocs: the cron file path" "path /var/spool/cron/crontabs/root AI-PER-003" "$(jq -r '.iocs[] | "\(.type) \(.value) \(.rule)"' <<<"$ij")"
+t_eq "iocs: every row has a first-seen time" 0 "$(jq '[.iocs[] | select(.first_seen == null)] | length' <<<"$ij")"
+t_eq "iocs: one row per type and value" "$(jq '.iocs | length' <<<"$ij")" "$(jq '[.iocs[] | "\(.type) \(.value)"] | unique | length' <<<"$ij")"
+t_empty "iocs: the clean container has no behavioural indicator" "$("$A" iocs "$BC" --image "$REF" | tail -n +2)"
+
+# ---- the checkpoint archive: ps --pid and iocs
+CKIMG=oci-archive:$ROOT/tests/data/podman-checkpoint/image-oci-archive.tar
+t_match "checkpoint: ps --pid 1" "^pid +1 " "$("$A" ps "$CK" --pid 1)"
+t_eq "checkpoint: ps --pid 1 --json" 1 "$("$A" ps "$CK" --pid 1 --json | jq .pid)"
+t_match "checkpoint: iocs lists the deleted image file" 'path,"/hello.sh"' "$("$A" iocs "$CK" --image "$CKIMG")"
