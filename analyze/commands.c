@@ -57,6 +57,12 @@ static int view(struct az_opts *o, void (*render)(const struct az_model *, bool,
 		return fail_input(o, &err);
 	}
 	cut_warning(o, o->bundle, &m);
+	char ferr[160];
+	if (az_filter_model(&o->filter, &m, ferr, sizeof(ferr)) < 0) {
+		az_model_free(&m);
+		ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, ferr);
+		return AZ_EXIT_USAGE;
+	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	render(&m, o->json, &out);
@@ -206,6 +212,12 @@ int az_cmd_timeline(struct az_opts *o)
 	int rc = load(o, &c);
 	if (rc)
 		return rc;
+	char ferr[160];
+	if (az_filter_model(&o->filter, &c.m, ferr, sizeof(ferr)) < 0) {
+		az_ctx_free(&c);
+		ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, ferr);
+		return AZ_EXIT_USAGE;
+	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	az_timeline_render(&c, fmt, &out);

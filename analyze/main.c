@@ -72,11 +72,15 @@ static const struct az_command commands[] = {
      "  --pid N: that process in full, with every fd (sockets resolved to endpoints) and children\n",
      az_cmd_ps},
     {"fds", 1,
-     "fds BUNDLE [--json]\n"
-     "  every open file descriptor: type, flags, size, target, recovered content\n",
+     "fds BUNDLE [--json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--since T] [--until T]\n"
+     "  every open file descriptor: type, flags, size, target, recovered content; the filters\n"
+     "  keep the rows of that process, container, path (glob), or processes started in [T, T]\n"
+     "  (T: ISO 8601 UTC, or +N/-N[smhd] from the capture's start)\n",
      az_cmd_fds},
     {"net", 1,
-     "net BUNDLE [--json]\n"
+     "net BUNDLE [--json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--since T] [--until T]\n"
      "  the sockets: protocol, state, local and remote address, owning processes\n",
      az_cmd_net},
     {"mounts", 1,
@@ -84,7 +88,8 @@ static const struct az_command commands[] = {
      "  the container's mounts and its overlay root (lowerdirs, upperdir, metacopy)\n",
      az_cmd_mounts},
     {"files", 1,
-     "files BUNDLE [--json]\n"
+     "files BUNDLE [--json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--since T] [--until T]\n"
      "  the upperdir index: every file the container created, changed or deleted\n",
      az_cmd_files},
     {"layers", 1,
@@ -110,7 +115,8 @@ static const struct az_command commands[] = {
      "  remote and listening endpoints, suspicious paths; csv by default\n",
      az_cmd_iocs},
     {"timeline", 1,
-     "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv\n"
+     "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv [--pid N] [--container NAME]\n"
+     "         [--path GLOB] [--since T] [--until T]\n"
      "  every dated event (upperdir times, whiteouts, process starts, image history, the capture)\n"
      "  as a Sleuthkit bodyfile (for mactime -b) or Timesketch JSONL / CSV\n",
      az_cmd_timeline},
@@ -210,6 +216,8 @@ int main(int argc, char **argv)
 	    {"container", required_argument, NULL, 'C'},
 	    {"path", required_argument, NULL, 'G'},
 	    {"min-severity", required_argument, NULL, 'M'},
+	    {"since", required_argument, NULL, 'T'},
+	    {"until", required_argument, NULL, 'U'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -249,6 +257,8 @@ int main(int argc, char **argv)
 		case 'C':
 		case 'G':
 		case 'M':
+		case 'T':
+		case 'U':
 			if (az_filter_option(&o.filter, ch, optarg) < 0) {
 				ai_eprintf(PROG, "%s: bad value for %s", c->name, argv[optind - 1]);
 				return AZ_EXIT_USAGE;

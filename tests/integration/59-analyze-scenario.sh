@@ -183,3 +183,42 @@ CKIMG=oci-archive:$ROOT/tests/data/podman-checkpoint/image-oci-archive.tar
 t_match "checkpoint: ps --pid 1" "^pid +1 " "$("$A" ps "$CK" --pid 1)"
 t_eq "checkpoint: ps --pid 1 --json" 1 "$("$A" ps "$CK" --pid 1 --json | jq .pid)"
 t_match "checkpoint: iocs lists the deleted image file" 'path,"/hello.sh"' "$("$A" iocs "$CK" --image "$CKIMG")"
+
+# ---- filters on the row views and the timeline
+npid=$(jq -r '[.findings[] | select(.kind=="listener-unexpected")][0].pid' <<<"$fj")
+t_eq "fds --pid: that process's fds only" "$npid" "$("$A" fds "$B" --json --pid "$npid" | jq -r '[.fds[].pid] | unique | join(",")')"
+t_match "net --pid: the bind shell's listener" "4444" "$("$A" net "$B" --pid "$npid")"
+t_eq "files --path: the cron spool only" "/var/spool/cron/crontabs/root" \
+	"$("$A" files "$B" --json --path '/var/spool/cron/crontabs/*' | jq -r '[.. | objects | select(has("path")) | .path] | unique | join(",")')"
+t_eq "ps --since +1d (after the capture): no process" 0 "$("$A" ps "$B" --json --since +1d | jq '.processes | length')"
+t_eq "ps --until +1d: every process" "$("$A" ps "$B" --json | jq '.processes | length')" \
+	"$("$A" ps "$B" --json --until +1d | jq '.processes | length')"
+t_empty "timeline --pid: no other process's start" \
+	"$("$A" timeline "$B" --format jsonl --pid "$npid" | jq -r --argjson p "$npid" 'select(.pid != null and .pid != $p) | .pid')"
+"$A" ps "$B" --since yesterday >/dev/null 2>&1
+t_eq "a bad --since: exit 2" 2 "$?"
+t_eq "checkpoint: files --path" "/etc/app,/etc/app/new.conf" \
+	"$("$A" files "$CK" --json --path '/etc/app*' | jq -r '[.. | objects | select(has("path")) | .path] | unique | join(",")')"
+t_eq "checkpoint: ps --since keeps processes of unknown start" 10 "$("$A" ps "$CK" --json --since 2000-01-01T00:00:00Z | jq '.processes | length')"
+
+# ---- the report: summary first, top findings with full hashes and members, in headless Chromium
+t_ok "report" "$A" report "$B" --image "$REF" -o "$T_TMP/report.html" --quiet
+H=$(tr -d '\n' <"$T_TMP/report.html")
+t_match "report: the summary comes before the findings table and the process tree" \
+	'id="summary".*id="top-findings".*id="findings-table".*id="process-tree"' "$H"
+t_match "report: a top finding with its full sha256" 'id="top-findings".*<td class="mono">[0-9a-f]{64}</td>' "$H"
+t_match "report: IPv6 endpoints in brackets" '\[::\]:4444' "$H"
+t_empty "report: the secret's value is not in it" "$(grep -o 'AWS_SECRET_ACCESS_KEY=wJalr' "$T_TMP/report.html")"
+if command -v chromium >/dev/null; then
+	CHR=(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update
+		--disable-sync --no-first-run --user-data-dir="$T_TMP/chromium")
+	timeout 120 "${CHR[@]}" --dump-dom "file://$T_TMP/report.html" >"$T_TMP/dom.html" 2>/dev/null
+	t_match "chromium DOM: the summary is the first section" '<h1>[^<]*</h1>[^<]*<section id="summary">' \
+		"$(tr -d '\n' <"$T_TMP/dom.html")"
+	t_match "chromium DOM: the reverse shell is a top finding" 'id="top-findings".*data-rule="AI-NET-002"' \
+		"$(tr -d '\n' <"$T_TMP/dom.html")"
+	timeout 120 "${CHR[@]}" --window-size=1280,900 --screenshot="$T_TMP/report.png" "file://$T_TMP/report.html" >/dev/null 2>&1
+	t_eq "chromium screenshot is a PNG" "89504e47" "$(head -c 4 "$T_TMP/report.png" | od -An -tx1 | tr -d ' \n')"
+else
+	t_skip "chromium" "not installed (scripts/install-deps)"
+fi
