@@ -14,7 +14,8 @@
 #include "analyze/findings.h"
 #include "common/bundle.h"
 
-#define MAX_ANCESTRY 64 /* a hostile ppid loop stops here */
+#define MAX_ANCESTRY 64	 /* a hostile ppid loop stops here */
+#define MAX_PER_RULE 256 /* findings of one quadratic-to-check rule: bounds a hostile bundle's cost */
 
 static const char *base(const char *p, size_t len, size_t *blen)
 {
@@ -507,11 +508,13 @@ static void env_secrets(struct az_findings *f, const struct az_model *m, const s
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
 		const struct az_proc *parent = p->ppid > 0 ? az_model_proc(m, p->ppid) : NULL;
-		for (size_t k = 0; k < p->nenv; k++) {
+		size_t checked = 0;
+		for (size_t k = 0; k < p->nenv && checked < MAX_PER_RULE; k++) {
 			const struct az_str *e = &p->env[k];
 			size_t nl;
 			if (!e->s || !az_env_secret(e->s, e->len, &nl))
 				continue;
+			checked++;
 			if (env_has(parent, e)) /* inherited: reported once, at the first holder */
 				continue;
 			struct az_finding *x = az_finding_add(
@@ -675,7 +678,8 @@ static void volatile_exec(struct az_findings *f, const struct az_model *m)
 		if (p->exe_member.s)
 			az_str_set(&x->member, p->exe_member.s, p->exe_member.len);
 	}
-	for (size_t i = 0; i < m->nfds; i++) {
+	size_t first = f->n, found = 0;
+	for (size_t i = 0; i < m->nfds && found < MAX_PER_RULE; i++) {
 		const struct az_fd *d = &m->fds[i];
 		if ((d->type != AZ_FD_FILE && d->type != AZ_FD_DELETED) || !d->target.s)
 			continue;
@@ -683,10 +687,12 @@ static void volatile_exec(struct az_findings *f, const struct az_model *m)
 		    !volatile_path(m, d->target.s, d->target.len))
 			continue;
 		bool seen = false; /* one finding per file */
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = az_str_eq(&m->fds[k].target, &d->target);
+		for (size_t k = first; k < f->n && !seen; k++)
+			seen = !strcmp(f->v[k].kind, "executable-on-volatile") &&
+			       az_str_eq(&f->v[k].path, &d->target);
 		if (seen)
 			continue;
+		found++;
 		struct az_finding *x = az_finding_add(
 		    f, "executable-on-volatile", d->pid, d->target.s, d->target.len,
 		    "pid %" PRId64 " fd %" PRId64 " holds an executable or script on a volatile mount",

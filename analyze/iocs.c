@@ -7,6 +7,7 @@
 #include "common/json.h"
 
 struct ioc {
+	size_t order; /* position as found: rows keep it */
 	const char *type;
 	const char *value; /* points into the finding */
 	size_t len;
@@ -31,6 +32,29 @@ static bool path_ioc(const struct az_finding *x)
 	       strcmp(x->kind, "shell-socket-stdio") && strcmp(x->kind, "service-spawned-shell");
 }
 
+static int cmp_same(const struct ioc *a, const struct ioc *b)
+{
+	int c = strcmp(a->type, b->type);
+	if (c)
+		return c;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	return memcmp(a->value, b->value, a->len);
+}
+
+static int cmp_value(const void *x, const void *y)
+{
+	const struct ioc *a = x, *b = y;
+	int c = cmp_same(a, b);
+	return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+static int cmp_order(const void *x, const void *y)
+{
+	const struct ioc *a = x, *b = y;
+	return (a->order > b->order) - (a->order < b->order);
+}
+
 static size_t collect(const struct az_findings *f, struct ioc *v)
 {
 	size_t n = 0;
@@ -39,24 +63,24 @@ static size_t collect(const struct az_findings *f, struct ioc *v)
 		if (x->rule->config)
 			continue;
 		if (x->sha256[0])
-			v[n++] = (struct ioc){"sha256", x->sha256, strlen(x->sha256), x};
+			v[n++] = (struct ioc){0, "sha256", x->sha256, strlen(x->sha256), x};
 		if (x->remote[0])
-			v[n++] = (struct ioc){"remote-endpoint", x->remote, strlen(x->remote), x};
+			v[n++] = (struct ioc){0, "remote-endpoint", x->remote, strlen(x->remote), x};
 		if (x->local[0] && strstr(x->kind, "listener"))
-			v[n++] = (struct ioc){"listening-endpoint", x->local, strlen(x->local), x};
+			v[n++] = (struct ioc){0, "listening-endpoint", x->local, strlen(x->local), x};
 		if (path_ioc(x) || (x->path.s && !strncmp(x->rule->id, "AI-PER", 6)))
-			v[n++] = (struct ioc){"path", x->path.s, x->path.len, x};
+			v[n++] = (struct ioc){0, "path", x->path.s, x->path.len, x};
 	}
-	/* one row per (type, value): the first, most severe, finding's */
+	/* one row per (type, value): the first, most severe, finding's; sorted, so a hostile
+	 * bundle's many findings cost n log n */
+	for (size_t i = 0; i < n; i++)
+		v[i].order = i;
+	qsort(v, n, sizeof(*v), cmp_value);
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		bool dup = false;
-		for (size_t j = 0; j < k && !dup; j++)
-			dup = v[j].type == v[i].type && v[j].len == v[i].len &&
-			      !memcmp(v[j].value, v[i].value, v[i].len);
-		if (!dup)
+	for (size_t i = 0; i < n; i++)
+		if (!k || cmp_same(&v[k - 1], &v[i]))
 			v[k++] = v[i];
-	}
+	qsort(v, k, sizeof(*v), cmp_order);
 	return k;
 }
 
