@@ -222,3 +222,8 @@ if command -v chromium >/dev/null; then
 else
 	t_skip "chromium" "not installed (scripts/install-deps)"
 fi
+
+# ---- the rule table: ids unique, each one documented
+ids=$(grep -o '{"AI-[A-Z]*-[0-9]*"' "$ROOT/analyze/findings.c" | tr -d '{"')
+t_empty "rule ids are unique" "$(sort <<<"$ids" | uniq -d)"
+t_empty "every rule id is in docs/findings.md" "$(for i in $ids; do grep -q "| $i |" "$ROOT/docs/findings.md" || echo "$i"; done)"

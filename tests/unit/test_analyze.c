@@ -953,7 +953,9 @@ static void test_json_records(void)
 		"{\"processes\":[{\"pid\":7,\"ppid\":1,\"nspid\":-1,\"depth\":0,\"comm\":\"evil\\u001b]0;"
 		"PWNED\\u0007\",\"cmdline\":[\"./x\"],\"exe\":\"/tmp/x (deleted)\",\"exe_deleted\":true,"
 		"\"exe_memfd\":false,\"exe_sha256\":null,\"exe_member\":\"exe/7\",\"uid\":-1,\"gid\":-1,"
-		"\"state\":\"R\",\"threads\":-1,\"zombie\":false,\"vanished\":false}]}\n",
+		"\"state\":\"R\",\"threads\":-1,\"zombie\":false,\"vanished\":false,\"environ\":[],\"cwd\":"
+		"null,\"root\":null,\"cap_eff\":null,\"capabilities\":null,\"seccomp\":null,\"namespaces\":"
+		"null,\"cgroup\":null}]}\n",
 		"ps --json: the full process record");
 	ai_buf_reset(&b);
 	az_view_fds(&m, true, &b);
