@@ -227,3 +227,10 @@ fi
 ids=$(grep -o '{"AI-[A-Z]*-[0-9]*"' "$ROOT/analyze/findings.c" | tr -d '{"')
 t_empty "rule ids are unique" "$(sort <<<"$ids" | uniq -d)"
 t_empty "every rule id is in docs/findings.md" "$(for i in $ids; do grep -q "| $i |" "$ROOT/docs/findings.md" || echo "$i"; done)"
+
+# ---- timeline: the capture's start before its end, in mactime too; process events with cmdlines
+"$A" timeline "$B" --image "$REF" --format bodyfile >"$T_TMP/body"
+mt=$(mactime -b "$T_TMP/body" -z UTC 2000-01-01 2>/dev/null)
+t_match "mactime: the capture started, then stopped" 'capture web started.*capture web stopped' "$(tr -d '\n' <<<"$mt")"
+t_match "timeline: a process event carries its command line" 'nc -ll -p 4444 -e /bin/sh' \
+	"$("$A" timeline "$B" --format jsonl | jq -r 'select(.source=="process") | .message')"
