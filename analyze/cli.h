@@ -17,7 +17,7 @@ enum {
 };
 
 struct az_opts {
-	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output;
+	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output, *member;
 	bool json, quiet, progress, changed, stats, show_secrets;
 	struct az_filter filter; /* --pid --container --path --min-severity */
 };

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include "analyze/cli.h"
 #include "analyze/context.h"
 #include "analyze/diff.h"
+#include "analyze/export.h"
 #include "analyze/extract.h"
 #include "analyze/filter.h"
 #include "analyze/findings.h"
@@ -326,6 +328,22 @@ int az_cmd_extract(struct az_opts *o)
 	}
 	size_t n;
 	ai_err_t err;
+	if (o->member) {
+		struct az_model m;
+		if (az_model_load(&m, o->bundle, &err) < 0) {
+			az_model_free(&m);
+			return fail_input(o, &err);
+		}
+		char *name = NULL;
+		int rc = az_export_member(&m, o->bundle, o->member, o->output, &name, &err);
+		az_model_free(&m);
+		if (rc < 0)
+			return fail_input(o, &err);
+		if (!o->quiet)
+			ai_eprintf(NULL, "wrote %s/%s and %s.manifest.json", o->output, name, name);
+		free(name);
+		return 0;
+	}
 	if (az_extract(o->bundle, o->output, &n, &err) < 0)
 		return fail_input(o, &err);
 	if (!o->quiet)

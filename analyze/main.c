@@ -130,8 +130,11 @@ static const struct az_command commands[] = {
      "  processes, sockets and upperdir entries that differ between two bundles\n",
      az_cmd_diff},
     {"extract", 1,
-     "extract BUNDLE -o DIR\n"
-     "  extract a bundle's members into a new or empty DIR (files, dirs, symlinks, hardlinks only)\n",
+     "extract BUNDLE -o DIR [--member PATH]\n"
+     "  extract a bundle's members into a new or empty DIR (files, dirs, symlinks, hardlinks only);\n"
+     "  --member PATH: that one member (exe/PID, fds/recovered/PID-FD, fs/upper/...) written as\n"
+     "  DIR/NAME, NAME the basename of the path the container knew it by, beside\n"
+     "  NAME.manifest.json (member, sha256, size, original path, origin); nothing is replaced\n",
      az_cmd_extract},
     {"version", 0, "version\n  print the version\n", cmd_version},
 };
@@ -218,6 +221,7 @@ int main(int argc, char **argv)
 	    {"min-severity", required_argument, NULL, 'M'},
 	    {"since", required_argument, NULL, 'T'},
 	    {"until", required_argument, NULL, 'U'},
+	    {"member", required_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -249,6 +253,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			o.stats = true;
+			break;
+		case 'm':
+			o.member = optarg;
 			break;
 		case 'S':
 			o.show_secrets = true;

@@ -234,3 +234,13 @@ mt=$(mactime -b "$T_TMP/body" -z UTC 2000-01-01 2>/dev/null)
 t_match "mactime: the capture started, then stopped" 'capture web started.*capture web stopped' "$(tr -d '\n' <<<"$mt")"
 t_match "timeline: a process event carries its command line" 'nc -ll -p 4444 -e /bin/sh' \
 	"$("$A" timeline "$B" --format jsonl | jq -r 'select(.source=="process") | .message')"
+
+# ---- extract --member: the loot file under its original name, with its manifest
+lm=$(jq -r '[.findings[] | select(.kind=="deleted-open-file" and (.path|startswith("/tmp/loot.txt")))][0].member' <<<"$fj")
+t_ok "extract --member the loot file" "$A" extract "$B" --member "$lm" -o "$T_TMP/loot" --quiet
+t_eq "it is written as loot.txt" "$(jq -r .sha256 "$T_TMP/loot/loot.txt.manifest.json")" \
+	"$(sha256sum "$T_TMP/loot/loot.txt" | cut -c1-64)"
+t_match "its content is the passwd copy with the backdoor" "backdoor:x:0:0" "$(cat "$T_TMP/loot/loot.txt")"
+t_match "the manifest names its origin" "open file of pid [0-9]+ fd 3 \(deleted\)" "$(jq -r .origin "$T_TMP/loot/loot.txt.manifest.json")"
+t_fail "extract --member never replaces a file" "$A" extract "$B" --member "$lm" -o "$T_TMP/loot" --quiet
+t_fail "extract --member of no member fails" "$A" extract "$B" --member nope/nothing -o "$T_TMP/loot2" --quiet
