@@ -5,6 +5,7 @@
 #ifndef AZ_CLI_H
 #define AZ_CLI_H
 #include <stdbool.h>
+#include "analyze/filter.h"
 
 enum {
 	AZ_EXIT_OK = 0,
@@ -17,12 +18,13 @@ enum {
 
 #define AZ_MAX_IMAGES 32
 struct az_opts {
-	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output;
+	const char *cmd, *bundle, *bundle2, *pub, *image, *format, *output, *member;
 	/* every --image, in order (image is the last): layers takes NAME=REF per container */
 	const char *images[AZ_MAX_IMAGES];
 	size_t nimages;
-	bool json, quiet, progress, changed, stats;
-	/* memory */
+	bool json, quiet, progress, changed, stats, show_secrets;
+	struct az_filter filter; /* --pid --container --path --min-severity --since --until */
+	/* memory (--pid is also the filter's) */
 	const char *pid, *search, *regex, *context, *prot, *vma, *addr;
 	bool maps;
 };
@@ -42,6 +44,7 @@ int az_cmd_mounts(struct az_opts *o);
 int az_cmd_files(struct az_opts *o);
 int az_cmd_layers(struct az_opts *o);
 int az_cmd_findings(struct az_opts *o);
+int az_cmd_iocs(struct az_opts *o);
 int az_cmd_timeline(struct az_opts *o);
 int az_cmd_report(struct az_opts *o);
 int az_cmd_diff(struct az_opts *o);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -10,9 +11,13 @@
 #include "analyze/cli.h"
 #include "analyze/context.h"
 #include "analyze/diff.h"
+#include "analyze/export.h"
 #include "analyze/extract.h"
+#include "analyze/filter.h"
 #include "analyze/findings.h"
 #include "analyze/imgcheck.h"
+#include "analyze/iocs.h"
+#include "analyze/psdetail.h"
 #include "analyze/report.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
@@ -55,6 +60,12 @@ static int view(struct az_opts *o, void (*render)(const struct az_model *, bool,
 		return fail_input(o, &err);
 	}
 	cut_warning(o, o->bundle, &m);
+	char ferr[160];
+	if (az_filter_model(&o->filter, &m, ferr, sizeof(ferr)) < 0) {
+		az_model_free(&m);
+		ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, ferr);
+		return AZ_EXIT_USAGE;
+	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	render(&m, o->json, &out);
@@ -62,8 +73,31 @@ static int view(struct az_opts *o, void (*render)(const struct az_model *, bool,
 	return put(o, &out);
 }
 
+static int load(const struct az_opts *o, struct az_ctx *c);
+
+/* ps --pid N: that process in full, its exe's origin from --image when given. */
+static int ps_detail(struct az_opts *o)
+{
+	struct az_ctx c;
+	int rc = load(o, &c);
+	if (rc)
+		return rc;
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	if (az_view_ps_detail(&c.m, c.attr, o->filter.pid, o->json, o->show_secrets, &out) < 0) {
+		ai_eprintf("afterimage-analyze", "ps: no process %lld in %s", (long long)o->filter.pid,
+			   o->bundle);
+		az_ctx_free(&c);
+		return AZ_EXIT_INPUT;
+	}
+	az_ctx_free(&c);
+	return put(o, &out);
+}
+
 int az_cmd_ps(struct az_opts *o)
 {
+	if (o->filter.pid >= 0)
+		return ps_detail(o);
 	return view(o, az_view_ps);
 }
 
@@ -233,8 +267,33 @@ int az_cmd_findings(struct az_opts *o)
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	struct az_findings f;
-	az_findings_build(&f, &c.m, c.attr);
+	struct az_findings_opts fo = {.bundle = o->bundle, .show_secrets = o->show_secrets};
+	az_findings_build(&f, &c.m, c.attr, &fo);
+	az_filter_findings(&o->filter, &c.m, &f);
 	az_findings_render(&f, &c.m, c.attr, o->json, &out);
+	az_findings_free(&f);
+	az_ctx_free(&c);
+	return put(o, &out);
+}
+
+int az_cmd_iocs(struct az_opts *o)
+{
+	const char *fmt = o->format ? o->format : o->json ? "json" : "csv";
+	if (strcmp(fmt, "csv") && strcmp(fmt, "json")) {
+		ai_eprintf("afterimage-analyze iocs", "--format csv|json");
+		return AZ_EXIT_USAGE;
+	}
+	struct az_ctx c;
+	int rc = load(o, &c);
+	if (rc)
+		return rc;
+	cleanup_buf struct ai_buf out;
+	ai_buf_init(&out);
+	struct az_findings f;
+	struct az_findings_opts fo = {.bundle = o->bundle};
+	az_findings_build(&f, &c.m, c.attr, &fo);
+	az_filter_findings(&o->filter, &c.m, &f);
+	az_iocs_render(&f, &c.m, !strcmp(fmt, "json"), &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);
 	return put(o, &out);
@@ -251,6 +310,12 @@ int az_cmd_timeline(struct az_opts *o)
 	int rc = load(o, &c);
 	if (rc)
 		return rc;
+	char ferr[160];
+	if (az_filter_model(&o->filter, &c.m, ferr, sizeof(ferr)) < 0) {
+		az_ctx_free(&c);
+		ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, ferr);
+		return AZ_EXIT_USAGE;
+	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	az_timeline_render(&c, fmt, &out);
@@ -315,7 +380,8 @@ int az_cmd_report(struct az_opts *o)
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	struct az_findings f;
-	az_findings_build(&f, &c.m, c.attr);
+	struct az_findings_opts fo = {.bundle = o->bundle, .show_secrets = o->show_secrets};
+	az_findings_build(&f, &c.m, c.attr, &fo);
 	az_report_render(&c, &f, &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);
@@ -362,6 +428,22 @@ int az_cmd_extract(struct az_opts *o)
 	}
 	size_t n;
 	ai_err_t err;
+	if (o->member) {
+		struct az_model m;
+		if (az_model_load(&m, o->bundle, &err) < 0) {
+			az_model_free(&m);
+			return fail_input(o, &err);
+		}
+		char *name = NULL;
+		int rc = az_export_member(&m, o->bundle, o->member, o->output, &name, &err);
+		az_model_free(&m);
+		if (rc < 0)
+			return fail_input(o, &err);
+		if (!o->quiet)
+			ai_eprintf(NULL, "wrote %s/%s and %s.manifest.json", o->output, name, name);
+		free(name);
+		return 0;
+	}
 	if (az_extract(o->bundle, o->output, &n, &err) < 0)
 		return fail_input(o, &err);
 	if (!o->quiet)

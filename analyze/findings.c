@@ -1,5 +1,6 @@
 #include "analyze/findings.h"
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +14,83 @@ const char *az_sev_name(enum az_sev s)
 	return s == AZ_SEV_HIGH ? "high" : s == AZ_SEV_MEDIUM ? "medium" : "info";
 }
 
-static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid,
-			      const char *path, size_t plen, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char *kind, int64_t pid,
-			      const char *path, size_t plen, const char *fmt, ...)
+/* The rule table: ids are stable (docs/findings.md lists them); a new rule takes a new id. */
+const struct az_rule az_rules[] = {
+    {"AI-EXE-001", "exe-memfd", AZ_SEV_HIGH, false, "a process runs from a memfd (fileless)"},
+    {"AI-EXE-002", "exe-deleted", AZ_SEV_HIGH, false, "a process runs a binary deleted since it started"},
+    {"AI-EXE-003", "exe-unknown-origin", AZ_SEV_HIGH, false,
+     "a process runs a binary no image layer nor the upperdir provides"},
+    {"AI-EXE-004", "exe-added-at-runtime", AZ_SEV_HIGH, false, "a process runs a binary added at runtime"},
+    {"AI-EXE-005", "exe-from-upperdir", AZ_SEV_HIGH, false,
+     "a process runs a binary of the upperdir (no image to compare with)"},
+    {"AI-EXE-006", "exe-modified", AZ_SEV_HIGH, false, "a process runs an image binary modified at runtime"},
+    {"AI-EXE-007", "exe-content-mismatch", AZ_SEV_HIGH, false,
+     "the running binary's sha256 differs from its image layer's"},
+    {"AI-EXE-008", "exe-from-volatile", AZ_SEV_HIGH, false,
+     "a process runs a binary from tmpfs, /dev/shm or an emptyDir"},
+    {"AI-EXE-009", "dropped-binary-identity", AZ_SEV_MEDIUM, false,
+     "a runtime-added, deleted or memfd executable is identical to a file of the image"},
+    {"AI-NET-001", "connection-of-dropped-process", AZ_SEV_HIGH, false,
+     "an established connection to a non-loopback peer owned by a process running an added, deleted "
+     "or memfd binary"},
+    {"AI-NET-002", "shell-socket-stdio", AZ_SEV_HIGH, false,
+     "a shell or interpreter whose stdin, stdout or stderr is a socket (reverse or bind shell)"},
+    {"AI-NET-003", "listener-of-flagged-process", AZ_SEV_HIGH, false,
+     "a listening socket of a process flagged high"},
+    {"AI-NET-004", "connection-established", AZ_SEV_MEDIUM, false,
+     "an established connection to a non-loopback peer"},
+    {"AI-NET-005", "listener-unexpected", AZ_SEV_MEDIUM, false,
+     "a listening socket of a process the image does not start (not the container's init)"},
+    {"AI-PROC-001", "service-spawned-shell", AZ_SEV_HIGH, false,
+     "a web server, database or language runtime has a shell or downloader among its descendants"},
+    {"AI-PROC-002", "argv0-mismatch", AZ_SEV_MEDIUM, false,
+     "a process's argv[0] differs from its exe's name"},
+    {"AI-PER-001", "uid0-account-added", AZ_SEV_HIGH, false, "/etc/passwd has a uid 0 account besides root"},
+    {"AI-PER-002", "account-db-changed", AZ_SEV_MEDIUM, false,
+     "passwd, shadow, group, gshadow or sudoers changed at runtime"},
+    {"AI-PER-003", "cron-at-changed", AZ_SEV_HIGH, false, "a cron or at spool file changed at runtime"},
+    {"AI-PER-004", "authorized-keys-changed", AZ_SEV_HIGH, false, "an ssh authorized_keys file changed"},
+    {"AI-PER-005", "ld-preload-changed", AZ_SEV_HIGH, false, "/etc/ld.so.preload changed"},
+    {"AI-PER-006", "shell-profile-changed", AZ_SEV_MEDIUM, false, "a shell rc or profile file changed"},
+    {"AI-PER-007", "setuid-added", AZ_SEV_HIGH, false, "a setuid or setgid file added or gained at runtime"},
+    {"AI-PER-008", "image-binary-modified", AZ_SEV_HIGH, false, "an image executable modified at runtime"},
+    {"AI-PER-009", "image-binary-writable", AZ_SEV_MEDIUM, false,
+     "an image executable made group or world writable"},
+    {"AI-PER-010", "image-file-deleted", AZ_SEV_MEDIUM, false, "a whiteout hides a file of the image"},
+    {"AI-PER-011", "opaque-dir-over-image", AZ_SEV_MEDIUM, false,
+     "an opaque directory hides an image directory's content"},
+    {"AI-PER-012", "executable-added", AZ_SEV_MEDIUM, false,
+     "an executable file added or changed at runtime"},
+    {"AI-PER-013", "executable-on-volatile", AZ_SEV_MEDIUM, false,
+     "an executable or script open on tmpfs, /dev/shm or an emptyDir"},
+    {"AI-SEC-001", "secret-in-environment", AZ_SEV_HIGH, false,
+     "an environment variable that looks like a credential, new in this process"},
+    {"AI-SEC-002", "secret-file", AZ_SEV_MEDIUM, false,
+     "a file added at runtime whose name looks like a credential"},
+    {"AI-FILE-001", "deleted-open-file", AZ_SEV_MEDIUM, false, "a deleted file still held open"},
+    {"AI-FILE-002", "memfd-open", AZ_SEV_MEDIUM, false, "a memfd held open"},
+    {"AI-CTR-001", "privileged", AZ_SEV_HIGH, true, "the container's init holds every capability"},
+    {"AI-CTR-002", "cap-sys-admin", AZ_SEV_HIGH, true, "the container's init holds CAP_SYS_ADMIN"},
+    {"AI-CTR-003", "no-seccomp", AZ_SEV_MEDIUM, true, "the container's init runs without a seccomp filter"},
+    {"AI-CTR-004", "root-writable-rootfs", AZ_SEV_INFO, true,
+     "the container's init runs as uid 0 with a writable root filesystem"},
+};
+const size_t az_nrules = sizeof(az_rules) / sizeof(az_rules[0]);
+
+const struct az_rule *az_rule_by_kind(const char *kind)
 {
+	for (size_t i = 0; i < az_nrules; i++)
+		if (!strcmp(az_rules[i].kind, kind))
+			return &az_rules[i];
+	return NULL;
+}
+
+struct az_finding *az_finding_add(struct az_findings *f, const char *kind, int64_t pid, const char *path,
+				  size_t plen, const char *fmt, ...)
+{
+	const struct az_rule *r = az_rule_by_kind(kind);
+	if (!r)
+		abort(); /* a kind without a row: a bug, caught by every test */
 	if (f->n == f->cap) {
 		f->cap = f->cap ? f->cap * 2 : 32;
 		f->v = realloc(f->v, f->cap * sizeof(*f->v));
@@ -27,9 +99,11 @@ static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char
 	}
 	struct az_finding *x = &f->v[f->n++];
 	memset(x, 0, sizeof(*x));
-	x->sev = sev;
-	x->kind = kind;
+	x->rule = r;
+	x->sev = r->sev;
+	x->kind = r->kind;
 	x->pid = pid;
+	x->fd = -1;
 	if (path)
 		az_str_set(&x->path, path, plen);
 	va_list ap;
@@ -37,6 +111,31 @@ static struct az_finding *add(struct az_findings *f, enum az_sev sev, const char
 	vsnprintf(x->msg, sizeof(x->msg), fmt, ap);
 	va_end(ap);
 	return x;
+}
+
+#define add(f, sev, kind, ...) az_finding_add(f, kind, __VA_ARGS__)
+
+void az_endpoint(char *out, size_t outlen, const char *addr, int64_t port)
+{
+	if (!addr)
+		addr = "?";
+	if (strchr(addr, ':'))
+		snprintf(out, outlen, "[%s]:%" PRId64, addr, port);
+	else
+		snprintf(out, outlen, "%s:%" PRId64, addr, port);
+}
+
+const char *az_row_container(const struct az_model *m, int64_t pid)
+{
+	if (m->ncts > 1) { /* a pod (format 2): the process's own container */
+		const struct az_proc *p = pid >= 0 ? az_model_proc(m, pid) : NULL;
+		return p ? az_model_ctname(m, p->ct) : NULL;
+	}
+	if (m->man.container_id.s && m->man.container_id.len)
+		return m->man.container_id.s;
+	if (m->ck.present && m->man.name.s)
+		return m->man.name.s;
+	return NULL;
 }
 
 static int cmp_i64(const void *x, const void *y)
@@ -53,16 +152,11 @@ static int64_t *flagged_pids(const struct az_findings *f, size_t *n)
 		abort();
 	*n = 0;
 	for (size_t i = 0; i < f->n; i++)
-		if (f->v[i].sev == AZ_SEV_HIGH && strncmp(f->v[i].kind, "listener", 8))
+		if (f->v[i].sev == AZ_SEV_HIGH && f->v[i].pid >= 0 && !f->v[i].rule->config &&
+		    strncmp(f->v[i].kind, "listener", 8))
 			v[(*n)++] = f->v[i].pid;
 	qsort(v, *n, sizeof(*v), cmp_i64);
 	return v;
-}
-
-static int cmp_sev(const void *x, const void *y)
-{
-	const struct az_finding *a = x, *b = y;
-	return (int)a->sev - (int)b->sev;
 }
 
 /* A deleted file or memfd is often held through one file description inherited by many
@@ -138,35 +232,49 @@ static void open_files(struct az_findings *f, const struct az_model *m)
 			if (off >= sizeof(also))
 				memcpy(also + sizeof(also) - 5, " ...", 5);
 		}
-		add(f, AZ_SEV_MEDIUM, memfd ? "memfd-open" : "deleted-open-file", d->pid, d->target.s,
-		    d->target.len, "pid %" PRId64 " fd %" PRId64 " holds a %s (%" PRId64 " bytes)%s%s%s",
-		    d->pid, d->fd, memfd ? "memfd" : "deleted file", d->size,
-		    d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "",
-		    also);
+		struct az_finding *x =
+		    add(f, AZ_SEV_MEDIUM, memfd ? "memfd-open" : "deleted-open-file", d->pid, d->target.s,
+			d->target.len, "pid %" PRId64 " fd %" PRId64 " holds a %s (%" PRId64 " bytes)%s%s%s",
+			d->pid, d->fd, memfd ? "memfd" : "deleted file", d->size,
+			d->rec_member.s ? ", content saved as " : "", d->rec_member.s ? d->rec_member.s : "",
+			also);
+		x->fd = d->fd;
+		memcpy(x->sha256, d->rec_sha256, sizeof(x->sha256));
+		if (d->rec_member.s)
+			az_str_set(&x->member, d->rec_member.s, d->rec_member.len);
 	}
 	free(ix);
 	free(g);
 }
 
-void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+static void set_exe_evidence(struct az_finding *x, const struct az_proc *p)
 {
-	memset(f, 0, sizeof(*f));
+	memcpy(x->sha256, p->exe_sha256, sizeof(x->sha256));
+	if (p->exe_member.s)
+		az_str_set(&x->member, p->exe_member.s, p->exe_member.len);
+}
+
+static void proc_findings(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+{
 	bool have_img = a && az_attr_image(a);
-	/* processes */
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
 		const char *comm = p->comm.s ? p->comm.s : "?";
 		size_t el = az_exe_path_len(p);
+		struct az_finding *x = NULL;
 		if (p->exe_memfd) {
-			add(f, AZ_SEV_HIGH, "exe-memfd", p->pid, p->exe.s, p->exe.len,
-			    "pid %" PRId64 " (%s) runs from a memfd (fileless); exe saved as %s", p->pid,
-			    comm, p->exe_member.s ? p->exe_member.s : "(not saved)");
+			x = add(f, AZ_SEV_HIGH, "exe-memfd", p->pid, p->exe.s, p->exe.len,
+				"pid %" PRId64 " (%s) runs from a memfd (fileless); exe saved as %s", p->pid,
+				comm, p->exe_member.s ? p->exe_member.s : "(not saved)");
+			set_exe_evidence(x, p);
 			continue;
 		}
 		if (p->exe_deleted) {
-			add(f, AZ_SEV_HIGH, "exe-deleted", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s) runs a deleted binary; exe saved as %s (sha256 %.16s)",
-			    p->pid, comm, p->exe_member.s ? p->exe_member.s : "(not saved)", p->exe_sha256);
+			x = add(f, AZ_SEV_HIGH, "exe-deleted", p->pid, p->exe.s, el,
+				"pid %" PRId64 " (%s) runs a deleted binary; exe saved as %s (sha256 %s)",
+				p->pid, comm, p->exe_member.s ? p->exe_member.s : "(not saved)",
+				p->exe_sha256[0] ? p->exe_sha256 : "unknown");
+			set_exe_evidence(x, p);
 			continue;
 		}
 		if (!p->exe.s || !a)
@@ -174,26 +282,32 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 		struct az_origin o;
 		bool known = az_attr_lookup(a, p->exe.s, el, &o);
 		if (!known && have_img) {
-			add(f, AZ_SEV_HIGH, "exe-unknown-origin", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s) runs a binary that no layer nor the upperdir provides",
-			    p->pid, comm);
+			x = add(f, AZ_SEV_HIGH, "exe-unknown-origin", p->pid, p->exe.s, el,
+				"pid %" PRId64 " (%s) runs a binary that no layer nor the upperdir provides",
+				p->pid, comm);
 		} else if (known && o.status == AZ_ST_ADDED) {
-			add(f, AZ_SEV_HIGH, have_img ? "exe-added-at-runtime" : "exe-from-upperdir", p->pid,
-			    p->exe.s, el, "pid %" PRId64 " (%s) runs a binary %s", p->pid, comm,
-			    have_img ? "added at runtime (no image layer provides it)" : "from the upperdir");
+			x = add(f, AZ_SEV_HIGH, have_img ? "exe-added-at-runtime" : "exe-from-upperdir",
+				p->pid, p->exe.s, el, "pid %" PRId64 " (%s) runs a binary %s", p->pid, comm,
+				have_img ? "added at runtime (no image layer provides it)"
+					 : "from the upperdir");
 		} else if (known && (o.status == AZ_ST_MODIFIED || o.status == AZ_ST_REPLACED)) {
-			add(f, AZ_SEV_HIGH, "exe-modified", p->pid, p->exe.s, el,
-			    "pid %" PRId64 " (%s) runs an image binary modified at runtime (layer %d)",
-			    p->pid, comm, o.layer);
+			x = add(f, AZ_SEV_HIGH, "exe-modified", p->pid, p->exe.s, el,
+				"pid %" PRId64 " (%s) runs an image binary modified at runtime (layer %d)",
+				p->pid, comm, o.layer);
 		} else if (known && o.status == AZ_ST_IMAGE && o.sha_known && p->exe_sha256[0] &&
 			   strcmp(o.lower_sha256, p->exe_sha256)) {
-			add(f, AZ_SEV_HIGH, "exe-content-mismatch", p->pid, p->exe.s, el,
-			    "pid %" PRId64
-			    " (%s): the running binary's sha256 %.16s differs from layer %d's %.16s",
-			    p->pid, comm, p->exe_sha256, o.layer, o.lower_sha256);
+			x = add(f, AZ_SEV_HIGH, "exe-content-mismatch", p->pid, p->exe.s, el,
+				"pid %" PRId64
+				" (%s): the running binary's sha256 %s differs from layer %d's %s",
+				p->pid, comm, p->exe_sha256, o.layer, o.lower_sha256);
 		}
+		if (x)
+			set_exe_evidence(x, p);
 	}
-	/* the upperdir: executables and setuid files added, image binaries modified */
+}
+
+static void upper_findings(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+{
 	for (size_t i = 0; a && i < m->nupper; i++) {
 		const struct az_upper *u = &m->upper[i];
 		if (u->type != AZ_U_FILE)
@@ -204,21 +318,33 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 		bool changed =
 		    o.status == AZ_ST_ADDED || o.status == AZ_ST_MODIFIED || o.status == AZ_ST_REPLACED;
 		bool suid = u->mode & 06000;
+		struct az_finding *x = NULL;
 		if (suid && (changed || o.status == AZ_ST_METADATA))
-			add(f, AZ_SEV_HIGH, "setuid-added", -1, u->path.s, u->path.len,
-			    "set%s file %s at runtime (mode %04o)", (u->mode & 04000) ? "uid" : "gid",
-			    az_status_name(o.status), u->mode);
+			x = add(f, AZ_SEV_HIGH, "setuid-added", -1, u->path.s, u->path.len,
+				"set%s file %s at runtime (mode %04o)", (u->mode & 04000) ? "uid" : "gid",
+				az_status_name(o.status), u->mode);
 		else if (o.status == AZ_ST_MODIFIED && o.lower_exec)
-			add(f, AZ_SEV_HIGH, "image-binary-modified", -1, u->path.s, u->path.len,
-			    "executable of layer %d modified at runtime (sha256 now %.16s)", o.layer,
-			    u->sha256);
+			x = add(f, AZ_SEV_HIGH, "image-binary-modified", -1, u->path.s, u->path.len,
+				"executable of layer %d modified at runtime (sha256 now %s)", o.layer,
+				u->sha256);
+		else if (o.lower_exec && (u->mode & 022) && o.status == AZ_ST_METADATA)
+			x = add(f, AZ_SEV_MEDIUM, "image-binary-writable", -1, u->path.s, u->path.len,
+				"executable of layer %d made writable by %s (mode %04o)", o.layer,
+				(u->mode & 02) ? "everyone" : "its group", u->mode);
 		else if (changed && (u->mode & 0111) && u->size > 0)
-			add(f, AZ_SEV_MEDIUM, "executable-added", -1, u->path.s, u->path.len,
-			    "executable file %s at runtime (mode %04o, sha256 %.16s)",
-			    az_status_name(o.status), u->mode, u->sha256);
+			x = add(f, AZ_SEV_MEDIUM, "executable-added", -1, u->path.s, u->path.len,
+				"executable file %s at runtime (mode %04o, sha256 %s)",
+				az_status_name(o.status), u->mode, u->sha256);
+		if (x) {
+			memcpy(x->sha256, u->sha256, sizeof(x->sha256));
+			if (u->member.s)
+				az_str_set(&x->member, u->member.s, u->member.len);
+		}
 	}
-	open_files(f, m);
-	/* listeners of flagged processes */
+}
+
+static void flagged_listeners(struct az_findings *f, const struct az_model *m)
+{
 	size_t nflagged;
 	int64_t *flagged = flagged_pids(f, &nflagged);
 	for (size_t i = 0; i < m->nsocks; i++) {
@@ -229,27 +355,73 @@ void az_findings_build(struct az_findings *f, const struct az_model *m, const st
 		for (size_t k = 0; k < s->nowners; k++) {
 			if (!bsearch(&s->owners[k].pid, flagged, nflagged, sizeof(*flagged), cmp_i64))
 				continue;
-			char where[300];
-			if (!strcmp(s->family, "unix"))
+			char where[300], ep[96] = "";
+			if (!strcmp(s->family, "unix")) {
 				snprintf(where, sizeof(where), "unix %s", s->path.s ? s->path.s : "?");
-			else
-				snprintf(where, sizeof(where), "%s %s:%" PRId64, s->proto,
-					 s->laddr.s ? s->laddr.s : "?", s->lport);
-			add(f, AZ_SEV_HIGH, "listener-of-flagged-process", s->owners[k].pid, NULL, 0,
-			    "pid %" PRId64 " (flagged above) listens on %s", s->owners[k].pid, where);
+			} else {
+				az_endpoint(ep, sizeof(ep), s->laddr.s, s->lport);
+				snprintf(where, sizeof(where), "%s %s", s->proto, ep);
+			}
+			struct az_finding *x =
+			    add(f, AZ_SEV_HIGH, "listener-of-flagged-process", s->owners[k].pid, NULL, 0,
+				"pid %" PRId64 " (flagged above) listens on %s", s->owners[k].pid, where);
+			x->fd = s->owners[k].fd;
+			snprintf(x->local, sizeof(x->local), "%s", ep[0] ? ep : where);
 			break;
 		}
 	}
 	free(flagged);
-	if (f->n)
-		qsort(f->v, f->n, sizeof(*f->v),
-		      cmp_sev); /* not stable, but kinds stay grouped by severity */
+}
+
+static int cmp_rank(const void *x, const void *y)
+{
+	const struct az_finding *a = *(const struct az_finding *const *)x,
+				*b = *(const struct az_finding *const *)y;
+	if (a->sev != b->sev)
+		return (int)a->sev - (int)b->sev;
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return a < b ? -1 : a > b; /* stable: the order the rules found them */
+}
+
+/* Most severe first, then by score, then in the order found: the same order on every run. */
+static void rank(struct az_findings *f)
+{
+	if (f->n < 2)
+		return;
+	struct az_finding **ix = malloc(f->n * sizeof(*ix)), *v = malloc(f->n * sizeof(*v));
+	if (!ix || !v)
+		abort();
+	for (size_t i = 0; i < f->n; i++)
+		ix[i] = &f->v[i];
+	qsort(ix, f->n, sizeof(*ix), cmp_rank);
+	for (size_t i = 0; i < f->n; i++)
+		v[i] = *ix[i];
+	free(ix);
+	free(f->v);
+	f->v = v;
+	f->cap = f->n;
+}
+
+void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+		       const struct az_findings_opts *o)
+{
+	static const struct az_findings_opts none;
+	memset(f, 0, sizeof(*f));
+	proc_findings(f, m, a);
+	upper_findings(f, m, a);
+	open_files(f, m);
+	az_findings_behaviour(f, m, a, o ? o : &none);
+	flagged_listeners(f, m);
+	rank(f);
 }
 
 void az_findings_free(struct az_findings *f)
 {
-	for (size_t i = 0; i < f->n; i++)
+	for (size_t i = 0; i < f->n; i++) {
 		az_str_free(&f->v[i].path);
+		az_str_free(&f->v[i].member);
+	}
 	free(f->v);
 	memset(f, 0, sizeof(*f));
 }
@@ -339,6 +511,15 @@ static void fd_range(const struct fd_index *ix, size_t i, size_t *lo, size_t *hi
 		(*hi)++;
 }
 
+static void opt_int(struct ai_json *j, const char *key, int64_t v)
+{
+	ai_json_key(j, key);
+	if (v >= 0)
+		ai_json_int(j, v);
+	else
+		ai_json_null(j);
+}
+
 void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attr *a,
 			bool json, struct ai_buf *out)
 {
@@ -357,15 +538,16 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			ai_json_obj_begin(&j);
 			ai_json_kstr(&j, "severity", az_sev_name(x->sev));
 			ai_json_kstr(&j, "kind", x->kind);
-			const struct az_proc *xp = x->pid >= 0 ? az_model_proc(m, x->pid) : NULL;
-			if (xp)
-				az_json_ct(&j, m, xp->ct);
-			ai_json_key(&j, "pid");
-			if (x->pid >= 0)
-				ai_json_int(&j, x->pid);
-			else
-				ai_json_null(&j);
+			ai_json_kstr(&j, "rule", x->rule->id);
+			ai_json_kstr(&j, "class", x->rule->config ? "configuration" : "behaviour");
+			opt_int(&j, "pid", x->pid);
+			ai_json_kstr(&j, "container", az_row_container(m, x->pid));
 			az_json_str(&j, "path", &x->path);
+			az_json_str(&j, "member", &x->member);
+			ai_json_kstr(&j, "sha256", x->sha256[0] ? x->sha256 : NULL);
+			opt_int(&j, "fd", x->fd);
+			ai_json_kstr(&j, "local", x->local[0] ? x->local : NULL);
+			ai_json_kstr(&j, "remote", x->remote[0] ? x->remote : NULL);
 			ai_json_kstr(&j, "message", x->msg);
 			ai_json_obj_end(&j);
 		}
@@ -411,7 +593,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 	ai_buf_printf(out, "FINDINGS (%zu)\n", f->n);
 	for (size_t i = 0; i < f->n; i++) {
 		const struct az_finding *x = &f->v[i];
-		ai_buf_printf(out, "  [%-6s] %-28s ", az_sev_name(x->sev), x->kind);
+		ai_buf_printf(out, "  [%-6s] %-11s %-28s ", az_sev_name(x->sev), x->rule->id, x->kind);
 		const struct az_proc *xp = x->pid >= 0 ? az_model_proc(m, x->pid) : NULL;
 		if (xp && m->ncts > 1)
 			ai_buf_printf(out, "(%s) ", az_model_ctname(m, xp->ct));
@@ -420,6 +602,13 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			ai_buf_adds(out, ": ");
 		}
 		az_esc_text(out, x->msg, strlen(x->msg));
+		if (x->sha256[0] && !strstr(x->msg, x->sha256))
+			ai_buf_printf(out, " [sha256 %s]", x->sha256);
+		if (x->member.s && !strstr(x->msg, x->member.s)) {
+			ai_buf_adds(out, " [member ");
+			az_esc_text(out, x->member.s, x->member.len);
+			ai_buf_addc(out, ']');
+		}
 		ai_buf_addc(out, '\n');
 	}
 	ai_buf_adds(out, "\nPROCESSES AND OPEN FILES (origin)\n");

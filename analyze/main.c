@@ -66,15 +66,21 @@ static const struct az_command commands[] = {
      "  5 a checkpoint archive (no signature to verify)\n",
      cmd_verify},
     {"ps", 1,
-     "ps BUNDLE [--json]\n"
-     "  the processes as a tree: pid, ppid, uid, state, start time, command line, exe\n",
+     "ps BUNDLE [--json] [--pid N [--image REF] [--show-secrets]]\n"
+     "  the processes as a tree: pid, ppid, uid, state, start time, command line, exe (--json: also\n"
+     "  environment with secrets masked, cwd, root, capabilities, seccomp, namespaces, cgroup);\n"
+     "  --pid N: that process in full, with every fd (sockets resolved to endpoints) and children\n",
      az_cmd_ps},
     {"fds", 1,
-     "fds BUNDLE [--json]\n"
-     "  every open file descriptor: type, flags, size, target, recovered content\n",
+     "fds BUNDLE [--json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--since T] [--until T]\n"
+     "  every open file descriptor: type, flags, size, target, recovered content; the filters\n"
+     "  keep the rows of that process, container, path (glob), or processes started in [T, T]\n"
+     "  (T: ISO 8601 UTC, or +N/-N[smhd] from the capture's start)\n",
      az_cmd_fds},
     {"net", 1,
-     "net BUNDLE [--json]\n"
+     "net BUNDLE [--json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--since T] [--until T]\n"
      "  the sockets: protocol, state, local and remote address, owning processes\n",
      az_cmd_net},
     {"mounts", 1,
@@ -82,7 +88,8 @@ static const struct az_command commands[] = {
      "  the container's mounts and its overlay root (lowerdirs, upperdir, metacopy)\n",
      az_cmd_mounts},
     {"files", 1,
-     "files BUNDLE [--json]\n"
+     "files BUNDLE [--json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--since T] [--until T]\n"
      "  the upperdir index: every file the container created, changed or deleted\n",
      az_cmd_files},
     {"layers", 1,
@@ -92,13 +99,24 @@ static const struct az_command commands[] = {
      "  memory on stderr\n",
      az_cmd_layers},
     {"findings", 1,
-     "findings BUNDLE [--image REF] [--json]\n"
-     "  what to look at first (deleted or memfd executables, binaries added or modified at runtime,\n"
-     "  setuid files, deleted open files, their listeners), then every process's exe and open\n"
-     "  files with their origin\n",
+     "findings BUNDLE [--image REF] [--json] [--show-secrets] [--pid N] [--container NAME]\n"
+     "         [--path GLOB] [--min-severity high|medium|info]\n"
+     "  what to look at first, most severe first, each from a rule of docs/findings.md (AI-...):\n"
+     "  deleted or memfd executables, binaries added or modified at runtime, connections, shells on\n"
+     "  sockets, listeners, shells under services, persistence files, secrets (values masked unless\n"
+     "  --show-secrets), dropped copies of image files, the container's hardening; then every\n"
+     "  process's exe and open files with their origin\n",
      az_cmd_findings},
+    {"iocs", 1,
+     "iocs BUNDLE [--image REF] [--format csv|json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "         [--min-severity high|medium|info]\n"
+     "  indicators from the findings, one row per type and value (type, value, context, first seen,\n"
+     "  rule, kind, pid, member): sha256 of dropped, modified, deleted-open and memfd content,\n"
+     "  remote and listening endpoints, suspicious paths; csv by default\n",
+     az_cmd_iocs},
     {"timeline", 1,
-     "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv\n"
+     "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv [--pid N] [--container NAME]\n"
+     "         [--path GLOB] [--since T] [--until T]\n"
      "  every dated event (upperdir times, whiteouts, process starts, image history, the capture)\n"
      "  as a Sleuthkit bodyfile (for mactime -b) or Timesketch JSONL / CSV\n",
      az_cmd_timeline},
@@ -124,8 +142,11 @@ static const struct az_command commands[] = {
      "  around it; --prot (letters that must be set; rw- form: exact), --vma, --addr (hex) filter\n",
      az_cmd_memory},
     {"extract", 1,
-     "extract BUNDLE -o DIR\n"
-     "  extract a bundle's members into a new or empty DIR (files, dirs, symlinks, hardlinks only)\n",
+     "extract BUNDLE -o DIR [--member PATH]\n"
+     "  extract a bundle's members into a new or empty DIR (files, dirs, symlinks, hardlinks only);\n"
+     "  --member PATH: that one member (exe/PID, fds/recovered/PID-FD, fs/upper/...) written as\n"
+     "  DIR/NAME, NAME the basename of the path the container knew it by, beside\n"
+     "  NAME.manifest.json (member, sha256, size, original path, origin); nothing is replaced\n",
      az_cmd_extract},
     {"version", 0, "version\n  print the version\n", cmd_version},
 };
@@ -195,17 +216,35 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return AZ_EXIT_USAGE;
 	}
-	struct az_opts o = {.cmd = c->name};
+	struct az_opts o = {.cmd = c->name, .filter = AZ_FILTER_NONE};
+	/* long options without a letter of their own */
+	enum { OPT_MAPS = 1000, OPT_SEARCH, OPT_REGEX, OPT_CONTEXT, OPT_PROT, OPT_VMA, OPT_ADDR };
 	static const struct option lo[] = {
-	    {"pub", required_argument, NULL, 'p'},    {"json", no_argument, NULL, 'j'},
-	    {"image", required_argument, NULL, 'i'},  {"format", required_argument, NULL, 'f'},
-	    {"output", required_argument, NULL, 'o'}, {"quiet", no_argument, NULL, 'q'},
-	    {"changed", no_argument, NULL, 'c'},      {"stats", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},	      {"pid", required_argument, NULL, 'P'},
-	    {"maps", no_argument, NULL, 'M'},	      {"search", required_argument, NULL, 'S'},
-	    {"regex", required_argument, NULL, 'R'},  {"context", required_argument, NULL, 'C'},
-	    {"prot", required_argument, NULL, 'T'},   {"vma", required_argument, NULL, 'V'},
-	    {"addr", required_argument, NULL, 'A'},   {NULL, 0, NULL, 0},
+	    {"pub", required_argument, NULL, 'p'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"image", required_argument, NULL, 'i'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"changed", no_argument, NULL, 'c'},
+	    {"stats", no_argument, NULL, 's'},
+	    {"show-secrets", no_argument, NULL, 'S'},
+	    {"pid", required_argument, NULL, 'P'},
+	    {"container", required_argument, NULL, 'C'},
+	    {"path", required_argument, NULL, 'G'},
+	    {"min-severity", required_argument, NULL, 'M'},
+	    {"since", required_argument, NULL, 'T'},
+	    {"until", required_argument, NULL, 'U'},
+	    {"member", required_argument, NULL, 'm'},
+	    {"maps", no_argument, NULL, OPT_MAPS},
+	    {"search", required_argument, NULL, OPT_SEARCH},
+	    {"regex", required_argument, NULL, OPT_REGEX},
+	    {"context", required_argument, NULL, OPT_CONTEXT},
+	    {"prot", required_argument, NULL, OPT_PROT},
+	    {"vma", required_argument, NULL, OPT_VMA},
+	    {"addr", required_argument, NULL, OPT_ADDR},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 2;
@@ -241,29 +280,46 @@ int main(int argc, char **argv)
 		case 's':
 			o.stats = true;
 			break;
-		case 'P':
-			o.pid = optarg;
-			break;
-		case 'M':
+		case OPT_MAPS:
 			o.maps = true;
 			break;
-		case 'S':
+		case OPT_SEARCH:
 			o.search = optarg;
 			break;
-		case 'R':
+		case OPT_REGEX:
 			o.regex = optarg;
 			break;
-		case 'C':
+		case OPT_CONTEXT:
 			o.context = optarg;
 			break;
-		case 'T':
+		case OPT_PROT:
 			o.prot = optarg;
 			break;
-		case 'V':
+		case OPT_VMA:
 			o.vma = optarg;
 			break;
-		case 'A':
+		case OPT_ADDR:
 			o.addr = optarg;
+			break;
+		case 'm':
+			o.member = optarg;
+			break;
+		case 'S':
+			o.show_secrets = true;
+			break;
+		case 'P':
+			if (ch == 'P')
+				o.pid = optarg; /* memory's own, parsed there */
+						/* fall through */
+		case 'C':
+		case 'G':
+		case 'M':
+		case 'T':
+		case 'U':
+			if (az_filter_option(&o.filter, ch, optarg) < 0) {
+				ai_eprintf(PROG, "%s: bad value for %s", c->name, argv[optind - 1]);
+				return AZ_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			command_usage(c, stdout);

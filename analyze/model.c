@@ -117,6 +117,11 @@ void az_model_free(struct az_model *m)
 void az_proc_free(struct az_proc *p)
 {
 	az_str_free(&p->comm);
+	az_str_free(&p->root);
+	az_str_free(&p->cgroup);
+	for (size_t i = 0; i < p->nenv; i++)
+		az_str_free(&p->env[i]);
+	free(p->env);
 	az_str_free(&p->cwd);
 	az_str_free(&p->exe);
 	az_str_free(&p->exe_member);

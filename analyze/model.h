@@ -31,9 +31,12 @@ struct az_proc {
 	unsigned ct; /* its container: an index into az_model.cts */
 	int64_t pid, ppid;
 	int64_t nspid; /* innermost, -1 when unknown */
-	struct az_str comm, cwd;
+	struct az_str comm, cwd, root, cgroup;
+	char ns[256]; /* "mnt:4026531841 pid:..." from the ns links, "" when unknown */
 	struct az_str *argv;
 	size_t argc;
+	struct az_str *env; /* environ entries "NAME=value"; none from a checkpoint archive */
+	size_t nenv;
 	struct az_str exe; /* path as the kernel shows it (may end in " (deleted)") */
 	bool exe_deleted, exe_memfd, exe_truncated;
 	char exe_sha256[65]; /* "" when unknown */
@@ -42,7 +45,9 @@ struct az_proc {
 	int64_t uid[4], gid[4];
 	char state[8];
 	int64_t threads;
-	char cap_eff[20];
+	char cap_eff[20], cap_bnd[20], cap_prm[20];
+	int64_t seccomp, no_new_privs; /* -1 when unknown */
+	bool from_status; /* read from /proc status (a bundle): seccomp and caps are meaningful */
 	int64_t start_ns; /* 0 when unknown */
 	bool zombie, vanished;
 };

@@ -34,6 +34,35 @@ static int proc_read_one(json_t *o, void *item, ai_err_t *err)
 				      err) < 0)
 				return ai_err_wrap(err, "cmdline[%zu]", i);
 	}
+	json_t *env = json_object_get(o, "environ"), *envh = json_object_get(o, "environ_hex");
+	if (json_is_array(env) && json_array_size(env)) {
+		size_t n = json_array_size(env);
+		if (n > 1000000)
+			return ai_err_set(err, 0, "environ: too many entries");
+		p->env = calloc(n, sizeof(*p->env));
+		if (!p->env)
+			abort();
+		p->nenv = n;
+		for (size_t i = 0; i < n; i++)
+			if (az_j_strv(json_array_get(env, i),
+				      json_is_array(envh) ? json_array_get(envh, i) : NULL, &p->env[i],
+				      err) < 0)
+				return ai_err_wrap(err, "environ[%zu]", i);
+	}
+	if (az_j_str(o, "root", &p->root, err) < 0 || az_j_str(o, "cgroup", &p->cgroup, err) < 0)
+		return -1;
+	json_t *nso = json_object_get(o, "ns");
+	if (json_is_object(nso)) {
+		const char *k;
+		json_t *v;
+		size_t off = 0;
+		json_object_foreach(nso, k, v)
+		{
+			if (json_is_integer(v) && off < sizeof(p->ns))
+				off += (size_t)snprintf(p->ns + off, sizeof(p->ns) - off, "%s%.16s:%lld",
+							off ? " " : "", k, (long long)json_integer_value(v));
+		}
+	}
 	json_t *exe = json_object_get(o, "exe");
 	if (json_is_object(exe)) {
 		if (az_j_str(exe, "path", &p->exe, err) < 0 ||
@@ -55,6 +84,11 @@ static int proc_read_one(json_t *o, void *item, ai_err_t *err)
 	}
 	az_j_fixed(o, "state", p->state, sizeof(p->state));
 	az_j_fixed(o, "cap_eff", p->cap_eff, sizeof(p->cap_eff));
+	az_j_fixed(o, "cap_bnd", p->cap_bnd, sizeof(p->cap_bnd));
+	az_j_fixed(o, "cap_prm", p->cap_prm, sizeof(p->cap_prm));
+	p->seccomp = az_j_int(o, "seccomp", -1);
+	p->no_new_privs = az_j_int(o, "no_new_privs", -1);
+	p->from_status = true;
 	p->threads = az_j_int(o, "threads", -1);
 	p->start_ns = az_j_int(o, "start_time_ns", 0);
 	p->zombie = az_j_bool(o, "zombie") || p->state[0] == 'Z';

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "analyze/findings.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
@@ -22,6 +23,27 @@ static const char css[] =
     "monospace;"
     "font-size:12px}.meta td:first-child{font-weight:bold}";
 
+static void finding_row(const struct az_finding *x, struct ai_buf *o)
+{
+	ai_buf_printf(
+	    o, "<tr class=\"%s\" data-kind=\"%s\" data-rule=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>",
+	    az_sev_name(x->sev), x->kind, x->rule->id, az_sev_name(x->sev), x->rule->id, x->kind);
+	if (x->pid >= 0)
+		ai_buf_printf(o, "%" PRId64, x->pid);
+	ai_buf_adds(o, "</td><td class=\"mono\">");
+	H(o, x->path.s, x->path.len);
+	ai_buf_adds(o, "</td><td>");
+	HS(o, x->msg);
+	ai_buf_adds(o, "</td><td class=\"mono\">");
+	HS(o, x->sha256);
+	ai_buf_adds(o, "</td><td class=\"mono\">");
+	H(o, x->member.s, x->member.len);
+	ai_buf_adds(o, "</td></tr>\n");
+}
+
+static const char finding_head[] = "<tr><th>severity</th><th>rule</th><th>kind</th><th>pid</th><th>path</th>"
+				   "<th>details</th><th>sha256</th><th>member</th></tr>\n";
+
 static void section_findings(const struct az_findings *f, struct ai_buf *o)
 {
 	ai_buf_printf(o, "<h2 id=\"findings\">Findings (%zu)</h2>\n", f->n);
@@ -29,22 +51,54 @@ static void section_findings(const struct az_findings *f, struct ai_buf *o)
 		ai_buf_adds(o, "<p>No findings.</p>\n");
 		return;
 	}
-	ai_buf_adds(o, "<table "
-		       "id=\"findings-table\"><tr><th>severity</th><th>kind</th><th>pid</th><th>path</"
-		       "th><th>details</th></tr>\n");
-	for (size_t i = 0; i < f->n; i++) {
-		const struct az_finding *x = &f->v[i];
-		ai_buf_printf(o, "<tr class=\"%s\" data-kind=\"%s\"><td>%s</td><td>%s</td><td>",
-			      az_sev_name(x->sev), x->kind, az_sev_name(x->sev), x->kind);
-		if (x->pid >= 0)
-			ai_buf_printf(o, "%" PRId64, x->pid);
-		ai_buf_adds(o, "</td><td class=\"mono\">");
-		H(o, x->path.s, x->path.len);
-		ai_buf_adds(o, "</td><td>");
-		HS(o, x->msg);
-		ai_buf_adds(o, "</td></tr>\n");
-	}
+	ai_buf_printf(o, "<table id=\"findings-table\">%s", finding_head);
+	for (size_t i = 0; i < f->n; i++)
+		finding_row(&f->v[i], o);
 	ai_buf_adds(o, "</table>\n");
+}
+
+/* First: what was captured, and the most severe findings (rules of class behaviour). */
+static void section_summary(const struct az_ctx *c, const struct az_findings *f, struct ai_buf *o)
+{
+	size_t n[3] = {0};
+	for (size_t i = 0; i < f->n; i++)
+		n[f->v[i].sev]++;
+	ai_buf_adds(o, "<section id=\"summary\"><h2>Summary</h2>\n<p>");
+	ai_buf_printf(o, "%zu process%s, %zu open files, %zu sockets, %zu upperdir entries captured",
+		      c->m.nprocs, c->m.nprocs == 1 ? "" : "es", c->m.nfds, c->m.nsocks, c->m.nupper);
+	if (c->have_img) {
+		ai_buf_adds(o, "; image <code>");
+		HS(o, c->img.ref ? c->img.ref : c->img.path);
+		ai_buf_printf(o, "</code> (%zu layers", c->img.nlayers);
+		if (c->img.nlayers) {
+			ai_buf_adds(o, ", top <code>");
+			HS(o, c->img.layers[c->img.nlayers - 1].digest);
+			ai_buf_adds(o, "</code>");
+		}
+		ai_buf_adds(o, ")");
+	} else if (c->m.ck.present) {
+		ai_buf_adds(o, "; image <code>");
+		H(o, c->m.ck.image_name.s, c->m.ck.image_name.len);
+		ai_buf_adds(o, "</code> ");
+		H(o, c->m.ck.image_id.s, c->m.ck.image_id.len);
+	} else {
+		ai_buf_adds(o, "; no image given (--image): attribution is upperdir-only");
+	}
+	ai_buf_printf(
+	    o, ".</p>\n<p id=\"summary-counts\">Findings: <b>%zu high</b>, %zu medium, %zu info.</p>\n",
+	    n[AZ_SEV_HIGH], n[AZ_SEV_MEDIUM], n[AZ_SEV_INFO]);
+	size_t shown = 0;
+	for (size_t i = 0; i < f->n && shown < 10; i++) {
+		if (f->v[i].sev != AZ_SEV_HIGH || f->v[i].rule->config)
+			continue;
+		if (!shown)
+			ai_buf_printf(o, "<table id=\"top-findings\">%s", finding_head);
+		finding_row(&f->v[i], o);
+		shown++;
+	}
+	if (shown)
+		ai_buf_adds(o, "</table>\n");
+	ai_buf_adds(o, "</section>\n");
 }
 
 static void section_procs(const struct az_model *m, struct ai_buf *o)
@@ -89,19 +143,23 @@ static void section_socks(const struct az_model *m, struct ai_buf *o)
 		const struct az_sock *s = &m->socks[i];
 		ai_buf_printf(o, "<tr><td>%s%s</td><td>%s</td><td class=\"mono\">", s->proto,
 			      !strcmp(s->family, "inet6") ? "6" : "", s->state);
+		char ep[96];
 		if (!strcmp(s->family, "unix"))
 			H(o, s->path.s, s->path.len);
 		else {
-			H(o, s->laddr.s, s->laddr.len);
-			ai_buf_printf(o, ":%" PRId64, s->lport);
+			az_endpoint(ep, sizeof(ep), s->laddr.s, s->lport);
+			HS(o, ep);
 		}
 		ai_buf_adds(o, "</td><td class=\"mono\">");
-		if (strcmp(s->family, "unix")) {
-			H(o, s->raddr.s, s->raddr.len);
-			ai_buf_printf(o, ":%" PRId64, s->rport);
+		if (strcmp(s->family, "unix") && s->raddr.s) {
+			az_endpoint(ep, sizeof(ep), s->raddr.s, s->rport);
+			HS(o, ep);
 		}
 		ai_buf_adds(o, "</td><td>");
 		for (size_t k = 0; k < s->nowners; k++) {
+			/* one owner per process, whatever its fd count (owners come in pid order) */
+			if (k && s->owners[k - 1].pid == s->owners[k].pid)
+				continue;
 			const struct az_proc *p = az_model_proc(m, s->owners[k].pid);
 			ai_buf_printf(o, "%s%" PRId64 " ", k ? ", " : "", s->owners[k].pid);
 			if (p)
@@ -265,7 +323,9 @@ void az_report_render(const struct az_ctx *c, const struct az_findings *f, struc
 	H(o, mf->name.s, mf->name.len);
 	ai_buf_printf(o, "</title><style>%s</style></head><body>\n<h1>afterimage report: ", css);
 	H(o, mf->name.s, mf->name.len);
-	ai_buf_adds(o, "</h1>\n<table class=\"meta\" id=\"meta\">");
+	ai_buf_adds(o, "</h1>\n");
+	section_summary(c, f, o);
+	ai_buf_adds(o, "<table class=\"meta\" id=\"meta\">");
 	char iso[64];
 	az_time_iso(iso, sizeof(iso), mf->started_ns);
 	ai_buf_printf(o, "<tr><td>captured</td><td>%s</td></tr><tr><td>host</td><td>", iso);

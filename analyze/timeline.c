@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/util.h"
+#include "analyze/views.h"
 #include "common/json.h"
 
 int az_tl_format_parse(const char *s, enum az_tl_format *f)
@@ -40,6 +41,7 @@ static struct az_event *ev_add(struct evs *e, int64_t ns, const char *desc, cons
 	x->desc = desc;
 	x->source = source;
 	x->pid = -1;
+	x->seq = e->n - 1;
 	return x;
 }
 
@@ -75,7 +77,9 @@ static void name_containers(const struct az_model *m, struct evs *e)
 static int cmp_ev(const void *a, const void *b)
 {
 	const struct az_event *x = a, *y = b;
-	return x->ns < y->ns ? -1 : x->ns > y->ns;
+	if (x->ns != y->ns)
+		return x->ns < y->ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static void esc_msg_path(struct ai_buf *b, const struct az_str *s)
@@ -135,8 +139,13 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		struct ai_buf cmd;
 		ai_buf_init(&cmd);
 		az_esc_text(&cmd, p->comm.s, p->comm.len);
-		ev_msg(x, "process %" PRId64 " (%s) started: exe %s", p->pid, ai_buf_cstr(&cmd),
-		       ai_buf_cstr(&tmp));
+		struct ai_buf line;
+		ai_buf_init(&line);
+		az_proc_cmdline(p, &line);
+		ev_msg(x, "process %" PRId64 " (%s) started: exe %s: %.*s%s", p->pid, ai_buf_cstr(&cmd),
+		       ai_buf_cstr(&tmp), line.len > 512 ? 512 : (int)line.len, line.len ? line.data : "",
+		       line.len > 512 ? "..." : "");
+		ai_buf_free(&line);
 		ai_buf_free(&cmd);
 		x->pid = p->pid;
 		x->path = p->exe;
@@ -193,7 +202,8 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 	}
 	if (m->man.ended_ns && !m->ck.present) {
 		struct az_event *x = ev_add(&e, m->man.ended_ns, "Capture End", "capture");
-		ev_msg(x, "afterimage capture %s ended (complete=%s)", m->man.name.s ? m->man.name.s : "?",
+		/* "stopped" sorts after "started": mactime orders the events of one second by name */
+		ev_msg(x, "afterimage capture %s stopped (complete=%s)", m->man.name.s ? m->man.name.s : "?",
 		       m->man.complete ? "true" : "false");
 	}
 	ai_buf_free(&tmp);

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "analyze/psdetail.h"
 #include "analyze/util.h"
 #include "common/cleanup.h"
 
@@ -190,6 +191,7 @@ void az_view_ps(const struct az_model *m, bool json, struct ai_buf *out)
 			ai_json_obj_begin(&j);
 			az_json_ct(&j, m, m->procs[order[k]].ct);
 			az_json_proc(&j, &m->procs[order[k]], AZ_REC_FULL, depth[k]);
+			az_ps_json_extra(&j, &m->procs[order[k]]);
 			ai_json_obj_end(&j);
 		}
 		ai_json_arr_end(&j);

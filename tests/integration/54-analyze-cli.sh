@@ -17,7 +17,7 @@ if [[ ! -f $DATA/checkpoint.tar || ! -f $DATA/image-oci-archive.tar ]]; then
 	t_bail "checkpoint archive" "no $DATA (committed under tests/data)"
 fi
 IMG=oci-archive:$DATA/image-oci-archive.tar
-CMDS=(verify ps fds net mounts files layers findings timeline report diff extract version)
+CMDS=(verify ps fds net mounts files layers findings iocs timeline report diff extract version)
 
 # ---- --help and -h: every subcommand, its own usage on stdout, nothing on stderr, exit 0
 for c in "${CMDS[@]}"; do

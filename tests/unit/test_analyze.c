@@ -954,7 +954,9 @@ static void test_json_records(void)
 		"{\"processes\":[{\"pid\":7,\"ppid\":1,\"nspid\":-1,\"depth\":0,\"comm\":\"evil\\u001b]0;"
 		"PWNED\\u0007\",\"cmdline\":[\"./x\"],\"exe\":\"/tmp/x (deleted)\",\"exe_deleted\":true,"
 		"\"exe_memfd\":false,\"exe_sha256\":null,\"exe_member\":\"exe/7\",\"uid\":-1,\"gid\":-1,"
-		"\"state\":\"R\",\"threads\":-1,\"zombie\":false,\"vanished\":false}]}\n",
+		"\"state\":\"R\",\"threads\":-1,\"zombie\":false,\"vanished\":false,\"environ\":[],\"cwd\":"
+		"null,\"root\":null,\"cap_eff\":null,\"capabilities\":null,\"seccomp\":null,\"namespaces\":"
+		"null,\"cgroup\":null}]}\n",
 		"ps --json: the full process record");
 	ai_buf_reset(&b);
 	az_view_fds(&m, true, &b);
@@ -966,7 +968,7 @@ static void test_json_records(void)
 	struct az_attr *a = NULL;
 	T_OK(az_attr_build(&a, &m, NULL, false, &err) == 0, "attr without an image");
 	struct az_findings f;
-	az_findings_build(&f, &m, a);
+	az_findings_build(&f, &m, a, NULL);
 	ai_buf_reset(&b);
 	az_findings_render(&f, &m, a, true, &b);
 	T_OK(strstr(ai_buf_cstr(&b),
