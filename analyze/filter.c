@@ -49,15 +49,37 @@ static bool container_match(const char *want, const char *have)
 	return !strcmp(want, have) || (n >= 4 && !strncmp(want, have, n));
 }
 
-bool az_filter_row(const struct az_filter *f, const struct az_model *m, int64_t pid, const char *path)
+/* In a pod (format 2) each row is of one container: matched by its name, id or id prefix. */
+static bool pod_match(const char *want, const struct az_model *m, unsigned ct)
+{
+	if (ct >= m->ncts)
+		return false;
+	const struct az_container *c = &m->cts[ct];
+	return container_match(want, c->shortname) || container_match(want, c->name.s) ||
+	       container_match(want, c->id.s);
+}
+
+static bool row_keep(const struct az_filter *f, const struct az_model *m, int64_t pid, int64_t ct,
+		     const char *path)
 {
 	if (f->pid >= 0 && pid != f->pid)
 		return false;
-	if (f->container && !container_match(f->container, az_row_container(m, pid)))
+	if (f->container && m->ncts > 1) {
+		const struct az_proc *p = ct < 0 && pid >= 0 ? az_model_proc(m, pid) : NULL;
+		if (p)
+			ct = p->ct;
+		if (ct < 0 || !pod_match(f->container, m, (unsigned)ct))
+			return false;
+	} else if (f->container && !container_match(f->container, az_row_container(m, pid)))
 		return false;
 	if (f->path && (!path || fnmatch(f->path, path, 0)))
 		return false;
 	return true;
+}
+
+bool az_filter_row(const struct az_filter *f, const struct az_model *m, int64_t pid, const char *path)
+{
+	return row_keep(f, m, pid, -1, path);
 }
 
 void az_filter_findings(const struct az_filter *f, const struct az_model *m, struct az_findings *v)
@@ -113,6 +135,25 @@ static bool pid_kept(const struct az_model *m, int64_t pid)
 	return az_model_proc(m, pid) != NULL;
 }
 
+/* Upperdir or volume files: no pid of their own (a --pid filter keeps none), their container's. */
+static void keep_files(const struct az_filter *f, const struct az_model *m, struct az_upper *v, size_t *n,
+		       bool timed, int64_t lo, int64_t hi)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < *n; i++) {
+		struct az_upper *u = &v[i];
+		bool keep =
+		    f->pid < 0 && row_keep(f, m, -1, u->ct, u->path.s) &&
+		    (!timed || (u->mtime_ns && in_window(u->mtime_ns, lo, hi)) ||
+		     (u->ctime_ns && in_window(u->ctime_ns, lo, hi)) || (!u->mtime_ns && !u->ctime_ns));
+		if (keep)
+			v[k++] = *u;
+		else
+			az_upper_free(u);
+	}
+	*n = k;
+}
+
 int az_filter_model(const struct az_filter *f, struct az_model *m, char *err, size_t errlen)
 {
 	int64_t lo = f->since ? when(f->since, m) : 0, hi = f->until ? when(f->until, m) : 0;
@@ -166,18 +207,7 @@ int az_filter_model(const struct az_filter *f, struct az_model *m, char *err, si
 		}
 	}
 	m->nsocks = k;
-	k = 0;
-	for (size_t i = 0; i < m->nupper; i++) {
-		struct az_upper *u = &m->upper[i];
-		bool keep =
-		    f->pid < 0 && az_filter_row(f, m, -1, u->path.s) &&
-		    (!timed || (u->mtime_ns && in_window(u->mtime_ns, lo, hi)) ||
-		     (u->ctime_ns && in_window(u->ctime_ns, lo, hi)) || (!u->mtime_ns && !u->ctime_ns));
-		if (keep)
-			m->upper[k++] = *u;
-		else
-			az_upper_free(u);
-	}
-	m->nupper = k;
+	keep_files(f, m, m->upper, &m->nupper, timed, lo, hi);
+	keep_files(f, m, m->vfiles, &m->nvfiles, timed, lo, hi);
 	return 0;
 }
