@@ -591,7 +591,7 @@ int az_verify(const char *bundle, const char *pubkey_path, struct az_verify_resu
 	struct ai_pubkey pub;
 	if (read_pubkey(pubkey_path, &pub, err) < 0)
 		return ai_err_wrap(err, "public key %s", pubkey_path);
-	ai_hex(pub.keyid, 8, res->keyid);
+	ai_keyid_str(pub.keyid, res->keyid);
 
 	cleanup_close int fd = az_open_regular(bundle, err);
 	if (fd < 0)

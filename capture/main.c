@@ -213,7 +213,7 @@ static int cmd_keygen(const struct command *cmd, int argc, char **argv)
 	if (ai_key_pub(key, &pub, &err) < 0)
 		return fail(&err, 1);
 	char id[17];
-	ai_hex(pub.keyid, 8, id);
+	ai_keyid_str(pub.keyid, id);
 	cleanup_buf struct ai_buf line, path;
 	ai_buf_init(&line);
 	ai_buf_init(&path);

@@ -104,6 +104,11 @@ static uint64_t keyid_num(const uint8_t id[8])
 	return v;
 }
 
+void ai_keyid_str(const uint8_t id[8], char out[17])
+{
+	snprintf(out, 17, "%016llX", (unsigned long long)keyid_num(id));
+}
+
 void ai_pubkey_format(const struct ai_pubkey *pub, struct ai_buf *out)
 {
 	uint8_t raw[42];

@@ -27,6 +27,9 @@ int ai_key_read_fd(int fd, EVP_PKEY **out, ai_err_t *err);
  * allow_loose_mode. */
 int ai_key_read_file(const char *path, bool allow_loose_mode, EVP_PKEY **out, ai_err_t *err);
 int ai_key_pub(EVP_PKEY *key, struct ai_pubkey *pub, ai_err_t *err);
+/* A key id as minisign prints it (the little-endian u64 in 16 upper-case hex digits): the one
+ * form keygen, verify and the public key's comment show. */
+void ai_keyid_str(const uint8_t id[8], char out[17]);
 /* "untrusted comment: ...\nBASE64\n" */
 void ai_pubkey_format(const struct ai_pubkey *pub, struct ai_buf *out);
 int ai_pubkey_parse(const char *text, size_t len, struct ai_pubkey *pub, ai_err_t *err);

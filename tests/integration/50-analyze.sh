@@ -21,7 +21,8 @@ podman exec "$NAME" sh -c 'touch /etc/group'
 for _ in $(seq 50); do podman exec "$NAME" pgrep -x runtime-bin >/dev/null 2>&1 && break; sleep 0.1; done
 
 K=$T_TMP/key
-t_ok "keygen" "$CAPTURE" keygen -o "$K"
+KG=$("$CAPTURE" keygen -o "$K" 2>&1)
+t_match "keygen" '"key_id":"[0-9A-F]{16}"' "$KG"
 t_ok "keygen (another key)" "$CAPTURE" keygen -o "$T_TMP/other"
 mkdir -p "$T_TMP/out"
 t_ok "capture a bundle" "$CAPTURE" snapshot --pid "$T_TARGET_PID" --key "$K.key" -o "$T_TMP/out" --name b1
@@ -38,7 +39,14 @@ t_ok "skopeo copy docker-archive" skopeo copy -q "containers-storage:$IMG" "dock
 
 # ---- verify
 t_ok "verify a good bundle" "$A" verify "$B" --pub "$K.pub"
-t_match "verify names the key id" "verified: .* \(key id [0-9a-f]{16}\)" "$("$A" verify "$B" --pub "$K.pub" 2>&1)"
+t_match "verify names the key id" "verified: .* \(key id [0-9A-F]{16}\)" "$("$A" verify "$B" --pub "$K.pub" 2>&1)"
+# one key-id form everywhere: keygen's JSON, verify's line, the public key's comment, minisign's own
+kid=$(jq -r .key_id <<<"$KG")
+t_eq "verify prints the key id keygen printed" "$kid" \
+	"$("$A" verify "$B" --pub "$K.pub" 2>&1 | sed -nE 's/.*\(key id ([0-9A-F]{16})\).*/\1/p')"
+t_eq "the public key's comment has the same key id" "untrusted comment: minisign public key $kid" "$(head -1 "$K.pub")"
+t_match "stock minisign names the same key id (checked against another key)" "Signature key id in .* is $kid" \
+	"$(minisign -Vm "$B" -p "$T_TMP/other.pub" 2>&1)"
 out=$("$A" verify "$B" --pub "$T_TMP/other.pub" 2>&1); rc=$?
 t_eq "other key: exit 1" 1 "$rc"
 t_match "other key: outer signature named" "FAIL outer signature .*b1.tar.minisig: signed by another key" "$out"

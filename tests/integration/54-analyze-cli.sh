@@ -194,5 +194,5 @@ with open(bundle + ".minisig", "wb") as f:
     f.write(b"trusted comment: " + tc + b"\n" + base64.b64encode(glob) + b"\n")
 PY
 t_ok "minisign itself accepts the re-signed archive" minisign -Vm "$T_TMP/b-member.tar" -p "$T_TMP/k.pub" -q
-hostile 1 - "outer signature .*: valid, key id [0-9a-f]{16}, trusted comment: afterimage bundle=x.tar $ESCAPED" \
+hostile 1 - "outer signature .*: valid, key id [0-9A-F]{16}, trusted comment: afterimage bundle=x.tar $ESCAPED" \
 	verify "$T_TMP/b-member.tar" --pub "$T_TMP/k.pub"

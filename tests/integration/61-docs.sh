@@ -39,7 +39,7 @@ else
 		"$(cat "$ROOT/docs/quickstart.md")"
 	t_match "the page shows stock minisign verifying it" 'Signature and comment signature verified' \
 		"$(cat "$ROOT/docs/quickstart.md")"
-	t_match "the page shows the analyzer's verdict" 'verified: web\.tar \(key id [0-9a-f]{16}\)' \
+	t_match "the page shows the analyzer's verdict" 'verified: web\.tar \(key id [0-9A-F]{16}\)' \
 		"$(cat "$ROOT/docs/quickstart.md")"
 fi
 
