@@ -229,6 +229,10 @@ int ai_overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src);
 void ai_overlay_free(struct ai_overlay *o);
 
 /* snapshot.c */
+struct ai_json;
+/* The first fields of manifest.json, the same for a capture and a sealed bundle; left open. */
+void ai_manifest_head(struct ai_json *j, struct ai_buf *out, const char *name, const char *id,
+		      struct timespec start, struct timespec end, const char *trigger);
 /* Freeze hooks around the volatile collectors (processes, fds, sockets; mounts too). */
 struct ai_freeze_hooks {
 	int (*freeze)(void *ctx, ai_err_t *err); /* 0 once frozen */

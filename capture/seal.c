@@ -3,6 +3,7 @@
  * from that descriptor, its content hashed in the same pass that stores it; a file that changed
  * while read is recorded so and makes the bundle partial. */
 #include "capture/seal.h"
+#include "capture/capture.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -121,23 +122,8 @@ static int seal_one(struct ai_bundle *b, const struct ai_seal_opts *o, size_t i,
 static void seal_manifest(const char *name, const char *id, struct timespec start, struct timespec end,
 			  bool complete, size_t nfiles, struct ai_buf *out)
 {
-	struct utsname u;
-	uname(&u);
 	struct ai_json j;
-	ai_json_init(&j, out);
-	ai_json_obj_begin(&j);
-	ai_json_kstr(&j, "format", "afterimage-bundle");
-	ai_json_kint(&j, "format_version", AI_BUNDLE_FORMAT_VERSION);
-	ai_json_kstr(&j, "tool", "afterimage-capture");
-	ai_json_kstr(&j, "tool_version", AI_VERSION);
-	ai_json_kstr(&j, "bundle_id", id);
-	ai_json_kbytes(&j, "name", name, strlen(name));
-	ai_json_kbytes(&j, "host", u.nodename, strlen(u.nodename));
-	ai_json_kstr(&j, "kernel", u.release);
-	ai_json_kstr(&j, "machine", u.machine);
-	ai_json_ktime(&j, "started", start.tv_sec, start.tv_nsec);
-	ai_json_ktime(&j, "ended", end.tv_sec, end.tv_nsec);
-	ai_json_kstr(&j, "trigger", "seal");
+	ai_manifest_head(&j, out, name, id, start, end, "seal");
 	ai_json_key(&j, "target");
 	ai_json_null(&j);
 	ai_json_kuint(&j, "sealed_files", nfiles);

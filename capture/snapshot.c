@@ -151,28 +151,36 @@ static void containers_json(struct ai_json *j, const struct ai_capture *cap)
 	ai_json_arr_end(j);
 }
 
+/* The manifest's first fields, the same for every bundle this program writes (a capture, a
+ * sealed one): its format, tool, id, name, host, times and trigger. The object is left open. */
+void ai_manifest_head(struct ai_json *j, struct ai_buf *out, const char *name, const char *id,
+		      struct timespec start, struct timespec end, const char *trigger)
+{
+	struct utsname u;
+	uname(&u);
+	ai_json_init(j, out);
+	ai_json_obj_begin(j);
+	ai_json_kstr(j, "format", "afterimage-bundle");
+	ai_json_kint(j, "format_version", AI_BUNDLE_FORMAT_VERSION);
+	ai_json_kstr(j, "tool", "afterimage-capture");
+	ai_json_kstr(j, "tool_version", AI_VERSION);
+	ai_json_kstr(j, "bundle_id", id);
+	ai_json_kbytes(j, "name", name, strlen(name));
+	ai_json_kbytes(j, "host", u.nodename, strlen(u.nodename));
+	ai_json_kstr(j, "kernel", u.release);
+	ai_json_kstr(j, "machine", u.machine);
+	ai_json_ktime(j, "started", start.tv_sec, start.tv_nsec);
+	ai_json_ktime(j, "ended", end.tv_sec, end.tv_nsec);
+	ai_json_kstr(j, "trigger", trigger);
+}
+
 static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts *o, const char *name,
 			   const char *id, struct timespec start, struct timespec end,
 			   const struct freeze_state *fz, struct ai_buf *out)
 {
 	const struct ai_target *t = &cap->containers[0].target;
-	struct utsname u;
-	uname(&u);
 	struct ai_json j;
-	ai_json_init(&j, out);
-	ai_json_obj_begin(&j);
-	ai_json_kstr(&j, "format", "afterimage-bundle");
-	ai_json_kint(&j, "format_version", AI_BUNDLE_FORMAT_VERSION);
-	ai_json_kstr(&j, "tool", "afterimage-capture");
-	ai_json_kstr(&j, "tool_version", AI_VERSION);
-	ai_json_kstr(&j, "bundle_id", id);
-	ai_json_kbytes(&j, "name", name, strlen(name));
-	ai_json_kbytes(&j, "host", u.nodename, strlen(u.nodename));
-	ai_json_kstr(&j, "kernel", u.release);
-	ai_json_kstr(&j, "machine", u.machine);
-	ai_json_ktime(&j, "started", start.tv_sec, start.tv_nsec);
-	ai_json_ktime(&j, "ended", end.tv_sec, end.tv_nsec);
-	ai_json_kstr(&j, "trigger", o->trigger ? o->trigger : "manual");
+	ai_manifest_head(&j, out, name, id, start, end, o->trigger ? o->trigger : "manual");
 	if (o->reason)
 		ai_json_kbytes(&j, "reason", o->reason, strlen(o->reason));
 	ai_json_key(&j, "freeze");
