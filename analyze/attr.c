@@ -777,6 +777,16 @@ void az_attr_free(struct az_attr *a)
 	free(a);
 }
 
+unsigned az_attr_ct(const struct az_attr *a)
+{
+	return a->ct;
+}
+
+const struct az_attr *az_attrs_of(const struct az_attrs *s, unsigned ct)
+{
+	return s && ct < s->n ? s->ct[ct] : NULL;
+}
+
 const struct az_image *az_attr_image(const struct az_attr *a)
 {
 	return a->img;

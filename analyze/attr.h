@@ -45,6 +45,16 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
 		     bool progress, ai_err_t *err);
 void az_attr_free(struct az_attr *a);
+/* The container it covers (AZ_CT_ALL: every one). */
+unsigned az_attr_ct(const struct az_attr *a);
+
+/* A bundle's attribution, one per container (az_attr_build_ct), indexed by container. */
+struct az_attrs {
+	struct az_attr *ct[AZ_MAX_CONTAINERS];
+	size_t n;
+};
+/* Container ct's, or NULL (no set, or no such container). */
+const struct az_attr *az_attrs_of(const struct az_attrs *s, unsigned ct);
 /* Origin of a container path (absolute, bytes). false when the path is unknown to both. */
 bool az_attr_lookup(const struct az_attr *a, const char *path, size_t len, struct az_origin *o);
 /* Warnings (layer count mismatch, ...), one per line. */

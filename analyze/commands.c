@@ -121,109 +121,74 @@ int az_cmd_files(struct az_opts *o)
 	return view(o, az_view_files);
 }
 
-/* A wrong --image makes every attribution wrong: said on stderr, one line a reason, whatever
- * --quiet says (it is a warning, not progress). */
-static void image_warning(const struct az_opts *o, const struct az_attr *a)
+/* A wrong --image makes every attribution wrong: said on stderr, one line a reason and the
+ * container it is about (in a pod), whatever --quiet says (it is a warning, not progress). */
+static void image_warning(const struct az_ctx *c)
 {
-	const struct az_imgcheck *k = az_attr_imgcheck(a);
-	if (k->verdict != AZ_IMG_MISMATCH)
-		return;
-	for (const char *p = k->why.data; p && *p;) {
-		const char *nl = strchr(p, '\n');
-		int l = nl ? (int)(nl - p) : (int)strlen(p);
-		ai_eprintf(NULL, "warning: --image %s is not the image the container ran: %.*s", o->image, l,
-			   p);
-		p += l + (nl ? 1 : 0);
+	for (size_t ct = 0; ct < c->attrs.n; ct++) {
+		const struct az_imgcheck *k = az_attr_imgcheck(c->attrs.ct[ct]);
+		const struct az_image *img = az_ctx_image(c, (unsigned)ct);
+		if (k->verdict != AZ_IMG_MISMATCH || !img)
+			continue;
+		char who[64] = "the container";
+		if (c->m.ncts > 1)
+			snprintf(who, sizeof(who), "container %s", c->m.cts[ct].shortname);
+		for (const char *p = k->why.data; p && *p;) {
+			const char *nl = strchr(p, '\n');
+			int l = nl ? (int)(nl - p) : (int)strlen(p);
+			ai_eprintf(NULL, "warning: --image %s is not the image %s ran: %.*s",
+				   c->img_ref[c->img_of[ct]], who, l, p);
+			p += l + (nl ? 1 : 0);
+		}
 	}
 }
 
-/* The bundle with --image and the attribution (az_ctx_load): 0, or the exit code of a failure
- * (then c is already freed). */
-static int load(const struct az_opts *o, struct az_ctx *c)
+/* The bundle with every --image and the attribution (az_ctx_load): 0, or the exit code of a
+ * failure (then c is already freed). */
+static int load_bundle(const struct az_opts *o, const char *bundle, struct az_ctx *c)
 {
 	ai_err_t err;
-	if (az_ctx_load(c, o->bundle, o->image, o->progress, &err) < 0) {
+	int rc = az_ctx_load(c, bundle, o->images, o->nimages, o->progress, &err);
+	if (rc < 0) {
 		az_ctx_free(c);
+		if (rc == -2) {
+			ai_eprintf("afterimage-analyze", "%s: %s", o->cmd, err.msg);
+			return AZ_EXIT_USAGE;
+		}
 		return fail_input(o, &err);
 	}
-	cut_warning(o, o->bundle, &c->m);
-	image_warning(o, c->attr);
+	cut_warning(o, bundle, &c->m);
+	image_warning(c);
 	return 0;
 }
 
-/* NAME=REF: NAME before the first '=' when it holds no '/' nor ':' (a REF's own). */
-static const char *image_ref(const char *arg, char *name, size_t nlen)
+static int load(const struct az_opts *o, struct az_ctx *c)
 {
-	const char *eq = strchr(arg, '=');
-	name[0] = '\0';
-	if (!eq || eq == arg || (size_t)(eq - arg) >= nlen || memchr(arg, '/', (size_t)(eq - arg)) ||
-	    memchr(arg, ':', (size_t)(eq - arg)))
-		return arg;
-	memcpy(name, arg, (size_t)(eq - arg));
-	name[eq - arg] = '\0';
-	return eq + 1;
+	return load_bundle(o, o->bundle, c);
 }
 
-/* The container NAME names: its short name, its name, a prefix of its id, or its index. */
-static int container_named(const struct az_model *m, const char *name)
+/* layers: a section per container of a pod (its upperdir over its own image), the one container
+ * of any other bundle as before; a container without an image is left out when others have one. */
+static void layers_render(const struct az_opts *o, const struct az_ctx *c, struct ai_buf *out)
 {
-	char *end;
-	unsigned long n = strtoul(name, &end, 10);
-	if (*name && !*end && n < m->ncts)
-		return (int)n;
-	for (size_t i = 0; i < m->ncts; i++) {
-		const struct az_container *c = &m->cts[i];
-		if (!strcmp(c->shortname, name) || (c->name.s && !strcmp(c->name.s, name)) ||
-		    (c->id.s && strlen(name) >= 4 && !strncmp(c->id.s, name, strlen(name))))
-			return (int)i;
+	if (c->attrs.n == 1) {
+		az_view_layers(c->attr, o->json, o->changed, out);
+		return;
 	}
-	return -1;
-}
-
-/* layers --image NAME=REF ...: each container attributed against its own image. */
-static int layers_per_container(struct az_opts *o)
-{
-	struct az_ctx c;
-	ai_err_t err;
-	if (az_ctx_load(&c, o->bundle, NULL, false, &err) < 0) {
-		az_ctx_free(&c);
-		return fail_input(o, &err);
-	}
-	cut_warning(o, o->bundle, &c.m);
-	cleanup_buf struct ai_buf out;
-	ai_buf_init(&out);
-	int rc = 0;
-	for (size_t i = 0; i < o->nimages && !rc; i++) {
-		char name[128];
-		const char *ref = image_ref(o->images[i], name, sizeof(name));
-		int ct = name[0] ? container_named(&c.m, name) : (o->nimages == 1 ? 0 : -1);
-		if (ct < 0) {
-			ai_eprintf("afterimage-analyze layers",
-				   "--image %s: no container of the bundle is named %s", o->images[i],
-				   name[0] ? name : "(give NAME=REF for each of several)");
-			rc = AZ_EXIT_USAGE;
-			break;
-		}
-		struct az_image img = {.dirfd = -1};
-		struct az_attr *a = NULL;
-		if (az_image_open(&img, ref, &err) < 0 ||
-		    az_attr_build_ct(&a, &c.m, (unsigned)ct, &img, o->progress, &err) < 0) {
-			az_image_free(&img);
-			rc = fail_input(o, &err);
-			break;
-		}
+	bool first = true;
+	for (size_t ct = 0; ct < c->attrs.n; ct++) {
+		const struct az_image *img = az_ctx_image(c, (unsigned)ct);
+		if (!img)
+			continue;
 		if (!o->json) {
-			ai_buf_printf(&out, "%s== container %s: image ", i ? "\n" : "",
-				      c.m.cts[ct].shortname);
-			az_esc_text(&out, ref, strlen(ref));
-			ai_buf_addc(&out, '\n');
+			ai_buf_printf(out, "%s== container %s: image ", first ? "" : "\n",
+				      c->m.cts[ct].shortname);
+			az_esc_text(out, img->ref, strlen(img->ref));
+			ai_buf_addc(out, '\n');
 		}
-		az_view_layers(a, o->json, o->changed, &out);
-		az_attr_free(a);
-		az_image_free(&img);
+		first = false;
+		az_view_layers(c->attrs.ct[ct], o->json, o->changed, out);
 	}
-	az_ctx_free(&c);
-	return rc ? rc : put(o, &out);
 }
 
 int az_cmd_layers(struct az_opts *o)
@@ -232,9 +197,6 @@ int az_cmd_layers(struct az_opts *o)
 		ai_eprintf("afterimage-analyze layers", "--image REF is required");
 		return AZ_EXIT_USAGE;
 	}
-	char name[128];
-	if (o->nimages > 1 || image_ref(o->images[0], name, sizeof(name)) != o->images[0])
-		return layers_per_container(o);
 	struct az_ctx c;
 	int rc = load(o, &c);
 	if (rc)
@@ -247,13 +209,13 @@ int az_cmd_layers(struct az_opts *o)
 		ai_eprintf(NULL,
 			   "stats: paths=%zu upper=%zu layers=%zu load_s=%.3f attr_s=%.3f paths_per_s=%.0f "
 			   "model_bytes=%zu model_bytes_per_path=%.1f maxrss_kib=%ld",
-			   paths, c.m.nupper, c.img.nlayers, c.load_s, c.attr_s,
+			   paths, c.m.nupper, c.nimgs ? c.imgs[0].nlayers : 0, c.load_s, c.attr_s,
 			   paths / (c.attr_s > 0 ? c.attr_s : 1e-9), bytes,
 			   paths ? (double)bytes / (double)paths : 0.0, ru.ru_maxrss);
 	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_view_layers(c.attr, o->json, o->changed, &out);
+	layers_render(o, &c, &out);
 	az_ctx_free(&c);
 	return put(o, &out);
 }
@@ -404,14 +366,12 @@ int az_cmd_diff(struct az_opts *o)
 		return fail_input(o, &err);
 	}
 	struct az_ctx cb;
-	if (az_ctx_load(&cb, o->bundle2, o->image, o->progress, &err) < 0) {
+	int rc = load_bundle(o, o->bundle2, &cb);
+	if (rc) {
 		az_model_free(&a);
-		az_ctx_free(&cb);
-		return fail_input(o, &err);
+		return rc;
 	}
 	cut_warning(o, o->bundle, &a);
-	cut_warning(o, o->bundle2, &cb.m);
-	image_warning(o, cb.attr);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
 	az_diff_render(&a, &cb.m, cb.have_img ? cb.attr : NULL, o->json, &out);

@@ -1303,7 +1303,7 @@ int az_cmd_memory(struct az_opts *o)
 			return usage_err("--image: needs a bundle or checkpoint archive, not a core file",
 					 NULL);
 		}
-		if (az_ctx_load(&c, o->bundle, o->image, o->progress, &err) < 0) {
+		if (az_ctx_load(&c, o->bundle, o->images, o->nimages, o->progress, &err) < 0) {
 			az_ctx_free(&c);
 			az_mem_close(&m);
 			ai_eprintf("afterimage-analyze", "memory: %s", err.msg);

@@ -68,11 +68,11 @@ static void section_summary(const struct az_ctx *c, const struct az_findings *f,
 		      c->m.nprocs, c->m.nprocs == 1 ? "" : "es", c->m.nfds, c->m.nsocks, c->m.nupper);
 	if (c->have_img) {
 		ai_buf_adds(o, "; image <code>");
-		HS(o, c->img.ref ? c->img.ref : c->img.path);
-		ai_buf_printf(o, "</code> (%zu layers", c->img.nlayers);
-		if (c->img.nlayers) {
+		HS(o, c->imgs[0].ref ? c->imgs[0].ref : c->imgs[0].path);
+		ai_buf_printf(o, "</code> (%zu layers", c->imgs[0].nlayers);
+		if (c->imgs[0].nlayers) {
 			ai_buf_adds(o, ", top <code>");
-			HS(o, c->img.layers[c->img.nlayers - 1].digest);
+			HS(o, c->imgs[0].layers[c->imgs[0].nlayers - 1].digest);
 			ai_buf_adds(o, "</code>");
 		}
 		ai_buf_adds(o, ")");
@@ -202,16 +202,16 @@ static void section_attr(const struct az_ctx *c, struct ai_buf *o)
 	ai_buf_adds(o, "<h2 id=\"attribution\">Attribution</h2>\n");
 	if (c->have_img) {
 		ai_buf_adds(o, "<p>Image <code>");
-		HS(o, c->img.ref);
+		HS(o, c->imgs[0].ref);
 		ai_buf_printf(
 		    o,
 		    "</code>: %zu layers.</p>\n<table "
 		    "id=\"layers-table\"><tr><th>layer</th><th>digest</th><th>created by</th></tr>\n",
-		    c->img.nlayers);
-		for (size_t i = 0; i < c->img.nlayers; i++) {
+		    c->imgs[0].nlayers);
+		for (size_t i = 0; i < c->imgs[0].nlayers; i++) {
 			ai_buf_printf(o, "<tr><td>%zu</td><td class=\"mono\">%s</td><td>", i + 1,
-				      c->img.layers[i].digest);
-			H(o, c->img.layers[i].created_by.s, c->img.layers[i].created_by.len);
+				      c->imgs[0].layers[i].digest);
+			H(o, c->imgs[0].layers[i].created_by.s, c->imgs[0].layers[i].created_by.len);
 			ai_buf_adds(o, "</td></tr>\n");
 		}
 		ai_buf_adds(o, "</table>\n");
@@ -229,7 +229,7 @@ static void section_attr(const struct az_ctx *c, struct ai_buf *o)
 	    o,
 	    "</p>\n<table id=\"attribution-table\"><tr><th>status</th><th>layer</th><th>path</th><th>created "
 	    "by</th></tr>\n");
-	struct arow r = {.o = o, .img = c->have_img ? &c->img : NULL};
+	struct arow r = {.o = o, .img = c->have_img ? &c->imgs[0] : NULL};
 	az_attr_each(c->attr, true, attr_row, &r);
 	ai_buf_adds(o, "</table>\n");
 	if (r.n > 5000)

@@ -166,8 +166,8 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 	}
 	if (c->have_img) {
 		size_t li = 0;
-		for (size_t i = 0; i < c->img.nhist; i++) {
-			const struct az_history *h = &c->img.hist[i];
+		for (size_t i = 0; i < c->imgs[0].nhist; i++) {
+			const struct az_history *h = &c->imgs[0].hist[i];
 			if (!h->created_ns) {
 				li += !h->empty_layer;
 				continue;

@@ -23,8 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct az_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.img.dirfd = -1;
+	az_ctx_init(&c);
 	ai_err_t err;
 	if (az_model_load(&c.m, path, &err) == 0) {
 		struct ai_buf out;
@@ -32,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_views(&c.m, &out);
 		ai_buf_free(&out);
 	}
-	az_model_free(&c.m);
+	az_ctx_free(&c);
 	close(fd);
 	return 0;
 }

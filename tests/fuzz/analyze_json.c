@@ -19,14 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static int (*const rd[])(struct az_model *, const char *, size_t, ai_err_t *) = {
 	    az_processes_read, az_fds_read, az_sockets_read, az_mounts_read, az_upper_read, az_manifest_read};
 	struct az_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.img.dirfd = -1;
+	az_ctx_init(&c);
 	ai_err_t err;
 	if (rd[data[0] % 6](&c.m, (const char *)data + 1, size - 1, &err) == 0) {
 		struct ai_buf out;
 		ai_buf_init(&out);
 		fuzz_views(&c.m, &out);
-		if (az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0) {
+		if (az_ctx_attribute(&c, false, &err) == 0) {
 			fuzz_layers_view(c.attr, &out);
 			struct az_findings f;
 			az_findings_build(&f, &c.m, c.attr, NULL);
@@ -42,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		az_diff_render(&none, &c.m, c.attr, true, &out);
 		ai_buf_free(&out);
 	}
-	az_attr_free(c.attr);
-	az_model_free(&c.m);
+	az_ctx_free(&c);
 	return 0;
 }
 

@@ -336,11 +336,10 @@ static void timeline(const char *buf, size_t size)
 		p = nul + 1;
 	}
 	struct az_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.img.dirfd = -1;
+	az_ctx_init(&c);
 	model(&c.m, pc, n, size);
 	ai_err_t err;
-	if (az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0) {
+	if (az_ctx_attribute(&c, false, &err) == 0) {
 		struct az_event *ev;
 		size_t nev;
 		az_timeline_events(&c, &ev, &nev);

@@ -235,18 +235,21 @@ static void test_attribution(void)
 	const struct ent *layers[] = {L1, L2, L3};
 	make_image(layers, 3);
 	struct az_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.img.dirfd = -1;
+	az_ctx_init(&c);
+	c.imgs[0].dirfd = -1;
 	ai_err_t err;
 	char ref[300];
 	snprintf(ref, sizeof(ref), "oci:%s", tmpdir);
-	int r = az_image_open(&c.img, ref, &err);
+	int r = az_image_open(&c.imgs[0], ref, &err);
+	c.nimgs = 1;
+	c.img_of[0] = 0;
 	T_OK(r == 0, "az_image_open of a generated OCI dir (%s)", r ? err.msg : "ok");
 	if (r)
 		return;
 	c.have_img = true;
-	T_OK(c.img.nlayers == 3, "3 layers");
-	T_STREQ(c.img.layers[1].created_by.s, "layer 2", "history paired with layers, empty_layer skipped");
+	T_OK(c.imgs[0].nlayers == 3, "3 layers");
+	T_STREQ(c.imgs[0].layers[1].created_by.s, "layer 2",
+		"history paired with layers, empty_layer skipped");
 
 	struct ai_buf j;
 	ai_buf_init(&j);
@@ -271,7 +274,7 @@ static void test_attribution(void)
 	T_OK(r == 0, "az_upper_read (%s)", r ? err.msg : "ok");
 	c.m.have[AZ_HAVE_UPPER] = true;
 	ai_buf_free(&j);
-	r = az_attr_build(&c.attr, &c.m, &c.img, false, &err);
+	r = az_ctx_attribute(&c, false, &err);
 	T_OK(r == 0, "az_attr_build (%s)", r ? err.msg : "ok");
 	if (r)
 		return;
@@ -362,14 +365,13 @@ static void test_attribution(void)
 static void test_bodyfile_escaping(void)
 {
 	struct az_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.img.dirfd = -1;
+	az_ctx_init(&c);
 	ai_err_t err;
 	const char *doc =
 	    "{\"entries\":[{\"path\":\"/a|b\\nc\",\"path_hex\":\"2f617c620a63ff\",\"type\":\"file\","
 	    "\"mode\":\"4755\",\"size\":1,\"ino\":3,\"mtime_ns\":2000000000}]}";
 	T_OK(az_upper_read(&c.m, doc, strlen(doc), &err) == 0, "upper.json with a hostile name");
-	T_OK(az_attr_build(&c.attr, &c.m, NULL, false, &err) == 0, "attr without an image");
+	T_OK(az_ctx_attribute(&c, false, &err) == 0, "attr without an image");
 	struct ai_buf out;
 	ai_buf_init(&out);
 	az_timeline_render(&c, AZ_TL_BODYFILE, &out);
