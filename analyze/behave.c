@@ -155,7 +155,7 @@ static void endpoints(struct az_finding *x, const struct az_sock *s)
 		az_endpoint(x->remote, sizeof(x->remote), s->raddr.s, s->rport);
 }
 
-static void connections(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+static void connections(struct az_findings *f, const struct az_model *m, const struct az_attrs *as)
 {
 	for (size_t i = 0; i < m->nsocks; i++) {
 		const struct az_sock *s = &m->socks[i];
@@ -166,7 +166,7 @@ static void connections(struct az_findings *f, const struct az_model *m, const s
 		bool bad = false;
 		for (size_t k = 0; k < s->nowners && !bad; k++) {
 			const struct az_proc *p = az_model_proc(m, s->owners[k].pid);
-			if (p && dropped(p, a)) {
+			if (p && dropped(p, az_attrs_of(as, p->ct))) {
 				pick = k;
 				bad = true;
 			}
@@ -392,6 +392,7 @@ static void uid0_accounts(struct az_findings *f, const struct az_upper *u, const
 				   (int)(c1 - line) > 64 ? 64 : (int)(c1 - line), line, u->member.s);
 		memcpy(x->sha256, u->sha256, sizeof(x->sha256));
 		az_str_set(&x->member, u->member.s, u->member.len);
+		x->ct = u->ct;
 		x->score = 5;
 	}
 	free(doc);
@@ -413,16 +414,18 @@ static bool secret_file(const char *path)
 
 static void evidence_upper(struct az_finding *x, const struct az_upper *u)
 {
+	x->ct = u->ct;
 	memcpy(x->sha256, u->sha256, sizeof(x->sha256));
 	if (u->member.s)
 		az_str_set(&x->member, u->member.s, u->member.len);
 }
 
-static void tampering(struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+static void tampering(struct az_findings *f, const struct az_model *m, const struct az_attrs *as,
 		      const struct az_findings_opts *opt)
 {
 	for (size_t i = 0; i < m->nupper; i++) {
 		const struct az_upper *u = &m->upper[i];
+		const struct az_attr *a = az_attrs_of(as, u->ct);
 		if (!u->path.s)
 			continue;
 		struct az_origin o = {0};
@@ -432,14 +435,16 @@ static void tampering(struct az_findings *f, const struct az_model *m, const str
 			if (known && o.lower_exists)
 				az_finding_add(f, "image-file-deleted", -1, u->path.s, u->path.len,
 					       "file of layer %d deleted at runtime (a whiteout hides it)",
-					       o.layer);
+					       o.layer)
+				    ->ct = u->ct;
 			continue;
 		}
 		if (u->type == AZ_U_DIR && (u->overlay & AZ_OV_OPAQUE) && known && o.lower_exists) {
 			az_finding_add(f, "opaque-dir-over-image", -1, u->path.s, u->path.len,
 				       "directory of layer %d replaced at runtime (opaque: its image "
 				       "content is hidden)",
-				       o.layer);
+				       o.layer)
+			    ->ct = u->ct;
 			continue;
 		}
 		if (u->type != AZ_U_FILE)
@@ -580,8 +585,9 @@ static const struct imgfile *img_find(const struct imgfiles *x, const char *sha)
 	return lo < x->n && !strcmp(x->v[lo].sha, sha) ? &x->v[lo] : NULL;
 }
 
-static void identity_one(struct az_findings *f, const struct imgfiles *x, int64_t pid, const char *what,
-			 const struct az_str *path, size_t plen, const char *sha, const struct az_str *member)
+static void identity_one(struct az_findings *f, const struct imgfiles *x, int64_t pid, unsigned ct,
+			 const char *what, const struct az_str *path, size_t plen, const char *sha,
+			 const struct az_str *member)
 {
 	const struct imgfile *e = sha[0] ? img_find(x, sha) : NULL;
 	if (!e)
@@ -590,21 +596,21 @@ static void identity_one(struct az_findings *f, const struct imgfiles *x, int64_
 	    az_finding_add(f, "dropped-binary-identity", pid, path->s, plen,
 			   "%s is identical to %s, layer %d (sha256 %s)", what, e->path, e->layer, sha);
 	memcpy(r->sha256, sha, sizeof(r->sha256));
+	r->ct = ct;
 	if (member->s)
 		az_str_set(&r->member, member->s, member->len);
 }
 
-static void identity(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+/* Per container: its dropped binaries against the files of its own image. */
+static void identity_ct(struct az_findings *f, const struct az_model *m, const struct az_attr *a, unsigned ct)
 {
-	if (!a || !az_attr_image(a))
-		return;
 	struct imgfiles x = {0};
 	az_attr_each(a, false, collect, &x);
 	qsort(x.v, x.n, sizeof(*x.v), cmp_img);
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
-		if (p->exe.s && dropped(p, a))
-			identity_one(f, &x, p->pid,
+		if (p->ct == ct && p->exe.s && dropped(p, a))
+			identity_one(f, &x, p->pid, ct,
 				     p->exe_memfd     ? "the memfd it runs"
 				     : p->exe_deleted ? "its deleted exe"
 						      : "its exe",
@@ -613,14 +619,21 @@ static void identity(struct az_findings *f, const struct az_model *m, const stru
 	for (size_t i = 0; i < m->nupper; i++) {
 		const struct az_upper *u = &m->upper[i];
 		struct az_origin o;
-		if (u->type == AZ_U_FILE && (u->mode & 0111) && u->path.s &&
+		if (u->ct == ct && u->type == AZ_U_FILE && (u->mode & 0111) && u->path.s &&
 		    az_attr_lookup(a, u->path.s, u->path.len, &o) && o.status == AZ_ST_ADDED)
-			identity_one(f, &x, -1, "this file added at runtime", &u->path, u->path.len,
+			identity_one(f, &x, -1, ct, "this file added at runtime", &u->path, u->path.len,
 				     u->sha256, &u->member);
 	}
 	for (size_t i = 0; i < x.n; i++)
 		free(x.v[i].path);
 	free(x.v);
+}
+
+static void identity(struct az_findings *f, const struct az_model *m, const struct az_attrs *as)
+{
+	for (size_t ct = 0; as && ct < as->n; ct++)
+		if (as->ct[ct] && az_attr_image(as->ct[ct]))
+			identity_ct(f, m, as->ct[ct], (unsigned)ct);
 }
 
 /* ---- volatile mounts: tmpfs, /dev/shm, emptyDir */
@@ -736,19 +749,19 @@ static void hardening(struct az_findings *f, const struct az_model *m)
 			       p->pid, c);
 }
 
-void az_findings_behaviour(struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+void az_findings_behaviour(struct az_findings *f, const struct az_model *m, const struct az_attrs *as,
 			   const struct az_findings_opts *o)
 {
 	struct sockix ix;
 	sockix_build(&ix, m);
-	connections(f, m, a);
+	connections(f, m, as);
 	socket_stdio(f, m, &ix);
 	listeners(f, m);
 	ancestry(f, m);
 	argv0(f, m);
-	tampering(f, m, a, o);
+	tampering(f, m, as, o);
 	env_secrets(f, m, o);
-	identity(f, m, a);
+	identity(f, m, as);
 	volatile_exec(f, m);
 	hardening(f, m);
 	free(ix.v);

@@ -84,7 +84,9 @@ static int ps_detail(struct az_opts *o)
 		return rc;
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	if (az_view_ps_detail(&c.m, c.attr, o->filter.pid, o->json, o->show_secrets, &out) < 0) {
+	const struct az_proc *p = az_model_proc(&c.m, o->filter.pid);
+	const struct az_attr *a = az_attrs_of(&c.attrs, p ? p->ct : 0); /* its own container's */
+	if (az_view_ps_detail(&c.m, a, o->filter.pid, o->json, o->show_secrets, &out) < 0) {
 		ai_eprintf("afterimage-analyze", "ps: no process %lld in %s", (long long)o->filter.pid,
 			   o->bundle);
 		az_ctx_free(&c);
@@ -230,9 +232,9 @@ int az_cmd_findings(struct az_opts *o)
 	ai_buf_init(&out);
 	struct az_findings f;
 	struct az_findings_opts fo = {.bundle = o->bundle, .show_secrets = o->show_secrets};
-	az_findings_build(&f, &c.m, c.attr, &fo);
+	az_findings_build(&f, &c.m, &c.attrs, &fo);
 	az_filter_findings(&o->filter, &c.m, &f);
-	az_findings_render(&f, &c.m, c.attr, o->json, &out);
+	az_findings_render(&f, &c.m, &c.attrs, o->json, &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);
 	return put(o, &out);
@@ -253,7 +255,7 @@ int az_cmd_iocs(struct az_opts *o)
 	ai_buf_init(&out);
 	struct az_findings f;
 	struct az_findings_opts fo = {.bundle = o->bundle};
-	az_findings_build(&f, &c.m, c.attr, &fo);
+	az_findings_build(&f, &c.m, &c.attrs, &fo);
 	az_filter_findings(&o->filter, &c.m, &f);
 	az_iocs_render(&f, &c.m, !strcmp(fmt, "json"), &out);
 	az_findings_free(&f);
@@ -343,7 +345,7 @@ int az_cmd_report(struct az_opts *o)
 	ai_buf_init(&out);
 	struct az_findings f;
 	struct az_findings_opts fo = {.bundle = o->bundle, .show_secrets = o->show_secrets};
-	az_findings_build(&f, &c.m, c.attr, &fo);
+	az_findings_build(&f, &c.m, &c.attrs, &fo);
 	az_report_render(&c, &f, &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);

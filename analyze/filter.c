@@ -88,7 +88,7 @@ void az_filter_findings(const struct az_filter *f, const struct az_model *m, str
 	for (size_t i = 0; i < v->n; i++) {
 		struct az_finding *x = &v->v[i];
 		bool keep =
-		    az_filter_row(f, m, x->pid, x->path.s) && (f->min_sev < 0 || (int)x->sev <= f->min_sev);
+		    row_keep(f, m, x->pid, x->ct, x->path.s) && (f->min_sev < 0 || (int)x->sev <= f->min_sev);
 		if (keep) {
 			v->v[k++] = *x;
 		} else {

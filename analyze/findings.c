@@ -104,6 +104,7 @@ struct az_finding *az_finding_add(struct az_findings *f, const char *kind, int64
 	x->kind = r->kind;
 	x->pid = pid;
 	x->fd = -1;
+	x->ct = -1;
 	if (path)
 		az_str_set(&x->path, path, plen);
 	va_list ap;
@@ -136,6 +137,13 @@ const char *az_row_container(const struct az_model *m, int64_t pid)
 	if (m->ck.present && m->man.name.s)
 		return m->man.name.s;
 	return NULL;
+}
+
+const char *az_finding_container(const struct az_model *m, const struct az_finding *x)
+{
+	if (m->ncts > 1 && x->pid < 0 && x->ct >= 0 && (size_t)x->ct < m->ncts)
+		return az_model_ctname(m, (unsigned)x->ct);
+	return az_row_container(m, x->pid);
 }
 
 static int cmp_i64(const void *x, const void *y)
@@ -254,11 +262,12 @@ static void set_exe_evidence(struct az_finding *x, const struct az_proc *p)
 		az_str_set(&x->member, p->exe_member.s, p->exe_member.len);
 }
 
-static void proc_findings(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+static void proc_findings(struct az_findings *f, const struct az_model *m, const struct az_attrs *as)
 {
-	bool have_img = a && az_attr_image(a);
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
+		const struct az_attr *a = az_attrs_of(as, p->ct);
+		bool have_img = a && az_attr_image(a);
 		const char *comm = p->comm.s ? p->comm.s : "?";
 		size_t el = az_exe_path_len(p);
 		struct az_finding *x = NULL;
@@ -306,11 +315,12 @@ static void proc_findings(struct az_findings *f, const struct az_model *m, const
 	}
 }
 
-static void upper_findings(struct az_findings *f, const struct az_model *m, const struct az_attr *a)
+static void upper_findings(struct az_findings *f, const struct az_model *m, const struct az_attrs *as)
 {
-	for (size_t i = 0; a && i < m->nupper; i++) {
+	for (size_t i = 0; i < m->nupper; i++) {
 		const struct az_upper *u = &m->upper[i];
-		if (u->type != AZ_U_FILE)
+		const struct az_attr *a = az_attrs_of(as, u->ct);
+		if (u->type != AZ_U_FILE || !a)
 			continue;
 		struct az_origin o;
 		if (!az_attr_lookup(a, u->path.s, u->path.len, &o))
@@ -336,6 +346,7 @@ static void upper_findings(struct az_findings *f, const struct az_model *m, cons
 				"executable file %s at runtime (mode %04o, sha256 %s)",
 				az_status_name(o.status), u->mode, u->sha256);
 		if (x) {
+			x->ct = u->ct;
 			memcpy(x->sha256, u->sha256, sizeof(x->sha256));
 			if (u->member.s)
 				az_str_set(&x->member, u->member.s, u->member.len);
@@ -403,15 +414,15 @@ static void rank(struct az_findings *f)
 	f->cap = f->n;
 }
 
-void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attrs *as,
 		       const struct az_findings_opts *o)
 {
 	static const struct az_findings_opts none;
 	memset(f, 0, sizeof(*f));
-	proc_findings(f, m, a);
-	upper_findings(f, m, a);
+	proc_findings(f, m, as);
+	upper_findings(f, m, as);
 	open_files(f, m);
-	az_findings_behaviour(f, m, a, o ? o : &none);
+	az_findings_behaviour(f, m, as, o ? o : &none);
 	flagged_listeners(f, m);
 	rank(f);
 }
@@ -426,9 +437,10 @@ void az_findings_free(struct az_findings *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static void origin_text(const struct az_attr *a, unsigned ct, const char *p, size_t len, struct ai_buf *out,
+static void origin_text(const struct az_attrs *as, unsigned ct, const char *p, size_t len, struct ai_buf *out,
 			struct ai_json *j)
 {
+	const struct az_attr *a = az_attrs_of(as, ct);
 	const struct az_volume *v = az_attr_volume(a, ct, p, len);
 	if (v) { /* the volume's, whatever the layers or the upperdir say of that path */
 		if (j) {
@@ -520,7 +532,28 @@ static void opt_int(struct ai_json *j, const char *key, int64_t v)
 		ai_json_null(j);
 }
 
-void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+/* The image check of each container attributed against an image: one object for a bundle of one
+ * container, an array of {container, image_check} for a pod. */
+static void imgchecks_json(const struct az_model *m, const struct az_attrs *as, struct ai_json *j)
+{
+	if (!as || !as->n)
+		return;
+	if (as->n == 1) {
+		az_imgcheck_json(az_attr_imgcheck(as->ct[0]), j);
+		return;
+	}
+	ai_json_key(j, "image_checks");
+	ai_json_arr_begin(j);
+	for (size_t ct = 0; ct < as->n; ct++) {
+		ai_json_obj_begin(j);
+		ai_json_kstr(j, "container", az_model_ctname(m, (unsigned)ct));
+		az_imgcheck_json(az_attr_imgcheck(as->ct[ct]), j);
+		ai_json_obj_end(j);
+	}
+	ai_json_arr_end(j);
+}
+
+void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attrs *as,
 			bool json, struct ai_buf *out)
 {
 	struct fd_index ix;
@@ -529,8 +562,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		struct ai_json j;
 		ai_json_init(&j, out);
 		ai_json_obj_begin(&j);
-		if (a)
-			az_imgcheck_json(az_attr_imgcheck(a), &j);
+		imgchecks_json(m, as, &j);
 		ai_json_key(&j, "findings");
 		ai_json_arr_begin(&j);
 		for (size_t i = 0; i < f->n; i++) {
@@ -541,7 +573,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			ai_json_kstr(&j, "rule", x->rule->id);
 			ai_json_kstr(&j, "class", x->rule->config ? "configuration" : "behaviour");
 			opt_int(&j, "pid", x->pid);
-			ai_json_kstr(&j, "container", az_row_container(m, x->pid));
+			ai_json_kstr(&j, "container", az_finding_container(m, x));
 			az_json_str(&j, "path", &x->path);
 			az_json_str(&j, "member", &x->member);
 			ai_json_kstr(&j, "sha256", x->sha256[0] ? x->sha256 : NULL);
@@ -562,7 +594,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			if (p->exe_memfd || p->exe_deleted)
 				ai_json_kstr(&j, "status", p->exe_memfd ? "memfd" : "deleted");
 			else if (p->exe.s)
-				origin_text(a, p->ct, p->exe.s, az_exe_path_len(p), NULL, &j);
+				origin_text(as, p->ct, p->exe.s, az_exe_path_len(p), NULL, &j);
 			ai_json_key(&j, "files");
 			ai_json_arr_begin(&j);
 			size_t lo, hi;
@@ -575,7 +607,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 				ai_json_obj_begin(&j);
 				az_json_fd(&j, d, AZ_REC_ID);
 				if (d->type == AZ_FD_FILE)
-					origin_text(a, d->ct, d->target.s, d->target.len, NULL, &j);
+					origin_text(as, d->ct, d->target.s, d->target.len, NULL, &j);
 				else
 					ai_json_kstr(&j, "status",
 						     d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
@@ -594,9 +626,9 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 	for (size_t i = 0; i < f->n; i++) {
 		const struct az_finding *x = &f->v[i];
 		ai_buf_printf(out, "  [%-6s] %-11s %-28s ", az_sev_name(x->sev), x->rule->id, x->kind);
-		const struct az_proc *xp = x->pid >= 0 ? az_model_proc(m, x->pid) : NULL;
-		if (xp && m->ncts > 1)
-			ai_buf_printf(out, "(%s) ", az_model_ctname(m, xp->ct));
+		const char *xc = m->ncts > 1 ? az_finding_container(m, x) : NULL;
+		if (xc)
+			ai_buf_printf(out, "(%s) ", xc);
 		if (x->path.s) {
 			az_esc_text(out, x->path.s, x->path.len);
 			ai_buf_adds(out, ": ");
@@ -624,7 +656,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 		if (p->exe_memfd || p->exe_deleted)
 			ai_buf_adds(out, p->exe_memfd ? "memfd" : "deleted");
 		else if (p->exe.s)
-			origin_text(a, p->ct, p->exe.s, az_exe_path_len(p), out, NULL);
+			origin_text(as, p->ct, p->exe.s, az_exe_path_len(p), out, NULL);
 		ai_buf_addc(out, '\n');
 		size_t lo, hi;
 		fd_range(&ix, i, &lo, &hi);
@@ -636,7 +668,7 @@ void az_findings_render(const struct az_findings *f, const struct az_model *m, c
 			az_esc_text(out, d->target.s, d->target.len);
 			ai_buf_adds(out, ": ");
 			if (d->type == AZ_FD_FILE)
-				origin_text(a, d->ct, d->target.s, d->target.len, out, NULL);
+				origin_text(as, d->ct, d->target.s, d->target.len, out, NULL);
 			else
 				ai_buf_adds(out, d->type == AZ_FD_MEMFD ? "memfd" : "deleted");
 			ai_buf_addc(out, '\n');

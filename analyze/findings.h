@@ -30,6 +30,7 @@ struct az_finding {
 	int score;		    /* rank inside a severity: higher first */
 	int64_t pid;		    /* -1 when not about a process */
 	int64_t fd;		    /* -1 when not about one fd */
+	int64_t ct;		    /* the container of a path finding (pid -1), -1 unknown */
 	struct az_str path, member; /* member: where the bundle keeps the content */
 	char sha256[65];
 	char local[96], remote[96]; /* endpoints, "" when none */
@@ -48,7 +49,8 @@ struct az_findings_opts {
 	bool show_secrets;
 };
 
-void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+/* as: one attribution per container (context.h), each row looked up in its own container's. */
+void az_findings_build(struct az_findings *f, const struct az_model *m, const struct az_attrs *as,
 		       const struct az_findings_opts *o);
 void az_findings_free(struct az_findings *f);
 const char *az_sev_name(enum az_sev s);
@@ -59,17 +61,19 @@ const struct az_rule *az_rule_by_kind(const char *kind);
 struct az_finding *az_finding_add(struct az_findings *f, const char *kind, int64_t pid, const char *path,
 				  size_t plen, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* behave.c: the behavioural and configuration rules. */
-void az_findings_behaviour(struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+void az_findings_behaviour(struct az_findings *f, const struct az_model *m, const struct az_attrs *as,
 			   const struct az_findings_opts *o);
 /* Does an environ entry "NAME=value" look like a credential? *namelen: NAME's length. */
 bool az_env_secret(const char *e, size_t len, size_t *namelen);
 /* The container a process (pid) or a path (pid -1) belongs to: the bundle holds one container,
  * named in its manifest (its name, else its id); NULL when unknown. */
 const char *az_row_container(const struct az_model *m, int64_t pid);
+/* The same for a finding: a pod's path findings are of the container whose upperdir holds them. */
+const char *az_finding_container(const struct az_model *m, const struct az_finding *x);
 /* An inet endpoint as "addr:port", IPv6 in brackets ("[::]:8080"). */
 void az_endpoint(char *out, size_t outlen, const char *addr, int64_t port);
 /* Text or JSON: flagged findings, then every process exe and open file with its origin. */
-void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attr *a,
+void az_findings_render(const struct az_findings *f, const struct az_model *m, const struct az_attrs *as,
 			bool json, struct ai_buf *out);
 
 #endif

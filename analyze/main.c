@@ -66,7 +66,7 @@ static const struct az_command commands[] = {
      "  5 a checkpoint archive (no signature to verify)\n",
      cmd_verify},
     {"ps", 1,
-     "ps BUNDLE [--json] [--pid N [--image REF] [--show-secrets]]\n"
+     "ps BUNDLE [--json] [--pid N [--image [NAME=]REF...] [--show-secrets]]\n"
      "  the processes as a tree: pid, ppid, uid, state, start time, command line, exe (--json: also\n"
      "  environment with secrets masked, cwd, root, capabilities, seccomp, namespaces, cgroup);\n"
      "  --pid N: that process in full, with every fd (sockets resolved to endpoints) and children\n",
@@ -99,7 +99,7 @@ static const struct az_command commands[] = {
      "  memory on stderr\n",
      az_cmd_layers},
     {"findings", 1,
-     "findings BUNDLE [--image REF] [--json] [--show-secrets] [--pid N] [--container NAME]\n"
+     "findings BUNDLE [--image [NAME=]REF...] [--json] [--show-secrets] [--pid N] [--container NAME]\n"
      "         [--path GLOB] [--min-severity high|medium|info]\n"
      "  what to look at first, most severe first, each from a rule of docs/findings.md (AI-...):\n"
      "  deleted or memfd executables, binaries added or modified at runtime, connections, shells on\n"
@@ -108,25 +108,25 @@ static const struct az_command commands[] = {
      "  process's exe and open files with their origin\n",
      az_cmd_findings},
     {"iocs", 1,
-     "iocs BUNDLE [--image REF] [--format csv|json] [--pid N] [--container NAME] [--path GLOB]\n"
+     "iocs BUNDLE [--image [NAME=]REF...] [--format csv|json] [--pid N] [--container NAME] [--path GLOB]\n"
      "         [--min-severity high|medium|info]\n"
      "  indicators from the findings, one row per type and value (type, value, context, first seen,\n"
      "  rule, kind, pid, member): sha256 of dropped, modified, deleted-open and memfd content,\n"
      "  remote and listening endpoints, suspicious paths; csv by default\n",
      az_cmd_iocs},
     {"timeline", 1,
-     "timeline BUNDLE [--image REF] --format bodyfile|jsonl|csv [--pid N] [--container NAME]\n"
+     "timeline BUNDLE [--image [NAME=]REF...] --format bodyfile|jsonl|csv [--pid N] [--container NAME]\n"
      "         [--path GLOB] [--since T] [--until T]\n"
      "  every dated event (upperdir times, whiteouts, process starts, image history, the capture)\n"
      "  as a Sleuthkit bodyfile (for mactime -b) or Timesketch JSONL / CSV\n",
      az_cmd_timeline},
     {"report", 1,
-     "report BUNDLE [--image REF] -o report.html\n"
+     "report BUNDLE [--image [NAME=]REF...] -o report.html\n"
      "  one self-contained HTML report (no script, no network): findings, process tree, sockets,\n"
      "  attribution, timeline\n",
      az_cmd_report},
     {"diff", 2,
-     "diff A B [--image REF] [--json]\n"
+     "diff A B [--image [NAME=]REF...] [--json]\n"
      "  what changed from A to B, through the overlay: files added, deleted (whiteouts), modified\n"
      "  (copy-ups, content by sha256) or with metadata changes only; processes and sockets new or\n"
      "  vanished; --image: the layer each changed path came from\n",

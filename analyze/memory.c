@@ -914,9 +914,20 @@ static void origin_of(const struct az_attr *attr, const struct az_mem_map *x, ch
 		snprintf(out, outlen, "%s", az_status_name(o.status));
 }
 
-static void list_maps(const struct az_mem *m, const struct mem_filter *f, const struct az_attr *attr,
-		      bool json, struct ai_buf *out)
+/* --image: each map's file in the attribution of its process's container (a pod's containers
+ * each over their own image). */
+static const struct az_attr *map_attr(const struct az_ctx *c, const struct az_mem_map *x)
 {
+	if (!c)
+		return NULL;
+	const struct az_proc *p = az_model_proc(&c->m, x->pid);
+	return az_attrs_of(&c->attrs, p ? p->ct : 0);
+}
+
+static void list_maps(const struct az_mem *m, const struct mem_filter *f, const struct az_ctx *c, bool json,
+		      struct ai_buf *out)
+{
+	const struct az_attr *attr = c ? c->attr : NULL;
 	struct ai_json j;
 	if (json) {
 		ai_json_init(&j, out);
@@ -933,7 +944,7 @@ static void list_maps(const struct az_mem *m, const struct mem_filter *f, const 
 		if (!map_selected(x, f))
 			continue;
 		char org[64], pr[4];
-		origin_of(attr, x, org, sizeof(org));
+		origin_of(map_attr(c, x), x, org, sizeof(org));
 		if (json) {
 			ai_json_obj_begin(&j);
 			json_map(&j, x, attr ? org : NULL);
@@ -1313,7 +1324,7 @@ int az_cmd_memory(struct az_opts *o)
 	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	list_maps(&m, &f, have_ctx ? c.attr : NULL, o->json, &out);
+	list_maps(&m, &f, have_ctx ? &c : NULL, o->json, &out);
 	if (have_ctx)
 		az_ctx_free(&c);
 	az_mem_close(&m);

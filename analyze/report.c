@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/findings.h"
+#include "analyze/imgcheck.h"
 #include "analyze/timeline.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
@@ -23,11 +24,18 @@ static const char css[] =
     "monospace;"
     "font-size:12px}.meta td:first-child{font-weight:bold}";
 
-static void finding_row(const struct az_finding *x, struct ai_buf *o)
+/* A pod's findings name their container (a column of its own). */
+static void finding_row(const struct az_model *m, const struct az_finding *x, struct ai_buf *o)
 {
 	ai_buf_printf(
 	    o, "<tr class=\"%s\" data-kind=\"%s\" data-rule=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>",
 	    az_sev_name(x->sev), x->kind, x->rule->id, az_sev_name(x->sev), x->rule->id, x->kind);
+	if (m->ncts > 1) {
+		const char *cn = az_finding_container(m, x);
+		if (cn)
+			HS(o, cn);
+		ai_buf_adds(o, "</td><td>");
+	}
 	if (x->pid >= 0)
 		ai_buf_printf(o, "%" PRId64, x->pid);
 	ai_buf_adds(o, "</td><td class=\"mono\">");
@@ -41,19 +49,24 @@ static void finding_row(const struct az_finding *x, struct ai_buf *o)
 	ai_buf_adds(o, "</td></tr>\n");
 }
 
-static const char finding_head[] = "<tr><th>severity</th><th>rule</th><th>kind</th><th>pid</th><th>path</th>"
-				   "<th>details</th><th>sha256</th><th>member</th></tr>\n";
+static const char *finding_head(const struct az_model *m)
+{
+	return m->ncts > 1 ? "<tr><th>severity</th><th>rule</th><th>kind</th><th>container</th><th>pid</th>"
+			     "<th>path</th><th>details</th><th>sha256</th><th>member</th></tr>\n"
+			   : "<tr><th>severity</th><th>rule</th><th>kind</th><th>pid</th><th>path</th>"
+			     "<th>details</th><th>sha256</th><th>member</th></tr>\n";
+}
 
-static void section_findings(const struct az_findings *f, struct ai_buf *o)
+static void section_findings(const struct az_model *m, const struct az_findings *f, struct ai_buf *o)
 {
 	ai_buf_printf(o, "<h2 id=\"findings\">Findings (%zu)</h2>\n", f->n);
 	if (!f->n) {
 		ai_buf_adds(o, "<p>No findings.</p>\n");
 		return;
 	}
-	ai_buf_printf(o, "<table id=\"findings-table\">%s", finding_head);
+	ai_buf_printf(o, "<table id=\"findings-table\">%s", finding_head(m));
 	for (size_t i = 0; i < f->n; i++)
-		finding_row(&f->v[i], o);
+		finding_row(m, &f->v[i], o);
 	ai_buf_adds(o, "</table>\n");
 }
 
@@ -67,15 +80,29 @@ static void section_summary(const struct az_ctx *c, const struct az_findings *f,
 	ai_buf_printf(o, "%zu process%s, %zu open files, %zu sockets, %zu upperdir entries captured",
 		      c->m.nprocs, c->m.nprocs == 1 ? "" : "es", c->m.nfds, c->m.nsocks, c->m.nupper);
 	if (c->have_img) {
-		ai_buf_adds(o, "; image <code>");
-		HS(o, c->imgs[0].ref ? c->imgs[0].ref : c->imgs[0].path);
-		ai_buf_printf(o, "</code> (%zu layers", c->imgs[0].nlayers);
-		if (c->imgs[0].nlayers) {
-			ai_buf_adds(o, ", top <code>");
-			HS(o, c->imgs[0].layers[c->imgs[0].nlayers - 1].digest);
-			ai_buf_adds(o, "</code>");
+		for (size_t ct = 0; ct < c->attrs.n; ct++) {
+			const struct az_image *img = az_ctx_image(c, (unsigned)ct);
+			ai_buf_adds(o, ct ? ", " : "; ");
+			if (c->attrs.n > 1) {
+				ai_buf_adds(o, "container <code>");
+				HS(o, c->m.cts[ct].shortname);
+				ai_buf_adds(o, "</code> ");
+			}
+			if (!img) {
+				ai_buf_adds(o, "no image given");
+				continue;
+			}
+			ai_buf_adds(o, "image <code>");
+			HS(o, img->ref ? img->ref : img->path);
+			ai_buf_printf(o, "</code> (%zu layers", img->nlayers);
+			if (img->nlayers) {
+				ai_buf_adds(o, ", top <code>");
+				HS(o, img->layers[img->nlayers - 1].digest);
+				ai_buf_adds(o, "</code>");
+			}
+			ai_buf_printf(o, ", image check: <b class=\"imgcheck\">%s</b>)",
+				      az_imgverdict_name(az_attr_imgcheck(c->attrs.ct[ct])->verdict));
 		}
-		ai_buf_adds(o, ")");
 	} else if (c->m.ck.present) {
 		ai_buf_adds(o, "; image <code>");
 		H(o, c->m.ck.image_name.s, c->m.ck.image_name.len);
@@ -92,8 +119,8 @@ static void section_summary(const struct az_ctx *c, const struct az_findings *f,
 		if (f->v[i].sev != AZ_SEV_HIGH || f->v[i].rule->config)
 			continue;
 		if (!shown)
-			ai_buf_printf(o, "<table id=\"top-findings\">%s", finding_head);
-		finding_row(&f->v[i], o);
+			ai_buf_printf(o, "<table id=\"top-findings\">%s", finding_head(&c->m));
+		finding_row(&c->m, &f->v[i], o);
 		shown++;
 	}
 	if (shown)
@@ -195,43 +222,59 @@ static void attr_row(void *ud, const char *path, size_t len, const struct az_ori
 	ai_buf_adds(r->o, "</td></tr>\n");
 }
 
-static void section_attr(const struct az_ctx *c, struct ai_buf *o)
+/* One container's attribution: its image's layers, warnings, counts and changed paths. */
+static void section_attr_one(const struct az_ctx *c, unsigned ct, struct arow *r)
 {
+	struct ai_buf *o = r->o;
+	const struct az_attr *a = c->attrs.ct[ct];
+	const struct az_image *img = az_ctx_image(c, ct);
 	size_t counts[AZ_ST__COUNT] = {0}, paths, bytes;
-	az_attr_stats(c->attr, &paths, &bytes, counts);
-	ai_buf_adds(o, "<h2 id=\"attribution\">Attribution</h2>\n");
-	if (c->have_img) {
+	az_attr_stats(a, &paths, &bytes, counts);
+	if (c->attrs.n > 1) {
+		ai_buf_printf(o, "<h3 class=\"attr-container\" id=\"attribution-%u\">Container <code>", ct);
+		HS(o, c->m.cts[ct].shortname);
+		ai_buf_adds(o, "</code></h3>\n");
+	}
+	if (img) {
 		ai_buf_adds(o, "<p>Image <code>");
-		HS(o, c->imgs[0].ref);
+		HS(o, img->ref);
 		ai_buf_printf(
 		    o,
-		    "</code>: %zu layers.</p>\n<table "
-		    "id=\"layers-table\"><tr><th>layer</th><th>digest</th><th>created by</th></tr>\n",
-		    c->imgs[0].nlayers);
-		for (size_t i = 0; i < c->imgs[0].nlayers; i++) {
+		    "</code>: %zu layers.</p>\n<table class=\"layers-table\"%s><tr><th>layer</th><th>"
+		    "digest</th><th>created by</th></tr>\n",
+		    img->nlayers, ct ? "" : " id=\"layers-table\"");
+		for (size_t i = 0; i < img->nlayers; i++) {
 			ai_buf_printf(o, "<tr><td>%zu</td><td class=\"mono\">%s</td><td>", i + 1,
-				      c->imgs[0].layers[i].digest);
-			H(o, c->imgs[0].layers[i].created_by.s, c->imgs[0].layers[i].created_by.len);
+				      img->layers[i].digest);
+			H(o, img->layers[i].created_by.s, img->layers[i].created_by.len);
 			ai_buf_adds(o, "</td></tr>\n");
 		}
 		ai_buf_adds(o, "</table>\n");
 	}
-	const char *w = az_attr_warnings(c->attr);
+	const char *w = az_attr_warnings(a);
 	if (*w) {
-		ai_buf_adds(o, "<p class=\"medium\" id=\"attr-warnings\">");
+		ai_buf_printf(o, "<p class=\"medium attr-warnings\"%s>", ct ? "" : " id=\"attr-warnings\"");
 		HS(o, w);
 		ai_buf_adds(o, "</p>\n");
 	}
 	ai_buf_adds(o, "<p>");
 	for (int s = 1; s < AZ_ST__COUNT; s++)
 		ai_buf_printf(o, "%s: <b>%zu</b> &nbsp; ", az_status_name((enum az_status)s), counts[s]);
-	ai_buf_adds(
-	    o,
-	    "</p>\n<table id=\"attribution-table\"><tr><th>status</th><th>layer</th><th>path</th><th>created "
-	    "by</th></tr>\n");
-	struct arow r = {.o = o, .img = c->have_img ? &c->imgs[0] : NULL};
-	az_attr_each(c->attr, true, attr_row, &r);
+	ai_buf_printf(o,
+		      "</p>\n<table class=\"attribution-table\"%s><tr><th>status</th><th>layer</th><th>"
+		      "path</th><th>created by</th></tr>\n",
+		      ct ? "" : " id=\"attribution-table\"");
+	r->img = img;
+	az_attr_each(a, true, attr_row, r);
 	ai_buf_adds(o, "</table>\n");
+}
+
+static void section_attr(const struct az_ctx *c, struct ai_buf *o)
+{
+	ai_buf_adds(o, "<h2 id=\"attribution\">Attribution</h2>\n");
+	struct arow r = {.o = o};
+	for (size_t ct = 0; ct < c->attrs.n; ct++)
+		section_attr_one(c, (unsigned)ct, &r);
 	if (r.n > 5000)
 		ai_buf_printf(
 		    o, "<p>%zu more rows not shown (see <code>afterimage-analyze layers</code>).</p>\n",
@@ -371,7 +414,7 @@ void az_report_render(const struct az_ctx *c, const struct az_findings *f, struc
 	ai_buf_adds(
 	    o, "</td></tr></table>\n<p>Generated by afterimage-analyze " AI_VERSION
 	       " from the bundle only; verify it first with <code>afterimage-analyze verify</code>.</p>\n");
-	section_findings(f, o);
+	section_findings(&c->m, f, o);
 	section_procs(&c->m, o);
 	section_socks(&c->m, o);
 	section_attr(c, o);

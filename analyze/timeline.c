@@ -96,7 +96,9 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 	for (size_t i = 0; i < m->nupper; i++) {
 		const struct az_upper *u = &m->upper[i];
 		struct az_origin o;
-		bool have = az_attr_lookup(c->attr, u->path.s, u->path.len, &o);
+		const struct az_attr *a = az_attrs_of(&c->attrs, u->ct); /* its own container's */
+		bool have = a && az_attr_lookup(a, u->path.s, u->path.len, &o);
+		bool imaged = have && az_attr_image(a); /* a status against an image, not the upperdir's */
 		ai_buf_reset(&tmp);
 		esc_msg_path(&tmp, &u->path);
 		const char *st = have ? az_status_name(o.status) : "upper";
@@ -112,7 +114,7 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 			x->path = u->path;
 			x->upper = u;
 			x->origin = o;
-			x->have_origin = have;
+			x->have_origin = imaged;
 			continue;
 		}
 		static const char *descs[3] = {"Content Modification Time", "Last Access Time",
@@ -126,7 +128,7 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 			x->path = u->path;
 			x->upper = u;
 			x->origin = o;
-			x->have_origin = have;
+			x->have_origin = imaged;
 		}
 	}
 	for (size_t i = 0; i < m->nprocs; i++) {
@@ -164,10 +166,17 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		x->pid = d->pid;
 		x->path = d->target;
 	}
-	if (c->have_img) {
+	for (size_t k = 0; k < c->nimgs; k++) { /* each image once, however many containers ran it */
+		const struct az_image *img = &c->imgs[k];
+		struct ai_buf which;
+		ai_buf_init(&which);
+		if (c->nimgs > 1) { /* a pod over several images: say which */
+			ai_buf_adds(&which, " ");
+			az_esc_text(&which, c->img_ref[k], strlen(c->img_ref[k]));
+		}
 		size_t li = 0;
-		for (size_t i = 0; i < c->imgs[0].nhist; i++) {
-			const struct az_history *h = &c->imgs[0].hist[i];
+		for (size_t i = 0; i < img->nhist; i++) {
+			const struct az_history *h = &img->hist[i];
 			if (!h->created_ns) {
 				li += !h->empty_layer;
 				continue;
@@ -176,11 +185,14 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 			ai_buf_reset(&tmp);
 			az_esc_text(&tmp, h->created_by.s ? h->created_by.s : "", h->created_by.len);
 			if (h->empty_layer)
-				ev_msg(x, "image history (no layer): %s", ai_buf_cstr(&tmp));
+				ev_msg(x, "image%s history (no layer): %s", ai_buf_cstr(&which),
+				       ai_buf_cstr(&tmp));
 			else
-				ev_msg(x, "image layer %zu created: %s", li + 1, ai_buf_cstr(&tmp));
+				ev_msg(x, "image%s layer %zu created: %s", ai_buf_cstr(&which), li + 1,
+				       ai_buf_cstr(&tmp));
 			li += !h->empty_layer;
 		}
+		ai_buf_free(&which);
 	}
 	if (m->ck.present) {
 		ai_buf_reset(&tmp);
@@ -273,6 +285,12 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 		az_perm_string(u->mode, perm);
 		char t = (u->overlay & AZ_OV_WHITEOUT) ? '-' : type_letter(u->type);
 		ai_buf_adds(out, "0|");
+		if (m->ncts > 1) { /* a pod: two containers may hold the same path */
+			const char *cn = az_model_ctname(m, u->ct);
+			ai_buf_addc(out, '[');
+			body_name(out, cn, strlen(cn));
+			ai_buf_adds(out, "] ");
+		}
 		body_name(out, u->path.s, u->path.len);
 		struct az_origin o;
 		int64_t ct = u->ctime_ns;
@@ -285,8 +303,11 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 			ct = m->ck.checkpointed_ns;
 		} else if (u->overlay & AZ_OV_WHITEOUT)
 			ai_buf_adds(out, " (deleted: whiteout)");
-		else if (az_attr_lookup(c->attr, u->path.s, u->path.len, &o) && c->have_img)
-			ai_buf_printf(out, " (%s)", az_status_name(o.status));
+		else {
+			const struct az_attr *a = az_attrs_of(&c->attrs, u->ct);
+			if (a && az_attr_image(a) && az_attr_lookup(a, u->path.s, u->path.len, &o))
+				ai_buf_printf(out, " (%s)", az_status_name(o.status));
+		}
 		ai_buf_printf(out,
 			      "|%" PRId64 "|%c/%c%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64
 			      "|%" PRId64 "|0\n",
@@ -326,7 +347,7 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 		char mode[8] = "";
 		if (u)
 			snprintf(mode, sizeof(mode), "%04o", u->mode);
-		const char *status = x->have_origin && c->have_img ? az_status_name(x->origin.status) : "";
+		const char *status = x->have_origin ? az_status_name(x->origin.status) : "";
 		if (csv) {
 			az_esc_csv(out, x->message, strlen(x->message));
 			ai_buf_printf(out, ",%s,%s,%" PRId64 ",%" PRId64 ",%s,", iso, x->desc, x->ns / 1000,

@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (az_ctx_attribute(&c, false, &err) == 0) {
 			fuzz_layers_view(c.attr, &out);
 			struct az_findings f;
-			az_findings_build(&f, &c.m, c.attr, NULL);
-			az_findings_render(&f, &c.m, c.attr, false, &out);
+			az_findings_build(&f, &c.m, &c.attrs, NULL);
+			az_findings_render(&f, &c.m, &c.attrs, false, &out);
 			az_findings_free(&f);
 			az_timeline_render(&c, AZ_TL_BODYFILE, &out);
 			az_timeline_render(&c, AZ_TL_CSV, &out);

@@ -27,9 +27,10 @@ t_target "$B" --pod "$POD"
 PB=$T_TARGET_PID
 IDA=$(podman inspect -f '{{.Id}}' "$A") IDB=$(podman inspect -f '{{.Id}}' "$B")
 podman exec "$A" sh -c 'echo shm-of-a >/dev/shm/dropped-a; printf "#!/bin/sh\necho hi\n" >/scratch/tool.sh; chmod +x /scratch/tool.sh; echo runtime >/mnt/w/written-in-a; echo upper-a >/tmp/upper-a.txt'
-podman exec "$B" sh -c 'echo upper-b >/tmp/upper-b.txt'
+# B deletes an image file A still holds open: B's whiteout must never hide A's file
+podman exec "$B" sh -c 'echo upper-b >/tmp/upper-b.txt; rm /etc/config.txt /usr/bin/workload'
 # a process holds a file of the bind mount and one of /dev/shm open: the analyzer must say volume
-podman exec -d "$A" sh -c 'exec 7</mnt/w/host.txt 8</dev/shm/dropped-a; exec sleep 100049'
+podman exec -d "$A" sh -c 'exec 7</mnt/w/host.txt 8</dev/shm/dropped-a 9</usr/bin/workload; exec sleep 100049'
 for ((i = 0; i < 50; i++)); do pgrep -f 'sleep 100049' >/dev/null && break; sleep 0.1; done
 
 check_bundle() { # WHO BUNDLE PUBKEY
@@ -158,6 +159,48 @@ t_match "layers: B's file added in B's section" 'added .*/tmp/upper-b.txt' "$sb"
 t_empty "layers: A's file not in B's section" "$(grep upper-a.txt <<<"$sb")"
 t_match "layers: a NAME the bundle does not have is refused" 'no container of the bundle is named nosuch' \
 	"$("$ANALYZE" layers "$HB" --image "nosuch=oci:$T_TMP/ocidir" 2>&1)"
+# findings, timeline and report: each container's upperdir over its own image, never one tree
+na=${IDA:0:12} nb=${IDB:0:12}
+F=$("$ANALYZE" findings "$HB" --image "oci:$T_TMP/ocidir" 2>&1)
+t_match "findings: B's whiteout is B's finding" "\($nb\) /etc/config.txt: file of layer 2 deleted at runtime" "$F"
+t_empty "findings: and not A's" "$(grep -E "\($na\) /etc/config.txt" <<<"$F")"
+t_match "findings: the file A holds open is still the image's in A (B deleted only its own)" \
+	'fd 9 /usr/bin/workload: image \(layer 1\)' "$F"
+FJ=$("$ANALYZE" findings "$HB" --image "oci:$T_TMP/ocidir" --json 2>/dev/null)
+t_eq "findings --json: an image check per container, each named" "$(printf '%s\n' "$na" "$nb" | sort | paste -sd,)" \
+	"$(jq -r '[.image_checks[].container] | sort | join(",")' <<<"$FJ")"
+t_eq "findings --json: the path finding carries its container" "$nb" \
+	"$(jq -r '.findings[] | select(.kind=="image-file-deleted" and .path=="/etc/config.txt") | .container' <<<"$FJ")"
+t_eq "findings --container B keeps B's path finding" "/etc/config.txt" \
+	"$("$ANALYZE" findings "$HB" --image "oci:$T_TMP/ocidir" --container "$nb" --json 2>/dev/null |
+		jq -r '.findings[] | select(.kind=="image-file-deleted" and .path=="/etc/config.txt") | .path')"
+t_empty "findings --container A drops it" \
+	"$("$ANALYZE" findings "$HB" --image "oci:$T_TMP/ocidir" --container "$na" --json 2>/dev/null |
+		jq -r '.findings[] | select(.kind=="image-file-deleted" and .path=="/etc/config.txt") | .path')"
+BF=$("$ANALYZE" timeline "$HB" --image "oci:$T_TMP/ocidir" --format bodyfile 2>&1)
+t_match "timeline bodyfile: B's whiteout under B's name" "^0\|\[$nb\] /etc/config.txt \(deleted: whiteout\)\|" \
+	"$(grep -F "[$nb] /etc/config.txt" <<<"$BF")"
+t_match "timeline bodyfile: A's added file under A's, with its status" "^0\|\[$na\] /tmp/upper-a.txt \(added\)\|" \
+	"$(grep -F '/tmp/upper-a.txt' <<<"$BF")"
+t_ok "timeline bodyfile: mactime reads it" sh -c 'mactime -b "$0" -d >/dev/null' <(printf '%s\n' "$BF")
+t_ok "podman save oci-dir of the 2-layer parent image" podman save --format oci-dir -o "$T_TMP/ocidir2" localhost/afterimage-test:2
+"$ANALYZE" findings "$HB" --image "$na=oci:$T_TMP/ocidir" --image "$nb=oci:$T_TMP/ocidir2" >/dev/null 2>"$T_TMP/wrong.err"
+t_match "a wrong image for B only: the warning names B" "warning: --image oci:.*ocidir2 is not the image container $nb ran" \
+	"$(cat "$T_TMP/wrong.err")"
+t_empty "and says nothing of A, whose image is right" "$(grep "container $na" "$T_TMP/wrong.err")"
+t_eq "findings --image NAME=REF: a NAME the bundle does not have is a usage error" "2" \
+	"$("$ANALYZE" findings "$HB" --image "nosuch=oci:$T_TMP/ocidir" >/dev/null 2>&1; echo $?)"
+t_ok "report with an image per container" "$ANALYZE" report "$HB" --image "$na=oci:$T_TMP/ocidir" \
+	--image "$nb=oci:$T_TMP/ocidir" -o "$T_TMP/pod.html" --quiet
+R=$(cat "$T_TMP/pod.html")
+t_eq "report: an attribution section per container" 2 "$(grep -c 'class="attr-container"' <<<"$R")"
+t_match "report: the findings table has a container column" '<th>kind</th><th>container</th><th>pid</th>' "$R"
+t_match "report: B's whiteout row names B" "data-kind=\"image-file-deleted\"[^>]*><td>[a-z]+</td><td>[^<]*</td><td>image-file-deleted</td><td>$nb</td>" "$R"
+t_match "report: each container's image and its check in the summary" \
+	"container <code>($na|$nb)</code> image <code>oci:[^<]*</code> \(3 layers, top <code>sha256:[0-9a-f]{64}</code>, image check: <b class=\"imgcheck\">match</b>\)" "$R"
+PSB=$(pgrep -f 'sleep 100049' | head -1)
+t_match "ps --pid: the exe's origin from its own container's attribution" 'image|layer' \
+	"$("$ANALYZE" ps "$HB" --pid "$PSB" --image "$na=oci:$T_TMP/ocidir" --image "$nb=oci:$T_TMP/ocidir" 2>&1 | grep -i 'origin\|exe')"
 # a bundle of format 1 (written as version 1 wrote it) still reads, without a container column
 python3 - "$T_TMP/v1.tar" <<'PY'
 import io, json, sys, tarfile

@@ -967,24 +967,24 @@ static void test_json_records(void)
 		"\"flags\":\"\",\"pos\":-1,\"ino\":5,\"size\":10,\"deleted\":true,\"memfd\":false,"
 		"\"recovered\":null,\"recovered_sha256\":null,\"recovered_size\":null}]}\n",
 		"fds --json: the full fd record");
-	struct az_attr *a = NULL;
-	T_OK(az_attr_build(&a, &m, NULL, false, &err) == 0, "attr without an image");
+	struct az_attrs as = {.n = 1};
+	T_OK(az_attr_build(&as.ct[0], &m, NULL, false, &err) == 0, "attr without an image");
 	struct az_findings f;
-	az_findings_build(&f, &m, a, NULL);
+	az_findings_build(&f, &m, &as, NULL);
 	ai_buf_reset(&b);
-	az_findings_render(&f, &m, a, true, &b);
+	az_findings_render(&f, &m, &as, true, &b);
 	T_OK(strstr(ai_buf_cstr(&b),
 		    "\"processes\":[{\"pid\":7,\"comm\":\"evil\\u001b]0;PWNED\\u0007\",\"exe\":\"/tmp/x\","
 		    "\"status\":\"deleted\",\"files\":[{\"fd\":3,\"path\":\"/tmp/gone (deleted)\","
 		    "\"status\":\"deleted\"}]}]}\n") != NULL,
 	     "findings --json: the identity records (exe without \" (deleted)\"), extended with origins");
 	ai_buf_reset(&b);
-	az_findings_render(&f, &m, a, false, &b);
+	az_findings_render(&f, &m, &as, false, &b);
 	T_OK(!memchr(b.data, 0x1b, b.len) && !memchr(b.data, 0x07, b.len) &&
 		 strstr(ai_buf_cstr(&b), "evil\\x1b]0;PWNED\\x07") != NULL,
 	     "findings text: the hostile comm escaped");
 	az_findings_free(&f);
-	az_attr_free(a);
+	az_attr_free(as.ct[0]);
 	ai_buf_free(&b);
 	az_model_free(&m);
 }
