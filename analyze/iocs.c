@@ -21,7 +21,8 @@ static int64_t first_seen(const struct az_model *m, const struct az_finding *x)
 	if (p && p->start_ns)
 		return p->start_ns;
 	for (size_t i = 0; x->path.s && i < m->nupper; i++)
-		if (az_str_eq(&m->upper[i].path, &x->path) && m->upper[i].mtime_ns)
+		if ((x->ct < 0 || m->upper[i].ct == (unsigned)x->ct) &&
+		    az_str_eq(&m->upper[i].path, &x->path) && m->upper[i].mtime_ns)
 			return m->upper[i].mtime_ns;
 	return m->man.started_ns ? m->man.started_ns : m->ck.checkpointed_ns;
 }
@@ -97,7 +98,7 @@ void az_iocs_render(const struct az_findings *f, const struct az_model *m, bool 
 		ai_json_key(&j, "iocs");
 		ai_json_arr_begin(&j);
 	} else {
-		ai_buf_adds(out, "type,value,context,first_seen,rule,kind,pid,member\n");
+		ai_buf_adds(out, "type,value,context,first_seen,rule,kind,pid,member,container\n");
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct az_finding *x = v[i].f;
@@ -119,6 +120,7 @@ void az_iocs_render(const struct az_findings *f, const struct az_model *m, bool 
 			else
 				ai_json_null(&j);
 			az_json_str(&j, "member", &x->member);
+			ai_json_kstr(&j, "container", az_finding_container(m, x));
 			ai_json_obj_end(&j);
 			continue;
 		}
@@ -132,6 +134,10 @@ void az_iocs_render(const struct az_findings *f, const struct az_model *m, bool 
 		ai_buf_addc(out, ',');
 		if (x->member.s)
 			az_esc_csv(out, x->member.s, x->member.len);
+		ai_buf_addc(out, ',');
+		const char *cn = az_finding_container(m, x);
+		if (cn)
+			az_esc_csv(out, cn, strlen(cn));
 		ai_buf_addc(out, '\n');
 	}
 	if (json) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "analyze/findings.h"
 #include "analyze/util.h"
 #include "analyze/views.h"
 #include "common/json.h"
@@ -330,6 +331,18 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 	az_timeline_events_free(ev, n);
 }
 
+/* The container an event is of: in a pod its upperdir's or its process's (NULL for the pod's own
+ * events), else the bundle's one container. */
+static const char *ev_container(const struct az_model *m, const struct az_event *x)
+{
+	if (m->ncts <= 1)
+		return az_row_container(m, -1);
+	if (x->upper)
+		return az_model_ctname(m, x->upper->ct);
+	const struct az_proc *p = x->pid >= 0 ? az_model_proc(m, x->pid) : NULL;
+	return p ? az_model_ctname(m, p->ct) : NULL;
+}
+
 static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 {
 	struct az_event *ev;
@@ -338,7 +351,7 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 	if (csv)
 		ai_buf_adds(out, "message,datetime,timestamp_desc,timestamp,timestamp_ns,source,path,pid,"
 				 "status,layer,inode,"
-				 "mode,uid,gid,size,sha256\n");
+				 "mode,uid,gid,size,sha256,container\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct az_event *x = &ev[i];
 		char iso[64];
@@ -348,6 +361,7 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 		if (u)
 			snprintf(mode, sizeof(mode), "%04o", u->mode);
 		const char *status = x->have_origin ? az_status_name(x->origin.status) : "";
+		const char *cn = ev_container(&c->m, x);
 		if (csv) {
 			az_esc_csv(out, x->message, strlen(x->message));
 			ai_buf_printf(out, ",%s,%s,%" PRId64 ",%" PRId64 ",%s,", iso, x->desc, x->ns / 1000,
@@ -360,10 +374,12 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 			if (x->have_origin && x->origin.layer)
 				ai_buf_printf(out, "%d", x->origin.layer);
 			if (u)
-				ai_buf_printf(out, ",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%s\n",
+				ai_buf_printf(out, ",%" PRId64 ",%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%s,",
 					      u->ino, mode, u->uid, u->gid, u->size, u->sha256);
 			else
-				ai_buf_adds(out, ",,,,,,\n");
+				ai_buf_adds(out, ",,,,,,,");
+			az_esc_csv(out, cn ? cn : "", cn ? strlen(cn) : 0); /* a name from the runtime spec */
+			ai_buf_addc(out, '\n');
 			continue;
 		}
 		struct ai_json j;
@@ -379,6 +395,8 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 			ai_json_kbytes(&j, "path", x->path.s, x->path.len);
 		if (x->pid >= 0)
 			ai_json_kint(&j, "pid", x->pid);
+		if (cn)
+			ai_json_kstr(&j, "container", cn);
 		if (status[0])
 			ai_json_kstr(&j, "status", status);
 		if (x->have_origin && x->origin.layer)

@@ -312,7 +312,7 @@ static void check_csv(const struct az_ctx *c, const struct az_event *ev, size_t 
 				same(&back, ev[r].path.s ? ev[r].path.s : "",
 				     ev[r].path.s ? ev[r].path.len : 0);
 		}
-		if (k != 16)
+		if (k != 17)
 			abort();
 	}
 	if (p != end)

@@ -182,6 +182,12 @@ t_match "timeline bodyfile: B's whiteout under B's name" "^0\|\[$nb\] /etc/confi
 	"$(grep -F "[$nb] /etc/config.txt" <<<"$BF")"
 t_match "timeline bodyfile: A's added file under A's, with its status" "^0\|\[$na\] /tmp/upper-a.txt \(added\)\|" \
 	"$(grep -F '/tmp/upper-a.txt' <<<"$BF")"
+t_eq "timeline jsonl: B's whiteout event carries B's name" "$nb" \
+	"$("$ANALYZE" timeline "$HB" --format jsonl 2>/dev/null | jq -r 'select(.path=="/etc/config.txt" and (.timestamp_desc | startswith("Deleted"))) | .container' | sort -u | paste -sd,)"
+t_eq "timeline csv: the container is the last column" "container" \
+	"$("$ANALYZE" timeline "$HB" --format csv 2>/dev/null | head -1 | awk -F, '{print $NF}')"
+t_match "iocs --format json: an IOC of a path names its container" "^($na|$nb)\$" \
+	"$("$ANALYZE" iocs "$HB" --image "oci:$T_TMP/ocidir" --format json 2>/dev/null | jq -r '.iocs[] | select(.type=="path" and .value=="/data/holder-upper") | .container')"
 t_ok "timeline bodyfile: mactime reads it" sh -c 'mactime -b "$0" -d >/dev/null' <(printf '%s\n' "$BF")
 t_ok "podman save oci-dir of the 2-layer parent image" podman save --format oci-dir -o "$T_TMP/ocidir2" localhost/afterimage-test:2
 "$ANALYZE" findings "$HB" --image "$na=oci:$T_TMP/ocidir" --image "$nb=oci:$T_TMP/ocidir2" >/dev/null 2>"$T_TMP/wrong.err"

@@ -181,7 +181,7 @@ t_ok "jsonl: every line is JSON with Timesketch's columns" \
 	jq -e 'has("message") and has("datetime") and has("timestamp_desc")' "$T_TMP/tl.jsonl"
 t_match "jsonl: image layer history" '"timestamp_desc":"Image Layer Created"' "$(cat "$T_TMP/tl.jsonl")"
 "$A" timeline "$B" --format csv >"$T_TMP/tl.csv"
-t_eq "csv header" "message,datetime,timestamp_desc,timestamp,timestamp_ns,source,path,pid,status,layer,inode,mode,uid,gid,size,sha256" \
+t_eq "csv header" "message,datetime,timestamp_desc,timestamp,timestamp_ns,source,path,pid,status,layer,inode,mode,uid,gid,size,sha256,container" \
 	"$(head -1 "$T_TMP/tl.csv")"
 t_ok "csv parses with python's csv module" python3 -c '
 import csv,sys
