@@ -715,6 +715,27 @@ static void volatile_exec(struct az_findings *f, const struct az_model *m)
 		if (d->rec_member.s)
 			az_str_set(&x->member, d->rec_member.s, d->rec_member.len);
 	}
+	/* what was written to a volume that dies with the pod: a tool dropped there is evidence
+	 * whether or not a process holds it open (the capture stored it: volumes.json) */
+	found = 0;
+	for (size_t i = 0; i < m->nvfiles && found < MAX_PER_RULE; i++) {
+		const struct az_upper *u = &m->vfiles[i];
+		const struct az_volume *v = u->vol1 && u->vol1 <= m->nvols ? &m->vols[u->vol1 - 1] : NULL;
+		if (!v || !v->kind.s || (strcmp(v->kind.s, "tmpfs") && strcmp(v->kind.s, "emptydir")) ||
+		    u->type != AZ_U_FILE || !u->path.s ||
+		    !((u->mode & 0111) || scriptish(u->path.s, u->path.len)))
+			continue;
+		found++;
+		struct az_finding *x =
+		    az_finding_add(f, "executable-on-ephemeral-volume", -1, u->path.s, u->path.len,
+				   "%s written to the %s volume %s (mode %04o, %" PRId64 " bytes)",
+				   (u->mode & 0111) ? "an executable" : "a script", v->kind.s,
+				   v->mount_point.s ? v->mount_point.s : "?", (unsigned)u->mode, u->size);
+		x->ct = u->ct;
+		memcpy(x->sha256, u->sha256, sizeof(x->sha256));
+		if (u->member.s)
+			az_str_set(&x->member, u->member.s, u->member.len);
+	}
 }
 
 /* ---- configuration of the container's init */

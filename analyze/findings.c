@@ -63,6 +63,8 @@ const struct az_rule az_rules[] = {
      "an executable file added or changed at runtime"},
     {"AI-PER-013", "executable-on-volatile", AZ_SEV_MEDIUM, false,
      "an executable or script open on tmpfs, /dev/shm or an emptyDir"},
+    {"AI-PER-014", "executable-on-ephemeral-volume", AZ_SEV_MEDIUM, false,
+     "an executable or script written to a tmpfs or emptyDir volume (/dev/shm included)"},
     {"AI-SEC-001", "secret-in-environment", AZ_SEV_HIGH, false,
      "an environment variable that looks like a credential, new in this process"},
     {"AI-SEC-002", "secret-file", AZ_SEV_MEDIUM, false,

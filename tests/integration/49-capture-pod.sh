@@ -166,6 +166,9 @@ t_match "findings: B's whiteout is B's finding" "\($nb\) /etc/config.txt: file o
 t_empty "findings: and not A's" "$(grep -E "\($na\) /etc/config.txt" <<<"$F")"
 t_match "findings: the file A holds open is still the image's in A (B deleted only its own)" \
 	'fd 9 /usr/bin/workload: image \(layer 1\)' "$F"
+t_match "findings: the executable written to A's tmpfs volume, though no process holds it" \
+	"AI-PER-014 +executable-on-ephemeral-volume +\($na\) /scratch/tool.sh: an executable written to the tmpfs volume /scratch" "$F"
+t_empty "findings: a plain data file on /dev/shm is not one" "$(grep 'executable-on-ephemeral-volume.*dropped-a' <<<"$F")"
 FJ=$("$ANALYZE" findings "$HB" --image "oci:$T_TMP/ocidir" --json 2>/dev/null)
 t_eq "findings --json: an image check per container, each named" "$(printf '%s\n' "$na" "$nb" | sort | paste -sd,)" \
 	"$(jq -r '[.image_checks[].container] | sort | join(",")' <<<"$FJ")"
