@@ -1314,11 +1314,12 @@ int az_cmd_memory(struct az_opts *o)
 			return usage_err("--image: needs a bundle or checkpoint archive, not a core file",
 					 NULL);
 		}
-		if (az_ctx_load(&c, o->bundle, o->images, o->nimages, o->progress, &err) < 0) {
+		int lrc = az_ctx_load(&c, o->bundle, o->images, o->nimages, o->progress, &err);
+		if (lrc < 0) {
 			az_ctx_free(&c);
 			az_mem_close(&m);
 			ai_eprintf("afterimage-analyze", "memory: %s", err.msg);
-			return AZ_EXIT_INPUT;
+			return lrc == -2 ? AZ_EXIT_USAGE : AZ_EXIT_INPUT; /* -2: a NAME of no container */
 		}
 		have_ctx = true;
 	}
