@@ -139,24 +139,9 @@ static void thaw_now(struct ai_freezer *f)
 	write_str(f->state_fd, f->events_fd >= 0 ? "0" : "THAWED");
 }
 
-static void watchdog_release(struct ai_freezer *f)
-{
-	if (f->watchdog_pipe >= 0) {
-		char t = 'T';
-		if (write(f->watchdog_pipe, &t, 1) != 1) {
-			/* the watchdog is gone already; nothing to release */
-		}
-		close(f->watchdog_pipe);
-		f->watchdog_pipe = -1;
-	}
-	if (f->watchdog > 0) {
-		while (waitpid(f->watchdog, NULL, 0) < 0 && errno == EINTR)
-			;
-		f->watchdog = 0;
-	}
-}
-
-static int watchdog_start(struct ai_freezer *f, ai_err_t *err)
+/* The watchdog of n freezers (one container's, or a pod's): a child that thaws them all unless
+ * told 'T' first, so a capture that dies while they are frozen never leaves them frozen. */
+static int watchdog_start(struct ai_freezer *fs, size_t n, pid_t *pid, int *wpipe, ai_err_t *err)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -172,18 +157,36 @@ static int watchdog_start(struct ai_freezer *f, ai_err_t *err)
 		/* Only async-signal-safe calls here: we are a fork of a threaded process. */
 		close(p[1]);
 		char c;
-		ssize_t n;
+		ssize_t r;
 		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		if (n != 1 || c != 'T')
-			thaw_now(f);
+			r = read(p[0], &c, 1);
+		while (r < 0 && errno == EINTR);
+		if (r != 1 || c != 'T')
+			for (size_t i = 0; i < n; i++)
+				thaw_now(&fs[i]);
 		_exit(0);
 	}
 	close(p[0]);
-	f->watchdog = child;
-	f->watchdog_pipe = p[1];
+	*pid = child;
+	*wpipe = p[1];
 	return 0;
+}
+
+static void watchdog_release(pid_t *pid, int *wpipe)
+{
+	if (*wpipe >= 0) {
+		char t = 'T';
+		if (write(*wpipe, &t, 1) != 1) {
+			/* the watchdog is gone already; nothing to release */
+		}
+		close(*wpipe);
+		*wpipe = -1;
+	}
+	if (*pid > 0) {
+		while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		*pid = 0;
+	}
 }
 
 static long ms_since(const struct timespec *t0)
@@ -222,34 +225,53 @@ static int wait_frozen(struct ai_freezer *f, ai_err_t *err)
 	}
 }
 
-static int hook_freeze(void *ctx, ai_err_t *err)
+/* Every freeze written first, then each waited for: the window is the slowest cgroup's, not
+ * their sum. A freezer is marked frozen before its write, so every path thaws it. */
+static int freeze_all(struct ai_freezer *fs, size_t n, unsigned hold_ms, ai_err_t *err)
 {
-	struct ai_freezer *f = ctx;
-	if (f->state_fd < 0)
-		return ai_err_set(err, EBADF, "no freezer");
-	if (watchdog_start(f, err) < 0)
-		return -1;
-	f->frozen = true; /* from here on, thaw on every path */
-	if (write_str(f->state_fd, f->events_fd >= 0 ? "1" : "FROZEN") < 0)
-		return ai_err_set(err, errno, "write %s freezer", f->method);
-	if (wait_frozen(f, err) < 0)
-		return -1;
-	if (f->hold_ms) {
-		struct timespec ts = {f->hold_ms / 1000, (long)(f->hold_ms % 1000) * 1000000};
+	for (size_t i = 0; i < n; i++) {
+		struct ai_freezer *f = &fs[i];
+		f->frozen = true;
+		if (write_str(f->state_fd, f->events_fd >= 0 ? "1" : "FROZEN") < 0)
+			return n > 1
+				   ? ai_err_set(err, errno, "write %s freezer of container %zu", f->method, i)
+				   : ai_err_set(err, errno, "write %s freezer", f->method);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (wait_frozen(&fs[i], err) < 0)
+			return n > 1 ? ai_err_wrap(err, "container %zu", i) : -1;
+	if (hold_ms) {
+		struct timespec ts = {hold_ms / 1000, (long)(hold_ms % 1000) * 1000000};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
 	return 0;
 }
 
+static void thaw_all(struct ai_freezer *fs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fs[i].frozen) {
+			thaw_now(&fs[i]);
+			fs[i].frozen = false;
+		}
+}
+
+static int hook_freeze(void *ctx, ai_err_t *err)
+{
+	struct ai_freezer *f = ctx;
+	if (f->state_fd < 0)
+		return ai_err_set(err, EBADF, "no freezer");
+	if (watchdog_start(f, 1, &f->watchdog, &f->watchdog_pipe, err) < 0)
+		return -1;
+	return freeze_all(f, 1, f->hold_ms, err);
+}
+
 static void hook_thaw(void *ctx)
 {
 	struct ai_freezer *f = ctx;
-	if (f->frozen) {
-		thaw_now(f);
-		f->frozen = false;
-	}
-	watchdog_release(f);
+	thaw_all(f, 1);
+	watchdog_release(&f->watchdog, &f->watchdog_pipe);
 }
 
 void ai_freezer_hooks(struct ai_freezer *f, struct ai_freeze_hooks *h)
@@ -270,86 +292,24 @@ void ai_freezer_close(struct ai_freezer *f)
 	f->state_fd = f->events_fd = -1;
 }
 
-/* ---- a pod: every container's cgroup frozen in one window. Every freeze is written first, then
- * each is waited for, so the window is that of the slowest cgroup, not their sum; one watchdog
- * thaws them all. */
-static int set_watchdog(struct ai_freezer_set *s, ai_err_t *err)
-{
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return ai_err_set(err, errno, "watchdog pipe");
-	pid_t child = fork();
-	if (child < 0) {
-		int e = errno;
-		close(p[0]);
-		close(p[1]);
-		return ai_err_set(err, e, "fork watchdog");
-	}
-	if (child == 0) {
-		close(p[1]);
-		char c;
-		ssize_t n;
-		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		if (n != 1 || c != 'T')
-			for (size_t i = 0; i < s->n; i++)
-				thaw_now(&s->f[i]);
-		_exit(0);
-	}
-	close(p[0]);
-	s->watchdog = child;
-	s->watchdog_pipe = p[1];
-	return 0;
-}
-
+/* ---- a pod: every container's cgroup frozen in one window, under one watchdog. */
 static int set_freeze(void *ctx, ai_err_t *err)
 {
 	struct ai_freezer_set *s = ctx;
 	if (!s->n)
 		return ai_err_set(err, EBADF, "%s", s->why[0] ? s->why : "no freezer");
-	if (set_watchdog(s, err) < 0)
+	if (watchdog_start(s->f, s->n, &s->watchdog, &s->watchdog_pipe, err) < 0)
 		return -1;
 	s->frozen = true;
-	for (size_t i = 0; i < s->n; i++) {
-		struct ai_freezer *f = &s->f[i];
-		f->frozen = true;
-		if (write_str(f->state_fd, f->events_fd >= 0 ? "1" : "FROZEN") < 0)
-			return ai_err_set(err, errno, "write %s freezer of container %zu", f->method, i);
-	}
-	for (size_t i = 0; i < s->n; i++)
-		if (wait_frozen(&s->f[i], err) < 0)
-			return ai_err_wrap(err, "container %zu", i);
-	if (s->hold_ms) {
-		struct timespec ts = {s->hold_ms / 1000, (long)(s->hold_ms % 1000) * 1000000};
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
-	return 0;
+	return freeze_all(s->f, s->n, s->hold_ms, err);
 }
 
 static void set_thaw(void *ctx)
 {
 	struct ai_freezer_set *s = ctx;
-	for (size_t i = 0; i < s->n; i++)
-		if (s->f[i].frozen) {
-			thaw_now(&s->f[i]);
-			s->f[i].frozen = false;
-		}
+	thaw_all(s->f, s->n);
 	s->frozen = false;
-	if (s->watchdog_pipe >= 0) {
-		char t = 'T';
-		if (write(s->watchdog_pipe, &t, 1) != 1) {
-			/* the watchdog is gone already */
-		}
-		close(s->watchdog_pipe);
-		s->watchdog_pipe = -1;
-	}
-	if (s->watchdog > 0) {
-		while (waitpid(s->watchdog, NULL, 0) < 0 && errno == EINTR)
-			;
-		s->watchdog = 0;
-	}
+	watchdog_release(&s->watchdog, &s->watchdog_pipe);
 }
 
 int ai_freezer_set_open(int proc_fd, const pid_t *pids, size_t n, const char *cgroup_root,
