@@ -216,6 +216,10 @@ struct ai_container *ai_capture_ct(struct ai_capture *cap);
  * or -1 when it does not fit. */
 int ai_capture_member(const struct ai_capture *cap, char *out, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* target.c: the end of a walk's index (an array of entries in an object, in doc): closed, then
+ * added as member name under the container's prefix; an interrupted capture adds nothing. */
+int ai_capture_add_index(struct ai_capture *cap, struct ai_json *j, struct ai_spool *doc, const char *name,
+			 ai_err_t *err);
 /* target.c: every pinned process of the running collector's container (of every container for
  * a pod-wide one), as one list: how many, and the i-th with
  * the container it belongs to (ct may be NULL). */

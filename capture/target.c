@@ -299,6 +299,20 @@ int ai_capture_member(const struct ai_capture *cap, char *out, size_t len, const
 	return m < 0 || (size_t)m >= len - (size_t)n ? -1 : n + m;
 }
 
+int ai_capture_add_index(struct ai_capture *cap, struct ai_json *j, struct ai_spool *doc, const char *name,
+			 ai_err_t *err)
+{
+	ai_json_arr_end(j);
+	ai_json_obj_end(j);
+	ai_buf_addc(&doc->buf, '\n');
+	if (ai_capture_stopping(cap))
+		return ai_err_set(err, ECANCELED, "interrupted");
+	char member[96];
+	if (ai_capture_member(cap, member, sizeof(member), "%s", name) < 0)
+		return ai_err_set(err, ENAMETOOLONG, "member name %s", name);
+	return ai_bundle_add_spool(cap->bundle, member, doc, err);
+}
+
 /* The containers the running collector covers: [*lo, *hi). */
 static void scope(const struct ai_capture *cap, size_t *lo, size_t *hi)
 {

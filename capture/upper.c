@@ -829,14 +829,7 @@ static int collect_upper(struct ai_capture *cap, void **state, ai_err_t *err)
 	    .budget_name = "upper_budget",
 	};
 	ai_tree_walk(cap, &j, &doc, fd, &to);
-	ai_json_arr_end(&j);
-	ai_json_obj_end(&j);
-	ai_buf_addc(&doc.buf, '\n');
-	if (ai_capture_stopping(cap))
-		return ai_err_set(err, ECANCELED, "interrupted");
-	char name[64];
-	ai_capture_member(cap, name, sizeof(name), "%s", AI_M_UPPER_IDX);
-	return ai_bundle_add_spool(cap->bundle, name, &doc, err);
+	return ai_capture_add_index(cap, &j, &doc, AI_M_UPPER_IDX, err);
 }
 
 /* Not volatile: the walk is long, so it runs after the thaw (--freeze-all keeps it frozen). The

@@ -300,14 +300,7 @@ static int collect_volumes(struct ai_capture *cap, void **state, ai_err_t *err)
 		}
 		p = e + 1;
 	}
-	ai_json_arr_end(&j);
-	ai_json_obj_end(&j);
-	ai_buf_addc(&doc.buf, '\n');
-	if (ai_capture_stopping(cap))
-		return ai_err_set(err, ECANCELED, "interrupted");
-	char name[64];
-	ai_capture_member(cap, name, sizeof(name), "%s", AI_M_VOLUMES_IDX);
-	return ai_bundle_add_spool(cap->bundle, name, &doc, err);
+	return ai_capture_add_index(cap, &j, &doc, AI_M_VOLUMES_IDX, err);
 }
 
 /* Not volatile: a walk, after the thaw, as the upperdir's. It needs a live process: the
