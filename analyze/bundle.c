@@ -130,6 +130,7 @@ static int read_member(struct az_model *m, int i, unsigned ct, const char *doc, 
 			memset(&m->ov, 0, sizeof(m->ov));
 		rc = members[i].read(m, doc, len, err);
 		if (ct) {
+			az_overlay_free(&m->cts[ct].ov); /* a repeated member (hostile): the last one counts */
 			m->cts[ct].ov = m->ov;
 			m->ov = keep;
 		}

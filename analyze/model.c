@@ -31,6 +31,15 @@ bool az_str_eq(const struct az_str *a, const struct az_str *b)
 	return a->len == b->len && !memcmp(a->s, b->s, a->len);
 }
 
+void az_overlay_free(struct az_overlay *ov)
+{
+	az_str_free(&ov->upperdir);
+	az_str_free(&ov->redirect_dir);
+	az_str_free(&ov->options);
+	free(ov->layer_ids);
+	memset(ov, 0, sizeof(*ov));
+}
+
 void az_model_free(struct az_model *m)
 {
 	struct az_manifest *x = &m->man;
@@ -77,10 +86,7 @@ void az_model_free(struct az_model *m)
 		az_str_free(&x2->options);
 	}
 	free(m->mounts);
-	az_str_free(&m->ov.upperdir);
-	az_str_free(&m->ov.redirect_dir);
-	az_str_free(&m->ov.options);
-	free(m->ov.layer_ids);
+	az_overlay_free(&m->ov);
 	for (size_t i = 0; i < AZ_MAX_CONTAINERS; i++) {
 		struct az_container *c = &m->cts[i];
 		az_str_free(&c->name);
@@ -91,9 +97,7 @@ void az_model_free(struct az_model *m)
 		az_str_free(&c->pod_name);
 		az_str_free(&c->pod_namespace);
 		az_str_free(&c->pod_uid);
-		az_str_free(&c->ov.upperdir);
-		az_str_free(&c->ov.redirect_dir);
-		az_str_free(&c->ov.options);
+		az_overlay_free(&c->ov);
 	}
 	for (size_t i = 0; i < m->nupper; i++)
 		az_upper_free(&m->upper[i]);

@@ -112,6 +112,8 @@ struct az_overlay {
 	bool metacopy, userxattr;
 	struct az_str redirect_dir, options;
 };
+/* model.c: what an overlay holds, freed (it is zeroed). */
+void az_overlay_free(struct az_overlay *ov);
 
 enum az_utype {
 	AZ_U_FILE,
