@@ -77,6 +77,8 @@ static int cmp_pid(const void *a, const void *b)
 			free((m)->arr);                                                                      \
 			(m)->arr = (old);                                                                    \
 			(m)->n += (nold);                                                                    \
+		} else if ((old) != (m)->arr) {                                                              \
+			free(old); /* an empty earlier read still holds its array */                         \
 		}                                                                                            \
 	} while (0)
 
@@ -130,7 +132,8 @@ static int read_member(struct az_model *m, int i, unsigned ct, const char *doc, 
 			memset(&m->ov, 0, sizeof(m->ov));
 		rc = members[i].read(m, doc, len, err);
 		if (ct) {
-			az_overlay_free(&m->cts[ct].ov); /* a repeated member (hostile): the last one counts */
+			az_overlay_free(
+			    &m->cts[ct].ov); /* a repeated member (hostile): the last one counts */
 			m->cts[ct].ov = m->ov;
 			m->ov = keep;
 		}
