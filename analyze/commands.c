@@ -20,7 +20,9 @@
 #include "analyze/psdetail.h"
 #include "analyze/report.h"
 #include "analyze/timeline.h"
+#include "analyze/input.h"
 #include "analyze/util.h"
+#include "analyze/verify.h"
 #include "analyze/views.h"
 #include "common/esc.h"
 
@@ -328,6 +330,41 @@ static int output_is_new(const struct az_opts *o)
 	return 0;
 }
 
+/* report --pub: the bundle verified as `verify` does, the result kept for the report's first
+ * line. -1 only when the bundle or the key cannot be read at all. */
+static int report_verify(const struct az_opts *o, struct az_report_verification *v, ai_err_t *err)
+{
+	memset(v, 0, sizeof(*v));
+	if (!o->pub)
+		return 0;
+	v->pub = o->pub;
+	if ((v->why = az_input_unsigned(o->bundle))) {
+		v->state = AZ_RV_UNSIGNED;
+		return 0;
+	}
+	struct az_verify_result res;
+	if (az_verify(o->bundle, o->pub, &res, err) < 0) {
+		az_verify_result_free(&res);
+		return -1;
+	}
+	v->state = res.failures ? AZ_RV_FAILED : AZ_RV_VERIFIED;
+	v->failures = res.failures;
+	v->complete = res.complete;
+	memcpy(v->keyid, res.keyid, sizeof(v->keyid));
+	/* the first FAIL lines, from what is still in memory (a long report spills to a file) */
+	const char *p = res.report.spill ? NULL : res.report.mem.data,
+		   *end = p ? p + res.report.mem.len : NULL;
+	while (p && p < end && v->nfirst < sizeof(v->first) / sizeof(v->first[0])) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		if (l > 5 && !memcmp(p, "FAIL ", 5))
+			snprintf(v->first[v->nfirst++], sizeof(v->first[0]), "%.*s", (int)l, p);
+		p += l + 1;
+	}
+	az_verify_result_free(&res);
+	return 0;
+}
+
 int az_cmd_report(struct az_opts *o)
 {
 	if (!o->output) {
@@ -337,6 +374,10 @@ int az_cmd_report(struct az_opts *o)
 	int rc = output_is_new(o);
 	if (rc)
 		return rc;
+	ai_err_t err;
+	struct az_report_verification v;
+	if (report_verify(o, &v, &err) < 0)
+		return fail_input(o, &err);
 	struct az_ctx c;
 	rc = load(o, &c);
 	if (rc)
@@ -346,14 +387,19 @@ int az_cmd_report(struct az_opts *o)
 	struct az_findings f;
 	struct az_findings_opts fo = {.bundle = o->bundle, .show_secrets = o->show_secrets};
 	az_findings_build(&f, &c.m, &c.attrs, &fo);
-	az_report_render(&c, &f, &out);
+	az_report_render(&c, &f, &v, &out);
 	az_findings_free(&f);
 	az_ctx_free(&c);
-	ai_err_t err;
 	if (write_new_file(o->output, &out, &err) < 0)
 		return fail_input(o, &err);
 	if (!o->quiet)
 		ai_eprintf(NULL, "wrote %s (%zu bytes)", o->output, out.len);
+	/* the report says it first; the exit code says it to a script */
+	if (v.state == AZ_RV_FAILED) {
+		ai_eprintf(NULL, "VERIFICATION FAILED: %s: %zu problem%s (the report says so first)",
+			   o->bundle, v.failures, v.failures == 1 ? "" : "s");
+		return AZ_EXIT_FAIL;
+	}
 	return 0;
 }
 

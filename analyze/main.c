@@ -121,9 +121,10 @@ static const struct az_command commands[] = {
      "  as a Sleuthkit bodyfile (for mactime -b) or Timesketch JSONL / CSV\n",
      az_cmd_timeline},
     {"report", 1,
-     "report BUNDLE [--image [NAME=]REF...] -o report.html\n"
+     "report BUNDLE [--image [NAME=]REF...] [--pub KEY.pub] -o report.html\n"
      "  one self-contained HTML report (no script, no network): findings, process tree, sockets,\n"
-     "  attribution, timeline\n",
+     "  attribution, timeline; --pub: verified first, as verify does, and said at its top (exit 1\n"
+     "  when verification fails, the report written all the same)\n",
      az_cmd_report},
     {"diff", 2,
      "diff A B [--image [NAME=]REF...] [--json]\n"

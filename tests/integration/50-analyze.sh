@@ -228,6 +228,38 @@ t_fail "nothing written at the absolute path" test -e "$T_TMP/abs-escaped"
 t_ok "report" "$A" report "$B" --image "oci:$T_TMP/ocidir" -o "$T_TMP/report.html" --quiet
 t_empty "report: no network reference" "$(grep -Eo '(src|href)="(https?:)?//[^"]*' "$T_TMP/report.html")"
 t_empty "report: no script" "$(grep -io '<script' "$T_TMP/report.html")"
+t_match "report without --pub: it says it did not check the bundle" 'id="verification" class="medium" data-state="not-checked"' \
+	"$(cat "$T_TMP/report.html")"
+KID=$(grep -o '"key_id":"[0-9A-F]*"' <<<"$KG" | cut -d'"' -f4)
+t_ok "report --pub: a good bundle" "$A" report "$B" --pub "$K.pub" -o "$T_TMP/rv.html" --quiet
+t_match "report --pub: the summary opens with the verification, the key file and minisign's key ID" \
+	"<section id=\"summary\"><h2>Summary</h2><p id=\"verification\" class=\"info\" data-state=\"verified\">Integrity: <b>verified</b> against <code>[^<]*key.pub</code>, key ID <code>$KID</code>" \
+	"$(tr -d '\n' <"$T_TMP/rv.html")"
+t_eq "report --pub: the key ID is the one stock minisign's public key carries" \
+	"$KID" "$(tail -1 "$K.pub" | base64 -d 2>/dev/null | od -An -tx1 -j2 -N8 | tr -d ' \n' | fold -w2 | tac | tr -d '\n' | tr a-f A-F)"
+"$A" report "$B" --pub "$T_TMP/other.pub" -o "$T_TMP/rw.html" --quiet 2>"$T_TMP/rw.err"
+t_eq "report --pub with another key: exit 1, the report written all the same" "1 yes" \
+	"$? $([[ -s $T_TMP/rw.html ]] && echo yes)"
+t_match "report --pub with another key: VERIFICATION FAILED at its top" 'data-state="failed">Integrity: <b>VERIFICATION FAILED</b>' \
+	"$(cat "$T_TMP/rw.html")"
+t_match "report --pub with another key: and on stderr" '^VERIFICATION FAILED: .*b1.tar' "$(cat "$T_TMP/rw.err")"
+cp "$B" "$T_TMP/tampered.tar"
+cp "$B.minisig" "$T_TMP/tampered.tar.minisig"
+TM=$(python3 - "$T_TMP/tampered.tar" <<'PY'
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as t:
+    m = next(x for x in t.getmembers() if x.name.startswith("fs/upper/") and x.isfile() and x.size > 0)
+print(m.name)
+with open(sys.argv[1], "r+b") as f:  # one bit of a stored file's content: the JSON still parses
+    f.seek(m.offset_data); b = f.read(1); f.seek(m.offset_data); f.write(bytes([b[0] ^ 0x01]))
+PY
+)
+"$A" report "$T_TMP/tampered.tar" --pub "$K.pub" -o "$T_TMP/rt.html" --quiet 2>/dev/null
+t_eq "report --pub of a tampered bundle: exit 1" 1 "$?"
+t_match "report --pub of a tampered bundle: the failing member named at the top" \
+	'data-state="failed">.*<br><code>FAIL [^<]*'"$TM" "$(tr -d '\n' <"$T_TMP/rt.html")"
+t_match "report --pub of a checkpoint archive: unsigned" 'data-state="unsigned"' \
+	"$("$A" report "$ROOT/tests/data/podman-checkpoint/checkpoint.tar" --pub "$K.pub" -o "$T_TMP/rc.html" --quiet 2>&1; cat "$T_TMP/rc.html")"
 if command -v chromium >/dev/null; then
 	CHR=(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update
 		--disable-sync --no-first-run --user-data-dir="$T_TMP/chromium")
