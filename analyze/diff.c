@@ -577,23 +577,15 @@ static bool same_ct(const struct az_model *a, size_t i, const struct az_model *b
 	}
 }
 
-static void container_row(struct out *o, const struct az_model *m, size_t ct, bool vanished)
+static void container_row(struct out *o, bool vanished)
 {
-	const struct az_container *c = &m->cts[ct];
-	cleanup_buf struct ai_buf d;
-	ai_buf_init(&d);
-	if (c->image.s) {
-		ai_buf_adds(&d, "image ");
-		az_esc_text(&d, c->image.s, c->image.len);
-	}
-	ai_buf_cstr(&d);
 	struct row r = {.section = "container",
 			.change = vanished ? "vanished" : "new",
 			.container = o->container,
 			.key = o->container,
 			.klen = strlen(o->container),
 			.key_raw = true,
-			.detail = d.data ? d.data : "",
+			.detail = "",
 			.layer = -1,
 			.pid = -1};
 	emit(o, &r);
@@ -627,7 +619,7 @@ static void diff_pod(struct out *o, const struct az_model *a, const struct az_mo
 		o->container =
 		    j >= 0 ? ct_label(b, (size_t)j, buf, sizeof(buf)) : ct_label(a, i, buf, sizeof(buf));
 		if (j < 0)
-			container_row(o, a, i, true);
+			container_row(o, true);
 		diff_procs(o, (int)i, j >= 0 ? j : CT_NONE);
 		diff_files(o, (int)i, j >= 0 ? j : CT_NONE);
 	}
@@ -638,7 +630,7 @@ static void diff_pod(struct out *o, const struct az_model *a, const struct az_mo
 		o->mb = b;
 		o->attr = attr_of(attrs_b, (unsigned)j);
 		o->container = ct_label(b, j, buf, sizeof(buf));
-		container_row(o, b, j, false);
+		container_row(o, false);
 		diff_procs(o, CT_NONE, (int)j);
 		diff_files(o, CT_NONE, (int)j);
 	}
