@@ -71,7 +71,8 @@ t_eq "--json: the listener's socket names no container (the pod's network namesp
 	"process $NB,socket -" \
 	"$(jq -r '.changes[]|select(.key|test("9492"))|"\(.section) \(.container // "-")"' <<<"$dj" | sort | paste -sd,)"
 t_eq "--json: which container each of the changes made here is in" \
-	"file $NA /data/new-in-a.txt added,file $NA /etc/group modified,file $NA /etc/passwd deleted,file $NB /data/new-in-b.txt added,process $NB sleep new,socket - 9492 new" \
+	"$(printf '%s\n' "file $NA /data/new-in-a.txt added" "file $NA /etc/group modified" "file $NA /etc/passwd deleted" \
+		"file $NB /data/new-in-b.txt added" "process $NB sleep new" "socket - 9492 new" | sort | paste -sd,)" \
 	"$(jq -r '.changes[]|select(.key|test("passwd|/etc/group|new-in-|sleep 100492|:9492 "))|
 		"\(.section) \(.container // "-") \(.key|capture("(?<k>/etc/passwd|/etc/group|/data/new-in-.\\.txt|sleep|9492)").k) \(.change)"' <<<"$dj" |
 		sort | paste -sd,)"
