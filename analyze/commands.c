@@ -422,7 +422,7 @@ int az_cmd_diff(struct az_opts *o)
 	cut_warning(o, o->bundle, &a);
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	az_diff_render(&a, &cb.m, cb.have_img ? cb.attr : NULL, o->json, &out);
+	az_diff_render(&a, &cb.m, cb.have_img ? &cb.attrs : NULL, o->json, &out);
 	az_model_free(&a);
 	az_ctx_free(&cb);
 	return put(o, &out);

@@ -37,23 +37,36 @@ static void key_take(struct key *k, struct ai_buf *b, const void *item)
 	k->item = item;
 }
 
+/* Which rows of a model a side of the diff is: every row (a bundle of one container, diffed whole),
+ * none (a container the bundle does not have), or container N's. */
+#define CT_WHOLE (-1)
+#define CT_NONE	 (-2)
+
+static bool of_ct(int ct, unsigned row_ct)
+{
+	return ct == CT_WHOLE || (ct >= 0 && row_ct == (unsigned)ct);
+}
+
 /* A process is what runs, not its pid: exe and command line (a restarted daemon is no change). */
-static struct key *proc_keys(const struct az_model *m)
+static struct key *proc_keys(const struct az_model *m, int ct, size_t *n)
 {
 	struct key *k = calloc(m->nprocs + 1, sizeof(*k));
 	if (!k)
 		abort();
+	*n = 0;
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
+		if (!of_ct(ct, p->ct))
+			continue;
 		struct ai_buf b;
 		ai_buf_init(&b);
 		az_esc_text(&b, p->exe.s, p->exe.s ? az_exe_path_len(p) : 0);
 		ai_buf_adds(&b, p->exe_deleted ? " (deleted)" : "");
 		ai_buf_adds(&b, ": ");
 		az_proc_cmdline(p, &b);
-		key_take(&k[i], &b, p);
+		key_take(&k[(*n)++], &b, p);
 	}
-	qsort(k, m->nprocs, sizeof(*k), cmp_key);
+	qsort(k, *n, sizeof(*k), cmp_key);
 	return k;
 }
 
@@ -90,20 +103,25 @@ static struct key *sock_keys(const struct az_model *m)
 	return k;
 }
 
-static struct key *upper_keys(const struct az_model *m)
+static struct key *upper_keys(const struct az_model *m, int ct, size_t *n)
 {
 	struct key *k = calloc(m->nupper + 1, sizeof(*k));
 	if (!k)
 		abort();
+	*n = 0;
 	for (size_t i = 0; i < m->nupper; i++) {
-		k[i].k = malloc(m->upper[i].path.len + 1);
-		if (!k[i].k)
+		const struct az_upper *u = &m->upper[i];
+		if (!of_ct(ct, u->ct))
+			continue;
+		struct key *x = &k[(*n)++];
+		x->k = malloc(u->path.len + 1);
+		if (!x->k)
 			abort();
-		memcpy(k[i].k, m->upper[i].path.s, m->upper[i].path.len + 1);
-		k[i].len = m->upper[i].path.len;
-		k[i].item = &m->upper[i];
+		memcpy(x->k, u->path.s, u->path.len + 1);
+		x->len = u->path.len;
+		x->item = u;
 	}
-	qsort(k, m->nupper, sizeof(*k), cmp_key);
+	qsort(k, *n, sizeof(*k), cmp_key);
 	return k;
 }
 
@@ -127,7 +145,7 @@ struct out {
 	size_t count;
 	size_t unrecorded; /* paths a checkpoint archive's side cannot say anything about */
 	const char *container;
-	const struct az_attr *attr; /* B's attribution against --image, or NULL */
+	const struct az_attr *attr; /* B's attribution of the container diffed, against its image, or NULL */
 	const struct az_model *ma, *mb;
 };
 
@@ -181,7 +199,7 @@ static void emit(struct out *o, const struct row *r)
 		return;
 	}
 	ai_buf_printf(o->b, "%c %-7s %-8s ", op, r->section, r->change);
-	if (r->container) {
+	if (r->container && strcmp(r->section, "container")) {
 		az_esc_text(o->b, r->container, strlen(r->container));
 		ai_buf_adds(o->b, ": ");
 	}
@@ -460,39 +478,204 @@ static void merge_files(struct out *o, struct key *ka, size_t na, struct key *kb
 	}
 }
 
-static void diff_pair(struct out *o, const char *container, const struct az_model *a,
-		      const struct az_model *b)
+/* A container B does not have: what its upperdir held went with it. Each entry is listed once as
+ * deleted, whatever it was (a whiteout or a copy-up too: the container that made it is gone, not
+ * the image's version back). */
+static void vanished_files(struct out *o, const struct key *k, size_t n)
 {
-	o->container = container;
-	o->ma = a;
-	o->mb = b;
-	struct key *pa = proc_keys(a), *pb = proc_keys(b);
-	merge_set(o, "process", pa, a->nprocs, pb, b->nprocs);
-	keys_free(pa, a->nprocs);
-	keys_free(pb, b->nprocs);
+	for (size_t i = 0; i < n; i++) {
+		if (i && !cmp_key(&k[i - 1], &k[i]))
+			continue;
+		const struct az_upper *u = k[i].item;
+		const char *what = u->type == AZ_U_WHITEOUT || (u->overlay & AZ_OV_WHITEOUT)
+				       ? "gone with its container, a whiteout"
+				   : u->overlay & AZ_OV_OPAQUE
+				       ? "gone with its container, an opaque directory"
+				   : u->origin ? "gone with its container, a copy-up"
+					       : "gone with its container";
+		struct row r = {.section = "file",
+				.change = "deleted",
+				.container = o->container,
+				.key = k[i].k,
+				.klen = k[i].len,
+				.key_raw = true,
+				.detail = what,
+				.layer = -1,
+				.pid = -1,
+				.before = u};
+		emit(o, &r);
+	}
+}
+
+static void diff_procs(struct out *o, int cta, int ctb)
+{
+	size_t na, nb;
+	struct key *pa = proc_keys(o->ma, cta, &na), *pb = proc_keys(o->mb, ctb, &nb);
+	merge_set(o, "process", pa, na, pb, nb);
+	keys_free(pa, na);
+	keys_free(pb, nb);
+}
+
+/* The pod's network namespace is shared: its sockets are the pod's, diffed once. */
+static void diff_socks(struct out *o)
+{
+	const struct az_model *a = o->ma, *b = o->mb;
+	o->container = NULL;
 	struct key *sa = sock_keys(a), *sb = sock_keys(b);
 	merge_set(o, "socket", sa, a->nsocks, sb, b->nsocks);
 	keys_free(sa, a->nsocks);
 	keys_free(sb, b->nsocks);
-	struct key *ua = upper_keys(a), *ub = upper_keys(b);
-	merge_files(o, ua, a->nupper, ub, b->nupper);
-	keys_free(ua, a->nupper);
-	keys_free(ub, b->nupper);
 }
 
-size_t az_diff_render(const struct az_model *a, const struct az_model *b, const struct az_attr *attr_b,
+static void diff_files(struct out *o, int cta, int ctb)
+{
+	size_t na, nb;
+	struct key *ua = upper_keys(o->ma, cta, &na), *ub = upper_keys(o->mb, ctb, &nb);
+	if (ctb == CT_NONE)
+		vanished_files(o, ua, na);
+	else
+		merge_files(o, ua, na, ub, nb);
+	keys_free(ua, na);
+	keys_free(ub, nb);
+}
+
+/* B's attribution of container ct when it was built against an image (without one it names no
+ * layer). */
+static const struct az_attr *attr_of(const struct az_attrs *attrs, unsigned ct)
+{
+	const struct az_attr *a = az_attrs_of(attrs, ct);
+	return a && az_attr_image(a) ? a : NULL;
+}
+
+static size_t nct(const struct az_model *m)
+{
+	return m->ncts ? m->ncts : 1;
+}
+
+/* What a container is called in the rows: the short name every view prints. */
+static const char *ct_label(const struct az_model *m, size_t ct, char *buf, size_t len)
+{
+	if (m->cts[ct].shortname[0])
+		return m->cts[ct].shortname;
+	snprintf(buf, len, "c%zu", ct);
+	return buf;
+}
+
+/* How containers are paired, most telling first: both named alike (a container re-created under
+ * its name is the same one to an analyst), else the same id, else the same short name. */
+static bool same_ct(const struct az_model *a, size_t i, const struct az_model *b, size_t j, int pass)
+{
+	const struct az_container *x = &a->cts[i], *y = &b->cts[j];
+	char bx[24], by[24];
+	switch (pass) {
+	case 0:
+		return x->name.s && y->name.s && az_str_eq(&x->name, &y->name);
+	case 1:
+		return x->id.s && y->id.s && x->id.len && az_str_eq(&x->id, &y->id);
+	default:
+		return !strcmp(ct_label(a, i, bx, sizeof(bx)), ct_label(b, j, by, sizeof(by)));
+	}
+}
+
+static void container_row(struct out *o, bool vanished)
+{
+	struct row r = {.section = "container",
+			.change = vanished ? "vanished" : "new",
+			.container = o->container,
+			.key = o->container,
+			.klen = strlen(o->container),
+			.key_raw = true,
+			.detail = "",
+			.layer = -1,
+			.pid = -1};
+	emit(o, &r);
+}
+
+/* Containers paired by name and diffed pair by pair; one only A has is vanished (its processes
+ * vanished, its upperdir deleted with it), one only B has new (its processes new, its upperdir
+ * against a fresh container of its image: what it changed). */
+static void diff_pod(struct out *o, const struct az_model *a, const struct az_model *b,
+		     const struct az_attrs *attrs_b)
+{
+	static const struct az_model nothing;
+	size_t na = nct(a), nb = nct(b);
+	int pair_of[AZ_MAX_CONTAINERS];
+	bool taken[AZ_MAX_CONTAINERS] = {false};
+	for (size_t i = 0; i < na; i++)
+		pair_of[i] = -1;
+	for (int pass = 0; pass < 3; pass++)
+		for (size_t i = 0; i < na; i++)
+			for (size_t j = 0; j < nb && pair_of[i] < 0; j++)
+				if (!taken[j] && same_ct(a, i, b, j, pass)) {
+					pair_of[i] = (int)j;
+					taken[j] = true;
+				}
+	char buf[24];
+	for (size_t i = 0; i < na; i++) {
+		int j = pair_of[i];
+		o->ma = a;
+		o->mb = j >= 0 ? b : &nothing;
+		o->attr = j >= 0 ? attr_of(attrs_b, (unsigned)j) : NULL;
+		o->container =
+		    j >= 0 ? ct_label(b, (size_t)j, buf, sizeof(buf)) : ct_label(a, i, buf, sizeof(buf));
+		if (j < 0)
+			container_row(o, true);
+		diff_procs(o, (int)i, j >= 0 ? j : CT_NONE);
+		diff_files(o, (int)i, j >= 0 ? j : CT_NONE);
+	}
+	for (size_t j = 0; j < nb; j++) {
+		if (taken[j])
+			continue;
+		o->ma = &nothing;
+		o->mb = b;
+		o->attr = attr_of(attrs_b, (unsigned)j);
+		o->container = ct_label(b, j, buf, sizeof(buf));
+		container_row(o, false);
+		diff_procs(o, CT_NONE, (int)j);
+		diff_files(o, CT_NONE, (int)j);
+	}
+	o->ma = a;
+	o->mb = b;
+	diff_socks(o);
+}
+
+size_t az_diff_render(const struct az_model *a, const struct az_model *b, const struct az_attrs *attrs_b,
 		      bool json, struct ai_buf *out)
 {
-	struct out o = {.b = out, .json = json, .attr = attr_b};
+	struct out o = {.b = out, .json = json, .ma = a, .mb = b};
+	/* two bundles of one container each are diffed whole, whatever their containers are called */
+	bool pod = nct(a) > 1 || nct(b) > 1;
 	if (json) {
 		ai_json_init(&o.j, out);
 		ai_json_obj_begin(&o.j);
-		if (attr_b)
-			az_imgcheck_json(az_attr_imgcheck(attr_b), &o.j);
+		/* a pod's check is per container: each ran its own image */
+		if (attrs_b && nct(b) > 1) {
+			ai_json_key(&o.j, "image_checks");
+			ai_json_arr_begin(&o.j);
+			for (size_t ct = 0; ct < nct(b); ct++) {
+				const struct az_attr *at = az_attrs_of(attrs_b, (unsigned)ct);
+				if (!at)
+					continue;
+				char buf[24];
+				ai_json_obj_begin(&o.j);
+				ai_json_kstr(&o.j, "container", ct_label(b, ct, buf, sizeof(buf)));
+				az_imgcheck_json(az_attr_imgcheck(at), &o.j);
+				ai_json_obj_end(&o.j);
+			}
+			ai_json_arr_end(&o.j);
+		} else if (az_attrs_of(attrs_b, 0))
+			az_imgcheck_json(az_attr_imgcheck(az_attrs_of(attrs_b, 0)), &o.j);
 		ai_json_key(&o.j, "changes");
 		ai_json_arr_begin(&o.j);
 	}
-	diff_pair(&o, NULL, a, b);
+	if (pod)
+		diff_pod(&o, a, b, attrs_b);
+	else {
+		o.attr = attr_of(attrs_b, 0);
+		diff_procs(&o, CT_WHOLE, CT_WHOLE);
+		diff_socks(&o);
+		diff_files(&o, CT_WHOLE, CT_WHOLE);
+	}
 	if (json) {
 		ai_json_arr_end(&o.j);
 		ai_json_kuint(&o.j, "count", o.count);

@@ -36,9 +36,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		struct az_model none = {0};
 		az_diff_render(&c.m, &c.m, NULL, false, &out);
-		az_diff_render(&none, &c.m, c.attr, false, &out);
+		az_diff_render(&none, &c.m, &c.attrs, false, &out);
 		az_diff_render(&c.m, &none, NULL, true, &out);
-		az_diff_render(&none, &c.m, c.attr, true, &out);
+		az_diff_render(&none, &c.m, &c.attrs, true, &out);
+		/* the same rows as a pod of two containers (every other one the second's): paired by
+		 * name, diffed pair by pair, and against a bundle of one (one container new or vanished) */
+		if (c.m.ncts < 2)
+			c.m.ncts = 2;
+		for (size_t i = 0; i < c.m.nprocs; i++)
+			c.m.procs[i].ct = i % 2;
+		for (size_t i = 0; i < c.m.nupper; i++)
+			c.m.upper[i].ct = i % 2;
+		az_model_name_containers(&c.m);
+		az_diff_render(&c.m, &c.m, &c.attrs, false, &out);
+		az_diff_render(&none, &c.m, &c.attrs, true, &out);
+		az_diff_render(&c.m, &none, NULL, false, &out);
 		ai_buf_free(&out);
 	}
 	az_ctx_free(&c);
