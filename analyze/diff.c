@@ -103,14 +103,18 @@ static struct key *sock_keys(const struct az_model *m)
 	return k;
 }
 
-static struct key *upper_keys(const struct az_model *m, int ct, size_t *n)
+/* The upperdir's entries (or, vol, the volumes' files: their path is mount point + path) of the
+ * side's container, by path. */
+static struct key *upper_keys(const struct az_model *m, int ct, size_t *n, bool vol)
 {
-	struct key *k = calloc(m->nupper + 1, sizeof(*k));
+	const struct az_upper *v = vol ? m->vfiles : m->upper;
+	size_t nv = vol ? m->nvfiles : m->nupper;
+	struct key *k = calloc(nv + 1, sizeof(*k));
 	if (!k)
 		abort();
 	*n = 0;
-	for (size_t i = 0; i < m->nupper; i++) {
-		const struct az_upper *u = &m->upper[i];
+	for (size_t i = 0; i < nv; i++) {
+		const struct az_upper *u = &v[i];
 		if (!of_ct(ct, u->ct))
 			continue;
 		struct key *x = &k[(*n)++];
@@ -189,7 +193,7 @@ static void emit(struct out *o, const struct row *r)
 			ai_json_kstr(&o->j, "what", r->detail);
 		if (r->pid >= 0)
 			ai_json_kint(&o->j, "pid", r->pid);
-		if (!strcmp(r->section, "file")) {
+		if (!strcmp(r->section, "file") || !strcmp(r->section, "volume")) {
 			json_entry(&o->j, "before", r->before);
 			json_entry(&o->j, "after", r->after);
 			if (r->layer >= 0)
@@ -530,13 +534,70 @@ static void diff_socks(struct out *o)
 static void diff_files(struct out *o, int cta, int ctb)
 {
 	size_t na, nb;
-	struct key *ua = upper_keys(o->ma, cta, &na), *ub = upper_keys(o->mb, ctb, &nb);
+	struct key *ua = upper_keys(o->ma, cta, &na, false), *ub = upper_keys(o->mb, ctb, &nb, false);
 	if (ctb == CT_NONE)
 		vanished_files(o, ua, na);
 	else
 		merge_files(o, ua, na, ub, nb);
 	keys_free(ua, na);
 	keys_free(ub, nb);
+}
+
+/* "volume MOUNTPOINT KIND" of a volume file, escaped (bytes from the bundle). */
+static void volume_words(const struct az_model *m, const struct az_upper *u, struct ai_buf *d)
+{
+	const struct az_volume *v = u->vol1 && u->vol1 <= m->nvols ? &m->vols[u->vol1 - 1] : NULL;
+	if (!v)
+		return;
+	ai_buf_adds(d, d->len ? "; " : "");
+	az_attr_volume_text(v, d);
+	if (v->content.s && !strcmp(v->content.s, "hashed"))
+		ai_buf_adds(d, ", content not stored");
+}
+
+/* The volumes that die with the pod (tmpfs, /dev/shm, emptyDir, and what --volumes stored): no
+ * image under them, so a file is added, deleted, modified (sha256, same size included) or changed
+ * in metadata only. A container on one side only has all its files on the other's side absent. */
+static void diff_volumes(struct out *o, int cta, int ctb)
+{
+	size_t na, nb;
+	struct key *ka = upper_keys(o->ma, cta, &na, true), *kb = upper_keys(o->mb, ctb, &nb, true);
+	size_t i = 0, j = 0;
+	while (i < na || j < nb) {
+		int c = i >= na ? 1 : j >= nb ? -1 : cmp_key(&ka[i], &kb[j]);
+		const struct az_upper *ua = c <= 0 ? ka[i].item : NULL, *ub = c >= 0 ? kb[j].item : NULL;
+		const struct key *k = c <= 0 ? &ka[i] : &kb[j];
+		cleanup_buf struct ai_buf d;
+		ai_buf_init(&d);
+		const char *change = !ua ? "added" : !ub ? "deleted" : NULL;
+		if (ua && ub) {
+			bool content = change_words(ua, ub, &d);
+			change = content ? "modified" : d.len ? "metadata" : NULL;
+		}
+		if (change) {
+			volume_words(ub ? o->mb : o->ma, ub ? ub : ua, &d);
+			ai_buf_cstr(&d);
+			struct row r = {.section = "volume",
+					.change = change,
+					.container = o->container,
+					.key = k->k,
+					.klen = k->len,
+					.key_raw = true,
+					.detail = d.data ? d.data : "",
+					.layer = -1,
+					.pid = -1,
+					.before = ua,
+					.after = ub};
+			emit(o, &r);
+		}
+		/* a path an index repeats (hostile input) is diffed once */
+		while (i < na && !cmp_key(&ka[i], k))
+			i++;
+		while (j < nb && !cmp_key(&kb[j], k))
+			j++;
+	}
+	keys_free(ka, na);
+	keys_free(kb, nb);
 }
 
 /* B's attribution of container ct when it was built against an image (without one it names no
@@ -622,6 +683,7 @@ static void diff_pod(struct out *o, const struct az_model *a, const struct az_mo
 			container_row(o, true);
 		diff_procs(o, (int)i, j >= 0 ? j : CT_NONE);
 		diff_files(o, (int)i, j >= 0 ? j : CT_NONE);
+		diff_volumes(o, (int)i, j >= 0 ? j : CT_NONE);
 	}
 	for (size_t j = 0; j < nb; j++) {
 		if (taken[j])
@@ -633,6 +695,7 @@ static void diff_pod(struct out *o, const struct az_model *a, const struct az_mo
 		container_row(o, false);
 		diff_procs(o, CT_NONE, (int)j);
 		diff_files(o, CT_NONE, (int)j);
+		diff_volumes(o, CT_NONE, (int)j);
 	}
 	o->ma = a;
 	o->mb = b;
@@ -675,6 +738,7 @@ size_t az_diff_render(const struct az_model *a, const struct az_model *b, const 
 		diff_procs(&o, CT_WHOLE, CT_WHOLE);
 		diff_socks(&o);
 		diff_files(&o, CT_WHOLE, CT_WHOLE);
+		diff_volumes(&o, CT_WHOLE, CT_WHOLE);
 	}
 	if (json) {
 		ai_json_arr_end(&o.j);

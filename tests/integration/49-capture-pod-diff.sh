@@ -19,8 +19,9 @@ mkdir -p "$KEYS" "$OUT"
 "$CAPTURE" keygen -o "$KEYS/k" >/dev/null
 t_cleanup "podman pod rm -f -t 0 $POD"
 t_ok "create the pod (shared pid, net, ipc, uts)" podman pod create --name "$POD" --share pid,net,ipc,uts
-t_target "$A" --pod "$POD"
+t_target "$A" --pod "$POD" --tmpfs /scratch
 PA=$T_TARGET_PID
+podman exec "$A" sh -c 'echo keep >/scratch/keep; echo gone >/scratch/gone; echo AAAA >/scratch/same-size; echo m >/scratch/chmod-me'
 t_target "$B" --pod "$POD"
 IDA=$(podman inspect -f '{{.Id}}' "$A") IDB=$(podman inspect -f '{{.Id}}' "$B")
 NA=${IDA:0:12} NB=${IDB:0:12} # podman records no name a bundle could carry: the views print the id's first 12
@@ -36,6 +37,7 @@ wait_pgrep() { for ((i = 0; i < 50; i++)); do pgrep -f "$1" >/dev/null && return
 B1=$(snap one)
 t_eq "capture 1: two containers" 2 "$(tar -xOf "$B1" manifest.json 2>/dev/null | jq -r '.containers | length')"
 podman exec "$A" sh -c 'rm /etc/passwd; echo more >>/etc/group; echo new-in-a >/data/new-in-a.txt'
+podman exec "$A" sh -c 'rm /scratch/gone; echo BBBB >/scratch/same-size; chmod 0600 /scratch/chmod-me; printf "#!/bin/sh\n" >/scratch/dropped.sh'
 podman exec "$B" sh -c 'echo new-in-b >/data/new-in-b.txt'
 podman exec -d "$B" sleep 100492 >/dev/null
 podman exec -d "$B" nc -ll -p 9492 -e /bin/cat >/dev/null
@@ -59,11 +61,21 @@ row "B's new process under B" "^\+ process new +$NB: .*: sleep 100492 +\(pid [0-
 t_eq "B's process: once, under B" "$NB:" "$(ctof 'sleep 100492' "$d")"
 t_eq "the pod's new listener: once, with no container, its owner named" 1 \
 	"$(grep -cE '^\+ socket +new +tcp6? LISTEN [^ ]*:9492 .*\(nc\[[0-9]+\]\)$' <<<"$d")"
+# the volume that dies with the pod (A's tmpfs): no image under it, each change once, under A
+row "A's tmpfs: a file deleted" "^- volume +deleted +$NA: /scratch/gone +\(volume /scratch tmpfs\)$" "$d"
+row "A's tmpfs: a file added" "^\+ volume +added +$NA: /scratch/dropped.sh +\(volume /scratch tmpfs\)$" "$d"
+row "A's tmpfs: same size, other content: modified by sha256" \
+	"^~ volume +modified +$NA: /scratch/same-size +\(content, 5 -> 5 bytes \(same size\), sha256 [0-9a-f]{64} -> [0-9a-f]{64}.*; volume /scratch tmpfs\)$" "$d"
+row "A's tmpfs: a chmod is metadata" "^~ volume +metadata +$NA: /scratch/chmod-me +\(mode 0644 -> 0600.*volume /scratch tmpfs\)$" "$d"
+t_empty "A's tmpfs: an unchanged file is no row" "$(grep -F /scratch/keep <<<"$d")"
+t_eq "A's tmpfs: its rows all under A" "$NA: $NA: $NA: $NA:" "$(ctof ' /scratch/' "$d")"
 t_empty "the same containers in both: none new or vanished" "$(grep -E '^. container ' <<<"$d")"
 t_match "a count" '^[0-9]+ differences$' "$(tail -1 <<<"$d")"
 
 dj=$("$ANALYZE" diff "$B1" "$B2" --json 2>&1)
 t_ok "--json parses" jq -e .changes <<<"$dj"
+t_eq "--json: a volume row carries both versions" "volume $NA 5 5 true" \
+	"$(jq -r '.changes[]|select(.key=="/scratch/same-size")|"\(.section) \(.container) \(.before.size) \(.after.size) \(.before.sha256 != .after.sha256)"' <<<"$dj")"
 t_eq "--json: count equals the rows" "$(jq '.changes|length' <<<"$dj")" "$(jq .count <<<"$dj")"
 t_eq "--json: every process and file row names its container, one of the pod's" true \
 	"$(jq --arg a "$NA" --arg b "$NB" '[.changes[]|select(.section!="socket")|.container==$a or .container==$b]|all' <<<"$dj")"
