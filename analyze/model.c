@@ -87,6 +87,9 @@ void az_model_free(struct az_model *m)
 		az_str_free(&c->id);
 		az_str_free(&c->image);
 		az_str_free(&c->image_digest);
+		az_str_free(&c->image_id);
+		az_str_free(&c->base_image);
+		az_str_free(&c->base_digest);
 		az_str_free(&c->prefix);
 		az_str_free(&c->pod_name);
 		az_str_free(&c->pod_namespace);
@@ -94,6 +97,7 @@ void az_model_free(struct az_model *m)
 		az_str_free(&c->ov.upperdir);
 		az_str_free(&c->ov.redirect_dir);
 		az_str_free(&c->ov.options);
+		free(c->ov.layer_ids);
 	}
 	for (size_t i = 0; i < m->nupper; i++)
 		az_upper_free(&m->upper[i]);
