@@ -137,7 +137,14 @@ static void find_image(struct ai_capture *cap, struct ai_container *ct)
 			continue;
 		for (size_t l = 0; l < 2; l++) {
 			char path[4200];
-			snprintf(path, sizeof(path), "%s/overlay-containers/%s", roots[r], lists[l]);
+			int pl = snprintf(path, sizeof(path), "%s/overlay-containers/%s", roots[r], lists[l]);
+			if (pl < 0 || (size_t)pl >= sizeof(ct->image_from)) {
+				/* the manifest would name it cut short: not used */
+				ai_log_path(cap, AI_LOG_INFO, C, path, strlen(path),
+					    "container list path longer than %zu bytes: not read",
+					    sizeof(ct->image_from) - 1);
+				continue;
+			}
 			cleanup_free char *doc = NULL;
 			size_t len = 0;
 			bool c = false;

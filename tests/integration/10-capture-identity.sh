@@ -6,6 +6,8 @@
 # other containers) is not in the bundle. The analyzer's image check says id_match true with :3
 # and false with :2, naming both ids. Then a pod of a :3 container and a :2 container: each
 # container's record is its own, and each is checked against its own image with its own evidence.
+# Last, lists under a host root of our own: over the size cap, hostile (the id inside other
+# strings, escaped quotes, the entry in the volatile list), a FIFO.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
 t_require_analyze
@@ -100,3 +102,41 @@ t_empty "pod: no warning about A" "$(grep "container ${IDA:0:12}" "$T_TMP/pck.er
 # B runs only busybox (sleep); A runs holder and workload: B's check reads B's processes only
 t_eq "pod: B's executables checked are B's only" '[false,true]' \
 	"$(pck "oci:$T_TMP/oci3" "oci:$T_TMP/oci2" 'map(.image_check.exe_checked == 1)')"
+
+# ---- the container list under a host root of our own: cut, hostile, a FIFO (the upperdir is not
+# there: a partial bundle, exit 3, with its manifest)
+HR=$T_TMP/hostroot
+SD=$HR/var/lib/containers/storage/overlay-containers
+mkdir -p "$SD"
+snap_hr() { # NAME: the manifest's identity of container 0, and the log's identity events
+	"$CAPTURE" snapshot --pid "$P" --key "$T_TMP/k.key" -o "$OUT" --name "$1" --host-root "$HR" >/dev/null 2>&1
+	echo "rc=$?"
+	tar -xOf "$OUT/$1.tar" manifest.json 2>/dev/null | jq -c '.containers[0].identity | [.image_id, .image_from, .image_note]'
+	tar -xOf "$OUT/$1.tar" capture-log.json 2>/dev/null |
+		jq -c '[.events[] | select(.collector == "identity" and .level != "info") | [.level, .path, .message]]'
+}
+truncate -s 40M "$SD/containers.json"
+o=$(snap_hr hr-big)
+t_match "a 40 MiB list: not read, the note says why" \
+	'^rc=3
+\[null,null,"the container list is larger than the capture reads \(32 MiB\)"\]' "$o"
+t_match "... and the log has a truncated event naming it" \
+	'\["truncated","/var/lib/containers/storage/overlay-containers/containers.json","container list larger than 33554432 bytes' "$o"
+# the id only inside other strings and a nested object of the stable list; the real entry in the
+# volatile one (podman run --rm)
+CIDN=$(podman inspect -f '{{.Id}}' "$N")
+printf '[{"id":"x","names":["%s"],"image":"%s","metadata":"{\\"id\\":\\"%s\\"}","flags":{"id":"%s"}},{"id":"a\\"b\\"","names":["\\"id\\":\\"%s\\""]}]' \
+	"$CIDN" "$ID2" "$CIDN" "$CIDN" "$CIDN" >"$SD/containers.json"
+printf '[{"id":"%s","image":"%s","metadata":"{\\"image-name\\":\\"v\\\\u0026w\\"}"}]' "$CIDN" "$ID3" \
+	>"$SD/volatile-containers.json"
+o=$(snap_hr hr-hostile)
+t_match "the id inside other strings is not the entry: the volatile list's is" \
+	"^rc=3
+\[\"$ID3\",\"/var/lib/containers/storage/overlay-containers/volatile-containers.json\",null\]" "$o"
+t_eq "... its escaped name unescaped" 'v&w' "$(tar -xOf "$OUT/hr-hostile.tar" manifest.json 2>/dev/null | jq -r '.containers[0].identity.image_name')"
+rm -f "$SD/containers.json" "$SD/volatile-containers.json"
+mkfifo "$SD/containers.json"
+o=$(timeout 60 bash -c "$(declare -f snap_hr); CAPTURE='$CAPTURE' T_TMP='$T_TMP' OUT='$OUT' P='$P' HR='$HR' snap_hr hr-fifo")
+t_match "a FIFO for the list: not opened (no hang), no list" \
+	'^rc=3
+\[null,null,"no containers/storage container list under the host root"\]' "$o"
