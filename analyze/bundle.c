@@ -239,7 +239,9 @@ static int manifest_containers(struct az_model *m, json_t *v, ai_err_t *err)
 			 {c, "prefix", &x->prefix},
 			 {id, "name", &x->name},
 			 {id, "image", &x->image},
-			 {id, "image_digest", &x->image_digest}};
+			 {id, "image_name", &x->image}, /* containers/storage's name for it */
+			 {id, "image_digest", &x->image_digest},
+			 {id, "image_id", &x->image_id}};
 		for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
 			if (!json_is_object(f[k].o) || f[k].dst->s)
 				continue;

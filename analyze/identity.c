@@ -1,7 +1,9 @@
 /* containers/<N>/config.json (the OCI runtime spec) -> the container's name, image and pod, from
  * the annotations each runtime writes: containerd's io.kubernetes.cri.*, CRI-O's io.kubernetes.*
- * and io.kubernetes.cri-o.*, podman's org.opencontainers.image.* (docs/analyze.md). The first key
- * present wins; a non-string value is ignored. */
+ * and io.kubernetes.cri-o.* (docs/analyze.md). The first key present wins; a non-string value is
+ * ignored. podman's org.opencontainers.image.base.name/.digest name the image the container's
+ * image was built FROM (OCI annotation spec: "the image this image is based on"), not the image
+ * it runs: kept as the base image only. podman's image is in the manifest (bundle.c). */
 #include <string.h>
 #include "analyze/util.h"
 #include "common/bundle.h"
@@ -30,10 +32,10 @@ int az_config_read(struct az_model *m, unsigned ct, const char *doc, size_t len,
 					    "io.kubernetes.container.name",
 					    "io.kubernetes.cri-o.ContainerName", NULL};
 	static const char *const images[] = {"io.kubernetes.cri.image-name", "io.kubernetes.cri-o.ImageName",
-					     "org.opencontainers.image.ref.name",
-					     "org.opencontainers.image.base.name", NULL};
-	static const char *const digests[] = {"io.kubernetes.cri-o.ImageRef",
-					      "org.opencontainers.image.base.digest", NULL};
+					     "org.opencontainers.image.ref.name", NULL};
+	static const char *const digests[] = {"io.kubernetes.cri-o.ImageRef", NULL};
+	static const char *const base_names[] = {"org.opencontainers.image.base.name", NULL};
+	static const char *const base_digests[] = {"org.opencontainers.image.base.digest", NULL};
 	static const char *const pods[] = {"io.kubernetes.cri.sandbox-name", "io.kubernetes.pod.name", NULL};
 	static const char *const nss[] = {"io.kubernetes.cri.sandbox-namespace",
 					  "io.kubernetes.pod.namespace", NULL};
@@ -43,6 +45,10 @@ int az_config_read(struct az_model *m, unsigned ct, const char *doc, size_t len,
 	if (!c->image.s && first_of(ann, images, &c->image, err) < 0)
 		return ai_err_wrap(err, "%s", AI_M_CONFIG);
 	if (!c->image_digest.s && first_of(ann, digests, &c->image_digest, err) < 0)
+		return ai_err_wrap(err, "%s", AI_M_CONFIG);
+	if (!c->base_image.s && first_of(ann, base_names, &c->base_image, err) < 0)
+		return ai_err_wrap(err, "%s", AI_M_CONFIG);
+	if (!c->base_digest.s && first_of(ann, base_digests, &c->base_digest, err) < 0)
 		return ai_err_wrap(err, "%s", AI_M_CONFIG);
 	if (first_of(ann, pods, &c->pod_name, err) < 0 || first_of(ann, nss, &c->pod_namespace, err) < 0 ||
 	    first_of(ann, uids, &c->pod_uid, err) < 0)

@@ -39,11 +39,27 @@ static bool digest_is(const char *digest, const char *hex)
 	return !strncmp(digest, "sha256:", 7) && !strcmp(digest + 7, hex);
 }
 
-static void check_id(struct az_imgcheck *c, const struct az_model *m, const struct az_image *img)
+/* The container whose evidence an attribution is checked with: its own, or container 0's for
+ * the attribution of every container (the overlay attr.c applies is container 0's too). */
+static unsigned ev_ct(const struct az_attr *a)
 {
-	const struct az_str *ids[] = {&m->man.image_id, &m->man.image_digest, &m->ck.image_id};
+	unsigned ct = az_attr_ct(a);
+	return ct == AZ_CT_ALL ? 0 : ct;
+}
+
+static void check_id(struct az_imgcheck *c, const struct az_model *m, unsigned ct, const struct az_image *img)
+{
+	/* the container's own record first (a pod's container N has only that); the manifest's
+	 * target and a checkpoint's config.dump are container 0's */
+	const struct az_str *ids[5] = {&m->cts[ct].image_id, &m->cts[ct].image_digest};
+	size_t n = 2;
+	if (!ct) {
+		ids[n++] = &m->man.image_id;
+		ids[n++] = &m->man.image_digest;
+		ids[n++] = &m->ck.image_id;
+	}
 	c->id_match = -1;
-	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		char hex[65];
 		if (!ids[i]->s || !id_hex(ids[i]->s, ids[i]->len, hex))
 			continue;
@@ -60,13 +76,13 @@ static void check_id(struct az_imgcheck *c, const struct az_model *m, const stru
 			      img->manifest_digest[0] ? img->manifest_digest : "?");
 }
 
-static void check_layers(struct az_imgcheck *c, const struct az_model *m, const struct az_image *img)
+static void check_layers(struct az_imgcheck *c, const struct az_overlay *ov, const struct az_image *img)
 {
 	c->image_layers = img->nlayers;
 	c->layers_match = -1;
-	if (!m->ov.present || m->ov.nlower < m->ov.data_only)
+	if (!ov->present || ov->nlower < ov->data_only)
 		return;
-	c->lowerdirs = m->ov.nlower - m->ov.data_only;
+	c->lowerdirs = ov->nlower - ov->data_only;
 	c->layers_match = c->lowerdirs == img->nlayers;
 	if (!c->layers_match)
 		ai_buf_printf(&c->why, "the container's overlay has %zu lowerdirs, the image %zu layers\n",
@@ -76,10 +92,10 @@ static void check_layers(struct az_imgcheck *c, const struct az_model *m, const 
 /* containers/storage (podman, CRI-O) names each layer by its chain: the bottom layer's id is its
  * diff_id, each next one sha256("PARENT_ID+DIFF_ID_HEX"). A lowerdir naming a layer id is then the
  * image's layer at that depth, or another image's. */
-static void check_chain(struct az_imgcheck *c, const struct az_model *m, const struct az_image *img)
+static void check_chain(struct az_imgcheck *c, const struct az_overlay *ov, const struct az_image *img)
 {
 	c->chain_match = -1;
-	if (!m->ov.layer_ids || c->layers_match != 1)
+	if (!ov->layer_ids || c->layers_match != 1)
 		return;
 	char id[65] = "";
 	for (size_t k = 0; k < img->nlayers; k++) {
@@ -95,7 +111,7 @@ static void check_chain(struct az_imgcheck *c, const struct az_model *m, const s
 			if (ai_sha256_hex(in, strlen(in), id, &err) < 0)
 				return; /* OpenSSL refused: the chain stays unknown */
 		}
-		const char *got = m->ov.layer_ids[img->nlayers - 1 - k]; /* lowerdirs are top first */
+		const char *got = ov->layer_ids[img->nlayers - 1 - k]; /* lowerdirs are top first */
 		if (!got[0])
 			continue;
 		c->chain_checked++;
@@ -111,12 +127,13 @@ static void check_chain(struct az_imgcheck *c, const struct az_model *m, const s
 		c->chain_match = 1;
 }
 
-/* On a mount of its own (a volume, a bind mount): not the image's file. */
-static bool on_other_mount(const struct az_model *m, const char *p, size_t len)
+/* On a mount of its own in container ct (a volume, a bind mount): not the image's file. */
+static bool on_other_mount(const struct az_model *m, unsigned ct, const char *p, size_t len)
 {
 	for (size_t i = 0; i < m->nmounts; i++) {
 		const struct az_str *mp = &m->mounts[i].mount_point;
-		if (!mp->s || mp->len < 2 || mp->len > len || memcmp(mp->s, p, mp->len))
+		if (m->mounts[i].ct != ct || !mp->s || mp->len < 2 || mp->len > len ||
+		    memcmp(mp->s, p, mp->len))
 			continue;
 		if (mp->len == len || p[mp->len] == '/')
 			return true;
@@ -125,22 +142,26 @@ static bool on_other_mount(const struct az_model *m, const char *p, size_t len)
 }
 
 /* A running exe the container read from its lower layers is a file of the image it ran, byte for
- * byte: each path once, however many processes run it. */
+ * byte: each path once, however many processes run it. Only container ct's processes (all of
+ * them for the attribution of every container): another container of the pod runs another
+ * image. */
 static void check_exes(struct az_imgcheck *c, const struct az_model *m, const struct az_attr *a)
 {
+	unsigned only = az_attr_ct(a), ct = ev_ct(a);
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
-		if (!p->exe.s || p->exe.s[0] != '/' || p->exe_deleted || p->exe_memfd || p->exe_truncated ||
-		    !p->exe_sha256[0])
+		if ((only != AZ_CT_ALL && p->ct != only) || !p->exe.s || p->exe.s[0] != '/' ||
+		    p->exe_deleted || p->exe_memfd || p->exe_truncated || !p->exe_sha256[0])
 			continue;
 		size_t len = az_exe_path_len(p);
 		bool seen = false;
 		for (size_t k = 0; k < i && !seen; k++)
-			seen = m->procs[k].exe.s && az_exe_path_len(&m->procs[k]) == len &&
+			seen = (only == AZ_CT_ALL || m->procs[k].ct == only) && m->procs[k].exe.s &&
+			       az_exe_path_len(&m->procs[k]) == len &&
 			       !memcmp(m->procs[k].exe.s, p->exe.s, len) && !m->procs[k].exe_deleted &&
 			       !m->procs[k].exe_memfd;
 		struct az_origin o;
-		if (seen || on_other_mount(m, p->exe.s, len))
+		if (seen || on_other_mount(m, only == AZ_CT_ALL ? p->ct : ct, p->exe.s, len))
 			continue;
 		if (!az_attr_lookup(a, p->exe.s, len, &o))
 			memset(&o, 0, sizeof(o)); /* in no layer and not in the upperdir */
@@ -173,9 +194,13 @@ void az_imgcheck_run(struct az_imgcheck *c, const struct az_attr *a)
 	const struct az_model *m = az_attr_model(a);
 	if (!img || !m)
 		return;
-	check_id(c, m, img);
-	check_layers(c, m, img);
-	check_chain(c, m, img);
+	unsigned ct = ev_ct(a);
+	if (ct >= AZ_MAX_CONTAINERS)
+		return;
+	const struct az_overlay *ov = az_model_ov(m, ct);
+	check_id(c, m, ct, img);
+	check_layers(c, ov, img);
+	check_chain(c, ov, img);
 	check_exes(c, m, a);
 	if (c->id_match == 0 || c->layers_match == 0 || c->chain_match == 0 || c->exe_mismatched)
 		c->verdict = AZ_IMG_MISMATCH;

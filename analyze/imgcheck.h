@@ -1,10 +1,13 @@
 /* Is the --image given the image the container ran? Three kinds of evidence, each used when the
- * input has it: the image id or digest the capture (manifest target.image_id/image_digest) or the
- * checkpoint (config.dump rootfsImageID/rootfsImageRef) recorded, against the image's config and
- * manifest digests; the container's lowerdir count against the image's layer count, and the layer
- * ids podman's and CRI-O's lowerdirs name against the image's diff_id chain; and the sha256
- * of every running executable the container read from its lower layers against the image's file at
- * that path. Any disagreement is a mismatch: attribution against that image is not to be trusted. */
+ * input has it, each the container's own (the attribution's container, az_attr_ct; container 0's
+ * for the attribution of every container): the image id or digest the capture recorded for it
+ * (manifest containers[i].identity.image_id, CRI-O's ImageRef annotation; for container 0 also
+ * target.image_id/image_digest) or the checkpoint did (config.dump rootfsImageID/rootfsImageRef),
+ * against the image's config and manifest digests; its lowerdir count against the image's layer
+ * count, and the layer ids podman's and CRI-O's lowerdirs name against the image's diff_id chain;
+ * and the sha256 of every running executable of its processes read from its lower layers against
+ * the image's file at that path. Any disagreement is a mismatch: attribution against that image is
+ * not to be trusted. */
 #ifndef AZ_IMGCHECK_H
 #define AZ_IMGCHECK_H
 #include <stdbool.h>

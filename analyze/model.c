@@ -93,6 +93,9 @@ void az_model_free(struct az_model *m)
 		az_str_free(&c->id);
 		az_str_free(&c->image);
 		az_str_free(&c->image_digest);
+		az_str_free(&c->image_id);
+		az_str_free(&c->base_image);
+		az_str_free(&c->base_digest);
 		az_str_free(&c->prefix);
 		az_str_free(&c->pod_name);
 		az_str_free(&c->pod_namespace);

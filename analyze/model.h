@@ -193,6 +193,12 @@ struct az_volume {
 #define AZ_MAX_CONTAINERS 32
 struct az_container {
 	struct az_str name, id, image, image_digest, prefix;
+	/* the image id the capture recorded (manifest containers[i].identity.image_id: containers/
+	 * storage's entry for the container), as written; NULL when none */
+	struct az_str image_id;
+	/* the image its image was built FROM (podman's org.opencontainers.image.base.name/.digest
+	 * annotations): never the image the container runs */
+	struct az_str base_image, base_digest;
 	struct az_str pod_name, pod_namespace, pod_uid; /* from its runtime spec's annotations */
 	bool have_spec;					/* its config.json was read */
 	int64_t pid, processes;

@@ -72,7 +72,18 @@ struct ai_container {
 	const struct ai_overlay *overlay_hint;
 	/* identity.c: where its runtime spec was read ("" when not found), for the manifest. */
 	char spec_from[256];
+	/* identity.c: the image it runs, from containers/storage's container list (podman, CRI-O):
+	 * its id (64 hex, "" when not found), its name (bytes, may be empty), the list's host path,
+	 * or why there is none ("" when found) */
+	char image_id[65];
+	char image_name[512];
+	size_t image_name_len;
+	char image_from[256];
+	char image_note[192];
 };
+
+/* identity.c: the manifest's "identity" object of container c, whose members have prefix. */
+void ai_identity_json(struct ai_json *j, const struct ai_container *c, const char *prefix);
 
 /* The capture context shared by the collectors. What a collector keeps between its phases is
  * its own (the state pointer of struct ai_collector), never a field here. */
@@ -233,7 +244,6 @@ int ai_overlay_copy(struct ai_overlay *dst, const struct ai_overlay *src);
 void ai_overlay_free(struct ai_overlay *o);
 
 /* snapshot.c */
-struct ai_json;
 /* The first fields of manifest.json, the same for a capture and a sealed bundle; left open. */
 void ai_manifest_head(struct ai_json *j, struct ai_buf *out, const char *name, const char *id,
 		      struct timespec start, struct timespec end, const char *trigger);

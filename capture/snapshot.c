@@ -135,17 +135,9 @@ static void containers_json(struct ai_json *j, const struct ai_capture *cap)
 		ai_json_kuint(j, "processes", t->nprocs);
 		ai_json_kbytes(j, "cgroup", t->cgroup, t->cgroup ? strlen(t->cgroup) : 0);
 		ai_json_kstr(j, "container_id", t->container_id);
-		/* name, image, pod: in the runtime spec's annotations (the analyzer reads them); none
-		 * readable: the pod fields of the Downward API env (manifest "target.pod") only */
-		const char *from = cap->containers[k].spec_from;
-		ai_json_key(j, "identity");
-		ai_json_obj_begin(j);
-		char member[64];
-		snprintf(member, sizeof(member), "%s%s", prefix, AI_M_CONFIG);
-		ai_json_kstr(j, "runtime_spec", from[0] ? member : NULL);
-		ai_json_kbytes(j, "runtime_spec_from", from[0] ? from : NULL, strlen(from));
-		ai_json_kstr(j, "source", from[0] ? "runtime-spec" : "downward-api-env");
-		ai_json_obj_end(j);
+		/* name and pod: in the runtime spec's annotations (the analyzer reads them); the image:
+		 * containers/storage's entry; none readable: the Downward API env only ("target.pod") */
+		ai_identity_json(j, &cap->containers[k], prefix);
 		ai_json_obj_end(j);
 	}
 	ai_json_arr_end(j);
@@ -200,6 +192,7 @@ static void build_manifest(struct ai_capture *cap, const struct ai_snapshot_opts
 	ai_json_kuint(&j, "processes", t->nprocs);
 	ai_json_kbytes(&j, "cgroup", t->cgroup, t->cgroup ? strlen(t->cgroup) : 0);
 	ai_json_kstr(&j, "container_id", t->container_id);
+	ai_json_kstr(&j, "image_id", cap->containers[0].image_id[0] ? cap->containers[0].image_id : NULL);
 	if (o->pod && (o->pod[0] || o->pod[1] || o->pod[2])) {
 		ai_json_key(&j, "pod");
 		ai_json_obj_begin(&j);

@@ -5,8 +5,9 @@
 # an mtime change, a runtime file deleted, a file added, a process started and one killed, a listener
 # opened and a connection closed. Text and --json, with and without --image (the layer of each
 # path), and a bundle against the checkpoint archive. Then the image check: the right image, a
-# foreign build of the same recipe, the 2-layer parent image, and a checkpoint archive whose recorded
-# image id matches one image and not another.
+# foreign build of the same recipe, the 2-layer parent image (the bundle's recorded image id, from
+# containers/storage, decides first), and a checkpoint archive whose recorded image id matches one
+# image and not another.
 . "$(dirname "$0")/../lib.sh"
 t_require_capture
 t_require_analyze
@@ -114,14 +115,24 @@ t_eq "right image: verdict match, exes and the storage layer chain checked, no w
 t_empty "right image: nothing on stderr" "$(cat "$T_TMP/ck.err")"
 t_eq "foreign build: mismatch on the layer chain (its diff_ids differ)" '["mismatch",false]' \
 	"$(ck "$BB" "$FOREIGN" '[.image_check.verdict,.image_check.chain_match]')"
+t_eq "right image: the image id the capture recorded matches" true "$(ck "$BB" "$IMG" '.image_check.id_match')"
+t_match "foreign build: first, the recorded image id is not the image's" \
+	"the container ran image $(podman inspect -f '{{.Image}}' "$N"); the image is config sha256:fccaf8c6" \
+	"$(ck "$BB" "$FOREIGN" '.image_check.reasons[0]')"
 t_match "foreign build: the reasons name the storage layer and the image's chain id" \
 	"lowerdir 3 is storage layer [0-9a-f]{64}, the image's layer 1 is [0-9a-f]{64}" \
-	"$(ck "$BB" "$FOREIGN" '.image_check.reasons[0]')"
-t_match "foreign build: and a running exe the image does not have" 'running /usr/bin/holder is not in the image' \
 	"$(ck "$BB" "$FOREIGN" '.image_check.reasons[1]')"
+t_match "foreign build: and a running exe the image does not have" 'running /usr/bin/holder is not in the image' \
+	"$(ck "$BB" "$FOREIGN" '.image_check.reasons[2]')"
 t_match "foreign build: a warning line on stderr, one a reason" \
-	'^warning: --image oci-archive:.*image-oci-archive.tar is not the image the container ran: lowerdir 3 .*
-warning: --image oci-archive:.*image-oci-archive.tar is not the image the container ran: running /usr/bin/holder is not in the image$' \
+	'^warning: --image oci-archive:[^
+]*image-oci-archive.tar is not the image the container ran: the container ran image [0-9a-f]{64}; [^
+]*
+warning: --image oci-archive:[^
+]*image-oci-archive.tar is not the image the container ran: lowerdir 3 [^
+]*
+warning: --image oci-archive:[^
+]*image-oci-archive.tar is not the image the container ran: running /usr/bin/holder is not in the image$' \
 	"$(cat "$T_TMP/ck.err")"
 t_match "foreign build: the warning is in layers --json warnings too" 'image mismatch: running /usr/bin/holder' \
 	"$(ck "$BB" "$FOREIGN" '.warnings')"

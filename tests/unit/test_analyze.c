@@ -1002,6 +1002,58 @@ static void put_tar(const char *dir, const char *name, const struct ent *es, cha
 	snprintf(out, outlen, "%s/%s", dir, name);
 }
 
+static bool str_is(const struct az_str *s, const char *want)
+{
+	return s->s && s->len == strlen(want) && !memcmp(s->s, want, s->len);
+}
+
+/* podman's runtime spec names the BASE image in org.opencontainers.image.base.*: never the
+ * container's image; the image id is the manifest's (containers/storage's entry). */
+static void test_identity(void)
+{
+	static struct az_model m;
+	ai_err_t err = {0};
+	const char *podman =
+	    "{\"annotations\":{\"org.opencontainers.image.base.name\":\"localhost/afterimage-test:2\","
+	    "\"org.opencontainers.image.base.digest\":\"sha256:9a6a24348582ee57c38b2e2a511581758629cd"
+	    "f14a7cd82c0ce16a038e883581\",\"io.container.manager\":\"libpod\"}}";
+	T_OK(az_config_read(&m, 0, podman, strlen(podman), &err) == 0, "identity: podman's spec reads");
+	T_OK(!m.cts[0].image.s && !m.cts[0].image_digest.s,
+	     "identity: base.name/base.digest are not the container's image or digest");
+	T_OK(str_is(&m.cts[0].base_image, "localhost/afterimage-test:2") &&
+		 str_is(&m.cts[0].base_digest,
+			"sha256:9a6a24348582ee57c38b2e2a511581758629cdf14a7cd82c0ce16a038e883581"),
+	     "identity: they are the base image");
+	const char *man =
+	    "{\"format\":\"afterimage-bundle\",\"target\":{\"pid\":1,\"image_id\":\""
+	    "57b36a38aca5d70ccf5a6a29776f3dcdacd709f27af9311c262c782b8cd511c5\"},"
+	    "\"containers\":[{\"index\":0,\"identity\":{\"image_id\":\"57b36a38aca5d70ccf5a6a29776f3dcd"
+	    "acd709f27af9311c262c782b8cd511c5\",\"image_name\":\"localhost/afterimage-test:3\"}},"
+	    "{\"index\":1,\"identity\":{\"image_id\":\"d2541312895fe66fe28c365b830750c982c2a4e0d7b065b4"
+	    "dce01cd517214155\",\"image_name\":null}}],\"members\":[]}";
+	T_OK(az_manifest_read(&m, man, strlen(man), &err) == 0, "identity: the manifest reads");
+	T_OK(str_is(&m.cts[0].image_id, "57b36a38aca5d70ccf5a6a29776f3dcdacd709f27af9311c262c782b8cd511c5") &&
+		 str_is(&m.cts[0].image, "localhost/afterimage-test:3"),
+	     "identity: container 0's image id and name from containers[0].identity");
+	T_OK(str_is(&m.cts[1].image_id, "d2541312895fe66fe28c365b830750c982c2a4e0d7b065b4dce01cd517214155") &&
+		 !m.cts[1].image.s,
+	     "identity: container 1's are its own");
+	T_OK(str_is(&m.man.image_id, "57b36a38aca5d70ccf5a6a29776f3dcdacd709f27af9311c262c782b8cd511c5"),
+	     "identity: target.image_id");
+	az_model_free(&m);
+	const char *crio =
+	    "{\"annotations\":{\"io.kubernetes.cri-o.ImageName\":\"quay.io/x/y:1\","
+	    "\"io.kubernetes.cri-o.ImageRef\":\"d2541312895fe66fe28c365b830750c982c2a4e0d7b065b4dce01cd"
+	    "517214155\"}}";
+	T_OK(az_config_read(&m, 0, crio, strlen(crio), &err) == 0 &&
+		 str_is(&m.cts[0].image, "quay.io/x/y:1") &&
+		 str_is(&m.cts[0].image_digest,
+			"d2541312895fe66fe28c365b830750c982c2a4e0d7b065b4dce01cd517214155") &&
+		 !m.cts[0].base_image.s,
+	     "identity: CRI-O's ImageName and ImageRef are the container's");
+	az_model_free(&m);
+}
+
 static int load(const char *path, struct az_model *m, ai_err_t *err)
 {
 	err->msg[0] = '\0';
@@ -1365,6 +1417,7 @@ int main(void)
 	test_sums();
 	test_layer_limit();
 	test_input_detection();
+	test_identity();
 	test_criu();
 	test_criu_files();
 	return t_done();
