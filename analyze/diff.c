@@ -223,6 +223,25 @@ static void emit(struct out *o, const struct row *r)
 	ai_buf_addc(o->b, '\n');
 }
 
+/* A row about a path (file and volume sections): the key is bytes from the target. */
+static void emit_path(struct out *o, const char *section, const char *change, const struct key *k,
+		      const char *detail, int layer, const struct az_upper *before,
+		      const struct az_upper *after)
+{
+	struct row r = {.section = section,
+			.change = change,
+			.container = o->container,
+			.key = k->k,
+			.klen = k->len,
+			.key_raw = true,
+			.detail = detail ? detail : "",
+			.layer = layer,
+			.pid = -1,
+			.before = before,
+			.after = after};
+	emit(o, &r);
+}
+
 /* ---- processes and sockets: a multiset of keys on each side */
 
 static void proc_detail(const struct az_proc *p, struct ai_buf *d)
@@ -450,20 +469,11 @@ static void file_row(struct out *o, const struct key *ka, size_t na, const struc
 	if (!change)
 		return;
 	ai_buf_cstr(&d);
-	struct row r = {.section = "file",
-			.change = change,
-			.container = o->container,
-			.key = k->k,
-			.klen = k->len,
-			.key_raw = true,
-			.detail = d.data ? d.data : "",
-			.layer = !o->attr   ? -1
-				 : have_org ? org.layer
-					    : 0,
-			.pid = -1,
-			.before = va == V_PRESENT ? ua : NULL,
-			.after = vb == V_PRESENT ? ub : NULL};
-	emit(o, &r);
+	emit_path(o, "file", change, k, d.data,
+		  !o->attr   ? -1
+		  : have_org ? org.layer
+			     : 0,
+		  va == V_PRESENT ? ua : NULL, vb == V_PRESENT ? ub : NULL);
 }
 
 /* Every path either upperdir names, once, in path order. */
@@ -497,17 +507,7 @@ static void vanished_files(struct out *o, const struct key *k, size_t n)
 				       ? "gone with its container, an opaque directory"
 				   : u->origin ? "gone with its container, a copy-up"
 					       : "gone with its container";
-		struct row r = {.section = "file",
-				.change = "deleted",
-				.container = o->container,
-				.key = k[i].k,
-				.klen = k[i].len,
-				.key_raw = true,
-				.detail = what,
-				.layer = -1,
-				.pid = -1,
-				.before = u};
-		emit(o, &r);
+		emit_path(o, "file", "deleted", &k[i], what, -1, u, NULL);
 	}
 }
 
@@ -577,18 +577,7 @@ static void diff_volumes(struct out *o, int cta, int ctb)
 		if (change) {
 			volume_words(ub ? o->mb : o->ma, ub ? ub : ua, &d);
 			ai_buf_cstr(&d);
-			struct row r = {.section = "volume",
-					.change = change,
-					.container = o->container,
-					.key = k->k,
-					.klen = k->len,
-					.key_raw = true,
-					.detail = d.data ? d.data : "",
-					.layer = -1,
-					.pid = -1,
-					.before = ua,
-					.after = ub};
-			emit(o, &r);
+			emit_path(o, "volume", change, k, d.data, -1, ua, ub);
 		}
 		/* a path an index repeats (hostile input) is diffed once */
 		while (i < na && !cmp_key(&ka[i], k))
