@@ -640,6 +640,19 @@ static void apply_upper(struct az_attr *a)
 	}
 }
 
+/* What the image check needs of an exe's path, from the attribution (imgcheck.h). */
+static bool check_lookup(const void *ud, const char *path, size_t len, struct az_imgcheck_file *f)
+{
+	struct az_origin o;
+	if (!az_attr_lookup(ud, path, len, &o))
+		return false;
+	f->upper = o.upper != NULL;
+	f->lower_exists = o.lower_exists;
+	f->sha_known = o.sha_known;
+	memcpy(f->lower_sha256, o.lower_sha256, sizeof(f->lower_sha256));
+	return true;
+}
+
 int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress,
 		  ai_err_t *err)
 {
@@ -743,7 +756,7 @@ int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct
 	} else if (!m->have[AZ_HAVE_UPPER])
 		ai_buf_adds(&a->warnings, "the bundle has no fs/upper.json: upperdir changes are unknown\n");
 	apply_upper(a);
-	az_imgcheck_run(&a->check, a);
+	az_imgcheck_run(&a->check, m, ct, img, check_lookup, a);
 	if (a->check.verdict == AZ_IMG_MISMATCH)
 		for (const char *p = a->check.why.data; p && *p;) {
 			const char *nl = strchr(p, '\n');

@@ -39,9 +39,8 @@ struct az_origin {
 /* Build from a model and an image (img may be NULL: upperdir-only view). progress: report on stderr. */
 int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_image *img, bool progress,
 		  ai_err_t *err);
-/* The same for one container of a pod bundle: its upperdir over img (AZ_CT_ALL: every container's
- * upperdir in one tree, what a bundle of one container has anyway). */
-#define AZ_CT_ALL ((unsigned)-1)
+/* The same for one container of a pod bundle: its upperdir over img (AZ_CT_ALL, model.h: every
+ * container's upperdir in one tree, what a bundle of one container has anyway). */
 int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
 		     bool progress, ai_err_t *err);
 void az_attr_free(struct az_attr *a);

@@ -3,7 +3,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include "analyze/attr.h"
 #include "analyze/util.h"
 #include "common/hash.h"
 
@@ -41,9 +40,8 @@ static bool digest_is(const char *digest, const char *hex)
 
 /* The container whose evidence an attribution is checked with: its own, or container 0's for
  * the attribution of every container (the overlay attr.c applies is container 0's too). */
-static unsigned ev_ct(const struct az_attr *a)
+static unsigned ev_ct(unsigned ct)
 {
-	unsigned ct = az_attr_ct(a);
 	return ct == AZ_CT_ALL ? 0 : ct;
 }
 
@@ -145,9 +143,10 @@ static bool on_other_mount(const struct az_model *m, unsigned ct, const char *p,
  * byte: each path once, however many processes run it. Only container ct's processes (all of
  * them for the attribution of every container): another container of the pod runs another
  * image. */
-static void check_exes(struct az_imgcheck *c, const struct az_model *m, const struct az_attr *a)
+static void check_exes(struct az_imgcheck *c, const struct az_model *m, unsigned only,
+		       az_imgcheck_lookup_fn lookup, const void *ud)
 {
-	unsigned only = az_attr_ct(a), ct = ev_ct(a);
+	unsigned ct = ev_ct(only);
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
 		if ((only != AZ_CT_ALL && p->ct != only) || !p->exe.s || p->exe.s[0] != '/' ||
@@ -160,10 +159,10 @@ static void check_exes(struct az_imgcheck *c, const struct az_model *m, const st
 			       az_exe_path_len(&m->procs[k]) == len &&
 			       !memcmp(m->procs[k].exe.s, p->exe.s, len) && !m->procs[k].exe_deleted &&
 			       !m->procs[k].exe_memfd;
-		struct az_origin o;
+		struct az_imgcheck_file o;
 		if (seen || on_other_mount(m, only == AZ_CT_ALL ? p->ct : ct, p->exe.s, len))
 			continue;
-		if (!az_attr_lookup(a, p->exe.s, len, &o))
+		if (!lookup(ud, p->exe.s, len, &o))
 			memset(&o, 0, sizeof(o)); /* in no layer and not in the upperdir */
 		else if (o.upper)
 			continue; /* an upperdir exe says nothing about the image */
@@ -185,23 +184,22 @@ static void check_exes(struct az_imgcheck *c, const struct az_model *m, const st
 			      c->exe_mismatched - 3);
 }
 
-void az_imgcheck_run(struct az_imgcheck *c, const struct az_attr *a)
+void az_imgcheck_run(struct az_imgcheck *c, const struct az_model *m, unsigned only,
+		     const struct az_image *img, az_imgcheck_lookup_fn lookup, const void *ud)
 {
 	memset(c, 0, sizeof(*c));
 	ai_buf_init(&c->why);
 	c->id_match = c->layers_match = c->chain_match = -1;
-	const struct az_image *img = az_attr_image(a);
-	const struct az_model *m = az_attr_model(a);
 	if (!img || !m)
 		return;
-	unsigned ct = ev_ct(a);
+	unsigned ct = ev_ct(only);
 	if (ct >= AZ_MAX_CONTAINERS)
 		return;
 	const struct az_overlay *ov = az_model_ov(m, ct);
 	check_id(c, m, ct, img);
 	check_layers(c, ov, img);
 	check_chain(c, ov, img);
-	check_exes(c, m, a);
+	check_exes(c, m, only, lookup, ud);
 	if (c->id_match == 0 || c->layers_match == 0 || c->chain_match == 0 || c->exe_mismatched)
 		c->verdict = AZ_IMG_MISMATCH;
 	else if (c->id_match == 1 || c->chain_match == 1 || c->exe_checked)

@@ -191,6 +191,7 @@ struct az_volume {
 /* Format 2: the containers of a pod capture, from the member prefixes (containers/<N>/) and the
  * manifest's "containers" list; one (index 0) for format 1 and for a capture of one container. */
 #define AZ_MAX_CONTAINERS 32
+#define AZ_CT_ALL	  ((unsigned)-1) /* not one container: every one of them */
 struct az_container {
 	struct az_str name, id, image, image_digest, prefix;
 	/* the image id the capture recorded (manifest containers[i].identity.image_id: containers/
