@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/archive.h"
-#include "analyze/findings.h"
+#include "analyze/behave.h"
 #include "common/bundle.h"
 
 #define MAX_ANCESTRY 64	 /* a hostile ppid loop stops here */

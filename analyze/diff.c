@@ -5,7 +5,7 @@
 #include <string.h>
 #include "analyze/imgcheck.h"
 #include "analyze/util.h"
-#include "analyze/views.h"
+#include "analyze/record.h"
 #include "common/json.h"
 
 struct key {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/util.h"
-#include "analyze/findings.h"
+#include "analyze/finding.h"
 
 int az_filter_option(struct az_filter *f, int letter, const char *arg)
 {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analyze/util.h"
-#include "analyze/views.h"
+#include "analyze/record.h"
 #include "common/json.h"
 
 struct ioc {

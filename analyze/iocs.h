@@ -4,7 +4,7 @@
 #ifndef AZ_IOCS_H
 #define AZ_IOCS_H
 #include <stdbool.h>
-#include "analyze/findings.h"
+#include "analyze/finding.h"
 
 void az_iocs_render(const struct az_findings *f, const struct az_model *m, bool json, struct ai_buf *out);
 

@@ -4,10 +4,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "analyze/findings.h"
+#include "analyze/behave.h"
+#include "analyze/finding.h"
 #include "analyze/psdetail.h"
+#include "analyze/record.h"
 #include "analyze/util.h"
-#include "analyze/views.h"
 
 static const char *const capnames[] = {
     "CAP_CHOWN",

@@ -2,7 +2,7 @@
 #ifndef AZ_REPORT_H
 #define AZ_REPORT_H
 #include "analyze/context.h"
-#include "analyze/findings.h"
+#include "analyze/finding.h"
 #include "common/buf.h"
 
 /* What `report --pub` found of the bundle's signatures and hashes (verify.h), said first in the

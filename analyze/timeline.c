@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "analyze/findings.h"
+#include "analyze/finding.h"
+#include "analyze/record.h"
 #include "analyze/util.h"
-#include "analyze/views.h"
 #include "common/json.h"
 
 int az_tl_format_parse(const char *s, enum az_tl_format *f)
