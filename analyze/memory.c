@@ -31,7 +31,16 @@ struct mem_proc {
 	struct az_criu_mm mm;
 	struct az_criu_pagemap pm;
 	bool have_mm, have_pm;
-	int64_t size; /* of the core file or member, -1 unknown: segments past it were cut */
+	int64_t size;	 /* of the core file or member, -1 unknown: segments past it were cut */
+	char prefix[24]; /* a pod's container prefix ("containers/N/") of its CRIU images */
+};
+
+/* memory/index.json's name of a mapping the capture read from /proc/PID/maps ("[heap]",
+ * "[stack]", ...): what an ELF core cannot say (NT_FILE names files only). */
+struct mem_name {
+	int64_t pid;
+	uint64_t start;
+	const char *kind;
 };
 
 struct mem_file {
@@ -45,6 +54,23 @@ static const char *strip_dot(const char *n)
 	while (n[0] == '.' && n[1] == '/')
 		n += 2;
 	return n;
+}
+
+/* A pod bundle keeps each container's members under "containers/N/": the name within it, and the
+ * prefix's length (0 for a member of no container). */
+static const char *in_container(const char *n, size_t *plen)
+{
+	*plen = 0;
+	if (strncmp(n, "containers/", 11))
+		return n;
+	const char *d = n + 11;
+	size_t k = 0;
+	while (d[k] >= '0' && d[k] <= '9' && k < 4)
+		k++;
+	if (!k || d[k] != '/')
+		return n;
+	*plen = (size_t)(d + k + 1 - n);
+	return n + *plen;
 }
 
 /* "PREFIX<digits>SUFFIX" -> the number */
@@ -162,12 +188,101 @@ static int read_image(struct archive *a, struct archive_entry *e, char **doc, si
 	return az_read_member(a, e, AZ_MEM_MAX_IMAGE, doc, len, err);
 }
 
+static const char *index_kind(const char *path)
+{
+	static const char *const special[][2] = {{"[heap]", "heap"},
+						 {"[stack]", "stack"},
+						 {"[vdso]", "vdso"},
+						 {"[vvar]", "vvar"},
+						 {"[vsyscall]", "vsyscall"}};
+	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+		if (!strcmp(path, special[i][0]))
+			return special[i][1];
+	return NULL;
+}
+
+/* memory/index.json: the names /proc/PID/maps gave the mappings each core holds. Bounded like
+ * any small member; what is not a known name is left to the core's own. */
+static int read_index(struct az_mem *m, struct archive *a, struct archive_entry *e, const char *name)
+{
+	cleanup_free char *doc = NULL;
+	size_t len;
+	ai_err_t e2;
+	if (az_read_member(a, e, AZ_MEM_MAX_INDEX, &doc, &len, &e2) < 0) {
+		note(m, e2.msg, name);
+		return 0;
+	}
+	json_error_t je;
+	json_t *root cleanup_json = json_loadb(doc, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *procs = json_object_get(root, "processes");
+	if (!json_is_array(procs)) {
+		note(m, "not an index of processes: its mapping names are not used", name);
+		return 0;
+	}
+	size_t i, k;
+	json_t *pj, *mj;
+	json_array_foreach(procs, i, pj)
+	{
+		json_t *pid = json_object_get(pj, "pid");
+		if (!json_is_integer(pid))
+			continue;
+		json_array_foreach(json_object_get(pj, "mappings"), k, mj)
+		{
+			const char *path = json_string_value(json_object_get(mj, "path"));
+			const char *start = json_string_value(json_object_get(mj, "start"));
+			const char *kind = path ? index_kind(path) : NULL;
+			char *end;
+			if (!kind || !start || strncmp(start, "0x", 2))
+				continue;
+			uint64_t s0 = strtoull(start + 2, &end, 16);
+			if (*end || m->nnames >= AZ_MEM_MAX_NAMES)
+				continue;
+			if (!(m->nnames & (m->nnames - 1)) || !m->nnames) {
+				m->names =
+				    realloc(m->names, (m->nnames ? m->nnames * 2 : 1) * sizeof(*m->names));
+				if (!m->names)
+					abort();
+			}
+			m->names[m->nnames++] = (struct mem_name){json_integer_value(pid), s0, kind};
+		}
+	}
+	return 0;
+}
+
+/* A core's mappings named as the capture saw them: the heuristics are for cores without an
+ * index (gcore's, a core file given alone). */
+static int cmp_name(const void *a, const void *b)
+{
+	const struct mem_name *x = a, *y = b;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The maps [from, nmaps) of one core (its pids are the capture's, as the index's are). */
+static void apply_names(struct az_mem *m, size_t from)
+{
+	for (size_t i = from; i < m->nmaps && m->nnames; i++) {
+		struct az_mem_map *x = &m->maps[i];
+		if (x->path)
+			continue; /* a file's mapping: the core's NT_FILE named it */
+		struct mem_name q = {.pid = x->pid, .start = x->start};
+		const struct mem_name *n = bsearch(&q, m->names, m->nnames, sizeof(q), cmp_name);
+		if (n)
+			x->kind = n->kind;
+	}
+}
+
 /* One member of pass 1. */
 static int open_member(struct az_mem *m, struct archive *a, struct archive_entry *e, const char *name,
 		       ai_err_t *err)
 {
 	int64_t pid;
-	if (num_name(name, "memory/", ".core", &pid)) {
+	size_t plen;
+	const char *rel = in_container(name, &plen);
+	if (!strcmp(rel, "memory/index.json"))
+		return read_index(m, a, e, name);
+	if (num_name(rel, "memory/", ".core", &pid)) {
 		struct mem_proc *p = proc_get(m, pid, true, err);
 		if (!p)
 			return -1;
@@ -186,9 +301,9 @@ static int open_member(struct az_mem *m, struct archive *a, struct archive_entry
 			abort();
 		return 0;
 	}
-	if (strncmp(name, "checkpoint/", 11))
+	if (strncmp(rel, "checkpoint/", 11))
 		return 0;
-	const char *base = name + 11;
+	const char *base = rel + 11;
 	bool is_mm = num_name(base, "mm-", ".img", &pid);
 	bool is_pm = !is_mm && num_name(base, "pagemap-", ".img", &pid);
 	bool is_files = !strcmp(base, "files.img") || !strcmp(base, "reg-files.img");
@@ -209,6 +324,8 @@ static int open_member(struct az_mem *m, struct archive *a, struct archive_entry
 	struct mem_proc *p = proc_get(m, pid, false, err);
 	if (!p)
 		return -1;
+	if (plen && plen < sizeof(p->prefix) && (is_mm ? !p->have_mm : !p->have_pm))
+		snprintf(p->prefix, sizeof(p->prefix), "%.*s", (int)plen, name);
 	if (is_mm && !p->have_mm) {
 		if (az_criu_mm_read((const uint8_t *)doc, len, &p->mm, &e2) < 0)
 			note(m, e2.msg, name);
@@ -407,13 +524,17 @@ static void build_maps(struct az_mem *m)
 	bool core = false, criu = false;
 	if (m->nfiles)
 		qsort(m->files, m->nfiles, sizeof(*m->files), cmp_file);
+	if (m->nnames)
+		qsort(m->names, m->nnames, sizeof(*m->names), cmp_name);
 	for (size_t i = 0; i < m->nprocs; i++) {
 		struct mem_proc *p = &m->procs[i];
 		if (p->core) {
 			core = true;
 			if (m->raw && p->ec.pid >= 0)
 				p->pid = p->ec.pid;
+			size_t from = m->nmaps;
 			core_maps(m, p);
+			apply_names(m, from);
 			continue;
 		}
 		if (!p->have_mm)
@@ -421,7 +542,7 @@ static void build_maps(struct az_mem *m)
 		criu = true;
 		if (p->have_pm) {
 			char b[64];
-			snprintf(b, sizeof(b), "checkpoint/pages-%u.img", p->pm.pages_id);
+			snprintf(b, sizeof(b), "%scheckpoint/pages-%u.img", p->prefix, p->pm.pages_id);
 			p->member = strdup(b);
 			if (!p->member)
 				abort();
@@ -512,6 +633,7 @@ void az_mem_close(struct az_mem *m)
 		free(m->procs[i].member);
 	}
 	free(m->procs);
+	free(m->names);
 	for (size_t i = 0; i < m->nfiles; i++)
 		free(m->files[i].path);
 	free(m->files);

@@ -16,6 +16,8 @@ struct archive;
 
 #define AZ_MEM_MAX_IMAGE (64u << 20) /* one mm, pagemap or files image */
 #define AZ_MEM_MAX_PROCS 10000u	     /* processes with memory in one input */
+#define AZ_MEM_MAX_NAMES 1000000u    /* named mappings read from memory/index.json */
+#define AZ_MEM_MAX_INDEX (32u << 20) /* memory/index.json: a few hundred bytes a mapping */
 #define AZ_MEM_MAX_CTX	 4096u	     /* --context */
 #define AZ_MEM_MAX_MATCH 4096u	     /* longest match --regex finds whole */
 #define AZ_MEM_MAX_HITS	 100000u     /* matches printed */
@@ -36,6 +38,7 @@ struct az_mem_map {
 
 struct mem_proc;
 struct mem_file;
+struct mem_name;
 struct az_mem {
 	const char *path;
 	const char *form; /* "ELF core", "CRIU images", "ELF cores and CRIU images" */
@@ -48,6 +51,8 @@ struct az_mem {
 	size_t nby_member;
 	struct az_mem_map *maps; /* by pid, then address */
 	size_t nmaps;
+	struct mem_name *names; /* memory/index.json's mapping names */
+	size_t nnames;
 	size_t skipped; /* images or segments that could not be used (said in notes) */
 	char notes[1024];
 };

@@ -66,6 +66,12 @@ addr=$(sed -nE "s/^\\\$2 = (0x[0-9a-f]+) .*/\\1/p" "$GDB")
 MS=$("$ANALYZE" memory "$B" --pid "$P" --search "$SECRET" --json 2>&1)
 t_eq "analyze memory --search finds the heap secret in the bundle's core, in the heap, at gdb's address" \
 	"heap $addr" "$(jq -r '[.matches[] | "\(.map.kind) \(.address)"] | first' <<<"$MS" 2>&1)"
+# the kernel's names of the anonymous mappings (memory/index.json, from /proc/PID/maps) are the
+# analyzer's kinds: the core alone names none of them
+want=$(tar -xOf "$B" memory/index.json | jq -r --argjson p "$P" '.processes[]|select(.pid==$p).mappings[]|select(.path|test("^\\[(heap|stack|vdso|vvar)\\]$"))|"\(.start) \(.path|ltrimstr("[")|rtrimstr("]"))"' | sort)
+t_match "the index names the heap, the stack and the vdso" 'heap.*stack.*vdso|heap.*vdso.*stack|stack.*heap.*vdso|stack.*vdso.*heap|vdso.*heap.*stack|vdso.*stack.*heap' "$(awk '{print $2}' <<<"$want" | sort | tr '\n' ' ')"
+t_eq "memory --maps: every mapping the kernel named has that kind" "$want" \
+	"$("$ANALYZE" memory "$B" --pid "$P" --maps --json 2>/dev/null | jq -r --argjson w "$(awk '{print $1}' <<<"$want" | jq -R . | jq -s .)" '.maps[]|select(.start as $s | $w | index($s))|"\(.start) \(.kind)"' | sort)"
 
 # ---- the target after the capture: thawed, detached, running
 st=$(awk '/^State:/{print $2}' "/proc/$P/status")

@@ -118,6 +118,20 @@ t_eq "writable: the bind mount stored, the host's file and the one written at ru
 	"$(jq -r '.volumes[] | select(.mount_point=="/mnt/w") | "\(.kind) \([.entries[].path] | sort | join(" "))"' <<<"$vj")"
 t_match "writable: the open file on the bind mount is the volume's, not added at runtime" \
 	'fd 7 /mnt/w/host.txt: volume /mnt/w bind' "$("$ANALYZE" findings "$WB" 2>&1)"
+# --memory of a pod: each container's cores under its prefix, read back by the analyzer
+r=$("$CAPTURE" snapshot --pid "$PA" --pod --memory --volumes none -k "$KEYS/k.key" -o "$OUT" -n mem 2>>"$T_TMP/snap.err")
+MB=$OUT/mem.tar
+t_eq "memory of a pod: cores of both containers, each under its own prefix" "0 1" \
+	"$(tar -tf "$MB" 2>/dev/null | sed -n 's|^containers/\([0-9]\)/memory/[0-9]*\.core$|\1|p' | sort -u | paste -sd' ')"
+PSL=$(pgrep -f 'sleep 100049' | head -1)
+MJ=$("$ANALYZE" memory "$MB" --maps --json 2>/dev/null)
+t_eq "memory --maps of a pod: the processes of both containers" "yes yes" \
+	"$(for c in "$IDA" "$IDB"; do
+		pid=$(tar -xOf "$MB" manifest.json | jq -r --arg id "$c" '.containers[]|select(.container_id==$id).pid')
+		jq -e --argjson p "$pid" '[.maps[]|select(.pid==$p)]|length>0' <<<"$MJ" >/dev/null && echo yes || echo no
+	done | paste -sd' ')"
+t_match "memory --maps of a pod: the kernel's names from each container's index" '"kind":"stack"' \
+	"$(jq -c --argjson p "$PSL" '.maps[]|select(.pid==$p)' <<<"$MJ")"
 # the watchdog: a snapshot killed (SIGKILL) while the pod is frozen leaves both containers thawed
 frozen_of() { # PID: 1 frozen, 0 not (cgroup v2 cgroup.events, else the v1 freezer)
 	local cg ev f
