@@ -4,6 +4,8 @@
 # same size (200 processes, 5k fds), in alternating pairs in the same run (tests/bench/lib.sh): the
 # pod's window should grow with the work, not with the number of containers. Volumes off (--volumes
 # none) and the upperdir is near empty: the window is what is measured, the rest is not frozen.
+# Then the analyzer: findings --image over the pod's bundle (each of the three containers attributed
+# on its own against the image: three walks of it) against the one container's bundle.
 # Usage: tests/bench/pod.sh [BUILD]. Not a test: numbers are printed, never asserted.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -63,3 +65,12 @@ bench_pairs --no-rss -a pod -b one --post-a "after $TMP/pod" --post-b "after $TM
 	"$CAPTURE" snapshot --pid "$P1" --pod --volumes none -k "$TMP/k.key" -o "$TMP/pod" -- \
 	"$CAPTURE" snapshot --pid "$PONE" --volumes none -k "$TMP/k.key" -o "$TMP/one"
 echo "pod: freeze window of 3 containers ${BENCH_MED_A[freeze]} ms vs one container of the same size ${BENCH_MED_B[freeze]} ms (median; ratio ${BENCH_RATIO[freeze]})"
+
+ANALYZE=$BUILD/afterimage-analyze
+"$CAPTURE" snapshot --pid "$P1" --pod --volumes none -k "$TMP/k.key" -o "$TMP/pod" -n podb >/dev/null
+"$CAPTURE" snapshot --pid "$PONE" --volumes none -k "$TMP/k.key" -o "$TMP/one" -n oneb >/dev/null
+podman save --format oci-dir -o "$TMP/oci" localhost/afterimage-test:3 >/dev/null 2>&1
+bench_pairs -a pod -b one "findings/pod/one" \
+	"$ANALYZE" findings "$TMP/pod/podb.tar" --image "oci:$TMP/oci" --quiet -- \
+	"$ANALYZE" findings "$TMP/one/oneb.tar" --image "oci:$TMP/oci" --quiet
+echo "pod: findings --image over 3 containers (each its own attribution) vs one container: median ratio ${BENCH_RATIO[wall]:-?} (wall), ${BENCH_RATIO[rss]:-?} (max RSS)"
