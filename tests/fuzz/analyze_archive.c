@@ -8,20 +8,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "analyze/context.h"
+#include "tests/fuzz/memfd.inc"
 #include "tests/fuzz/views.inc"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = memfd_create("fuzz-archive", MFD_CLOEXEC);
+	char path[64];
+	int fd = fuzz_memfd("fuzz-archive", data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct az_ctx c;
 	az_ctx_init(&c);
 	ai_err_t err;

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "analyze/memory.h"
+#include "tests/fuzz/memfd.inc"
 
 static volatile unsigned sink;
 
@@ -24,15 +25,10 @@ static int on_data(void *ud, int64_t pid, uint64_t vaddr, const uint8_t *p, size
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = memfd_create("fuzz-memory", MFD_CLOEXEC);
+	char path[64];
+	int fd = fuzz_memfd("fuzz-memory", data, size, path, sizeof(path));
 	if (fd < 0)
 		return 0;
-	if (write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	struct az_mem m;
 	ai_err_t err;
 	if (az_mem_open(&m, path, &err) == 0) {
