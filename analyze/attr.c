@@ -659,15 +659,14 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
 	return az_attr_build_ct(out, m, AZ_CT_ALL, img, progress, err);
 }
 
-int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
-		     bool progress, ai_err_t *err)
+/* Before the walk: the tree's root and the paths whose content the walk must hash. */
+static struct az_attr *attr_new(const struct az_model *m, unsigned ct, struct az_image *img, bool progress)
 {
 	struct az_attr *a = calloc(1, sizeof(*a));
 	if (!a)
 		abort();
 	a->m = m;
 	a->ct = ct;
-	const struct az_overlay *mov = az_model_ov(m, ct == AZ_CT_ALL ? 0 : ct);
 	a->img = img;
 	a->progress = progress;
 	a->ncap = 1024;
@@ -701,14 +700,19 @@ int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct
 		if (m->fds[i].target.s && m->fds[i].target.s[0] == '/' &&
 		    (m->fds[i].type == AZ_FD_FILE || m->fds[i].type == AZ_FD_DIR))
 			mark_path(a, m->fds[i].target.s, m->fds[i].target.len);
-	if (img) {
+	if (img)
 		interest_build(a);
-		static const struct az_walk_ops ops = {
-		    .want = want_entry, .entry = on_entry, .done = on_layer_done};
-		if (az_image_walk(img, &ops, a, err) < 0) {
-			az_attr_free(a);
-			return -1;
-		}
+	return a;
+}
+
+/* After the walk: the warnings, the upperdir over the layers, the image check. */
+static void attr_finish(struct az_attr *a)
+{
+	const struct az_model *m = a->m;
+	struct az_image *img = a->img;
+	unsigned ct = a->ct;
+	const struct az_overlay *mov = az_model_ov(m, ct == AZ_CT_ALL ? 0 : ct);
+	if (img) {
 		if (mov->present && mov->nlower - mov->data_only != img->nlayers)
 			ai_buf_printf(&a->warnings,
 				      "layer count mismatch: the image has %zu layers, the container's "
@@ -766,8 +770,70 @@ int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct
 				      (int)l, p, img->ref);
 			p += l + (nl ? 1 : 0);
 		}
-	*out = a;
+}
+
+static const struct az_walk_ops walk_ops = {.want = want_entry, .entry = on_entry, .done = on_layer_done};
+
+int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
+		     bool progress, ai_err_t *err)
+{
+	return az_attr_build_many(out, m, &ct, 1, img, progress, err);
+}
+
+/* Several containers over one image: one walk of it feeds every one's tree (the layers are read,
+ * decompressed and hashed once, however many containers ran the image). */
+struct fan {
+	struct az_attr **v;
+	size_t n;
+};
+
+static bool fan_want(void *ud, const char *p, size_t len)
+{
+	const struct fan *f = ud;
+	for (size_t i = 0; i < f->n; i++)
+		if (want_entry(f->v[i], p, len))
+			return true;
+	return false;
+}
+
+static int fan_entry(void *ud, size_t li, const struct az_lentry *e, ai_err_t *err)
+{
+	const struct fan *f = ud;
+	for (size_t i = 0; i < f->n; i++)
+		if (on_entry(f->v[i], li, e, err) < 0)
+			return -1;
 	return 0;
+}
+
+static void fan_done(void *ud, size_t li)
+{
+	const struct fan *f = ud;
+	for (size_t i = 0; i < f->n; i++)
+		on_layer_done(f->v[i], li);
+}
+
+int az_attr_build_many(struct az_attr **out, const struct az_model *m, const unsigned *cts, size_t n,
+		       struct az_image *img, bool progress, ai_err_t *err)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = attr_new(m, cts[i], img, progress && !i); /* one progress line for the walk */
+	int rc = 0;
+	if (img && n == 1)
+		rc = az_image_walk(img, &walk_ops, out[0], err);
+	else if (img && n) {
+		static const struct az_walk_ops fan_ops = {
+		    .want = fan_want, .entry = fan_entry, .done = fan_done};
+		struct fan f = {out, n};
+		rc = az_image_walk(img, &fan_ops, &f, err);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rc < 0) {
+			az_attr_free(out[i]);
+			out[i] = NULL;
+		} else
+			attr_finish(out[i]);
+	}
+	return rc < 0 ? -1 : 0;
 }
 
 void az_attr_free(struct az_attr *a)

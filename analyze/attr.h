@@ -43,6 +43,10 @@ int az_attr_build(struct az_attr **out, const struct az_model *m, struct az_imag
  * container's upperdir in one tree, what a bundle of one container has anyway). */
 int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
 		     bool progress, ai_err_t *err);
+/* The same for n containers that ran one image (cts[i] into out[i]): one walk of the image for
+ * them all. On failure every out[i] is NULL. */
+int az_attr_build_many(struct az_attr **out, const struct az_model *m, const unsigned *cts, size_t n,
+		       struct az_image *img, bool progress, ai_err_t *err);
 void az_attr_free(struct az_attr *a);
 /* The container it covers (AZ_CT_ALL: every one). */
 unsigned az_attr_ct(const struct az_attr *a);

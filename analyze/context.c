@@ -96,14 +96,30 @@ void az_ctx_init(struct az_ctx *c)
 		c->img_of[ct] = -1;
 }
 
+/* The containers of each image together, in one walk of it; those without an image each alone
+ * (no walk: upperdir-only). */
 int az_ctx_attribute(struct az_ctx *c, bool progress, ai_err_t *err)
 {
 	size_t n = c->m.ncts ? c->m.ncts : 1;
-	for (size_t ct = 0; ct < n; ct++) {
-		struct az_image *img = c->img_of[ct] >= 0 ? &c->imgs[c->img_of[ct]] : NULL;
-		if (az_attr_build_ct(&c->attrs.ct[ct], &c->m, (unsigned)ct, img, progress, err) < 0)
-			return -1;
-		c->attrs.n = ct + 1;
+	c->attrs.n = n;
+	for (int k = -1; k < (int)c->nimgs; k++) {
+		unsigned cts[AZ_MAX_CONTAINERS];
+		size_t m = 0;
+		for (size_t ct = 0; ct < n; ct++)
+			if (c->img_of[ct] == k)
+				cts[m++] = (unsigned)ct;
+		struct az_attr *out[AZ_MAX_CONTAINERS];
+		for (size_t i = 0; k < 0 && i < m; i++) {
+			if (az_attr_build_ct(&out[i], &c->m, cts[i], NULL, progress, err) < 0)
+				return -1;
+			c->attrs.ct[cts[i]] = out[i];
+		}
+		if (k >= 0 && m) {
+			if (az_attr_build_many(out, &c->m, cts, m, &c->imgs[k], progress, err) < 0)
+				return -1;
+			for (size_t i = 0; i < m; i++)
+				c->attrs.ct[cts[i]] = out[i];
+		}
 	}
 	c->attr = c->attrs.ct[0];
 	c->have_img = c->nimgs > 0;

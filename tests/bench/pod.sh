@@ -5,7 +5,7 @@
 # pod's window should grow with the work, not with the number of containers. Volumes off (--volumes
 # none) and the upperdir is near empty: the window is what is measured, the rest is not frozen.
 # Then the analyzer: findings --image over the pod's bundle (each of the three containers attributed
-# on its own against the image: three walks of it) against the one container's bundle.
+# on its own against the image, in one walk of it) against the one container's bundle.
 # Usage: tests/bench/pod.sh [BUILD]. Not a test: numbers are printed, never asserted.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
