@@ -227,6 +227,7 @@ struct az_model {
 	size_t nupper;
 	struct az_volume *vols;
 	size_t nvols;
+	int64_t start_tick_ns;	 /* the precision of the processes' start times (0: not recorded) */
 	struct az_upper *vfiles; /* the files of every volume, path = mount point + path in it */
 	size_t nvfiles;
 	bool have[8];	       /* which members were present: see AZ_HAVE_* */

@@ -102,11 +102,21 @@ static int cmp_pid(const void *a, const void *b)
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
+/* The precision of the start times: one clock tick (10 ms at the usual 100 Hz). */
+static int procs_other(void *ud, const char *key, json_t *v, ai_err_t *err)
+{
+	struct az_model *m = ud;
+	if (!strcmp(key, "start_time_tick_ns") && json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= 1000000000)
+		m->start_tick_ns = json_integer_value(v);
+	return 0;
+}
+
 int az_processes_read(struct az_model *m, const char *doc, size_t len, ai_err_t *err)
 {
 	void *items;
 	int rc = az_j_read_array_ex(doc, len, AI_M_PROCESSES, "processes", sizeof(*m->procs), proc_read_one,
-				    &items, &m->nprocs, NULL, m, &m->cuts, err);
+				    &items, &m->nprocs, procs_other, m, &m->cuts, err);
 	m->procs = items;
 	if (rc < 0)
 		return rc;

@@ -145,9 +145,14 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		struct ai_buf line;
 		ai_buf_init(&line);
 		az_proc_cmdline(p, &line);
-		ev_msg(x, "process %" PRId64 " (%s) started: exe %s: %.*s%s", p->pid, ai_buf_cstr(&cmd),
+		char prec[64] = "";
+		if (m->start_tick_ns) /* the kernel counts a start in clock ticks since boot */
+			snprintf(prec, sizeof(prec), " (start time to the clock tick, %" PRId64 " ms)",
+				 m->start_tick_ns / 1000000);
+		ev_msg(x, "process %" PRId64 " (%s) started: exe %s: %.*s%s%s", p->pid, ai_buf_cstr(&cmd),
 		       ai_buf_cstr(&tmp), line.len > 512 ? 512 : (int)line.len, line.len ? line.data : "",
-		       line.len > 512 ? "..." : "");
+		       line.len > 512 ? "..." : "", prec);
+		x->precision_ns = m->start_tick_ns;
 		ai_buf_free(&line);
 		ai_buf_free(&cmd);
 		x->pid = p->pid;
@@ -397,6 +402,8 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 			ai_json_kint(&j, "pid", x->pid);
 		if (cn)
 			ai_json_kstr(&j, "container", cn);
+		if (x->precision_ns)
+			ai_json_kint(&j, "time_precision_ns", x->precision_ns);
 		if (status[0])
 			ai_json_kstr(&j, "status", status);
 		if (x->have_origin && x->origin.layer)

@@ -20,7 +20,8 @@ struct az_event {
 	const struct az_upper *upper;
 	struct az_origin origin;
 	bool have_origin;
-	size_t seq; /* order of creation: ties in time keep it (stable order) */
+	size_t seq;	      /* order of creation: ties in time keep it (stable order) */
+	int64_t precision_ns; /* how exact ns is, when the evidence says (a start time: one clock tick) */
 };
 void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n);
 void az_timeline_events_free(struct az_event *v, size_t n);

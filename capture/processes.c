@@ -953,6 +953,9 @@ static int processes_finish(struct ai_capture *cap, void *state, ai_err_t *err)
 	c.hz = sysconf(_SC_CLK_TCK);
 
 	ai_json_obj_begin(&j);
+	/* start times are counted in clock ticks since boot: that is all the precision they have */
+	if (c.hz > 0)
+		ai_json_kint(&j, "start_time_tick_ns", 1000000000 / c.hz);
 	ai_json_key(&j, "processes");
 	ai_json_arr_begin(&j);
 	for (size_t i = 0; i < r->n && !ai_capture_stopping(cap); i++) { /* abandoned: stop */

@@ -180,6 +180,13 @@ t_match "mactime: the hostile name stays on one line" '/data/bad\\x0aname\\xff \
 t_ok "jsonl: every line is JSON with Timesketch's columns" \
 	jq -e 'has("message") and has("datetime") and has("timestamp_desc")' "$T_TMP/tl.jsonl"
 t_match "jsonl: image layer history" '"timestamp_desc":"Image Layer Created"' "$(cat "$T_TMP/tl.jsonl")"
+TICK=$((1000000000 / $(getconf CLK_TCK)))
+t_eq "processes.json: the start times' precision, one clock tick" "$TICK" \
+	"$(tar -xOf "$B" processes.json | jq -r .start_time_tick_ns)"
+t_eq "jsonl: every process start says it is exact to the clock tick only" "$TICK" \
+	"$(jq -r 'select(.timestamp_desc=="Process Start Time") | .time_precision_ns' "$T_TMP/tl.jsonl" | sort -u | paste -sd,)"
+t_match "jsonl: and its message says so" "started: exe .* \\(start time to the clock tick, $((TICK / 1000000)) ms\\)\"" \
+	"$(grep -m1 '"Process Start Time"' "$T_TMP/tl.jsonl")"
 "$A" timeline "$B" --format csv >"$T_TMP/tl.csv"
 t_eq "csv header" "message,datetime,timestamp_desc,timestamp,timestamp_ns,source,path,pid,status,layer,inode,mode,uid,gid,size,sha256,container" \
 	"$(head -1 "$T_TMP/tl.csv")"
