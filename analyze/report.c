@@ -346,15 +346,16 @@ static void section_timeline(const struct az_ctx *c, struct ai_buf *o)
 		if (ev[i].ns > hi)
 			hi = ev[i].ns;
 	}
-	static const char *rows[] = {"capture", "process", "upper", "fd"};
-	static const char *colors[] = {"#444", "#1565c0", "#2e7d32", "#c62828"};
+	static const char *rows[] = {"capture", "process", "upper", "volume", "fd"};
+	enum { NR = sizeof(rows) / sizeof(rows[0]) };
+	static const char *colors[NR] = {"#444", "#1565c0", "#2e7d32", "#8e24aa", "#c62828"};
 	const int W = 900, LEFT = 80, RH = 30;
 	ai_buf_printf(
 	    o,
 	    "<svg id=\"timeline-chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
 	    "role=\"img\" aria-label=\"timeline\">\n",
-	    W + LEFT + 20, 4 * RH + 40);
-	for (int r = 0; r < 4; r++)
+	    W + LEFT + 20, NR * RH + 40);
+	for (int r = 0; r < NR; r++)
 		ai_buf_printf(o,
 			      "<text x=\"4\" y=\"%d\" font-size=\"12\">%s</text><line x1=\"%d\" x2=\"%d\" "
 			      "y1=\"%d\" y2=\"%d\" "
@@ -365,7 +366,7 @@ static void section_timeline(const struct az_ctx *c, struct ai_buf *o)
 		double span = hi > lo ? (double)(hi - lo) : 1.0;
 		for (size_t i = 0; i < n && drawn < 20000; i++) {
 			int r = -1;
-			for (int k = 0; k < 4; k++)
+			for (int k = 0; k < NR; k++)
 				if (!strcmp(ev[i].source, rows[k]))
 					r = k;
 			if (r < 0)
@@ -389,7 +390,7 @@ static void section_timeline(const struct az_ctx *c, struct ai_buf *o)
 			      "<text x=\"%d\" y=\"%d\" font-size=\"11\">%.19s</text><text x=\"%d\" y=\"%d\" "
 			      "font-size=\"11\" "
 			      "text-anchor=\"end\">%.19s</text>\n",
-			      LEFT, 4 * RH + 30, a, LEFT + W, 4 * RH + 30, b);
+			      LEFT, NR * RH + 30, a, LEFT + W, NR * RH + 30, b);
 	}
 	ai_buf_adds(
 	    o,

@@ -132,6 +132,30 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 			x->have_origin = imaged;
 		}
 	}
+	/* the files of the volumes that die with the pod: no image under them, their times are theirs */
+	for (size_t i = 0; i < m->nvfiles; i++) {
+		const struct az_upper *u = &m->vfiles[i];
+		static const char *descs[3] = {"Content Modification Time", "Last Access Time",
+					       "Metadata Modification Time"};
+		int64_t ts[3] = {u->mtime_ns, u->atime_ns, u->ctime_ns};
+		ai_buf_reset(&tmp);
+		esc_msg_path(&tmp, &u->path);
+		ai_buf_adds(&tmp, " (");
+		const struct az_volume *v = u->vol1 && u->vol1 <= m->nvols ? &m->vols[u->vol1 - 1] : NULL;
+		if (v)
+			az_attr_volume_text(v, &tmp);
+		else
+			ai_buf_adds(&tmp, "volume");
+		ai_buf_addc(&tmp, ')');
+		for (int k = 0; k < 3; k++) {
+			if (!ts[k])
+				continue;
+			struct az_event *x = ev_add(&e, ts[k], descs[k], "volume");
+			ev_msg(x, "%s %s", az_utype_name(u->type), ai_buf_cstr(&tmp));
+			x->path = u->path;
+			x->upper = u;
+		}
+	}
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct az_proc *p = &m->procs[i];
 		if (!p->start_ns)
@@ -321,11 +345,40 @@ static void render_body(const struct az_ctx *c, struct ai_buf *out)
 			      u->gid > 0 ? u->gid : 0, u->size > 0 ? u->size : 0, sec(u->atime_ns),
 			      sec(u->mtime_ns), sec(ct));
 	}
+	for (size_t i = 0; i < m->nvfiles; i++) {
+		const struct az_upper *u = &m->vfiles[i];
+		char perm[10];
+		az_perm_string(u->mode, perm);
+		char t = type_letter(u->type);
+		ai_buf_adds(out, "0|");
+		if (m->ncts > 1) {
+			const char *cn = az_model_ctname(m, u->ct);
+			ai_buf_addc(out, '[');
+			body_name(out, cn, strlen(cn));
+			ai_buf_adds(out, "] ");
+		}
+		body_name(out, u->path.s, u->path.len);
+		const struct az_volume *v = u->vol1 && u->vol1 <= m->nvols ? &m->vols[u->vol1 - 1] : NULL;
+		ai_buf_adds(out, " (volume");
+		if (v) { /* bytes from the bundle: escaped once, by body_name */
+			ai_buf_addc(out, ' ');
+			body_name(out, v->mount_point.s, v->mount_point.len);
+			ai_buf_addc(out, ' ');
+			body_name(out, v->kind.s, v->kind.len);
+		}
+		ai_buf_addc(out, ')');
+		ai_buf_printf(out,
+			      "|%" PRId64 "|%c/%c%s|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64 "|%" PRId64
+			      "|%" PRId64 "|0\n",
+			      u->ino > 0 ? u->ino : 0, t, t, perm, u->uid > 0 ? u->uid : 0,
+			      u->gid > 0 ? u->gid : 0, u->size > 0 ? u->size : 0, sec(u->atime_ns),
+			      sec(u->mtime_ns), sec(u->ctime_ns));
+	}
 	struct az_event *ev;
 	size_t n;
 	az_timeline_events(c, &ev, &n);
 	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(ev[i].source, "upper"))
+		if (!strcmp(ev[i].source, "upper") || !strcmp(ev[i].source, "volume"))
 			continue;
 		ai_buf_printf(out, "0|[%s] ", ev[i].source);
 		body_name(out, ev[i].message, strlen(ev[i].message));

@@ -205,6 +205,12 @@ t_eq "timeline csv: the container is the last column" "container" \
 	"$("$ANALYZE" timeline "$HB" --format csv 2>/dev/null | head -1 | awk -F, '{print $NF}')"
 t_match "iocs --format json: an IOC of a path names its container" "^($na|$nb)\$" \
 	"$("$ANALYZE" iocs "$HB" --image "oci:$T_TMP/ocidir" --format json 2>/dev/null | jq -r '.iocs[] | select(.type=="path" and .value=="/data/holder-upper") | .container')"
+t_match "timeline bodyfile: a file dropped in A's /dev/shm, with its volume" \
+	"^0\|\[$na\] /dev/shm/dropped-a \(volume /dev/shm tmpfs\)\|[0-9]+\|r/rrw-r--r--\|" "$(grep -F "[$na] /dev/shm/dropped-a" <<<"$BF")"
+# the pod shares its IPC namespace: /dev/shm is the pod's, and each container lists what it sees there
+t_eq "timeline jsonl: its times are volume events, of every container that sees the pod's /dev/shm" \
+	"$(printf 'volume %s\n' "$na" "$nb" | sort | paste -sd,)" \
+	"$("$ANALYZE" timeline "$HB" --format jsonl 2>/dev/null | jq -r 'select(.path=="/dev/shm/dropped-a") | "\(.source) \(.container)"' | sort -u | paste -sd,)"
 t_ok "timeline bodyfile: mactime reads it" sh -c 'mactime -b "$0" -d >/dev/null' <(printf '%s\n' "$BF")
 t_ok "podman save oci-dir of the 2-layer parent image" podman save --format oci-dir -o "$T_TMP/ocidir2" localhost/afterimage-test:2
 "$ANALYZE" findings "$HB" --image "$na=oci:$T_TMP/ocidir" --image "$nb=oci:$T_TMP/ocidir2" >/dev/null 2>"$T_TMP/wrong.err"
