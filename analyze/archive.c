@@ -196,3 +196,20 @@ bool az_name_unsafe(const char *p)
 	}
 	return false;
 }
+
+char *az_tar_read_named(const char *path, const char *member, size_t max, size_t *len)
+{
+	ai_err_t err;
+	cleanup_archive struct archive *a = NULL;
+	if (!path || az_tar_open_file(&a, path, true, &err) < 0)
+		return NULL;
+	struct archive_entry *e;
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const char *n = archive_entry_pathname(e);
+		if (!n || strcmp(n, member) || archive_entry_filetype(e) != AE_IFREG)
+			continue;
+		char *out = NULL;
+		return az_read_member(a, e, max, &out, len, &err) < 0 ? NULL : out;
+	}
+	return NULL;
+}

@@ -52,6 +52,9 @@ struct az_membersrc {
 };
 int az_membersrc_open(struct archive *a, struct az_membersrc *s, struct archive *outer);
 
+/* The regular member named member of the tar file at path, whole (at most max bytes, NUL-ended;
+ * *len its length), freed by the caller; NULL when absent, larger or unreadable. One pass. */
+char *az_tar_read_named(const char *path, const char *member, size_t max, size_t *len);
 /* The current member's data into a NUL-terminated malloc'ed buffer, refusing more than max bytes. */
 int az_read_member(struct archive *a, struct archive_entry *e, size_t max, char **out, size_t *outlen,
 		   ai_err_t *err);

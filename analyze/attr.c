@@ -80,7 +80,12 @@ struct az_attr {
 	size_t icount, icap; /* icap: power of two, 0 while collecting */
 	uint64_t *bloom;     /* 16 bits per marked path, two probes: stays in cache where the set does not */
 	size_t bloom_bits;   /* power of two */
+	/* the image's /etc/passwd and /etc/group as its last layer to write them left them */
+	struct ai_buf kept[2];
+	bool have_kept[2];
 };
+
+static const char *const kept_paths[2] = {"etc/passwd", "etc/group"};
 
 static uint32_t hash_name(uint32_t parent, const char *s, size_t len)
 {
@@ -339,6 +344,25 @@ static bool want_entry(void *ud, const char *p, size_t len)
 	return interest_find(a, buf, cl, h);
 }
 
+/* Which kept file a layer path is (canonical, as want_entry reads paths), -1 none. */
+static int kept_which(const char *p, size_t len)
+{
+	struct comp c[MAX_COMPS];
+	char buf[AZ_MAX_PATH + 1];
+	int n = split_path(p, len, c);
+	size_t cl = n > 0 ? canon_join(c, n, buf) : SIZE_MAX;
+	for (int k = 0; cl != SIZE_MAX && k < 2; k++)
+		if (cl == strlen(kept_paths[k]) && !memcmp(buf, kept_paths[k], cl))
+			return k;
+	return -1;
+}
+
+static bool keep_entry(void *ud, const char *p, size_t len)
+{
+	(void)ud;
+	return len < 32 && kept_which(p, len) >= 0;
+}
+
 /* Find (create when layer >= 0) the node of a path; layer > 0 un-hides and dates created parents. */
 static uint32_t walk(struct az_attr *a, const struct comp *c, int n, bool create, int layer)
 {
@@ -466,6 +490,12 @@ static int on_entry(void *ud, size_t li, const struct az_lentry *e, ai_err_t *er
 	uint32_t i = find_child_h(a, parent, base, blen, bh);
 	if (!i)
 		i = add_child_h(a, parent, base, blen, bh);
+	int k = e->data ? kept_which(name, len) : -1;
+	if (k >= 0) { /* a later layer's version replaces the earlier one */
+		ai_buf_reset(&a->kept[k]);
+		ai_buf_add(&a->kept[k], e->data, e->data_len);
+		a->have_kept[k] = true;
+	}
 	struct node *x = &a->n[i];
 	enum az_utype t = e->type;
 	if (x->type == AZ_U_DIR && t != AZ_U_DIR && x->layer && !x->del_layer)
@@ -682,6 +712,8 @@ static struct az_attr *attr_new(const struct az_model *m, unsigned ct, struct az
 	ai_buf_init(&a->lastdir);
 	ai_buf_init(&a->ipool);
 	ai_buf_init(&a->ilist);
+	ai_buf_init(&a->kept[0]);
+	ai_buf_init(&a->kept[1]);
 	grow_slots(a);
 	for (size_t k = 0; k < m->nupper && !a->any_redirect; k++)
 		a->any_redirect = (m->upper[k].overlay & AZ_OV_REDIRECT) && m->upper[k].redirect.s;
@@ -700,6 +732,11 @@ static struct az_attr *attr_new(const struct az_model *m, unsigned ct, struct az
 		if (m->fds[i].target.s && m->fds[i].target.s[0] == '/' &&
 		    (m->fds[i].type == AZ_FD_FILE || m->fds[i].type == AZ_FD_DIR))
 			mark_path(a, m->fds[i].target.s, m->fds[i].target.len);
+	for (int k = 0; k < 2; k++) { /* for the names of the uids and gids (ps --pid) */
+		char kp[16];
+		snprintf(kp, sizeof(kp), "/%s", kept_paths[k]);
+		mark_path(a, kp, strlen(kp));
+	}
 	if (img)
 		interest_build(a);
 	return a;
@@ -772,7 +809,8 @@ static void attr_finish(struct az_attr *a)
 		}
 }
 
-static const struct az_walk_ops walk_ops = {.want = want_entry, .entry = on_entry, .done = on_layer_done};
+static const struct az_walk_ops walk_ops = {
+    .want = want_entry, .keep = keep_entry, .entry = on_entry, .done = on_layer_done};
 
 int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct, struct az_image *img,
 		     bool progress, ai_err_t *err)
@@ -822,7 +860,7 @@ int az_attr_build_many(struct az_attr **out, const struct az_model *m, const uns
 		rc = az_image_walk(img, &walk_ops, out[0], err);
 	else if (img && n) {
 		static const struct az_walk_ops fan_ops = {
-		    .want = fan_want, .entry = fan_entry, .done = fan_done};
+		    .want = fan_want, .keep = keep_entry, .entry = fan_entry, .done = fan_done};
 		struct fan f = {out, n};
 		rc = az_image_walk(img, &fan_ops, &f, err);
 	}
@@ -851,9 +889,25 @@ void az_attr_free(struct az_attr *a)
 	ai_buf_free(&a->lastdir);
 	ai_buf_free(&a->ipool);
 	ai_buf_free(&a->ilist);
+	ai_buf_free(&a->kept[0]);
+	ai_buf_free(&a->kept[1]);
 	free(a->iset);
 	free(a->bloom);
 	free(a);
+}
+
+const char *az_attr_image_file(const struct az_attr *a, const char *path, size_t *len)
+{
+	for (int k = 0; a && k < 2; k++) {
+		if (strcmp(path + (path[0] == '/'), kept_paths[k]) || !a->have_kept[k])
+			continue;
+		struct az_origin o;
+		if (!az_attr_lookup(a, path, strlen(path), &o) || !o.lower_exists)
+			return NULL; /* a later layer deleted it */
+		*len = a->kept[k].len;
+		return a->kept[k].len ? a->kept[k].data : "";
+	}
+	return NULL;
 }
 
 unsigned az_attr_ct(const struct az_attr *a)

@@ -48,6 +48,10 @@ int az_attr_build_ct(struct az_attr **out, const struct az_model *m, unsigned ct
 int az_attr_build_many(struct az_attr **out, const struct az_model *m, const unsigned *cts, size_t n,
 		       struct az_image *img, bool progress, ai_err_t *err);
 void az_attr_free(struct az_attr *a);
+/* The image's /etc/passwd or /etc/group (path "/etc/passwd" or "/etc/group"), as the container's
+ * lower layers have it, *len its length (at most AZ_KEEP_MAX); NULL when the image has none or
+ * it is larger. The upperdir's version, when there is one, is in the bundle. */
+const char *az_attr_image_file(const struct az_attr *a, const char *path, size_t *len);
 /* The container it covers (AZ_CT_ALL: every one). */
 unsigned az_attr_ct(const struct az_attr *a);
 

@@ -353,30 +353,11 @@ static const char *persist_kind(const char *path)
 }
 
 /* The bytes of one member of the bundle (bounded), or NULL. */
-static char *read_member(const char *bundle, const char *member, size_t max, size_t *len)
-{
-	ai_err_t err;
-	cleanup_archive struct archive *a = NULL;
-	if (!bundle || az_tar_open_file(&a, bundle, true, &err) < 0)
-		return NULL;
-	struct archive_entry *e;
-	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-		const char *n = archive_entry_pathname(e);
-		if (!n || strcmp(n, member) || archive_entry_filetype(e) != AE_IFREG)
-			continue;
-		char *out = NULL;
-		if (az_read_member(a, e, max, &out, len, &err) < 0)
-			return NULL;
-		return out;
-	}
-	return NULL;
-}
-
 /* passwd lines "name:x:0:..." besides root's. */
 static void uid0_accounts(struct az_findings *f, const struct az_upper *u, const char *bundle)
 {
 	size_t len;
-	char *doc = u->member.s ? read_member(bundle, u->member.s, 1u << 20, &len) : NULL;
+	char *doc = u->member.s ? az_tar_read_named(bundle, u->member.s, 1u << 20, &len) : NULL;
 	if (!doc)
 		return;
 	for (char *line = doc, *next; line && *line; line = next) {

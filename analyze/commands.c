@@ -88,7 +88,7 @@ static int ps_detail(struct az_opts *o)
 	ai_buf_init(&out);
 	const struct az_proc *p = az_model_proc(&c.m, o->filter.pid);
 	const struct az_attr *a = az_attrs_of(&c.attrs, p ? p->ct : 0); /* its own container's */
-	if (az_view_ps_detail(&c.m, a, o->filter.pid, o->json, o->show_secrets, &out) < 0) {
+	if (az_view_ps_detail(&c.m, a, o->bundle, o->filter.pid, o->json, o->show_secrets, &out) < 0) {
 		ai_eprintf("afterimage-analyze", "ps: no process %lld in %s", (long long)o->filter.pid,
 			   o->bundle);
 		az_ctx_free(&c);

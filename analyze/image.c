@@ -270,7 +270,7 @@ static int walk_one(struct az_image *img, size_t li, struct layer_src *src, laye
 #define PIPE_CAP	32 /* chunks in flight: 8 MiB */
 #define PIPE_MAXWORKERS 8
 
-enum { REC_SHA = 1, REC_HARDLINK = 2, REC_LINK = 4, REC_PATH = 8 };
+enum { REC_SHA = 1, REC_HARDLINK = 2, REC_LINK = 4, REC_PATH = 8, REC_DATA = 16 };
 
 struct rec {
 	uint32_t size; /* of the record, header included, 8-aligned */
@@ -278,7 +278,8 @@ struct rec {
 	uint16_t path_len, link_len;
 	uint8_t type, flags;
 	uint8_t pad[2];
-	/* then: sha[32] when REC_SHA, path + NUL when REC_PATH, link + NUL when REC_LINK */
+	/* then: sha[32] when REC_SHA, path + NUL when REC_PATH, link + NUL when REC_LINK, a u32
+	 * length and the content when REC_DATA */
 };
 
 struct chunk {
@@ -312,6 +313,7 @@ struct walk_pipe {
 struct worker {
 	struct walk_pipe *p;
 	struct chunk *c; /* being filled */
+	uint8_t *keep;	 /* a kept file's content, AZ_KEEP_MAX bytes, allocated when first needed */
 	pthread_t th;
 };
 
@@ -384,17 +386,29 @@ static enum az_utype entry_type(struct archive_entry *e)
 	}
 }
 
-static int hash_data(struct archive *ar, uint8_t out[32], ai_err_t *err)
+/* keep: the content copied too, up to AZ_KEEP_MAX (*kept: its length, SIZE_MAX when larger). */
+static int hash_data(struct archive *ar, uint8_t out[32], uint8_t *keep, size_t *kept, ai_err_t *err)
 {
 	struct ai_hash h;
 	if (ai_hash_init_sha256(&h, err) < 0)
 		return -1;
+	if (kept)
+		*kept = 0;
 	const void *buf;
 	size_t size;
 	la_int64_t off;
 	int r;
-	while ((r = archive_read_data_block(ar, &buf, &size, &off)) == ARCHIVE_OK)
+	while ((r = archive_read_data_block(ar, &buf, &size, &off)) == ARCHIVE_OK) {
 		ai_hash_update(&h, buf, size); /* sparse holes are not expected in layers */
+		if (keep && *kept != SIZE_MAX) {
+			if (*kept + size > AZ_KEEP_MAX)
+				*kept = SIZE_MAX;
+			else {
+				memcpy(keep + *kept, buf, size);
+				*kept += size;
+			}
+		}
+	}
 	if (r != ARCHIVE_EOF) {
 		ai_hash_free(&h);
 		return ai_err_set(err, 0, "entry data: %s", archive_error_string(ar));
@@ -424,6 +438,7 @@ static int parse_entry(void *ud, size_t li, struct archive *ar, struct archive_e
 	}
 	const char *link = NULL;
 	uint8_t sha[32];
+	size_t kept = SIZE_MAX;
 	if ((r.flags & REC_PATH) && (hl || r.type == AZ_U_FILE || r.type == AZ_U_SYMLINK) &&
 	    p->ops->want(p->ud, name, len)) {
 		if (hl)
@@ -432,9 +447,14 @@ static int parse_entry(void *ud, size_t li, struct archive *ar, struct archive_e
 			if (!(link = archive_entry_symlink(e)))
 				link = "";
 		} else {
-			if (hash_data(ar, sha, err) < 0)
+			bool keep = p->ops->keep && p->ops->keep(p->ud, name, len);
+			if (keep && !w->keep && !(w->keep = malloc(AZ_KEEP_MAX)))
+				abort();
+			if (hash_data(ar, sha, keep ? w->keep : NULL, keep ? &kept : NULL, err) < 0)
 				return -1;
 			r.flags |= REC_SHA;
+			if (keep && kept != SIZE_MAX)
+				r.flags |= REC_DATA;
 		}
 		size_t ll = link ? strlen(link) : SIZE_MAX;
 		if (ll <= AZ_MAX_PATH) {
@@ -444,7 +464,7 @@ static int parse_entry(void *ud, size_t li, struct archive *ar, struct archive_e
 	}
 	size_t need = sizeof(r) + ((r.flags & REC_SHA) ? 32 : 0) +
 		      ((r.flags & REC_PATH) ? r.path_len + 1u : 0) +
-		      ((r.flags & REC_LINK) ? r.link_len + 1u : 0);
+		      ((r.flags & REC_LINK) ? r.link_len + 1u : 0) + ((r.flags & REC_DATA) ? 4 + kept : 0);
 	need = (need + 7) & ~(size_t)7;
 	r.size = (uint32_t)need;
 	if (!w->c || w->c->used + need > PIPE_CHUNK) {
@@ -468,6 +488,12 @@ static int parse_entry(void *ud, size_t li, struct archive *ar, struct archive_e
 	if (r.flags & REC_LINK) {
 		memcpy(o, link, r.link_len);
 		o[r.link_len] = '\0';
+		o += r.link_len + 1;
+	}
+	if (r.flags & REC_DATA) {
+		uint32_t dl = (uint32_t)kept;
+		memcpy(o, &dl, 4);
+		memcpy(o + 4, w->keep, kept);
 	}
 	w->c->used += need;
 	return 0;
@@ -506,6 +532,8 @@ static void *worker_main(void *arg)
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < LAYER_BUFS; i++)
 		free(src->buf[i]);
+	free(w->keep);
+	w->keep = NULL;
 	pthread_mutex_destroy(&src->mu);
 	pthread_cond_destroy(&src->cv);
 	return NULL;
@@ -531,6 +559,13 @@ static int consume_chunk(struct walk_pipe *p, size_t li, const struct chunk *c, 
 		if (r.flags & REC_LINK) {
 			e.link = q;
 			e.link_len = r.link_len;
+			q += r.link_len + 1;
+		}
+		if (r.flags & REC_DATA) {
+			uint32_t dl;
+			memcpy(&dl, q, 4);
+			e.data = (const uint8_t *)q + 4;
+			e.data_len = dl;
 		}
 		if (p->ops->entry(p->ud, li, &e, err) < 0)
 			return -1;

@@ -20,8 +20,11 @@ struct az_lentry {
 	uint8_t type; /* enum az_utype of the entry; a hardlink is a AZ_U_FILE */
 	bool hardlink;
 	bool have_sha;
-	uint8_t sha[32]; /* SHA-256 of a regular file's content, when want() asked for it */
+	uint8_t sha[32];     /* SHA-256 of a regular file's content, when want() asked for it */
+	const uint8_t *data; /* its content, when keep() asked for it and it fits AZ_KEEP_MAX */
+	size_t data_len;
 };
+#define AZ_KEEP_MAX (64u << 10)
 
 /* The walk is a pipeline: a reader thread reads and hashes the blob, a parser thread runs libarchive
  * and copies each entry out (hashing content only where want() says so), and the caller's thread
@@ -29,6 +32,8 @@ struct az_lentry {
  * changes during the walk. entry() and done() run on the caller's thread. */
 struct az_walk_ops {
 	bool (*want)(void *ud, const char *path, size_t len);
+	/* of a regular file want() took: its content too (NULL: never). Runs on the parser thread. */
+	bool (*keep)(void *ud, const char *path, size_t len);
 	int (*entry)(void *ud, size_t layer, const struct az_lentry *e, ai_err_t *err);
 	void (*done)(void *ud, size_t layer); /* after each layer; may be NULL */
 };

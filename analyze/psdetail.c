@@ -4,11 +4,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "analyze/archive.h"
 #include "analyze/behave.h"
 #include "analyze/finding.h"
 #include "analyze/psdetail.h"
 #include "analyze/record.h"
 #include "analyze/util.h"
+#include "common/cleanup.h"
 
 static const char *const capnames[] = {
     "CAP_CHOWN",
@@ -204,14 +206,93 @@ void az_ps_json_extra(struct ai_json *j, const struct az_proc *p)
 	json_fields(j, p, false);
 }
 
+/* The account names of the effective uid and gid, from the container's /etc/passwd and
+ * /etc/group as the process saw them: the upperdir's when the container changed them, else the
+ * image's (--image). Names are bytes from the evidence: escaped where shown. */
+struct names {
+	char user[64], group[64];
+	const char *from[2]; /* "upperdir", "image", NULL when unknown */
+};
+
+static char *id_file(const struct az_model *m, const struct az_attr *a, const char *bundle, unsigned ct,
+		     const char *path, size_t *len, const char **from)
+{
+	for (size_t i = 0; i < m->nupper; i++) {
+		const struct az_upper *u = &m->upper[i];
+		if (u->ct != ct || !u->path.s || strcmp(u->path.s, path))
+			continue;
+		*from = "upperdir";
+		if (u->type != AZ_U_FILE || !u->member.s || u->truncated)
+			return NULL; /* deleted, or its content not stored whole */
+		return az_tar_read_named(bundle, u->member.s, AZ_KEEP_MAX, len);
+	}
+	const char *d = az_attr_image_file(a, path, len);
+	*from = d ? "image" : NULL;
+	char *c = d ? malloc(*len + 1) : NULL;
+	if (c) {
+		memcpy(c, d, *len);
+		c[*len] = '\0';
+	}
+	return c;
+}
+
+/* "name:x:ID:..." -> name, for the first line whose third field is id. */
+static void id_name(const char *doc, size_t len, int64_t id, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	for (const char *l = doc, *end = doc + len; l && l < end;) {
+		const char *nl = memchr(l, '\n', (size_t)(end - l));
+		const char *le = nl ? nl : end;
+		const char *c1 = memchr(l, ':', (size_t)(le - l));
+		const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(le - c1 - 1)) : NULL;
+		if (c2 && c1 > l && (size_t)(c1 - l) < outlen) {
+			char *e;
+			long long v = strtoll(c2 + 1, &e, 10);
+			if (e > c2 + 1 && (*e == ':' || e == le) && v == id) {
+				memcpy(out, l, (size_t)(c1 - l));
+				out[c1 - l] = '\0';
+				return;
+			}
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+}
+
+static void names_of(const struct az_model *m, const struct az_attr *a, const char *bundle,
+		     const struct az_proc *p, struct names *n)
+{
+	memset(n, 0, sizeof(*n));
+	static const char *const files[2] = {"/etc/passwd", "/etc/group"};
+	for (int k = 0; k < 2; k++) {
+		size_t len = 0;
+		cleanup_free char *doc = id_file(m, a, bundle, p->ct, files[k], &len, &n->from[k]);
+		if (doc && (k ? p->gid[1] : p->uid[1]) >= 0)
+			id_name(doc, len, k ? p->gid[1] : p->uid[1], k ? n->group : n->user, sizeof(n->user));
+		if (!(k ? n->group : n->user)[0])
+			n->from[k] = NULL;
+	}
+}
+
 static void detail_json(const struct az_model *m, const struct az_attr *a, const struct az_proc *p, bool show,
-			struct ai_json *j)
+			const struct names *nm, struct ai_json *j)
 {
 	cleanup_buf struct ai_buf t;
 	ai_buf_init(&t);
 	ai_json_obj_begin(j);
 	az_json_proc(j, p, AZ_REC_FULL, 0);
 	json_fields(j, p, show);
+	ai_json_key(j, "user");
+	if (nm->user[0])
+		ai_json_strn(j, nm->user, strlen(nm->user));
+	else
+		ai_json_null(j);
+	ai_json_key(j, "group");
+	if (nm->group[0])
+		ai_json_strn(j, nm->group, strlen(nm->group));
+	else
+		ai_json_null(j);
+	ai_json_kstr(j, "user_from", nm->from[0]);
+	ai_json_kstr(j, "group_from", nm->from[1]);
 	origin(a, p, &t);
 	ai_json_kbytes(j, "exe_origin", t.data, t.len);
 	ai_json_key(j, "fds");
@@ -249,8 +330,17 @@ static void line(struct ai_buf *out, const char *k, const char *v, size_t len)
 	ai_buf_addc(out, '\n');
 }
 
+static void id_text(struct ai_buf *out, const char *name, const char *file, const char *from)
+{
+	if (!name[0])
+		return;
+	ai_buf_adds(out, " ");
+	az_esc_text(out, name, strlen(name));
+	ai_buf_printf(out, " (%s of the %s)", file, from);
+}
+
 static void detail_text(const struct az_model *m, const struct az_attr *a, const struct az_proc *p, bool show,
-			struct ai_buf *out)
+			const struct names *nm, struct ai_buf *out)
 {
 	cleanup_buf struct ai_buf t;
 	ai_buf_init(&t);
@@ -272,11 +362,13 @@ static void detail_text(const struct az_model *m, const struct az_attr *a, const
 	ai_buf_addc(out, '\n');
 	line(out, "cwd", p->cwd.s, p->cwd.len);
 	line(out, "root", p->root.s, p->root.len);
-	ai_buf_printf(out,
-		      "%-12s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " (real effective saved fs)\n",
+	ai_buf_printf(out, "%-12s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 " (real effective saved fs)",
 		      "uid", p->uid[0], p->uid[1], p->uid[2], p->uid[3]);
-	ai_buf_printf(out, "%-12s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64 "\n", "gid", p->gid[0],
+	id_text(out, nm->user, "/etc/passwd", nm->from[0]);
+	ai_buf_printf(out, "\n%-12s %" PRId64 " %" PRId64 " %" PRId64 " %" PRId64, "gid", p->gid[0],
 		      p->gid[1], p->gid[2], p->gid[3]);
+	id_text(out, nm->group, "/etc/group", nm->from[1]);
+	ai_buf_addc(out, '\n');
 	if (p->cap_eff[0]) {
 		ai_buf_printf(out, "%-12s %s: ", "caps (eff)", p->cap_eff);
 		caps_decode(p->cap_eff, out);
@@ -328,20 +420,22 @@ static void detail_text(const struct az_model *m, const struct az_attr *a, const
 	ai_buf_addc(out, '\n');
 }
 
-int az_view_ps_detail(const struct az_model *m, const struct az_attr *a, int64_t pid, bool json, bool show,
-		      struct ai_buf *out)
+int az_view_ps_detail(const struct az_model *m, const struct az_attr *a, const char *bundle, int64_t pid,
+		      bool json, bool show, struct ai_buf *out)
 {
 	const struct az_proc *p = az_model_proc(m, pid);
 	if (!p)
 		return -1;
 	socks_sort(m);
+	struct names nm;
+	names_of(m, a, bundle, p, &nm);
 	if (json) {
 		struct ai_json j;
 		ai_json_init(&j, out);
-		detail_json(m, a, p, show, &j);
+		detail_json(m, a, p, show, &nm, &j);
 		ai_buf_addc(out, '\n');
 	} else {
-		detail_text(m, a, p, show, out);
+		detail_text(m, a, p, show, &nm, out);
 	}
 	free(sorted_socks);
 	sorted_socks = NULL;

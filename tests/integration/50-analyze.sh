@@ -19,6 +19,9 @@ podman exec "$NAME" sh -c 'cp /bin/busybox /tmp/suid-shell && chmod 4755 /tmp/su
 podman exec "$NAME" sh -c 'echo "# tampered at runtime" >> /usr/bin/workload'
 podman exec "$NAME" sh -c 'touch /etc/group'
 for _ in $(seq 50); do podman exec "$NAME" pgrep -x runtime-bin >/dev/null 2>&1 && break; sleep 0.1; done
+# a process of the image's account app (uid and gid 1000, from layer 2's /etc/passwd)
+podman exec -d -u 1000:1000 "$NAME" sleep 100050
+for _ in $(seq 50); do pgrep -f 'sleep 100050' >/dev/null && break; sleep 0.1; done
 
 K=$T_TMP/key
 KG=$("$CAPTURE" keygen -o "$K" 2>&1)
@@ -98,6 +101,15 @@ t_eq "ps --json: the workload is pid 1 in its namespace" "/usr/bin/workload" \
 t_eq "ps --json: tree depth of sleep 100001 is 2" 2 \
 	"$(jq -r '.processes[] | select(.cmdline==["sleep","100001"]) | .depth' <<<"$ps")"
 t_match "ps table indents the tree" '\\_ sleep 100001' "$("$A" ps "$B")"
+AP=$(pgrep -f 'sleep 100050' | head -1)
+t_match "ps --pid --image: the uid's account name, from the image's /etc/passwd" \
+	'^uid +1000 1000 1000 1000 \(real effective saved fs\) app \(/etc/passwd of the image\)$' \
+	"$("$A" ps "$B" --pid "$AP" --image "oci:$T_TMP/ocidir" 2>&1 | grep '^uid')"
+t_match "ps --pid: the gid's, from the /etc/group the container copied up (touch)" \
+	'^gid +1000 1000 1000 1000 app \(/etc/group of the upperdir\)$' "$("$A" ps "$B" --pid "$AP" 2>&1 | grep '^gid')"
+t_eq "ps --pid --json: the names and where each came from; without --image the image's are unknown" \
+	'{"user":"app","user_from":"image","group":"app"} {"user":null,"user_from":null,"group":"app"}' \
+	"$("$A" ps "$B" --pid "$AP" --image "oci:$T_TMP/ocidir" --json | jq -c '{user,user_from,group}') $("$A" ps "$B" --pid "$AP" --json | jq -c '{user,user_from,group}')"
 # fd 3 is inherited by init's children: its content is stored once, through the lowest pid
 # holding it (after a pid wrap, a child's pid can be lower than init's)
 fdsj=$("$A" fds "$B" --json)
