@@ -56,6 +56,35 @@ static void ev_msg(struct az_event *x, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A file time older than its container's first process was not made by the container: a copy-up
+ * keeps the image file's mtime, touch -d and tar set any time they like. Said, so that an analyst
+ * does not read it as activity (the container's start: its earliest process start, or a
+ * checkpoint's createdTime). */
+static void mark_before_start(const struct az_model *m, struct evs *e)
+{
+	int64_t start[AZ_MAX_CONTAINERS] = {0};
+	for (size_t i = 0; i < m->nprocs; i++) {
+		const struct az_proc *p = &m->procs[i];
+		if (p->start_ns > 0 && p->ct < AZ_MAX_CONTAINERS &&
+		    (!start[p->ct] || p->start_ns < start[p->ct]))
+			start[p->ct] = p->start_ns;
+	}
+	if (m->ck.present && m->ck.created_ns > 0 && (!start[0] || m->ck.created_ns < start[0]))
+		start[0] = m->ck.created_ns;
+	for (size_t i = 0; i < e->n; i++) {
+		struct az_event *x = &e->v[i];
+		unsigned ct = x->upper ? x->upper->ct : AZ_MAX_CONTAINERS;
+		if (ct >= AZ_MAX_CONTAINERS || !start[ct] || x->ns <= 0 || x->ns >= start[ct])
+			continue;
+		x->before_start = true;
+		char *msg;
+		if (asprintf(&msg, "%s [before the container started]", x->message) < 0)
+			abort();
+		free(x->message);
+		x->message = msg;
+	}
+}
+
 /* A pod: every event of a container's upperdir, process or fd begins with "[NAME] ". */
 static void name_containers(const struct az_model *m, struct evs *e)
 {
@@ -249,6 +278,7 @@ void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n
 		       m->man.complete ? "true" : "false");
 	}
 	ai_buf_free(&tmp);
+	mark_before_start(m, &e);
 	name_containers(m, &e);
 	if (e.n)
 		qsort(e.v, e.n, sizeof(*e.v), cmp_ev);
@@ -457,6 +487,8 @@ static void render_rows(const struct az_ctx *c, bool csv, struct ai_buf *out)
 			ai_json_kstr(&j, "container", cn);
 		if (x->precision_ns)
 			ai_json_kint(&j, "time_precision_ns", x->precision_ns);
+		if (x->before_start)
+			ai_json_kbool(&j, "before_container_start", true);
 		if (status[0])
 			ai_json_kstr(&j, "status", status);
 		if (x->have_origin && x->origin.layer)

@@ -22,6 +22,8 @@ struct az_event {
 	bool have_origin;
 	size_t seq;	      /* order of creation: ties in time keep it (stable order) */
 	int64_t precision_ns; /* how exact ns is, when the evidence says (a start time: one clock tick) */
+	bool before_start;    /* a file's time older than its container's first process: not the container's
+				 doing */
 };
 void az_timeline_events(const struct az_ctx *c, struct az_event **out, size_t *n);
 void az_timeline_events_free(struct az_event *v, size_t n);

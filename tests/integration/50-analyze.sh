@@ -209,6 +209,11 @@ t_match "mactime: the hostile name stays on one line" '/data/bad\\x0aname\\xff \
 t_ok "jsonl: every line is JSON with Timesketch's columns" \
 	jq -e 'has("message") and has("datetime") and has("timestamp_desc")' "$T_TMP/tl.jsonl"
 t_match "jsonl: image layer history" '"timestamp_desc":"Image Layer Created"' "$(cat "$T_TMP/tl.jsonl")"
+t_eq "jsonl: a copied-up file's mtime (chmod keeps it) is older than the container, and said so" \
+	"true [before the container started]" \
+	"$(jq -r 'select(.path=="/bin/busybox" and .timestamp_desc=="Content Modification Time") | "\(.before_container_start) \(.message | capture("(?<t> \\[before the container started\\])$").t | ltrimstr(" "))"' "$T_TMP/tl.jsonl")"
+t_eq "jsonl: a file the container wrote is not" "null" \
+	"$(jq -r 'select(.path=="/data/written.txt" and .timestamp_desc=="Content Modification Time") | .before_container_start' "$T_TMP/tl.jsonl")"
 TICK=$((1000000000 / $(getconf CLK_TCK)))
 t_eq "processes.json: the start times' precision, one clock tick" "$TICK" \
 	"$(tar -xOf "$B" processes.json | jq -r .start_time_tick_ns)"
