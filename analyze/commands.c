@@ -176,7 +176,7 @@ static int load(const struct az_opts *o, struct az_ctx *c)
 static void layers_render(const struct az_opts *o, const struct az_ctx *c, struct ai_buf *out)
 {
 	if (c->attrs.n == 1) {
-		az_view_layers(c->attr, o->json, o->changed, out);
+		az_view_layers_glob(c->attr, o->json, o->changed, o->filter.path, out);
 		return;
 	}
 	bool first = true;
@@ -191,7 +191,7 @@ static void layers_render(const struct az_opts *o, const struct az_ctx *c, struc
 			ai_buf_addc(out, '\n');
 		}
 		first = false;
-		az_view_layers(c->attrs.ct[ct], o->json, o->changed, out);
+		az_view_layers_glob(c->attrs.ct[ct], o->json, o->changed, o->filter.path, out);
 	}
 }
 

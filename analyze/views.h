@@ -17,6 +17,9 @@ void az_view_files(const struct az_model *m, bool json, struct ai_buf *out);
 /* The image's layers, the attribution's warnings and counts, then every path with its status
  * (changed_only: all but status image). */
 void az_view_layers(const struct az_attr *a, bool json, bool changed_only, struct ai_buf *out);
+/* The same, the paths limited to those glob matches (fnmatch; NULL: every one). */
+void az_view_layers_glob(const struct az_attr *a, bool json, bool changed_only, const char *glob,
+			 struct ai_buf *out);
 
 /* Order of processes as a tree (parents first, depth-first); depth[i] for each. */
 void az_proc_tree(const struct az_model *m, size_t *order, int *depth);

@@ -1,4 +1,5 @@
 /* The `layers` view: the attribution (attr.c) as a text table or JSON, read through its accessors. */
+#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include "analyze/imgcheck.h"
@@ -11,11 +12,14 @@ struct render {
 	struct ai_json j;
 	struct ai_buf *out;
 	bool json;
+	const char *glob; /* --path: only the paths it matches (fnmatch, no flags) */
 };
 
 static void render_row(void *ud, const char *path, size_t len, const struct az_origin *o)
 {
 	struct render *r = ud;
+	if (r->glob && fnmatch(r->glob, path, 0)) /* az_attr_each's paths end in a NUL */
+		return;
 	const struct az_image *img = r->img;
 	const struct az_layer *L =
 	    img && o->layer > 0 && (size_t)o->layer <= img->nlayers ? &img->layers[o->layer - 1] : NULL;
@@ -111,8 +115,10 @@ static void render_json(const struct az_attr *a, bool changed_only, const size_t
 		ai_json_obj_end(j);
 	}
 	ai_json_key(j, "container_lowerdirs");
-	if (m->ov.present)
-		ai_json_uint(j, m->ov.nlower - m->ov.data_only);
+	unsigned ct = az_attr_ct(a);
+	const struct az_overlay *ov = az_model_ov(m, ct == AZ_CT_ALL ? 0 : ct);
+	if (ov->present)
+		ai_json_uint(j, ov->nlower - ov->data_only);
 	else
 		ai_json_null(j);
 	az_imgcheck_json(az_attr_imgcheck(a), j);
@@ -135,7 +141,13 @@ static void render_json(const struct az_attr *a, bool changed_only, const size_t
 
 void az_view_layers(const struct az_attr *a, bool json, bool changed_only, struct ai_buf *out)
 {
-	struct render r = {.img = az_attr_image(a), .out = out, .json = json};
+	az_view_layers_glob(a, json, changed_only, NULL, out);
+}
+
+void az_view_layers_glob(const struct az_attr *a, bool json, bool changed_only, const char *glob,
+			 struct ai_buf *out)
+{
+	struct render r = {.img = az_attr_image(a), .out = out, .json = json, .glob = glob};
 	const struct az_image *img = r.img;
 	size_t counts[AZ_ST__COUNT] = {0}, paths, bytes;
 	az_attr_stats(a, &paths, &bytes, counts);

@@ -159,6 +159,9 @@ t_eq "/bin/ls removed by layer 3" "layer-deleted 1" "$(st /bin/ls)"
 t_match "layer 3 created_by from the history" "layer 3: add /etc/app" "$(jq -r '.image.layers[2].created_by' "$L")"
 t_empty "no layer count warning with the right image" "$(jq -r '.warnings[]' "$L")"
 t_match "text table" 'modified +2 +/etc/config.txt' "$("$A" layers "$B" --image "oci:$T_TMP/ocidir" --changed)"
+LP=$("$A" layers "$B" --image "oci:$T_TMP/ocidir" --changed --path '/etc/*' | sed -n '/^STATUS/,$p' | tail -n +2)
+t_match "layers --path: the paths it matches" 'modified +2 +/etc/config.txt' "$LP"
+t_empty "layers --path: only those" "$(awk '$3 !~ /^\/etc\//' <<<"$LP")"
 
 # the wrong image: the real 3-layer OCI archive from another machine has a different history
 DATA=$ROOT/tests/data/podman-checkpoint
