@@ -171,6 +171,34 @@ static int load(const struct az_opts *o, struct az_ctx *c)
 	return load_bundle(o, o->bundle, c);
 }
 
+/* layers --pid N: the paths that process uses, its exe and its open files and directories, as
+ * the attribution of its own container sees them. */
+static int layers_of_pid(const struct az_opts *o, const struct az_ctx *c, struct ai_buf *out)
+{
+	const struct az_proc *p = az_model_proc(&c->m, o->filter.pid);
+	if (!p) {
+		ai_eprintf("afterimage-analyze layers", "--pid %lld: no such process in %s",
+			   (long long)o->filter.pid, o->bundle);
+		return AZ_EXIT_INPUT;
+	}
+	const char **only = calloc(c->m.nfds + 1, sizeof(*only));
+	char *exe = p->exe.s && !p->exe_memfd ? strndup(p->exe.s, az_exe_path_len(p)) : NULL;
+	if (!only)
+		abort();
+	size_t n = 0;
+	if (exe)
+		only[n++] = exe;
+	for (size_t i = 0; i < c->m.nfds; i++) {
+		const struct az_fd *d = &c->m.fds[i];
+		if (d->pid == p->pid && d->target.s && (d->type == AZ_FD_FILE || d->type == AZ_FD_DIR))
+			only[n++] = d->target.s;
+	}
+	az_view_layers_sel(az_attrs_of(&c->attrs, p->ct), o->json, o->changed, o->filter.path, only, n, out);
+	free(exe);
+	free(only);
+	return 0;
+}
+
 /* layers: a section per container of a pod (its upperdir over its own image), the one container
  * of any other bundle as before; a container without an image is left out when others have one. */
 static void layers_render(const struct az_opts *o, const struct az_ctx *c, struct ai_buf *out)
@@ -219,7 +247,14 @@ int az_cmd_layers(struct az_opts *o)
 	}
 	cleanup_buf struct ai_buf out;
 	ai_buf_init(&out);
-	layers_render(o, &c, &out);
+	if (o->filter.pid >= 0) {
+		rc = layers_of_pid(o, &c, &out);
+		if (rc) {
+			az_ctx_free(&c);
+			return rc;
+		}
+	} else
+		layers_render(o, &c, &out);
 	az_ctx_free(&c);
 	return put(o, &out);
 }

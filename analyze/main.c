@@ -93,10 +93,11 @@ static const struct az_command commands[] = {
      "  the upperdir index: every file the container created, changed or deleted\n",
      az_cmd_files},
     {"layers", 1,
-     "layers BUNDLE --image [NAME=]REF... [--json] [--changed] [--path GLOB] [--stats]\n"
+     "layers BUNDLE --image [NAME=]REF... [--json] [--changed] [--path GLOB] [--pid N] [--stats]\n"
      "  attribute every path to an image layer or the upperdir (image, added, modified, metadata,\n"
      "  deleted, replaced, layer-deleted); --changed: all but status image; --path: only the paths\n"
-     "  GLOB matches (fnmatch); --stats: timings and memory on stderr\n",
+     "  GLOB matches (fnmatch); --pid: only process N's exe and open files, in its own container's\n"
+     "  attribution; --stats: timings and memory on stderr\n",
      az_cmd_layers},
     {"findings", 1,
      "findings BUNDLE [--image [NAME=]REF...] [--json] [--show-secrets] [--pid N] [--container NAME]\n"

@@ -20,6 +20,9 @@ void az_view_layers(const struct az_attr *a, bool json, bool changed_only, struc
 /* The same, the paths limited to those glob matches (fnmatch; NULL: every one). */
 void az_view_layers_glob(const struct az_attr *a, bool json, bool changed_only, const char *glob,
 			 struct ai_buf *out);
+/* And, only set, to the paths only names (NUL-terminated; sorted here). */
+void az_view_layers_sel(const struct az_attr *a, bool json, bool changed_only, const char *glob,
+			const char **only, size_t nonly, struct ai_buf *out);
 
 /* Order of processes as a tree (parents first, depth-first); depth[i] for each. */
 void az_proc_tree(const struct az_model *m, size_t *order, int *depth);

@@ -12,13 +12,22 @@ struct render {
 	struct ai_json j;
 	struct ai_buf *out;
 	bool json;
-	const char *glob; /* --path: only the paths it matches (fnmatch, no flags) */
+	const char *glob;	 /* --path: only the paths it matches (fnmatch, no flags) */
+	const char *const *only; /* --pid: only these paths (sorted), when set */
+	size_t nonly;
 };
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
 
 static void render_row(void *ud, const char *path, size_t len, const struct az_origin *o)
 {
 	struct render *r = ud;
 	if (r->glob && fnmatch(r->glob, path, 0)) /* az_attr_each's paths end in a NUL */
+		return;
+	if (r->only && !bsearch(&path, r->only, r->nonly, sizeof(*r->only), cmp_str))
 		return;
 	const struct az_image *img = r->img;
 	const struct az_layer *L =
@@ -147,7 +156,16 @@ void az_view_layers(const struct az_attr *a, bool json, bool changed_only, struc
 void az_view_layers_glob(const struct az_attr *a, bool json, bool changed_only, const char *glob,
 			 struct ai_buf *out)
 {
-	struct render r = {.img = az_attr_image(a), .out = out, .json = json, .glob = glob};
+	az_view_layers_sel(a, json, changed_only, glob, NULL, 0, out);
+}
+
+void az_view_layers_sel(const struct az_attr *a, bool json, bool changed_only, const char *glob,
+			const char **only, size_t nonly, struct ai_buf *out)
+{
+	if (only)
+		qsort(only, nonly, sizeof(*only), cmp_str);
+	struct render r = {
+	    .img = az_attr_image(a), .out = out, .json = json, .glob = glob, .only = only, .nonly = nonly};
 	const struct az_image *img = r.img;
 	size_t counts[AZ_ST__COUNT] = {0}, paths, bytes;
 	az_attr_stats(a, &paths, &bytes, counts);

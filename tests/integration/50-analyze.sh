@@ -162,6 +162,14 @@ t_match "text table" 'modified +2 +/etc/config.txt' "$("$A" layers "$B" --image 
 LP=$("$A" layers "$B" --image "oci:$T_TMP/ocidir" --changed --path '/etc/*' | sed -n '/^STATUS/,$p' | tail -n +2)
 t_match "layers --path: the paths it matches" 'modified +2 +/etc/config.txt' "$LP"
 t_empty "layers --path: only those" "$(awk '$3 !~ /^\/etc\//' <<<"$LP")"
+LI=$("$A" layers "$B" --image "oci:$T_TMP/ocidir" --pid "$T_TARGET_PID" | sed -n '/^STATUS/,$p' | tail -n +2)
+t_match "layers --pid: the process's exe (busybox, its mode changed at runtime)" '^metadata +1 +/bin/busybox$' "$(grep busybox <<<"$LI")"
+t_match "layers --pid: the file it appends to" '^added +- +/data/log.txt$' "$(grep log.txt <<<"$LI")"
+t_match "layers --pid: the script the shell reads (modified at runtime)" '^modified +1 +/usr/bin/workload$' "$(grep workload <<<"$LI")"
+t_empty "layers --pid: no path the process does not use" \
+	"$(awk '$3 != "/bin/busybox" && $3 != "/data/log.txt" && $3 != "/usr/bin/workload"' <<<"$LI")"
+t_match "layers --pid: a pid the bundle does not have is refused" 'no such process' \
+	"$("$A" layers "$B" --image "oci:$T_TMP/ocidir" --pid 999999999 2>&1)"
 
 # the wrong image: the real 3-layer OCI archive from another machine has a different history
 DATA=$ROOT/tests/data/podman-checkpoint
